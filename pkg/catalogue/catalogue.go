@@ -1,0 +1,96 @@
+// Package catalogue lists the booklets that can be ordered: one per police
+// force area. A catalogue ships with the project (areas.json, embedded) and
+// can be replaced by a file of the same shape given by configuration.
+package catalogue
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+)
+
+//go:embed areas.json
+var defaultJSON []byte
+
+// Area is one booklet: a police force area.
+type Area struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// Catalogue is the list of areas, in display order (by name).
+type Catalogue struct {
+	Title string `json:"title"`
+	Areas []Area `json:"areas"`
+	index map[string]Area
+}
+
+var codePattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// Default returns the catalogue that ships with the project.
+func Default() *Catalogue {
+	c, err := Parse(defaultJSON)
+	if err != nil {
+		panic(fmt.Sprintf("embedded catalogue is invalid: %v", err))
+	}
+	return c
+}
+
+// Load reads a catalogue file, or returns the default one when path is "".
+func Load(path string) (*Catalogue, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read catalogue: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("catalogue %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and checks a catalogue: at least one area, codes in
+// lower-case-with-dashes form, no duplicates, every area named.
+func Parse(b []byte) (*Catalogue, error) {
+	var c Catalogue
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if len(c.Areas) == 0 {
+		return nil, errors.New("no areas")
+	}
+	c.index = make(map[string]Area, len(c.Areas))
+	for _, a := range c.Areas {
+		if !codePattern.MatchString(a.Code) {
+			return nil, fmt.Errorf("area code %q: use lower-case letters, digits and dashes", a.Code)
+		}
+		if a.Name == "" {
+			return nil, fmt.Errorf("area %q has no name", a.Code)
+		}
+		if _, dup := c.index[a.Code]; dup {
+			return nil, fmt.Errorf("area code %q appears twice", a.Code)
+		}
+		c.index[a.Code] = a
+	}
+	sort.SliceStable(c.Areas, func(i, j int) bool { return c.Areas[i].Name < c.Areas[j].Name })
+	return &c, nil
+}
+
+// Has reports whether code is an area in the catalogue.
+func (c *Catalogue) Has(code string) bool {
+	_, ok := c.index[code]
+	return ok
+}
+
+// Lookup returns the area with the code.
+func (c *Catalogue) Lookup(code string) (Area, bool) {
+	a, ok := c.index[code]
+	return a, ok
+}
