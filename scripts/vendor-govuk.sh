@@ -1,0 +1,24 @@
+#!/bin/sh
+# Copies GOV.UK Frontend's built CSS, JavaScript, fonts and images from
+# node_modules into pkg/web/static/govuk, where the intake binary embeds them.
+# The copies are committed, so `go build` works on a fresh clone without npm;
+# run this (after `npm ci`) only when package.json changes govuk-frontend's
+# version, then commit pkg/web/static/govuk.
+set -eu
+cd "$(dirname "$0")/.."
+src=node_modules/govuk-frontend/dist/govuk
+dst=pkg/web/static/govuk
+if [ ! -f "$src/govuk-frontend.min.css" ]; then
+	echo "vendor-govuk: $src not found: run 'npm ci' first" >&2
+	exit 1
+fi
+rm -rf "$dst"
+mkdir -p "$dst"
+# The stylesheet refers to /assets/fonts/... and /assets/images/..., and the
+# service serves $dst at /assets/, so the layout below must stay as it is.
+cp "$src/govuk-frontend.min.css" "$src/govuk-frontend.min.js" "$dst/"
+cp -R "$src/assets/fonts" "$src/assets/images" "$src/assets/manifest.json" "$dst/"
+cp node_modules/govuk-frontend/LICENSE.txt "$dst/LICENSE.txt" 2>/dev/null || true
+version=$(node -p "require('./node_modules/govuk-frontend/package.json').version")
+printf '%s\n' "$version" > "$dst/VERSION"
+echo "vendor-govuk: copied govuk-frontend $version to $dst"
