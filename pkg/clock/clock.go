@@ -4,7 +4,10 @@
 // a whole day passing in a few seconds (demo mode).
 package clock
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Clock returns the current time. Services take one instead of calling
 // time.Now so that tests and demo mode can decide what "now" is.
@@ -62,4 +65,58 @@ func RealDuration(simulated time.Duration, factor float64) time.Duration {
 		return time.Millisecond
 	}
 	return d
+}
+
+// Environment variables read by FromEnv. `make run` sets both in demo mode
+// (DEMO=1) for every service it starts.
+const (
+	// EnvDemoDay is the real length of a simulated day, e.g. "5s". Unset
+	// or empty means the real clock.
+	EnvDemoDay = "DEMO_DAY"
+	// EnvDemoEpoch is the moment (RFC 3339) at which simulated and real
+	// time coincide. Every process started by the same launcher gets the
+	// same epoch, so their accelerated clocks agree with each other;
+	// without it a process uses its own start time.
+	EnvDemoEpoch = "DEMO_EPOCH"
+)
+
+// Demo returns a clock on which a day lasts day of real time, counted from
+// epoch: at epoch it reads epoch, day later it reads epoch plus 24 hours.
+// It is computed from the wall clock rather than from the moment of the call
+// so that separate processes given the same epoch read the same time.
+func Demo(epoch time.Time, day time.Duration) Clock {
+	return DemoOn(Real, epoch, day)
+}
+
+// DemoOn is Demo over another base clock, for tests.
+func DemoOn(base Clock, epoch time.Time, day time.Duration) Clock {
+	factor := DayFactor(day)
+	epoch = epoch.Round(0) // wall clock only: comparable across processes
+	return func() time.Time {
+		elapsed := base().Round(0).Sub(epoch)
+		return epoch.Add(time.Duration(float64(elapsed) * factor))
+	}
+}
+
+// FromEnv returns the clock a service should use: Real, or the demo clock
+// when DEMO_DAY is set (see EnvDemoDay and EnvDemoEpoch). The second result
+// is the simulated day's real length, 24h on the real clock, for scheduling
+// (see RealDuration).
+func FromEnv(getenv func(string) string) (Clock, time.Duration, error) {
+	v := getenv(EnvDemoDay)
+	if v == "" {
+		return Real, Day, nil
+	}
+	day, err := time.ParseDuration(v)
+	if err != nil || day <= 0 {
+		return nil, 0, fmt.Errorf("%s: %q is not a positive duration like 5s", EnvDemoDay, v)
+	}
+	epoch := time.Now()
+	if e := getenv(EnvDemoEpoch); e != "" {
+		epoch, err = time.Parse(time.RFC3339Nano, e)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %q is not an RFC 3339 time", EnvDemoEpoch, e)
+		}
+	}
+	return Demo(epoch, day), day, nil
 }

@@ -94,3 +94,56 @@ func TestDayFactorAndRealDuration(t *testing.T) {
 		t.Fatalf("RealDuration floor = %v, want 1ms", got)
 	}
 }
+
+func TestDemoClocksWithOneEpochAgree(t *testing.T) {
+	t.Parallel()
+	base := &manual{now: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
+	epoch := base.now
+	first := clock.DemoOn(base.Now, epoch, 10*time.Second)
+	base.Advance(3 * time.Second) // a second process starts later...
+	second := clock.DemoOn(base.Now, epoch, 10*time.Second)
+	if a, b := first(), second(); !a.Equal(b) {
+		t.Fatalf("clocks disagree: %v and %v", a, b)
+	}
+	base.Advance(7 * time.Second) // ...and both see a whole day pass at epoch+10s
+	if got, want := second(), epoch.Add(24*time.Hour); !got.Equal(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	t.Parallel()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+	c, day, err := clock.FromEnv(env(nil))
+	if err != nil || day != clock.Day {
+		t.Fatalf("no demo: day %v, err %v", day, err)
+	}
+	if d := c().Sub(time.Now()); d > time.Minute || d < -time.Minute {
+		t.Fatalf("no demo: clock is %v off the wall clock", d)
+	}
+
+	epoch := time.Now().Add(-10 * time.Second)
+	c, day, err = clock.FromEnv(env(map[string]string{
+		clock.EnvDemoDay:   "10s",
+		clock.EnvDemoEpoch: epoch.Format(time.RFC3339Nano),
+	}))
+	if err != nil || day != 10*time.Second {
+		t.Fatalf("demo: day %v, err %v", day, err)
+	}
+	// Ten real seconds after the epoch at 10s a day: at least a day has
+	// passed on the demo clock.
+	if got := c().Sub(epoch); got < 24*time.Hour {
+		t.Fatalf("demo clock is only %v past the epoch", got)
+	}
+
+	for _, bad := range []map[string]string{
+		{clock.EnvDemoDay: "soon"},
+		{clock.EnvDemoDay: "-5s"},
+		{clock.EnvDemoDay: "5s", clock.EnvDemoEpoch: "yesterday"},
+	} {
+		if _, _, err := clock.FromEnv(env(bad)); err == nil {
+			t.Errorf("FromEnv(%v) succeeded", bad)
+		}
+	}
+}
