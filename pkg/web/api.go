@@ -1,0 +1,88 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"booklets/pkg/order"
+)
+
+// maxIdempotencyKeyLen bounds the Idempotency-Key header.
+const maxIdempotencyKeyLen = 255
+
+// createOrder is POST /api/v1/orders. It answers 201 only after JetStream
+// has acknowledged the order.
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return errUnsupportedMediaType
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if !validIdempotencyKey(key) {
+		return &badRequestError{detail: "Idempotency-Key must be 1 to 255 visible ASCII characters."}
+	}
+	var d order.Draft
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return decodeError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return mbe
+		}
+		return &badRequestError{detail: "The body must be one JSON object."}
+	}
+	v, err := d.Validate(s.catalogue)
+	if err != nil {
+		return err
+	}
+	ref, err := s.place(r.Context(), v, key)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	return json.NewEncoder(w).Encode(map[string]string{"reference": ref.String(), "status": "received"})
+}
+
+// decodeError turns a JSON decoding failure into a client error. The
+// decoder's own messages can quote the input (an unknown field's name, a
+// value), so only the kind of problem is kept.
+func decodeError(err error) error {
+	var (
+		mbe    *http.MaxBytesError
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return mbe
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return &badRequestError{detail: "The body is not valid JSON."}
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return &badRequestError{detail: "The field " + typ.Field + " has the wrong type."}
+		}
+		return &badRequestError{detail: "The body must be a JSON object."}
+	}
+	// json reports unknown fields only as text; the field names are ours
+	// or the client's, so do not repeat them.
+	return &badRequestError{detail: "The body has fields that are not part of an order, or is not a JSON order."}
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) > maxIdempotencyKeyLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true // "" means no key
+}

@@ -1,0 +1,381 @@
+// Package web is the intake's HTTP adapter: the public order form (GOV.UK
+// Frontend, works without JavaScript), the JSON API, health checks, and the
+// protections around them (security headers, CSRF, body limit, rate
+// limit). It speaks to JetStream only through pkg/stream and knows nothing
+// of PostgreSQL.
+//
+// Personal data never leaves a handler except in the order published to
+// the stream: it is not logged, not put in a URL or cookie, and not echoed
+// in an error.
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/catalogue"
+	"booklets/pkg/order"
+	"booklets/pkg/reference"
+	"booklets/pkg/stream"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// MinSecretLen is the least number of bytes INTAKE_SECRET must have.
+const MinSecretLen = 32
+
+// MaxBodyBytes is the largest request body accepted, form or API. An order
+// is well under 2 KiB; the sealed form state adds about as much again.
+const MaxBodyBytes = 16 << 10
+
+// Config is what the web adapter needs.
+type Config struct {
+	Orders    *stream.Orders
+	Catalogue *catalogue.Catalogue
+	// Secret keys the idempotent references, the message ids and the
+	// sealing of form state. Every replica must share it.
+	Secret []byte
+	Clock  func() time.Time
+	Logger zerolog.Logger
+	// RatePerMinute and Burst limit requests per client IP (assets and
+	// health checks excepted). Zero means 60 and 20.
+	RatePerMinute int
+	Burst         int
+	// ClientIPHeader, when set (e.g. "X-Forwarded-For"), is the header a
+	// trusted reverse proxy puts the client's address in; its last value is
+	// used. Unset, the connection's address is used.
+	ClientIPHeader string
+	// StateTTL is how long a person has between two pages. Zero means 1h.
+	StateTTL time.Duration
+}
+
+// Server serves the form and the API.
+type Server struct {
+	orders    *stream.Orders
+	catalogue *catalogue.Catalogue
+	secret    []byte
+	clock     func() time.Time
+	log       zerolog.Logger
+	sealer    *sealer
+	limiter   *limiter
+	ipHeader  string
+	pages     map[string]*template.Template
+	handler   http.Handler
+}
+
+// New checks the configuration, parses every page template and builds
+// the handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Orders == nil || cfg.Catalogue == nil || cfg.Clock == nil {
+		return nil, errors.New("web: Orders, Catalogue and Clock are required")
+	}
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("web: secret must be at least %d bytes", MinSecretLen)
+	}
+	if cfg.RatePerMinute <= 0 {
+		cfg.RatePerMinute = 60
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 20
+	}
+	if cfg.StateTTL <= 0 {
+		cfg.StateTTL = time.Hour
+	}
+	sl, err := newSealer(cfg.Secret, cfg.StateTTL, cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		orders:    cfg.Orders,
+		catalogue: cfg.Catalogue,
+		secret:    cfg.Secret,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		sealer:    sl,
+		// The limiter uses the real time, not the injected clock: it protects
+		// the process, and the clock is about when orders are received.
+		limiter:  newLimiter(cfg.RatePerMinute, cfg.Burst, time.Now),
+		ipHeader: cfg.ClientIPHeader,
+		pages:    pages,
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, s.route(pattern, h))
+	}
+	handle("GET /{$}", s.start)
+	handle("GET /order/booklet", s.bookletPage)
+	handle("POST /order/booklet", s.bookletSubmit)
+	handle("GET /order/address", s.restart)
+	handle("POST /order/address", s.addressSubmit)
+	handle("GET /order/check", s.restart)
+	handle("POST /order/check", s.checkSubmit)
+	handle("POST /order/change", s.change)
+	handle("GET /privacy", s.static("privacy.html", "Privacy notice"))
+	handle("GET /cookies", s.static("cookies.html", "Cookies"))
+	handle("GET /accessibility", s.static("accessibility.html", "Accessibility statement"))
+	handle("POST /api/v1/orders", s.createOrder)
+	handle("GET /healthz", s.healthz)
+	handle("GET /readyz", s.readyz)
+	handle("/", func(http.ResponseWriter, *http.Request) error { return errNotFound })
+
+	govuk, _ := fs.Sub(staticFS, "static/govuk")
+	app, _ := fs.Sub(staticFS, "static/app")
+	mux.Handle("GET /assets/app/", s.route("GET /assets/app/", assets(http.StripPrefix("/assets/app/", http.FileServerFS(app)))))
+	mux.Handle("GET /assets/", s.route("GET /assets/", assets(http.StripPrefix("/assets/", http.FileServerFS(govuk)))))
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errCrossOrigin)
+	}))
+	var h http.Handler = cop.Handler(mux)
+	h = s.limit(h)
+	h = limitBody(h)
+	h = securityHeaders(h)
+	return s.logRequests(h)
+}
+
+// route adapts a handler that returns an error, and records the route
+// pattern for the request log (the pattern, never the raw URL).
+func (s *Server) route(pattern string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = pattern
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// assets serves embedded files with long cache lifetimes. Links to the
+// stylesheet and script carry the version in a query string, so an
+// upgrade is fetched at once.
+func assets(h http.Handler) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			return errNotFound // no directory listings
+		}
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.ServeHTTP(w, r)
+		return nil
+	}
+}
+
+// securityHeaders sets the headers every response carries. The policy
+// allows no inline script or style: GOV.UK Frontend's "js-enabled" class is
+// added by an external script.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "+
+			"connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		// Pages carry answers and sealed state: never store them. The assets
+		// handler overrides this for its files.
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps every request body.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limit applies the per-client rate limit, except to assets (a page needs
+// several) and health checks (the orchestrator polls them).
+func (s *Server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/assets/") || p == "/healthz" || p == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if wait := s.limiter.reserve(s.clientIP(r)); wait > 0 {
+			s.writeError(w, r, &rateLimitedError{retryAfter: wait})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) clientIP(r *http.Request) string {
+	if s.ipHeader != "" {
+		if vs := r.Header.Values(s.ipHeader); len(vs) > 0 {
+			parts := strings.Split(vs[len(vs)-1], ",")
+			if ip := strings.TrimSpace(parts[len(parts)-1]); ip != "" {
+				return ip
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// requestInfo is what the request log needs to know from the handlers.
+type requestInfo struct {
+	id        string
+	route     string
+	reference string
+	duplicate bool
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if i, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+func (i *requestInfo) logger(l zerolog.Logger) *zerolog.Logger {
+	l = l.With().Str("request_id", i.id).Logger()
+	return &l
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs one line per request: id, method, route pattern,
+// status, duration and, for an order, its reference. Never the URL, a
+// header value, or the body.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var b [8]byte
+		rand.Read(b[:])
+		info := &requestInfo{id: hex.EncodeToString(b[:]), route: "unmatched"}
+		w.Header().Set("X-Request-Id", info.id)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		ev := s.log.Info()
+		if strings.HasPrefix(info.route, "GET /assets/") || info.route == "GET /healthz" || info.route == "GET /readyz" {
+			ev = s.log.Debug()
+		}
+		if info.reference != "" {
+			ev = ev.Str("reference", info.reference).Bool("duplicate", info.duplicate)
+		}
+		ev.Str("request_id", info.id).Str("method", r.Method).Str("route", info.route).
+			Int("status", sw.status).Dur("duration", time.Since(start)).Msg("request")
+	})
+}
+
+// place publishes a validated order and returns its reference once
+// JetStream has acknowledged it. With an idempotency key the reference and
+// the message id are both derived from it with the secret (the raw key is
+// never sent or logged), so a retry gets the same reference and JetStream
+// stores the order once.
+func (s *Server) place(ctx context.Context, v order.Validated, idemKey string) (reference.Reference, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("new order id: %w", err)
+	}
+	ref, msgID := reference.New(), id.String()
+	if idemKey != "" {
+		ref = reference.Derive(s.secret, []byte(idemKey))
+		mac := hmac.New(sha256.New, s.secret)
+		mac.Write([]byte("booklets/msg-id/v1\x00"))
+		mac.Write([]byte(idemKey))
+		msgID = "idem-" + hex.EncodeToString(mac.Sum(nil)[:16])
+	}
+	o := order.Order{
+		ID:         id.String(),
+		Reference:  ref,
+		ReceivedAt: s.clock().UTC(),
+		Area:       v.Area,
+		Formats:    v.Formats,
+		Personal:   v.Personal,
+	}
+	pub, err := s.orders.Publish(ctx, o, msgID)
+	if err != nil {
+		return "", err // names the reference and the step already
+	}
+	info := infoFrom(ctx)
+	info.reference, info.duplicate = ref.String(), pub.Duplicate
+	return ref, nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+	return nil
+}
+
+// readyz answers 200 only when NATS is connected and the stream exists, so
+// that a load balancer sends no orders to an instance that cannot store them.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.orders.Ready(ctx); err != nil {
+		infoFrom(r.Context()).logger(s.log).Debug().Err(err).Msg("not ready")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not ready")
+		return nil
+	}
+	fmt.Fprintln(w, "ready")
+	return nil
+}

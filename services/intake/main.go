@@ -1,0 +1,226 @@
+// Command intake serves the public order form and the orders API, and
+// publishes each order to NATS JetStream.
+//
+// Configuration (environment): HTTP_ADDR, NATS_URL, NATS_STREAM,
+// NATS_SUBJECT, NATS_REPLICAS, AREAS_FILE, INTAKE_SECRET,
+// RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, CLIENT_IP_HEADER, LOG_FORMAT,
+// LOG_LEVEL. See docs/api.md.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/catalogue"
+	"booklets/pkg/envconfig"
+	"booklets/pkg/logging"
+	"booklets/pkg/stream"
+	"booklets/pkg/web"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "intake:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the intake's configuration, read from the environment.
+type config struct {
+	HTTPAddr       string
+	NATSURL        string
+	Stream         stream.Config
+	AreasFile      string
+	Secret         []byte
+	SecretSet      bool
+	RatePerMinute  int
+	RateBurst      int
+	ClientIPHeader string
+	LogFormat      string
+	LogLevel       string
+}
+
+func readConfig(getenv func(string) string) (config, error) {
+	r := envconfig.New(getenv)
+	sc := stream.DefaultConfig()
+	c := config{
+		HTTPAddr:       r.String("HTTP_ADDR", "127.0.0.1:8080"),
+		NATSURL:        r.String("NATS_URL", "nats://127.0.0.1:4222"),
+		AreasFile:      r.String("AREAS_FILE", ""),
+		RatePerMinute:  r.Int("RATE_LIMIT_PER_MINUTE", 60),
+		RateBurst:      r.Int("RATE_LIMIT_BURST", 20),
+		ClientIPHeader: r.String("CLIENT_IP_HEADER", ""),
+		LogFormat:      r.String("LOG_FORMAT", "json"),
+		LogLevel:       r.String("LOG_LEVEL", "info"),
+	}
+	sc.Stream = r.String("NATS_STREAM", sc.Stream)
+	sc.Subject = r.String("NATS_SUBJECT", sc.Subject)
+	sc.Replicas = r.Int("NATS_REPLICAS", sc.Replicas)
+	sc.DupeWindow = r.Duration("NATS_DUPE_WINDOW", sc.DupeWindow)
+	c.Stream = sc
+	if c.RatePerMinute <= 0 {
+		r.Fail("RATE_LIMIT_PER_MINUTE", "must be more than 0")
+	}
+	if c.RateBurst <= 0 {
+		r.Fail("RATE_LIMIT_BURST", "must be more than 0")
+	}
+	if sc.Replicas < 1 || sc.Replicas > 5 {
+		r.Fail("NATS_REPLICAS", "must be 1 to 5")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		r.Fail("LOG_FORMAT", "must be json or console")
+	}
+	if s := getenv("INTAKE_SECRET"); s != "" {
+		b, err := decodeSecret(s)
+		if err != nil {
+			r.Fail("INTAKE_SECRET", err.Error()) // never the value
+		}
+		c.Secret, c.SecretSet = b, true
+	}
+	return c, r.Err()
+}
+
+// decodeSecret accepts hex or base64 (standard or URL-safe, padded or not).
+func decodeSecret(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	decoders := []func(string) ([]byte, error){
+		hex.DecodeString,
+		base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString,
+		base64.URLEncoding.DecodeString, base64.RawURLEncoding.DecodeString,
+	}
+	for _, dec := range decoders {
+		if b, err := dec(s); err == nil {
+			if len(b) < web.MinSecretLen {
+				return nil, fmt.Errorf("must decode to at least %d bytes (e.g. `openssl rand -hex 32`)", web.MinSecretLen)
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("must be hex or base64 (e.g. `openssl rand -hex 32`)")
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q: intake is configured by environment variables", args)
+	}
+	cfg, err := readConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel, "intake")
+	if err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	return serve(ctx, cfg, log, stdout)
+}
+
+// serve runs the intake until ctx ends. It is run without its logger setup
+// so that tests can capture the logs.
+func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer) error {
+	if !cfg.SecretSet {
+		cfg.Secret = make([]byte, 32)
+		rand.Read(cfg.Secret)
+		log.Warn().Msg("INTAKE_SECRET is not set: using a random secret for this process only. " +
+			"Set it when running more than one replica or across restarts, or retries and open forms will not match")
+	}
+	cat, err := catalogue.Load(cfg.AreasFile)
+	if err != nil {
+		return err
+	}
+	nc, err := stream.Connect(cfg.NATSURL, "intake")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	orders, err := stream.New(nc, cfg.Stream)
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(web.Config{
+		Orders:         orders,
+		Catalogue:      cat,
+		Secret:         cfg.Secret,
+		Clock:          time.Now,
+		Logger:         log,
+		RatePerMinute:  cfg.RatePerMinute,
+		Burst:          cfg.RateBurst,
+		ClientIPHeader: cfg.ClientIPHeader,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          nil,
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go ensureStream(ctx, orders, log)
+
+	fmt.Fprintf(stdout, "Order form: http://%s/\n", ln.Addr())
+	log.Info().Str("addr", ln.Addr().String()).Str("stream", cfg.Stream.Stream).Msg("intake listening")
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	log.Info().Msg("intake stopped")
+	return nil
+}
+
+// ensureStream creates or updates the stream, retrying while NATS is
+// down. The form is served meanwhile and /readyz answers 503 until the
+// stream exists.
+func ensureStream(ctx context.Context, orders *stream.Orders, log zerolog.Logger) {
+	wait := time.Second
+	for {
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := orders.Ensure(ectx)
+		cancel()
+		if err == nil {
+			log.Info().Str("stream", orders.Config().Stream).Msg("stream ready")
+			return
+		}
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("stream not ready")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
