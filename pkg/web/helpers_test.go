@@ -1,0 +1,166 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/catalogue"
+	"booklets/pkg/order"
+	"booklets/pkg/stream"
+	"booklets/pkg/testenv"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
+
+// clock is a settable clock for tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type fixture struct {
+	srv    *Server
+	orders *stream.Orders
+	clock  *clock
+	logs   *syncBuffer
+}
+
+// newFixture gives a test a server over its own real JetStream stream.
+func newFixture(t *testing.T, change func(*Config)) *fixture {
+	t.Helper()
+	f := &fixture{
+		orders: testenv.Orders(t),
+		clock:  &clock{t: time.Date(2026, 11, 25, 14, 30, 0, 0, time.UTC)},
+		logs:   &syncBuffer{},
+	}
+	cfg := Config{
+		Orders:        f.orders,
+		Catalogue:     catalogue.Default(),
+		Secret:        testSecret,
+		Clock:         f.clock.now,
+		Logger:        zerolog.New(f.logs).Level(zerolog.DebugLevel),
+		RatePerMinute: 6000,
+		Burst:         1000,
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = srv
+	return f
+}
+
+func (f *fixture) do(r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	f.srv.ServeHTTP(w, r)
+	return w
+}
+
+func (f *fixture) postJSON(body, key string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", "/api/v1/orders", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		r.Header.Set("Idempotency-Key", key)
+	}
+	return f.do(r)
+}
+
+func (f *fixture) postForm(path string, form url.Values) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// What a browser sends for a same-origin form post.
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	r.Header.Set("Origin", "http://example.com")
+	return f.do(r)
+}
+
+// messages reads back every order in the test's stream.
+func (f *fixture) messages(t *testing.T) []order.Order {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := f.orders.JetStream().Stream(ctx, f.orders.Config().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []order.Order
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := order.Unmarshal(m.Data)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+var stateField = regexp.MustCompile(`name="state" value="([^"]*)"`)
+
+// stateOf returns the sealed state in a page.
+func stateOf(t *testing.T, body string) string {
+	t.Helper()
+	m := stateField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no state field in page:\n%s", body)
+	}
+	return m[1]
+}
+
+var referenceText = regexp.MustCompile(`<strong id="reference">([^<]+)</strong>`)
+
+const goodJSON = `{"area":"staffordshire","formats":["audio","standard-print"],"name":"Siân O'Brien",
+	"address_line_1":"1 High Street","address_line_2":"","town":"Stafford","postcode":"st180yy"}`
+
+func jsonUnmarshal(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
