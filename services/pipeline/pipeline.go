@@ -1,0 +1,239 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"booklets/pkg/natsembed"
+)
+
+// pipeline is one run of the whole pipeline on this machine.
+type pipeline struct {
+	cfg    config
+	out    *console
+	getenv func(string) string
+
+	nats     *natsembed.Server // nil when a NATS server was already running
+	partner  *partner          // nil when neither batcher nor reconciler runs
+	secrets  secrets
+	children []*child
+	exited   chan *child
+}
+
+// start brings everything up in dependency order and prints the URLs.
+func (p *pipeline) start(ctx context.Context) error {
+	cfg := p.cfg
+	goCmd := cmp.Or(p.getenv("GO"), "go")
+	binDir := cfg.binDir
+	if binDir == "" {
+		// Check the sources before anything starts, so that a missing
+		// service is the first and only thing reported.
+		root, err := moduleRoot(goCmd)
+		if err != nil {
+			return err
+		}
+		if err := checkSources(root, cfg.services); err != nil {
+			return err
+		}
+		binDir = filepath.Join(cfg.runDir, "bin")
+		if err := build(ctx, goCmd, root, binDir, cfg.services, p.out); err != nil {
+			return err
+		}
+	} else if err := checkBinaries(binDir, cfg.services); err != nil {
+		return err
+	}
+
+	addrs := map[string]string{}
+	for _, s := range cfg.services {
+		a, err := claimAddr(s, cfg.addrs[s])
+		if err != nil {
+			return err
+		}
+		addrs[s] = a
+	}
+
+	var err error
+	if p.nats, err = ensureNATS(ctx, cfg, p.out); err != nil {
+		return err
+	}
+	if cfg.natsURL, err = p.natsURL(); err != nil {
+		return err
+	}
+	if err := ensureDatabase(ctx, cfg, p.out); err != nil {
+		return err
+	}
+	if p.secrets, err = makeSecrets(cfg); err != nil {
+		return err
+	}
+	if slices.Contains(cfg.services, "batcher") || slices.Contains(cfg.services, "reconciler") {
+		if p.partner, err = startPartner(ctx, cfg, p.out); err != nil {
+			return err
+		}
+	}
+	if cfg.demo {
+		cfg.demoEpoch = time.Now()
+	}
+	p.cfg = cfg
+
+	p.exited = make(chan *child, len(cfg.services))
+	for _, s := range cfg.services {
+		c, err := startChild(s, filepath.Join(binDir, s), cfg.runDir, addrs[s], p.serviceEnv(s, addrs[s]), p.out, p.exited)
+		if err != nil {
+			return err
+		}
+		p.children = append(p.children, c)
+		p.out.printf("started %s (pid %d) on %s", s, c.cmd.Process.Pid, addrs[s])
+		// One at a time, in data-flow order: the batcher migrates the
+		// schema that the reconciler then relies on.
+		if err := waitHealthy(ctx, c, cfg.startWait); err != nil {
+			return err
+		}
+	}
+	p.printURLs(addrs)
+	return nil
+}
+
+// natsURL is the URL the services use: the embedded server's when one was
+// started (its port may differ from NATS_URL's if that was taken).
+func (p *pipeline) natsURL() (string, error) {
+	if p.nats == nil {
+		return p.cfg.natsURL, nil
+	}
+	return p.nats.URL(), nil
+}
+
+func (p *pipeline) printURLs(addrs map[string]string) {
+	p.out.printf("the pipeline is running:")
+	if a, ok := addrs["intake"]; ok {
+		p.out.printf("  order form:        %s", browserURL(a, "/"))
+		p.out.printf("  orders API:        POST %s", browserURL(a, "/api/v1/orders"))
+	}
+	if a, ok := addrs["reconciler"]; ok {
+		p.out.printf("  auditors' page:    %s", browserURL(a, auditPath))
+		p.out.printf("  auditor token:     %s   (sign in with it; or send Authorization: Bearer <token>)", p.secrets.auditToken)
+	}
+	if p.partner != nil {
+		p.out.printf("  partner (SFTP):    %s, its files in %s", p.partner.addr, p.partner.root)
+	}
+	for _, s := range p.cfg.services {
+		p.out.printf("  %-10s metrics: %s", s, browserURL(addrs[s], "/metrics"))
+	}
+	if p.cfg.demo {
+		p.out.printf("demo mode: a day lasts %s, so a batch goes out every %s and 30 working days pass in about %s",
+			p.cfg.demoDay, p.cfg.demoDay, (p.cfg.demoDay * 42).Round(time.Second))
+	}
+	p.out.printf("press Ctrl-C to stop")
+}
+
+// wait blocks until ctx ends or a service exits on its own, then stops
+// everything.
+func (p *pipeline) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		p.out.printf("stopping: SIGTERM to every service, in data-flow order")
+		return p.stopChildren()
+	case c := <-p.exited:
+		p.out.printf("%s exited on its own (%s): stopping the others", c.name, exitStatus(c.err))
+		_ = p.stopChildren()
+		return fmt.Errorf("%s exited unexpectedly (%s): see its output above", c.name, exitStatus(c.err))
+	}
+}
+
+// stopChildren stops the services one by one in data-flow order: the
+// intake stops taking orders first, so the batcher can store all it
+// published, and so on.
+func (p *pipeline) stopChildren() error {
+	var errs []error
+	for _, c := range p.children {
+		if err := c.stop(p.cfg.stopWait, p.out); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.children = nil
+	if len(errs) > 0 {
+		return fmt.Errorf("not every service stopped cleanly: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// close releases everything start set up, in reverse order. It is safe
+// after a failed or partial start.
+func (p *pipeline) close() {
+	_ = p.stopChildren()
+	if p.partner != nil {
+		p.partner.close()
+		p.out.printf("partner simulator stopped")
+		p.partner = nil
+	}
+	if p.nats != nil {
+		p.nats.Shutdown()
+		p.out.printf("embedded NATS stopped")
+		p.nats = nil
+	}
+}
+
+// passThrough are settings a person may set for `make run` that reach the
+// services unchanged. A name prefixed with a service's name in capitals
+// (BATCHER_BATCH_CUTOFF) reaches only that service and wins.
+var passThrough = []string{
+	// the process basics
+	"PATH", "HOME", "TMPDIR", "TZ", "LANG", "ZONEINFO",
+	// intake
+	"NATS_STREAM", "NATS_SUBJECT", "NATS_REPLICAS", "NATS_DUPE_WINDOW", "AREAS_FILE",
+	"RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "CLIENT_IP_HEADER",
+	// batcher
+	"BATCH_CUTOFF", "SFTP_DIR",
+	// reconciler
+	"SFTP_CONFIRMATIONS_DIR", "BANK_HOLIDAYS_FILE",
+}
+
+// serviceEnv is the whole environment of one service: what the person
+// running the launcher passed through, then the launcher's own settings,
+// which every service shares so that they talk to each other.
+func (p *pipeline) serviceEnv(service, addr string) []string {
+	env := map[string]string{}
+	prefix := strings.ToUpper(service) + "_"
+	for _, k := range passThrough {
+		if v := p.getenv(prefix + k); v != "" {
+			env[k] = v
+		} else if v := p.getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	cfg := p.cfg
+	env["HTTP_ADDR"] = addr
+	env["NATS_URL"] = cfg.natsURL
+	env["DATABASE_URL"] = cfg.databaseURL
+	env["LOG_FORMAT"] = cfg.logFormat
+	env["LOG_LEVEL"] = cfg.logLevel
+	env["KEK_FILE"] = p.secrets.kekFile
+	switch service {
+	case "intake":
+		env["INTAKE_SECRET"] = strings.TrimSpace(p.secrets.intakeSecret)
+	case "reconciler":
+		env["AUDIT_TOKEN"] = p.secrets.auditToken
+	}
+	if p.partner != nil && service != "intake" {
+		for k, v := range p.partner.env() {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
+		}
+	}
+	if cfg.demo {
+		env["DEMO_DAY"] = cfg.demoDay.String()
+		env["DEMO_EPOCH"] = cfg.demoEpoch.Format(time.RFC3339Nano)
+	}
+	list := make([]string, 0, len(env))
+	for k, v := range env {
+		list = append(list, k+"="+v)
+	}
+	slices.Sort(list)
+	return list
+}

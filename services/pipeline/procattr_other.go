@@ -1,0 +1,12 @@
+//go:build !linux
+
+package main
+
+import "syscall"
+
+// procAttr puts a child in its own process group, so that Ctrl-C in the
+// terminal reaches only the launcher, which then stops the services in
+// order.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
