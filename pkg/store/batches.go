@@ -1,0 +1,346 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"booklets/pkg/audit"
+	"booklets/pkg/auditlog"
+	"booklets/pkg/businessday"
+	"booklets/pkg/order"
+)
+
+// The states of a batch.
+const (
+	// StateAssembling: orders are assigned; the files may or may not have
+	// reached the partner yet.
+	StateAssembling = "assembling"
+	// StateUploaded: both files are verified at the partner; the personal
+	// data is not yet deleted.
+	StateUploaded = "uploaded"
+	// StateSent: recorded and the personal data deleted. Final.
+	StateSent = "sent"
+)
+
+// Batch is a day's batch.
+type Batch struct {
+	ID           string
+	Date         businessday.Date
+	State        string
+	RecordCount  int
+	OrderCount   int
+	SHA256       string
+	DataFile     string
+	ManifestFile string
+	CreatedAt    time.Time
+	UploadedAt   time.Time
+	SentAt       time.Time
+	DeliveryDate businessday.Date
+	DueDate      businessday.Date
+	Attempts     int
+}
+
+const batchColumns = `batch_id, business_date, state, record_count, order_count, coalesce(sha256, ''),
+	data_file, manifest_file, created_at, uploaded_at, sent_at, delivery_date, due_date, attempts`
+
+func scanBatch(row pgx.Row) (Batch, error) {
+	var b Batch
+	var date time.Time
+	var uploaded, sent, delivery, due *time.Time
+	err := row.Scan(&b.ID, &date, &b.State, &b.RecordCount, &b.OrderCount, &b.SHA256,
+		&b.DataFile, &b.ManifestFile, &b.CreatedAt, &uploaded, &sent, &delivery, &due, &b.Attempts)
+	if err != nil {
+		return Batch{}, err
+	}
+	b.Date = businessday.FromTime(date)
+	if uploaded != nil {
+		b.UploadedAt = *uploaded
+	}
+	if sent != nil {
+		b.SentAt = *sent
+	}
+	if delivery != nil {
+		b.DeliveryDate = businessday.FromTime(*delivery)
+	}
+	if due != nil {
+		b.DueDate = businessday.FromTime(*due)
+	}
+	return b, nil
+}
+
+// BatchFor returns the batch of a business date, or ErrNotFound.
+func (s *Store) BatchFor(ctx context.Context, date businessday.Date) (Batch, error) {
+	b, err := scanBatch(s.pool.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE business_date = $1`, date.UTC()))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Batch{}, fmt.Errorf("batch for %s: %w", date, ErrNotFound)
+	}
+	if err != nil {
+		return Batch{}, fmt.Errorf("batch for %s: %w", date, dbErr(err))
+	}
+	return b, nil
+}
+
+// Unfinished returns the batches not yet sent of dates before the given
+// one, oldest first: a run that crashed and was never resumed.
+func (s *Store) Unfinished(ctx context.Context, before businessday.Date) ([]Batch, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+batchColumns+` FROM batches
+		WHERE state <> 'sent' AND business_date < $1 ORDER BY business_date`, before.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("unfinished batches: %w", dbErr(err))
+	}
+	bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Batch, error) { return scanBatch(r) })
+	if err != nil {
+		return nil, fmt.Errorf("unfinished batches: %w", dbErr(err))
+	}
+	return bs, nil
+}
+
+// SendLockKey is the advisory lock key held while a batch is sent ("batch"
+// in ASCII), so that one replica sends and the others stand aside.
+const SendLockKey int64 = 0x6261746368
+
+// SendLock is the held sending lock, on a connection of its own.
+type SendLock struct {
+	conn *pgxpool.Conn
+}
+
+// TryLockSending takes the sending lock if no other process holds it. It
+// is a session lock on a dedicated connection: it lasts across the several
+// transactions of a send, and PostgreSQL frees it if the process dies.
+func (s *Store) TryLockSending(ctx context.Context) (*SendLock, bool, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("take the sending lock: %w", dbErr(err))
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, SendLockKey).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("take the sending lock: %w", dbErr(err))
+	}
+	if !ok {
+		conn.Release()
+		return nil, false, nil
+	}
+	return &SendLock{conn: conn}, true, nil
+}
+
+// Release frees the lock. If unlocking fails the connection is closed,
+// which frees it too.
+func (l *SendLock) Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, SendLockKey); err != nil {
+		_ = l.conn.Conn().Close(ctx)
+	}
+	l.conn.Release()
+}
+
+// Assemble returns the batch of candidate.Date, creating it from candidate
+// if there is none: then, in the same transaction, every order of that
+// date or earlier that is in no batch yet (and not erased) is assigned to
+// it. An existing batch is returned as it is, with its own id and orders,
+// so that a run after a crash resumes the same batch.
+func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, error) {
+	var b Batch
+	var created bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Two assemblers of the same day (only possible without the sending
+		// lock) meet here: the loser's insert waits and then does nothing.
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO batches (batch_id, business_date, state, data_file, manifest_file, created_at)
+			VALUES ($1, $2, 'assembling', $3, $4, $5)
+			ON CONFLICT (business_date) DO NOTHING`,
+			candidate.ID, candidate.Date.UTC(), candidate.DataFile, candidate.ManifestFile, candidate.CreatedAt)
+		if err != nil {
+			return err
+		}
+		created = tag.RowsAffected() == 1
+		if created {
+			if _, err := tx.Exec(ctx, `
+				UPDATE orders SET batch_id = $1
+				WHERE batch_id IS NULL AND business_date <= $2 AND erased_at IS NULL`,
+				candidate.ID, candidate.Date.UTC()); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `
+				UPDATE batches SET
+					order_count = (SELECT count(*) FROM orders WHERE batch_id = $1),
+					record_count = (SELECT coalesce(sum(cardinality(formats)), 0) FROM orders WHERE batch_id = $1)
+				WHERE batch_id = $1`, candidate.ID); err != nil {
+				return err
+			}
+		}
+		b, err = scanBatch(tx.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE business_date = $1`, candidate.Date.UTC()))
+		return err
+	})
+	if err != nil {
+		return Batch{}, false, fmt.Errorf("assemble batch for %s: %w", candidate.Date, dbErr(err))
+	}
+	return b, created, nil
+}
+
+// BatchOrder is an order as read for the batch file.
+type BatchOrder struct {
+	OrderID      string
+	Reference    string
+	Area         string
+	Formats      []order.Format
+	BusinessDate businessday.Date
+	Personal     []byte // as stored: decode with the codec that encoded it
+}
+
+// EachOrder streams the orders of a batch that still have their personal
+// part, in a fixed order (received time, then reference), to fn. Rows are
+// read from the connection as fn consumes them, so memory does not grow
+// with the size of the batch. fn's error stops the stream and is returned
+// as it is.
+func (s *Store) EachOrder(ctx context.Context, batchID string, fn func(BatchOrder) error) error {
+	rows, err := s.pool.Query(ctx, `
+		SELECT o.order_id::text, o.reference, o.area, o.formats, o.business_date, p.data
+		FROM orders o JOIN order_personal p ON p.order_id = o.order_id
+		WHERE o.batch_id = $1 AND o.erased_at IS NULL
+		ORDER BY o.received_at, o.reference`, batchID)
+	if err != nil {
+		return fmt.Errorf("read orders of batch %s: %w", batchID, dbErr(err))
+	}
+	defer rows.Close()
+	var o BatchOrder
+	var formats []string
+	var date time.Time
+	for rows.Next() {
+		if err := rows.Scan(&o.OrderID, &o.Reference, &o.Area, &formats, &date, &o.Personal); err != nil {
+			return fmt.Errorf("read orders of batch %s: %w", batchID, dbErr(err))
+		}
+		o.Formats = o.Formats[:0]
+		for _, f := range formats {
+			o.Formats = append(o.Formats, order.Format(f))
+		}
+		o.BusinessDate = businessday.FromTime(date)
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read orders of batch %s: %w", batchID, dbErr(err))
+	}
+	return nil
+}
+
+// NoteAttempt counts a failed attempt to send a batch and keeps a short
+// reason (never personal data) for operators.
+func (s *Store) NoteAttempt(ctx context.Context, batchID, reason string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE batches SET attempts = attempts + 1, last_error = $2 WHERE batch_id = $1`,
+		batchID, reason); err != nil {
+		return fmt.Errorf("note attempt for batch %s: %w", batchID, dbErr(err))
+	}
+	return nil
+}
+
+// MarkUploaded records that both files are verified at the partner.
+func (s *Store) MarkUploaded(ctx context.Context, batchID, sha256 string, records, orders int) error {
+	if _, err := s.pool.Exec(ctx, `
+		UPDATE batches SET state = 'uploaded', sha256 = $2, record_count = $3, order_count = $4, uploaded_at = $5
+		WHERE batch_id = $1 AND state = 'assembling'`,
+		batchID, sha256, records, orders, s.now()); err != nil {
+		return fmt.Errorf("mark batch %s uploaded: %w", batchID, dbErr(err))
+	}
+	return nil
+}
+
+// Sent is what recording a sent batch needs.
+type Sent struct {
+	BatchID      string
+	SHA256       string
+	Records      int
+	Orders       int
+	SentAt       time.Time
+	DeliveryDate businessday.Date
+	DueDate      businessday.Date
+}
+
+// Deleted says how much personal data recording a batch deleted.
+type Deleted struct {
+	Orders      int // order_personal rows
+	DeadLetters int // dead letters whose raw bytes were removed
+}
+
+// RecordSent records a verified upload and deletes the personal data of
+// its orders, in one transaction: the batch becomes 'sent' with its sent
+// time, delivery and due dates; its orders get personal_deleted_at and
+// lose their order_personal rows; dead letters of its period lose their
+// raw bytes; and the audit log gets "batch_sent" and
+// "personal_data_deleted". Recording a batch that is already sent changes
+// nothing.
+func (s *Store) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
+	var del Deleted
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var state string
+		var date time.Time
+		var dataFile string
+		err := tx.QueryRow(ctx, `SELECT state, business_date, data_file FROM batches WHERE batch_id = $1 FOR UPDATE`,
+			r.BatchID).Scan(&state, &date, &dataFile)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if state == StateSent {
+			return nil
+		}
+		now := s.now()
+		if _, err := tx.Exec(ctx, `UPDATE orders SET personal_deleted_at = $2
+			WHERE batch_id = $1 AND personal_deleted_at IS NULL`, r.BatchID, now); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM order_personal p USING orders o
+			WHERE p.order_id = o.order_id AND o.batch_id = $1`, r.BatchID)
+		if err != nil {
+			return err
+		}
+		del.Orders = int(tag.RowsAffected())
+		tag, err = tx.Exec(ctx, `UPDATE dead_letters SET data = NULL, data_deleted_at = $2
+			WHERE business_date <= $1 AND data IS NOT NULL`, date, now)
+		if err != nil {
+			return err
+		}
+		del.DeadLetters = int(tag.RowsAffected())
+		if _, err := tx.Exec(ctx, `UPDATE batches SET state = 'sent', sha256 = $2, record_count = $3, order_count = $4,
+				uploaded_at = coalesce(uploaded_at, $5), sent_at = $5, delivery_date = $6, due_date = $7, last_error = NULL
+			WHERE batch_id = $1`,
+			r.BatchID, r.SHA256, r.Records, r.Orders, r.SentAt, r.DeliveryDate.UTC(), r.DueDate.UTC()); err != nil {
+			return err
+		}
+		log := auditlog.Appender{Now: s.now}
+		if _, err := log.Append(ctx, tx, audit.Event{Kind: audit.BatchSent, BatchID: r.BatchID, Details: map[string]any{
+			"business_date": businessday.FromTime(date).String(),
+			"data_file":     dataFile,
+			"record_count":  r.Records,
+			"order_count":   r.Orders,
+			"sha256":        r.SHA256,
+			"delivery_date": r.DeliveryDate.String(),
+			"due_date":      r.DueDate.String(),
+		}}); err != nil {
+			return err
+		}
+		if _, err := log.Append(ctx, tx, audit.Event{Kind: audit.PersonalDataDeleted, BatchID: r.BatchID, Details: map[string]any{
+			"count":        del.Orders,
+			"dead_letters": del.DeadLetters,
+		}}); err != nil {
+			return err
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Deleted{}, fmt.Errorf("record batch %s: %w", r.BatchID, ErrNotFound)
+	}
+	if err != nil {
+		return Deleted{}, fmt.Errorf("record batch %s: %w", r.BatchID, dbErr(err))
+	}
+	return del, nil
+}

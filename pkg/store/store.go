@@ -1,0 +1,164 @@
+// Package store is the PostgreSQL adapter of the batcher: it keeps orders
+// (their non-personal facts in orders, the personal part as one opaque
+// value in order_personal), dead letters and the state of each day's batch.
+//
+// Deleting personal data is deleting order_personal rows (and the raw
+// bytes of dead letters); everything else is kept for statistics and
+// enquiries. Errors name the order reference or batch id, never personal
+// data.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"booklets/migrations"
+	"booklets/pkg/businessday"
+	"booklets/pkg/order"
+)
+
+// Errors callers tell apart with errors.Is.
+var (
+	// ErrUnavailable means PostgreSQL could not be reached or the operation
+	// failed for a reason a retry may cure.
+	ErrUnavailable = errors.New("database unavailable")
+	// ErrNotFound means the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the data contradicts what is stored (an order id
+	// reused with another reference, say).
+	ErrConflict = errors.New("conflict with stored data")
+)
+
+// Store is the batcher's database.
+type Store struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// Open connects to PostgreSQL. now is the clock for stored times (time.Now
+// if nil).
+func Open(ctx context.Context, url string, now func() time.Time) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The URL may hold a password: do not repeat it.
+		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL URL")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return New(pool, now), nil
+}
+
+// New wraps a pool.
+func New(pool *pgxpool.Pool, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{pool: pool, now: now}
+}
+
+// Pool returns the connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes every connection.
+func (s *Store) Close() { s.pool.Close() }
+
+// Migrate applies the schema migrations.
+func (s *Store) Migrate(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w: %v", ErrUnavailable, err)
+	}
+	defer conn.Release()
+	return migrations.Apply(ctx, conn.Conn())
+}
+
+// Ready reports whether the database answers.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// dbErr turns a driver error into a domain one. Errors with a SQLSTATE
+// class of data or integrity problems are not cured by retrying; anything
+// else (connection lost, timeout, shutdown, serialisation) may be.
+func dbErr(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "22", "23":
+			return fmt.Errorf("%w: SQLSTATE %s", ErrConflict, pgErr.Code)
+		}
+		return fmt.Errorf("%w: SQLSTATE %s", ErrUnavailable, pgErr.Code)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// SaveOrder stores an order once: the facts in orders and the personal
+// part (already encoded by the caller's codec) in order_personal, in one
+// transaction. Saving an order id that is already stored changes nothing
+// and reports false, so redelivered messages are harmless.
+func (s *Store) SaveOrder(ctx context.Context, o order.Order, date businessday.Date, personal []byte) (bool, error) {
+	formats := make([]string, len(o.Formats))
+	for i, f := range o.Formats {
+		formats[i] = string(f)
+	}
+	var inserted bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO orders (order_id, reference, received_at, business_date, area, formats, stored_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (order_id) DO NOTHING`,
+			o.ID, o.Reference.String(), o.ReceivedAt, date.UTC(), o.Area, formats, s.now())
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		inserted = true
+		_, err = tx.Exec(ctx, `INSERT INTO order_personal (order_id, data) VALUES ($1, $2)`, o.ID, personal)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("save order %s: %w", o.Reference, dbErr(err))
+	}
+	return inserted, nil
+}
+
+// DeadLetter is a stream message that could not be taken as an order.
+type DeadLetter struct {
+	Stream       string
+	Sequence     uint64 // stream sequence
+	Subject      string
+	Reason       string // why; never the content
+	Data         []byte // the raw message, which may hold personal data
+	ReceivedAt   time.Time
+	BusinessDate businessday.Date // the day whose batch deletes Data
+}
+
+// SaveDeadLetter stores a dead letter once per stream sequence and reports
+// whether it was new.
+func (s *Store) SaveDeadLetter(ctx context.Context, d DeadLetter) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO dead_letters (stream, stream_sequence, subject, reason, data, received_at, business_date)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (stream, stream_sequence) DO NOTHING`,
+		d.Stream, int64(d.Sequence), d.Subject, d.Reason, d.Data, d.ReceivedAt, d.BusinessDate.UTC())
+	if err != nil {
+		return false, fmt.Errorf("save dead letter (stream sequence %d): %w", d.Sequence, dbErr(err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
