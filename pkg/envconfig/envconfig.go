@@ -6,7 +6,9 @@ package envconfig
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -90,4 +92,26 @@ func (r *Reader) Err() error {
 		return nil
 	}
 	return fmt.Errorf("configuration: %w", errors.Join(r.errs...))
+}
+
+// Secret returns a secret setting: the variable name itself, or else the
+// content of the file named by name+"_FILE" (trailing new lines removed),
+// which is how container secret stores hand secrets over (Docker and
+// Kubernetes mount them as files). Setting both is an error, as it is
+// unclear which was meant. The value is never repeated in an error.
+func (r *Reader) Secret(name string) string {
+	v, file := r.getenv(name), r.getenv(name+"_FILE")
+	switch {
+	case v != "" && file != "":
+		r.errs = append(r.errs, fmt.Errorf("%s and %s_FILE are both set: set one", name, name))
+		return ""
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s_FILE: %w", name, err))
+			return ""
+		}
+		return strings.TrimRight(string(b), "\r\n")
+	}
+	return v
 }
