@@ -116,7 +116,8 @@ func (p *pipeline) printURLs(addrs map[string]string) {
 	}
 	if a, ok := addrs["reconciler"]; ok {
 		p.out.printf("  auditors' page:    %s", browserURL(a, auditPath))
-		p.out.printf("  auditor token:     %s   (sign in with it; or send Authorization: Bearer <token>)", p.secrets.auditToken)
+		p.out.printf("  auditors sign in:  user %s, password %s", p.secrets.auditUser, p.secrets.auditPass)
+		p.out.printf("  auditor token:     %s   (for the JSON API: Authorization: Bearer <token>)", p.secrets.auditToken)
 	}
 	if p.partner != nil {
 		p.out.printf("  partner (SFTP):    %s, its files in %s", p.partner.addr, p.partner.root)
@@ -190,7 +191,8 @@ var passThrough = []string{
 	// batcher
 	"BATCH_CUTOFF", "SFTP_DIR",
 	// reconciler
-	"SFTP_CONFIRMATIONS_DIR", "BANK_HOLIDAYS_FILE",
+	"SFTP_CONFIRMATIONS_DIR", "SFTP_PROCESSED_DIR", "SFTP_REJECTED_DIR", "SFTP_TIMEOUT",
+	"RECONCILE_AT", "BANK_HOLIDAYS_FILE", "MIGRATE",
 }
 
 // serviceEnv is the whole environment of one service: what the person
@@ -218,6 +220,8 @@ func (p *pipeline) serviceEnv(service, addr string) []string {
 		env["INTAKE_SECRET"] = strings.TrimSpace(p.secrets.intakeSecret)
 	case "reconciler":
 		env["AUDIT_TOKEN"] = p.secrets.auditToken
+		env["AUDIT_USER"] = p.secrets.auditUser
+		env["AUDIT_PASSWORD_HASH"] = p.secrets.auditHash
 	}
 	if p.partner != nil && service != "intake" {
 		for k, v := range p.partner.env() {

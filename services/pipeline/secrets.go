@@ -9,12 +9,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // secrets are what the launcher generates for a local run. Production gets
 // them from a secret store (see deploy/README.md).
 type secrets struct {
 	auditToken   string // AUDIT_TOKEN: new each run unless given, printed for the person running it
+	auditUser    string // AUDIT_USER: for a browser, which cannot send a bearer token
+	auditPass    string // the password, printed; the reconciler gets only its bcrypt hash
+	auditHash    string // AUDIT_PASSWORD_HASH
 	intakeSecret string // INTAKE_SECRET: kept in runDir so that references stay stable across runs
 	kekFile      string // KEK_FILE: kept in runDir, or sealed personal data from the last run is unreadable
 }
@@ -28,6 +33,12 @@ func makeSecrets(cfg config) (secrets, error) {
 	if s.auditToken == "" {
 		s.auditToken = randomHex(16)
 	}
+	s.auditUser, s.auditPass = "auditor", randomHex(8)
+	hash, err := bcrypt.GenerateFromPassword([]byte(s.auditPass), bcrypt.MinCost) // a local run's throwaway password
+	if err != nil {
+		return secrets{}, fmt.Errorf("auditor password: %w", err)
+	}
+	s.auditHash = string(hash)
 	secret, err := keep(filepath.Join(dir, "intake-secret"), func() string { return randomHex(32) })
 	if err != nil {
 		return secrets{}, err
