@@ -1,0 +1,265 @@
+// Package auditweb is the auditors' read-only view of the deletion record:
+// an HTML page (GOV.UK Frontend markup), a CSV download and a JSON
+// endpoint, behind a bearer token or basic auth with a bcrypt-hashed
+// password. Without any credentials configured it refuses to serve the
+// record rather than serve it openly.
+//
+// Nothing it shows is personal data: batch ids, dates, counts, checksums
+// and statuses. Query parameters (dates and a status) are not personal
+// either.
+package auditweb
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
+
+	"booklets/pkg/reconcile"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// Auth is how auditors sign in. Either or both may be set.
+type Auth struct {
+	Token        string // AUDIT_TOKEN: Authorization: Bearer <token>
+	User         string // AUDIT_USER
+	PasswordHash string // AUDIT_PASSWORD_HASH: bcrypt
+}
+
+// Configured reports whether any way in is set up.
+func (a Auth) Configured() bool { return a.Token != "" || (a.User != "" && a.PasswordHash != "") }
+
+// Source is where the record comes from (pkg/ledger).
+type Source interface {
+	States(ctx context.Context, f reconcile.Filter) ([]reconcile.State, error)
+}
+
+// Server serves the auditors' pages.
+type Server struct {
+	src    Source
+	auth   Auth
+	now    func() time.Time
+	log    zerolog.Logger
+	page   *template.Template
+	assets http.Handler // GOV.UK Frontend CSS and fonts, or nil
+}
+
+// New parses the page template (failing at start-up, not on a request).
+// assets, if not nil, serves GOV.UK Frontend's files under /assets/.
+func New(src Source, auth Auth, now func() time.Time, log zerolog.Logger, assets http.Handler) (*Server, error) {
+	page, err := template.New("audit.html").Funcs(template.FuncMap{
+		"date": func(t time.Time) string { return t.Format("2 Jan 2006") },
+		"at":   func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"atp": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.UTC().Format("2 Jan 2006 15:04 UTC")
+		},
+		"label": func(s reconcile.Status) string { return strings.ReplaceAll(string(s), "_", " ") },
+	}).ParseFS(templates, "templates/audit.html")
+	if err != nil {
+		return nil, fmt.Errorf("auditweb: parse templates: %w", err)
+	}
+	if auth.PasswordHash != "" {
+		if _, err := bcrypt.Cost([]byte(auth.PasswordHash)); err != nil {
+			return nil, fmt.Errorf("auditweb: AUDIT_PASSWORD_HASH is not a bcrypt hash: %w", err)
+		}
+	}
+	return &Server{src: src, auth: auth, now: now, log: log, page: page, assets: assets}, nil
+}
+
+// Register adds the routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.Handle("GET /audit", s.guard(s.handlePage))
+	mux.Handle("GET /audit/batches.csv", s.guard(s.handleCSV))
+	mux.Handle("GET /api/v1/batches", s.guard(s.handleJSON))
+	if s.assets != nil {
+		mux.Handle("GET /assets/", http.StripPrefix("/assets/", s.assets))
+	}
+}
+
+func (s *Server) guard(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		if !s.auth.Configured() {
+			http.Error(w, "The audit record is not available: no credentials are configured. "+
+				"Set AUDIT_TOKEN, or AUDIT_USER and AUDIT_PASSWORD_HASH, and restart the reconciler.", http.StatusServiceUnavailable)
+			return
+		}
+		if !s.authorised(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="booklets audit", charset="UTF-8"`)
+			http.Error(w, "Sign in to see the audit record.", http.StatusUnauthorized)
+			return
+		}
+		if err := h(w, r); err != nil {
+			if ie, ok := err.(invalidInput); ok {
+				http.Error(w, string(ie), http.StatusBadRequest)
+				return
+			}
+			s.log.Error().Err(err).Str("path", r.URL.Path).Msg("audit page failed")
+			http.Error(w, "Something went wrong reading the audit record. Try again later.", http.StatusInternalServerError)
+		}
+	})
+}
+
+func (s *Server) authorised(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	if s.auth.Token != "" {
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+			// Compare digests so the comparison takes the same time
+			// whatever the lengths.
+			a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.auth.Token))
+			if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
+				return true
+			}
+		}
+	}
+	if s.auth.User != "" && s.auth.PasswordHash != "" {
+		if user, pass, ok := r.BasicAuth(); ok {
+			a, b := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(s.auth.User))
+			userOK := subtle.ConstantTimeCompare(a[:], b[:]) == 1
+			passOK := bcrypt.CompareHashAndPassword([]byte(s.auth.PasswordHash), []byte(pass)) == nil
+			return userOK && passOK
+		}
+	}
+	return false
+}
+
+type invalidInput string
+
+func (e invalidInput) Error() string { return string(e) }
+
+type query struct {
+	From, To string
+	Status   string
+}
+
+func (q query) filter() (reconcile.Filter, []reconcile.Status, error) {
+	var f reconcile.Filter
+	var err error
+	if q.From != "" {
+		if f.From, err = time.Parse(time.DateOnly, q.From); err != nil {
+			return f, nil, invalidInput("from must be a date like 2025-03-31")
+		}
+	}
+	if q.To != "" {
+		if f.To, err = time.Parse(time.DateOnly, q.To); err != nil {
+			return f, nil, invalidInput("to must be a date like 2025-03-31")
+		}
+	}
+	var statuses []reconcile.Status
+	if q.Status != "" {
+		st, ok := reconcile.ParseStatus(q.Status)
+		if !ok {
+			return f, nil, invalidInput("status must be one of awaiting, confirmed, confirmed_early, overdue, rejected")
+		}
+		statuses = append(statuses, st)
+	}
+	return f, statuses, nil
+}
+
+func (s *Server) load(r *http.Request) (query, []reconcile.View, []reconcile.View, error) {
+	q := query{From: r.URL.Query().Get("from"), To: r.URL.Query().Get("to"), Status: r.URL.Query().Get("status")}
+	f, statuses, err := q.filter()
+	if err != nil {
+		return q, nil, nil, err
+	}
+	states, err := s.src.States(r.Context(), f)
+	if err != nil {
+		return q, nil, nil, err
+	}
+	now := s.now()
+	all := reconcile.Views(states, now)
+	return q, all, reconcile.Views(states, now, statuses...), nil
+}
+
+type pageData struct {
+	Query    query
+	Statuses []reconcile.Status
+	Counts   reconcile.Counts
+	Oldest   *reconcile.View
+	Views    []reconcile.View
+	Total    int
+	Now      time.Time
+	CSVQuery string
+	Assets   bool
+}
+
+func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
+	q, all, shown, err := s.load(r)
+	if err != nil {
+		return err
+	}
+	counts, oldest := reconcile.Summarise(all)
+	d := pageData{Query: q, Statuses: reconcile.Statuses, Counts: counts, Oldest: oldest, Views: shown,
+		Total: len(all), Now: s.now(), CSVQuery: r.URL.RawQuery, Assets: s.assets != nil}
+	var b strings.Builder
+	if err := s.page.Execute(&b, d); err != nil {
+		return fmt.Errorf("render audit page: %w", err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, err = w.Write([]byte(b.String()))
+	return err
+}
+
+func (s *Server) handleCSV(w http.ResponseWriter, r *http.Request) error {
+	_, _, shown, err := s.load(r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="batches.csv"`)
+	return reconcile.WriteCSV(w, shown)
+}
+
+// apiBatch is a report row plus what an auditor needs to judge it.
+type apiBatch struct {
+	reconcile.Row
+	SHA256        string  `json:"sha256"`
+	DeletedAt     *string `json:"deleted_at"`
+	Deviation     string  `json:"deviation,omitempty"`
+	LastRejection string  `json:"last_rejection,omitempty"`
+}
+
+func (s *Server) handleJSON(w http.ResponseWriter, r *http.Request) error {
+	_, all, shown, err := s.load(r)
+	if err != nil {
+		return err
+	}
+	counts, oldest := reconcile.Summarise(all)
+	out := struct {
+		GeneratedAt   time.Time        `json:"generated_at"`
+		Counts        reconcile.Counts `json:"counts"`
+		OldestOverdue *string          `json:"oldest_overdue"`
+		Batches       []apiBatch       `json:"batches"`
+	}{GeneratedAt: s.now().UTC(), Counts: counts, Batches: make([]apiBatch, 0, len(shown))}
+	if oldest != nil {
+		out.OldestOverdue = &oldest.ID
+	}
+	for _, v := range shown {
+		b := apiBatch{Row: reconcile.RowOf(v), SHA256: v.SHA256, Deviation: v.Deviation, LastRejection: v.LastRejection}
+		if v.DeletedAt != nil {
+			d := v.DeletedAt.UTC().Format(time.RFC3339)
+			b.DeletedAt = &d
+		}
+		out.Batches = append(out.Batches, b)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
