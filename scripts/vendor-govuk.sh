@@ -18,7 +18,6 @@ mkdir -p "$dst"
 # service serves $dst at /assets/, so the layout below must stay as it is.
 cp "$src/govuk-frontend.min.css" "$src/govuk-frontend.min.js" "$dst/"
 cp -R "$src/assets/fonts" "$src/assets/images" "$src/assets/manifest.json" "$dst/"
-cp node_modules/govuk-frontend/LICENSE.txt "$dst/LICENSE.txt" 2>/dev/null || true
 version=$(node -p "require('./node_modules/govuk-frontend/package.json').version")
 printf '%s\n' "$version" > "$dst/VERSION"
 echo "vendor-govuk: copied govuk-frontend $version to $dst"

@@ -177,7 +177,6 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          nil,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
