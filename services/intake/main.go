@@ -2,7 +2,8 @@
 // publishes each order to NATS JetStream.
 //
 // Configuration (environment): HTTP_ADDR, NATS_URL, NATS_STREAM,
-// NATS_SUBJECT, NATS_REPLICAS, AREAS_FILE, INTAKE_SECRET,
+// NATS_SUBJECT, NATS_REPLICAS, AREAS_FILE, INTAKE_SECRET (or
+// INTAKE_SECRET_FILE),
 // RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, CLIENT_IP_HEADER, LOG_FORMAT,
 // LOG_LEVEL. See docs/api.md.
 package main
@@ -86,7 +87,7 @@ func readConfig(getenv func(string) string) (config, error) {
 	if c.LogFormat != "json" && c.LogFormat != "console" {
 		r.Fail("LOG_FORMAT", "must be json or console")
 	}
-	if s := getenv("INTAKE_SECRET"); s != "" {
+	if s := r.Secret("INTAKE_SECRET"); s != "" {
 		b, err := decodeSecret(s)
 		if err != nil {
 			r.Fail("INTAKE_SECRET", err.Error()) // never the value

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +174,12 @@ func TestConfig(t *testing.T) {
 		if err != nil || string(c.Secret) != string(key) {
 			t.Errorf("secret %q: %v", enc, err)
 		}
+	}
+
+	file := t.TempDir() + "/secret"
+	os.WriteFile(file, []byte(hex.EncodeToString(key)+"\n"), 0o600)
+	if c, err := readConfig(env("INTAKE_SECRET_FILE", file)); err != nil || string(c.Secret) != string(key) {
+		t.Errorf("secret from file: %v", err)
 	}
 
 	// Every mistake is reported at once, and a secret's value never.
