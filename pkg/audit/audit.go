@@ -50,6 +50,9 @@ const (
 	OrderCorrected       Kind = "order_corrected"
 	VolunteerDeleted     Kind = "volunteer_deleted"
 	VolunteerReview      Kind = "volunteer_review"
+	// VolunteerViewed records that an operator displayed one volunteer's
+	// name and email (pkg/volunteerstore Show).
+	VolunteerViewed Kind = "volunteer_viewed"
 )
 
 // Genesis is the PrevHash of the first entry.
