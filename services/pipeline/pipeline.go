@@ -71,13 +71,14 @@ func (p *pipeline) start(ctx context.Context) error {
 	if p.secrets, err = makeSecrets(cfg); err != nil {
 		return err
 	}
+	if cfg.demo {
+		// One epoch for every clock (services and partner) so they agree.
+		cfg.demoEpoch = time.Now()
+	}
 	if slices.Contains(cfg.services, "batcher") || slices.Contains(cfg.services, "reconciler") {
 		if p.partner, err = startPartner(ctx, cfg, p.out); err != nil {
 			return err
 		}
-	}
-	if cfg.demo {
-		cfg.demoEpoch = time.Now()
 	}
 	p.cfg = cfg
 
