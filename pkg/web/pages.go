@@ -9,6 +9,7 @@ import (
 
 	"booklets/pkg/catalogue"
 	"booklets/pkg/order"
+	"booklets/pkg/volunteer"
 )
 
 // pageFiles are the pages, each parsed with the shared layout. A missing
@@ -16,6 +17,7 @@ import (
 var pageFiles = []string{
 	"start.html", "booklet.html", "address.html", "check.html", "confirmation.html",
 	"privacy.html", "cookies.html", "accessibility.html", "problem.html",
+	"volunteer_signup.html", "volunteer_done.html", "volunteer_withdraw.html", "volunteer_withdrawn.html",
 }
 
 func parsePages() (map[string]*template.Template, error) {
@@ -36,7 +38,7 @@ func parsePages() (map[string]*template.Template, error) {
 	}
 	pages := make(map[string]*template.Template, len(pageFiles))
 	for _, name := range pageFiles {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/volunteer_form.html", "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("web: parse page %s: %w", name, err)
 		}
@@ -58,6 +60,7 @@ type pageData struct {
 	Reference    string
 	Problem      *problem
 	AssetVersion string
+	Research     researchData
 }
 
 // inputField is one text input of the address page.
@@ -83,6 +86,8 @@ const assetVersion = "5.9.0-1"
 // that a template error becomes a clean 500 instead of half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
 	data.AssetVersion = assetVersion
+	data.Research.Enabled = s.research != nil
+	data.Research.ConsentText, data.Research.ConsentVersion = volunteer.ConsentText, volunteer.ConsentVersion
 	var buf bytes.Buffer
 	if err := s.pages[name].Execute(&buf, data); err != nil {
 		infoFrom(r.Context()).logger(s.log).Error().Err(err).Str("page", name).Msg("render page")

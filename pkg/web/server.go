@@ -66,6 +66,9 @@ type Config struct {
 	ClientIPHeader string
 	// StateTTL is how long a person has between two pages. Zero means 1h.
 	StateTTL time.Duration
+	// Volunteers, when set, turns on the user-research sign-up and
+	// withdrawal pages (volunteer.go).
+	Volunteers Volunteers
 }
 
 // Server serves the form and the API.
@@ -80,6 +83,7 @@ type Server struct {
 	ipHeader  string
 	pages     map[string]*template.Template
 	handler   http.Handler
+	research  Volunteers // nil: no research pages
 }
 
 // New checks the configuration, parses every page template and builds
@@ -120,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 		limiter:  newLimiter(cfg.RatePerMinute, cfg.Burst, time.Now),
 		ipHeader: cfg.ClientIPHeader,
 		pages:    pages,
+		research: cfg.Volunteers,
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -144,6 +149,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /privacy", s.static("privacy.html", "Privacy notice"))
 	handle("GET /cookies", s.static("cookies.html", "Cookies"))
 	handle("GET /accessibility", s.static("accessibility.html", "Accessibility statement"))
+	s.researchRoutes(handle)
 	handle("POST /api/v1/orders", s.createOrder)
 	handle("GET /healthz", s.healthz)
 	handle("GET /readyz", s.readyz)
