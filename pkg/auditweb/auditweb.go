@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"booklets/pkg/reconcile"
+	"booklets/pkg/volunteer"
 )
 
 //go:embed templates/*.html
@@ -45,8 +46,18 @@ type Source interface {
 	States(ctx context.Context, f reconcile.Filter) ([]reconcile.State, error)
 }
 
+// VolunteerSource lists the user-research volunteers whose 2-year review
+// date has passed without a decision (pkg/volunteerstore): opaque ids and
+// dates, no personal data.
+type VolunteerSource interface {
+	Overdue(ctx context.Context) ([]volunteer.Summary, error)
+}
+
 // Server serves the auditors' pages.
 type Server struct {
+	// Volunteers, when set, adds the overdue volunteer reviews to the page.
+	Volunteers VolunteerSource
+
 	src    Source
 	auth   Auth
 	now    func() time.Time
@@ -197,6 +208,9 @@ type pageData struct {
 	Now      time.Time
 	CSVQuery string
 	Assets   bool
+	// VolunteerReviews is false when no volunteer source is set.
+	VolunteerReviews bool
+	OverdueReviews   []volunteer.Summary
 }
 
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
@@ -207,6 +221,13 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 	counts, oldest := reconcile.Summarise(all)
 	d := pageData{Query: q, Statuses: reconcile.Statuses, Counts: counts, Oldest: oldest, Views: shown,
 		Total: len(all), Now: s.now(), CSVQuery: r.URL.RawQuery, Assets: s.assets != nil}
+	if s.Volunteers != nil {
+		overdue, err := s.Volunteers.Overdue(r.Context())
+		if err != nil {
+			return err
+		}
+		d.VolunteerReviews, d.OverdueReviews = true, overdue
+	}
 	var b strings.Builder
 	if err := s.page.Execute(&b, d); err != nil {
 		return fmt.Errorf("render audit page: %w", err)

@@ -6,6 +6,7 @@
 //	reconciler check-now             run the check once and print what it did
 //	reconciler verify-audit          check the audit log's hash chain; non-zero exit if broken
 //	reconciler report --from DATE --to DATE --format csv|json
+//	reconciler volunteers due|show ID|review ID --keep|--delete   (volunteers.go)
 //
 // Configuration (environment): DATABASE_URL, MIGRATE, SFTP_ADDR, SFTP_USER,
 // SFTP_KEY_FILE, SFTP_KNOWN_HOSTS, SFTP_CONFIRMATIONS_DIR,
@@ -43,6 +44,7 @@ import (
 	"booklets/pkg/logging"
 	"booklets/pkg/partner"
 	"booklets/pkg/reconcile"
+	"booklets/pkg/volunteerstore"
 )
 
 func main() {
@@ -154,8 +156,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return nil
 	case "report":
 		return report(ctx, args[1:], led, now, stdout)
+	case "volunteers":
+		return volunteersCommand(ctx, args[1:], volunteerstore.New(db, now), stdout)
 	}
-	return fmt.Errorf("unknown command %q (want check-now, verify-audit or report)", cmd)
+	return fmt.Errorf("unknown command %q (want check-now, verify-audit, report or volunteers)", cmd)
 }
 
 func migrate(ctx context.Context, db *pgxpool.Pool) error {
@@ -232,6 +236,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 	if err != nil {
 		return err
 	}
+	web.Volunteers = volunteerstore.New(db, now)
 	if !cfg.Auth.Configured() {
 		log.Error().Msg("no AUDIT_TOKEN or AUDIT_USER/AUDIT_PASSWORD_HASH: the audit pages answer 503 until one is set")
 	}
@@ -263,6 +268,9 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 	)
 	if err != nil {
 		return fmt.Errorf("schedule daily reconciliation: %w", err)
+	}
+	if err := scheduleVolunteerReviews(ctx, sched, reg, volunteerstore.New(db, now), cfg.At, log); err != nil {
+		return err
 	}
 	sched.Start()
 	defer func() { _ = sched.Shutdown() }()

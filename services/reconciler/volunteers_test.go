@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/auditweb"
+	"booklets/pkg/businessday"
+	"booklets/pkg/ledger"
+	"booklets/pkg/testenv"
+	"booklets/pkg/volunteer"
+	"booklets/pkg/volunteerstore"
+)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// volunteerEnv is a migrated database (through the command itself) and a
+// store on it with a test clock.
+func volunteerEnv(t *testing.T, start time.Time) (*env, *volunteerstore.Store, *testClock) {
+	t.Helper()
+	e := &env{t: t, vars: map[string]string{"DATABASE_URL": testenv.Database(t), "LOG_LEVEL": "disabled"}}
+	e.run("volunteers", "due")
+	db, err := pgxpool.New(context.Background(), e.vars["DATABASE_URL"])
+	testenv.Must(t, err)
+	t.Cleanup(db.Close)
+	e.db = db
+	clk := &testClock{t: start}
+	return e, volunteerstore.New(db, clk.now), clk
+}
+
+func signUpVolunteer(t *testing.T, st *volunteerstore.Store, name, email string) string {
+	t.Helper()
+	v, err := volunteer.Draft{Name: name, Email: email, Consent: true}.Validate()
+	testenv.Must(t, err)
+	r, err := st.SignUp(context.Background(), v)
+	testenv.Must(t, err)
+	return r.ID
+}
+
+func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	testenv.Must(t, g.Write(&m))
+	return m.GetGauge().GetValue()
+}
+
+func TestVolunteerReviewJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	london := businessday.London()
+	_, st, clk := volunteerEnv(t, time.Date(2026, 7, 1, 10, 0, 0, 0, london))
+	a := signUpVolunteer(t, st, "Priya Patel", "priya@example.com")
+	b := signUpVolunteer(t, st, "", "second@example.org")
+	clk.set(time.Date(2026, 7, 2, 10, 0, 0, 0, london))
+	c := signUpVolunteer(t, st, "Third Person", "")
+
+	var logs bytes.Buffer
+	log := zerolog.New(&logs)
+	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "volunteer_reviews_due"})
+
+	// 23:59 on 30 June 2028 in London (BST): one minute short of 2 years.
+	clk.set(time.Date(2028, 6, 30, 23, 59, 0, 0, london))
+	r, err := flagVolunteerReviews(ctx, st, gauge, log)
+	if err != nil || r.Due != 0 || gaugeValue(t, gauge) != 0 {
+		t.Fatalf("before the boundary: %+v %v, gauge %v", r, err, gaugeValue(t, gauge))
+	}
+	// 00:01 on 1 July in London is still 30 June in UTC: due all the same.
+	clk.set(time.Date(2028, 7, 1, 0, 1, 0, 0, london))
+	r, err = flagVolunteerReviews(ctx, st, gauge, log)
+	if err != nil || r.Due != 2 || r.NewlyFlagged != 2 || gaugeValue(t, gauge) != 2 {
+		t.Fatalf("at the boundary: %+v %v, gauge %v", r, err, gaugeValue(t, gauge))
+	}
+	clk.set(time.Date(2028, 7, 2, 9, 0, 0, 0, london))
+	if r, _ = flagVolunteerReviews(ctx, st, gauge, log); r.Due != 3 || r.NewlyFlagged != 1 || gaugeValue(t, gauge) != 3 {
+		t.Fatalf("a day later: %+v", r)
+	}
+	if _, err := st.Review(ctx, a, volunteer.Keep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Review(ctx, b, volunteer.Delete); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ = flagVolunteerReviews(ctx, st, gauge, log); r.Due != 1 || gaugeValue(t, gauge) != 1 {
+		t.Fatalf("after two decisions: %+v", r)
+	}
+
+	// The log has counts only: no id, name or email.
+	out := logs.String()
+	if !strings.Contains(out, `"due":3`) {
+		t.Errorf("the log lacks the count:\n%s", out)
+	}
+	for _, p := range []string{a, b, c, "Priya", "Patel", "priya@", "second@", "Third", "example"} {
+		if strings.Contains(out, p) {
+			t.Errorf("the log holds %q:\n%s", p, out)
+		}
+	}
+}
+
+func TestVolunteerCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// The command uses the wall clock: sign up three years ago.
+	e, st, _ := volunteerEnv(t, time.Now().AddDate(-3, 0, 0))
+	keep := signUpVolunteer(t, st, "Keep Kim", "kim@example.com")
+	drop := signUpVolunteer(t, st, "", "drop@example.com")
+	fresh := volunteerstore.New(e.db, time.Now)
+	recent := signUpVolunteer(t, fresh, "Recent Rae", "")
+
+	out := e.run("volunteers", "due")
+	if !strings.Contains(out, keep) || !strings.Contains(out, drop) || strings.Contains(out, recent) || !strings.Contains(out, "2 due") {
+		t.Fatalf("volunteers due:\n%s", out)
+	}
+	for _, p := range []string{"Kim", "kim@", "drop@", "Rae"} {
+		if strings.Contains(out, p) {
+			t.Errorf("`volunteers due` prints personal data %q:\n%s", p, out)
+		}
+	}
+
+	out = e.run("volunteers", "show", keep)
+	if !strings.Contains(out, "Keep Kim") || !strings.Contains(out, "kim@example.com") || !strings.Contains(out, volunteer.ConsentVersion) {
+		t.Fatalf("volunteers show:\n%s", out)
+	}
+	out = e.run("volunteers", "review", keep, "--keep")
+	wantNext := volunteer.ReviewDue(volunteer.Today(time.Now())).String()
+	if !strings.Contains(out, "next review due "+wantNext) {
+		t.Fatalf("review --keep: %s", out)
+	}
+	e.run("volunteers", "review", "--delete", drop)
+
+	// The overdue list is on the auditors' page before the decisions are
+	// made; check it after them: nothing left overdue.
+	out = e.run("volunteers", "due")
+	if !strings.Contains(out, "No volunteer reviews are due") {
+		t.Fatalf("after the decisions:\n%s", out)
+	}
+
+	for _, args := range [][]string{
+		{"volunteers"}, {"volunteers", "due", "x"}, {"volunteers", "show"}, {"volunteers", "review", keep},
+		{"volunteers", "review", keep, "--keep", "--delete"}, {"volunteers", "review", "--keep"}, {"volunteers", "nonsense"},
+	} {
+		if _, err := e.runErr(args...); err == nil || !strings.Contains(err.Error(), "usage") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if _, err := e.runErr("volunteers", "show", drop); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("show a deleted entry: %v", err)
+	}
+	if _, err := e.runErr("volunteers", "review", "kim@example.com", "--delete"); err == nil || strings.Contains(err.Error(), "kim@") {
+		t.Errorf("review with an email for an id: %v", err)
+	}
+
+	// Every view and decision is in the audit log, by id only.
+	rows, err := e.db.Query(ctx, "SELECT kind || ' ' || details::text FROM audit_log ORDER BY seq")
+	testenv.Must(t, err)
+	var got []string
+	for rows.Next() {
+		var s string
+		testenv.Must(t, rows.Scan(&s))
+		got = append(got, s)
+	}
+	testenv.Must(t, rows.Err())
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		"volunteer_viewed {\"reason\": \"operator_show\", \"volunteer_id\": \"" + keep,
+		"volunteer_review {\"decision\": \"keep\", \"volunteer_id\": \"" + keep + "\", \"next_review_on\": \"" + wantNext,
+		"volunteer_review {\"decision\": \"delete\", \"volunteer_id\": \"" + drop,
+		"volunteer_deleted {\"reason\": \"review\", \"volunteer_id\": \"" + drop,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("audit log lacks %s:\n%s", want, all)
+		}
+	}
+	if len(got) != 4 || strings.Contains(all, "Kim") || strings.Contains(all, "@") {
+		t.Errorf("audit log:\n%s", all)
+	}
+	if out := e.run("verify-audit"); !strings.Contains(out, "4") {
+		t.Errorf("verify-audit: %s", out)
+	}
+}
+
+func TestAuditorsPageShowsOverdueReviews(t *testing.T) {
+	t.Parallel()
+	e, st, _ := volunteerEnv(t, time.Now().AddDate(-2, 0, -10))
+	over := signUpVolunteer(t, st, "Olive Overdue", "olive@example.com")
+	signUpVolunteer(t, volunteerstore.New(e.db, time.Now), "Newer Ned", "")
+
+	w, err := auditweb.New(ledger.New(e.db), auditweb.Auth{Token: "tok"}, time.Now, zerolog.Nop(), nil)
+	testenv.Must(t, err)
+	w.Volunteers = volunteerstore.New(e.db, time.Now)
+	mux := http.NewServeMux()
+	w.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest("GET", srv.URL+"/audit", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := srv.Client().Do(req)
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	body := string(b)
+	due := volunteer.ReviewDue(volunteer.Today(time.Now().AddDate(-2, 0, -10))).String()
+	if resp.StatusCode != 200 || !strings.Contains(body, `id="volunteer-reviews-overdue">1<`) ||
+		!strings.Contains(body, `data-volunteer="`+over+`"`) || !strings.Contains(body, due) {
+		t.Fatalf("/audit: %d\n%s", resp.StatusCode, body)
+	}
+	for _, p := range []string{"Olive", "olive@", "Ned"} {
+		if strings.Contains(body, p) {
+			t.Errorf("the auditors' page shows %q", p)
+		}
+	}
+}
