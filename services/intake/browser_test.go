@@ -250,6 +250,7 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 	}
 	ref := strings.TrimSpace(text("#reference"))
 	a11y("confirmation")
+	researchJourney(t, ctx, base, string(axeSource))
 
 	for _, p := range []string{"/privacy", "/cookies", "/accessibility", "/no-such-page"} {
 		must("open "+p, chromedp.Do(ctx, chromedp.Navigate(base+p)))

@@ -5,7 +5,8 @@
 // NATS_SUBJECT, NATS_REPLICAS, AREAS_FILE, INTAKE_SECRET (or
 // INTAKE_SECRET_FILE),
 // RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, CLIENT_IP_HEADER, LOG_FORMAT,
-// LOG_LEVEL. See docs/api.md.
+// LOG_LEVEL, DATABASE_URL, MIGRATE (the user-research sign-up,
+// docs/research.md). See docs/api.md.
 package main
 
 import (
@@ -24,12 +25,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
+	"booklets/migrations"
 	"booklets/pkg/catalogue"
 	"booklets/pkg/envconfig"
 	"booklets/pkg/logging"
 	"booklets/pkg/stream"
+	"booklets/pkg/volunteerstore"
 	"booklets/pkg/web"
 )
 
@@ -55,6 +59,8 @@ type config struct {
 	ClientIPHeader string
 	LogFormat      string
 	LogLevel       string
+	DatabaseURL    string
+	Migrate        bool
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -69,6 +75,8 @@ func readConfig(getenv func(string) string) (config, error) {
 		ClientIPHeader: r.String("CLIENT_IP_HEADER", ""),
 		LogFormat:      r.String("LOG_FORMAT", "json"),
 		LogLevel:       r.String("LOG_LEVEL", "info"),
+		DatabaseURL:    r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booklets?sslmode=disable"),
+		Migrate:        r.Bool("MIGRATE", true),
 	}
 	sc.Stream = r.String("NATS_STREAM", sc.Stream)
 	sc.Subject = r.String("NATS_SUBJECT", sc.Subject)
@@ -153,7 +161,16 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	// PostgreSQL holds only the user-research sign-ups; orders go to
+	// JetStream. The pool connects lazily, so the order form works while
+	// the database is down.
+	db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return errors.New("DATABASE_URL is not a valid PostgreSQL URL") // it may hold a password: not repeated
+	}
+	defer db.Close()
 	srv, err := web.New(web.Config{
+		Volunteers:     volunteerstore.New(db, time.Now),
 		Orders:         orders,
 		Catalogue:      cat,
 		Secret:         cfg.Secret,
@@ -182,6 +199,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go ensureStream(ctx, orders, log)
+	if cfg.Migrate {
+		go ensureSchema(ctx, db, log)
+	}
 
 	fmt.Fprintf(stdout, "Order form: http://%s/\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Str("stream", cfg.Stream.Stream).Msg("intake listening")
@@ -216,6 +236,36 @@ func ensureStream(ctx context.Context, orders *stream.Orders, log zerolog.Logger
 			return
 		}
 		log.Warn().Err(err).Dur("retry_in", wait).Msg("stream not ready")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// ensureSchema applies the migrations, retrying while PostgreSQL is down.
+// Until it succeeds only the research sign-up fails (500); orders do not
+// need the database.
+func ensureSchema(ctx context.Context, db *pgxpool.Pool, log zerolog.Logger) {
+	wait := time.Second
+	for {
+		err := func() error {
+			mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			conn, err := db.Acquire(mctx)
+			if err != nil {
+				return fmt.Errorf("connect to PostgreSQL: %w", err)
+			}
+			defer conn.Release()
+			return migrations.Apply(mctx, conn.Conn())
+		}()
+		if err == nil {
+			log.Info().Msg("database schema ready")
+			return
+		}
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("database schema not ready: research sign-up unavailable")
 		select {
 		case <-ctx.Done():
 			return

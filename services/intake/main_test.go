@@ -35,6 +35,7 @@ func startIntake(t *testing.T, extra map[string]string) (string, stream.Config) 
 		"RATE_LIMIT_PER_MINUTE": "100000",
 		"RATE_LIMIT_BURST":      "10000",
 		"LOG_LEVEL":             "warn",
+		"DATABASE_URL":          testenv.Database(t),
 	}
 	for k, v := range extra {
 		env[k] = v
