@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,12 +76,12 @@ func Start(t testing.TB) *Server {
 		cmd, out, exited := s.run(t, port, authorized, filepath.Join(dir, "host_ed25519"))
 		if waitListening(s.Addr, exited) {
 			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				<-exited
 			})
 			break
 		}
-		_ = cmd.Process.Kill()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 		if attempt == 4 {
 			t.Fatalf("sftptest: sshd did not start: %s", out.String())
@@ -117,6 +118,11 @@ Subsystem sftp internal-sftp -d %s
 	out := &syncBuffer{}
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", config)
 	cmd.Stdout, cmd.Stderr = out, out
+	// sshd forks a process per session that inherits its output: put them
+	// all in one process group to stop them together, and do not wait for
+	// their output for ever.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("sftptest: start sshd: %v", err)
 	}
@@ -153,6 +159,17 @@ func (s *Server) WriteKnownHosts(t testing.TB, changed bool) string {
 	}
 	path := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(path, []byte(knownhosts.Line([]string{host}, key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// KnownHostsFor writes a known_hosts file that pins the server's host key
+// for another address (a relay in front of the server, say).
+func (s *Server) KnownHostsFor(t testing.TB, addr string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(path, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr)}, s.HostKey)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -1,0 +1,153 @@
+package batcher_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"booklets/pkg/batchfile"
+	"booklets/pkg/businessday"
+	"booklets/pkg/order"
+	"booklets/pkg/partner"
+	"booklets/pkg/reference"
+	"booklets/pkg/sftptest"
+	"booklets/pkg/store"
+	"booklets/pkg/testenv"
+	"booklets/services/batcher/internal/batcher"
+)
+
+// env is one test's database, SFTP server and clock.
+type env struct {
+	t     *testing.T
+	url   string
+	st    *store.Store
+	srv   *sftptest.Server
+	sftp  partner.Config
+	mu    sync.Mutex
+	clock time.Time
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, url: testenv.Database(t), clock: time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)}
+	e.st = e.openStore()
+	testenv.Must(t, e.st.Migrate(context.Background()))
+	e.srv = sftptest.Start(t)
+	e.sftp = partner.Config{Addr: e.srv.Addr, User: e.srv.User, KeyFile: e.srv.KeyFile, KnownHosts: e.srv.KnownHosts, Dir: "outbox"}
+	return e
+}
+
+func (e *env) openStore() *store.Store {
+	st, err := store.Open(context.Background(), e.url, e.now)
+	testenv.Must(e.t, err)
+	e.t.Cleanup(st.Close)
+	return st
+}
+
+func (e *env) now() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.clock
+}
+
+func (e *env) setNow(t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.clock = t
+}
+
+func (e *env) sender(opts ...batcher.Option) *batcher.Sender {
+	base := []batcher.Option{
+		batcher.WithClock(e.now), batcher.WithRetries(0, time.Millisecond),
+	}
+	return batcher.NewSender(e.st, e.sftp, append(base, opts...)...)
+}
+
+func date(s string) businessday.Date {
+	d, err := businessday.ParseDate(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// newOrder makes a valid order received at the given time.
+func newOrder(received time.Time, p order.Personal, formats ...order.Format) order.Order {
+	if len(formats) == 0 {
+		formats = []order.Format{order.StandardPrint}
+	}
+	return order.Order{
+		ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: received,
+		Area: "kent", Formats: formats, Personal: p,
+	}
+}
+
+func person(name string) order.Personal {
+	return order.Personal{Name: name, AddressLine1: "1 High Street", Town: "Canterbury", Postcode: "CT1 1AA"}
+}
+
+// save stores an order as the consumer would.
+func (e *env) save(o order.Order) {
+	e.t.Helper()
+	d := businessday.DefaultCutoff.DateOf(o.ReceivedAt)
+	p, err := batcher.JSONCodec{}.Encode(context.Background(), o.ID, d, o.Personal)
+	testenv.Must(e.t, err)
+	_, err = e.st.SaveOrder(context.Background(), o, d, p)
+	testenv.Must(e.t, err)
+}
+
+// files lists the batch folder, hidden files included.
+func (e *env) files() []string {
+	e.t.Helper()
+	entries, err := os.ReadDir(e.srv.Path("outbox"))
+	if err != nil && !os.IsNotExist(err) {
+		e.t.Fatal(err)
+	}
+	var names []string
+	for _, en := range entries {
+		names = append(names, en.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// remote reads a batch's data file and manifest at the partner, checking
+// that the manifest's checksum and counts are the data file's.
+func (e *env) remote(b store.Batch) ([][]string, batchfile.Manifest) {
+	e.t.Helper()
+	raw, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
+	testenv.Must(e.t, err)
+	mraw, err := os.ReadFile(e.srv.Path("outbox", b.ManifestFile))
+	testenv.Must(e.t, err)
+	m, err := batchfile.ParseManifest(mraw)
+	testenv.Must(e.t, err)
+	sum := sha256.Sum256(raw)
+	if m.SHA256 != hex.EncodeToString(sum[:]) || m.SHA256 != b.SHA256 || m.Bytes != int64(len(raw)) {
+		e.t.Errorf("manifest checksum %s, file %x, recorded %s", m.SHA256, sum, b.SHA256)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	testenv.Must(e.t, err)
+	if m.RecordCount != len(rows)-1 || b.RecordCount != m.RecordCount || m.BatchID != b.ID || m.DataFile != b.DataFile {
+		e.t.Errorf("manifest %+v for %d data rows, batch %+v", m, len(rows)-1, b)
+	}
+	return rows, m
+}
+
+func (e *env) count(sql string, args ...any) int {
+	e.t.Helper()
+	var n int
+	testenv.Must(e.t, e.st.Pool().QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func localPath(dir string, parts ...string) string { return filepath.Join(append([]string{dir}, parts...)...) }

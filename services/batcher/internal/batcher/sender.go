@@ -1,0 +1,384 @@
+package batcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/batchfile"
+	"booklets/pkg/businessday"
+	"booklets/pkg/catalogue"
+	"booklets/pkg/partner"
+	"booklets/pkg/store"
+	"booklets/pkg/workdays"
+)
+
+// The steps at which a fault can be injected (WithFault), in order.
+const (
+	StepBeforeUpload = "before-upload"
+	StepMidUpload    = "mid-upload" // called after each write to the data file with the bytes so far
+	StepAfterData    = "after-data-upload"
+	StepAfterUpload  = "after-upload"  // both files verified at the partner, before the batch is marked uploaded
+	StepBeforeRecord = "before-record" // marked uploaded, before recording and deleting
+)
+
+// ErrPartnerMismatch means the partner has a manifest under this batch's
+// final name that does not match the batch's content. It is not retried
+// and nothing is overwritten: the partner may already be acting on it, so
+// an operator must look.
+var ErrPartnerMismatch = errors.New("the partner's copy of the batch does not match its content")
+
+// Sender sends a business day's batch.
+type Sender struct {
+	store     *store.Store
+	partner   partner.Config
+	codec     PersonalCodec
+	areas     *catalogue.Catalogue
+	calendar  *workdays.Calendar
+	now       func() time.Time
+	log       zerolog.Logger
+	metrics   *Metrics
+	retries   int
+	retryBase time.Duration
+	sleep     func(context.Context, time.Duration) error
+	fault     func(step string, written int64) error
+}
+
+// Option configures a Sender.
+type Option func(*Sender)
+
+// WithCodec sets the codec of the personal part (JSONCodec by default).
+func WithCodec(c PersonalCodec) Option { return func(s *Sender) { s.codec = c } }
+
+// WithAreas sets the catalogue the area names come from (the embedded one
+// by default).
+func WithAreas(c *catalogue.Catalogue) Option { return func(s *Sender) { s.areas = c } }
+
+// WithCalendar sets the working-day calendar for due dates.
+func WithCalendar(c *workdays.Calendar) Option { return func(s *Sender) { s.calendar = c } }
+
+// WithClock sets the clock.
+func WithClock(now func() time.Time) Option { return func(s *Sender) { s.now = now } }
+
+// WithLogger sets the logger.
+func WithLogger(l zerolog.Logger) Option { return func(s *Sender) { s.log = l } }
+
+// WithMetrics sets the metrics.
+func WithMetrics(m *Metrics) Option { return func(s *Sender) { s.metrics = m } }
+
+// WithRetries sets how often a failed upload is retried and the first
+// delay, which doubles each time (SFTP_RETRIES, SFTP_RETRY_BASE).
+func WithRetries(retries int, base time.Duration) Option {
+	return func(s *Sender) { s.retries, s.retryBase = retries, base }
+}
+
+// WithSleep replaces the wait between retries (tests).
+func WithSleep(sleep func(context.Context, time.Duration) error) Option {
+	return func(s *Sender) { s.sleep = sleep }
+}
+
+// WithFault installs a hook called at each step (see the Step constants);
+// an error from it aborts SendBatch at once, without retries, as a crash
+// of the process would. For tests of crash recovery only.
+func WithFault(f func(step string, written int64) error) Option {
+	return func(s *Sender) { s.fault = f }
+}
+
+// NewSender returns a sender to the partner over SFTP.
+func NewSender(st *store.Store, p partner.Config, opts ...Option) *Sender {
+	s := &Sender{
+		store: st, partner: p, codec: JSONCodec{}, areas: catalogue.Default(), calendar: workdays.New(),
+		now: time.Now, log: zerolog.Nop(), retries: 5, retryBase: 2 * time.Second, sleep: sleepCtx,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(nil)
+	}
+	return s
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Result says what SendBatch did.
+type Result struct {
+	Skipped     bool // another instance holds the sending lock: nothing done
+	AlreadySent bool // the batch had been sent before: nothing done
+	Batch       store.Batch
+	Deleted     store.Deleted
+}
+
+// faultError marks an injected crash, which must not be retried.
+type faultError struct{ err error }
+
+func (f faultError) Error() string { return "injected fault: " + f.err.Error() }
+func (f faultError) Unwrap() error { return f.err }
+
+func (s *Sender) step(name string, written int64) error {
+	if s.fault == nil {
+		return nil
+	}
+	if err := s.fault(name, written); err != nil {
+		return faultError{err}
+	}
+	return nil
+}
+
+// SendBatch sends the batch of a business day: the day's orders and any
+// earlier ones not yet sent. It is the end-of-day job; `batcher send-now`
+// and tests call it directly. It is safe to run again after a failure or
+// crash at any step: an unfinished batch is resumed with the same id and
+// content, and a batch the partner already has complete is only recorded.
+// Unfinished batches of earlier days are completed first. If another
+// instance is sending, it returns at once with Result.Skipped.
+func (s *Sender) SendBatch(ctx context.Context, date businessday.Date) (Result, error) {
+	lock, ok, err := s.store.TryLockSending(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
+	}
+	if !ok {
+		s.log.Info().Str("business_date", date.String()).Msg("another instance is sending a batch; not sending")
+		return Result{Skipped: true}, nil
+	}
+	defer lock.Release()
+
+	earlier, err := s.store.Unfinished(ctx, date)
+	if err != nil {
+		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
+	}
+	for _, b := range earlier {
+		s.log.Warn().Str("batch_id", b.ID).Str("business_date", b.Date.String()).Str("state", b.State).
+			Msg("finishing an earlier unfinished batch first")
+		if _, err := s.send(ctx, b.Date); err != nil {
+			return Result{}, err
+		}
+	}
+	return s.send(ctx, date)
+}
+
+func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error) {
+	id := batchfile.NewBatchID(date)
+	b, created, err := s.store.Assemble(ctx, store.Batch{
+		ID: id, Date: date, CreatedAt: s.now().UTC().Truncate(time.Second),
+		DataFile: batchfile.DataFileName(date, id), ManifestFile: batchfile.ManifestFileName(date, id),
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
+	}
+	log := s.log.With().Str("batch_id", b.ID).Str("business_date", date.String()).Logger()
+	if b.State == store.StateSent {
+		log.Info().Msg("batch already sent")
+		return Result{AlreadySent: true, Batch: b}, nil
+	}
+	if created {
+		log.Info().Int("orders", b.OrderCount).Int("records", b.RecordCount).Msg("batch assembled")
+	} else {
+		log.Warn().Str("state", b.State).Msg("resuming an unfinished batch")
+	}
+
+	sent := store.Sent{BatchID: b.ID, SHA256: b.SHA256, Records: b.RecordCount, Orders: b.OrderCount, SentAt: b.UploadedAt}
+	if b.State == store.StateAssembling {
+		m, err := s.uploadWithRetries(ctx, b, log)
+		if err != nil {
+			s.metrics.BatchFailures.Inc()
+			// The alert: operators act on this line. Personal data is kept.
+			log.Error().Err(err).Str("alert", "batch_not_sent").
+				Msg("batch NOT sent; personal data kept; it will be retried by the next run or `batcher send-now`")
+			if nerr := s.store.NoteAttempt(context.WithoutCancel(ctx), b.ID, err.Error()); nerr != nil {
+				log.Error().Err(nerr).Msg("note failed attempt")
+			}
+			return Result{Batch: b}, fmt.Errorf("send batch %s for %s: %w", b.ID, date, err)
+		}
+		sent.SHA256, sent.Records, sent.Orders, sent.SentAt = m.SHA256, m.RecordCount, m.OrderCount, s.now()
+		if err := s.step(StepAfterUpload, 0); err != nil {
+			return Result{Batch: b}, fmt.Errorf("send batch %s for %s: %w", b.ID, date, err)
+		}
+		if err := s.store.MarkUploaded(ctx, b.ID, m.SHA256, m.RecordCount, m.OrderCount); err != nil {
+			return Result{Batch: b}, fmt.Errorf("send batch %s for %s: %w", b.ID, date, err)
+		}
+		if err := s.step(StepBeforeRecord, 0); err != nil {
+			return Result{Batch: b}, fmt.Errorf("send batch %s for %s: %w", b.ID, date, err)
+		}
+	}
+
+	// The delivery date is the London date of the verified upload.
+	delivery := businessday.LondonDate(sent.SentAt)
+	sent.DeliveryDate = delivery
+	sent.DueDate = businessday.FromTime(s.calendar.DueDate(delivery.UTC()))
+	sent.SentAt = s.now()
+	del, err := s.store.RecordSent(ctx, sent)
+	if err != nil {
+		return Result{Batch: b}, fmt.Errorf("send batch %s for %s: %w", b.ID, date, err)
+	}
+	s.metrics.BatchesSent.Inc()
+	s.metrics.RecordsSent.Add(float64(sent.Records))
+	s.metrics.PersonalErased.Add(float64(del.Orders))
+	b, err = s.store.BatchFor(ctx, date)
+	if err != nil {
+		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
+	}
+	log.Info().Int("records", b.RecordCount).Int("orders", b.OrderCount).Str("sha256", b.SHA256).
+		Str("due_date", b.DueDate.String()).Int("personal_deleted", del.Orders).
+		Msg("batch sent and verified; personal data deleted")
+	return Result{Batch: b, Deleted: del}, nil
+}
+
+// uploadWithRetries uploads the batch, retrying with exponential backoff on
+// failures that may pass (network, server, database). A refused host key
+// or an injected fault is not retried.
+func (s *Sender) uploadWithRetries(ctx context.Context, b store.Batch, log zerolog.Logger) (batchfile.Manifest, error) {
+	delay := s.retryBase
+	for attempt := 0; ; attempt++ {
+		m, err := s.upload(ctx, b)
+		if err == nil {
+			return m, nil
+		}
+		var fault faultError
+		if errors.As(err, &fault) || errors.Is(err, partner.ErrHostKey) || errors.Is(err, ErrPartnerMismatch) || ctx.Err() != nil || attempt >= s.retries {
+			return batchfile.Manifest{}, err
+		}
+		s.metrics.UploadRetries.Inc()
+		log.Warn().Err(err).Int("attempt", attempt+1).Int("retries", s.retries).Dur("retry_in", delay).
+			Msg("upload failed; retrying")
+		if err := s.sleep(ctx, delay); err != nil {
+			return batchfile.Manifest{}, err
+		}
+		delay = min(delay*2, 10*time.Minute)
+	}
+}
+
+// upload makes one attempt: connect, see whether the partner already has
+// the batch complete (a crash after uploading, before recording), and if
+// not upload the data file and then the manifest.
+func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest, error) {
+	c, err := partner.Dial(ctx, s.partner)
+	if err != nil {
+		return batchfile.Manifest{}, err
+	}
+	defer c.Close()
+	if err := c.EnsureDir(); err != nil {
+		return batchfile.Manifest{}, err
+	}
+	if m, ok, err := s.alreadyThere(ctx, c, b); err != nil || ok {
+		return m, err
+	}
+	if err := s.step(StepBeforeUpload, 0); err != nil {
+		return batchfile.Manifest{}, err
+	}
+	var sum batchfile.Summary
+	up, err := c.Upload(ctx, b.DataFile, func(w io.Writer) error {
+		var err error
+		sum, err = s.write(ctx, b, &faultWriter{w: w, s: s})
+		return err
+	})
+	if err != nil {
+		return batchfile.Manifest{}, err
+	}
+	if up.SHA256 != sum.SHA256 || up.Bytes != sum.Bytes {
+		return batchfile.Manifest{}, fmt.Errorf("%w: data file of batch %s: written and uploaded checksums differ", partner.ErrVerify, b.ID)
+	}
+	if err := s.step(StepAfterData, up.Bytes); err != nil {
+		return batchfile.Manifest{}, err
+	}
+	m := batchfile.NewManifest(b.ID, b.Date, b.CreatedAt, sum)
+	body, err := m.Marshal()
+	if err != nil {
+		return batchfile.Manifest{}, err
+	}
+	if _, err := c.Upload(ctx, b.ManifestFile, func(w io.Writer) error {
+		_, err := w.Write(body)
+		return err
+	}); err != nil {
+		return batchfile.Manifest{}, err
+	}
+	return m, nil
+}
+
+// alreadyThere reports whether the partner already has this batch complete:
+// its manifest under the final name, naming this batch, with the checksum
+// the batch's content has, and a data file with that checksum.
+func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Batch) (batchfile.Manifest, bool, error) {
+	body, err := c.ReadFile(c.Path(b.ManifestFile), 1<<20)
+	if errors.Is(err, partner.ErrNotFound) {
+		return batchfile.Manifest{}, false, nil
+	}
+	if err != nil {
+		return batchfile.Manifest{}, false, err
+	}
+	m, err := batchfile.ParseManifest(body)
+	if err != nil {
+		return batchfile.Manifest{}, false, fmt.Errorf("batch %s: partner has an unreadable manifest %s", b.ID, b.ManifestFile)
+	}
+	want, err := s.write(ctx, b, io.Discard)
+	if err != nil {
+		return batchfile.Manifest{}, false, err
+	}
+	got, _, err := c.Checksum(b.DataFile)
+	if err != nil && !errors.Is(err, partner.ErrNotFound) {
+		return batchfile.Manifest{}, false, err
+	}
+	if m.BatchID != b.ID || m.SHA256 != want.SHA256 || got != want.SHA256 {
+		// A manifest the partner may already act on does not match what we
+		// would send: do not overwrite it; an operator must look.
+		return batchfile.Manifest{}, false, fmt.Errorf("%w: batch %s: %s", ErrPartnerMismatch, b.ID, b.ManifestFile)
+	}
+	s.log.Warn().Str("batch_id", b.ID).Msg("partner already has this batch complete; recording it")
+	return m, true, nil
+}
+
+// write streams the batch's CSV to w and returns its summary.
+func (s *Sender) write(ctx context.Context, b store.Batch, w io.Writer) (batchfile.Summary, error) {
+	bw, err := batchfile.NewWriter(w)
+	if err != nil {
+		return batchfile.Summary{}, err
+	}
+	err = s.store.EachOrder(ctx, b.ID, func(o store.BatchOrder) error {
+		p, err := s.codec.Decode(ctx, o.OrderID, o.BusinessDate, o.Personal)
+		if err != nil {
+			return fmt.Errorf("order %s: %w", o.Reference, err)
+		}
+		e := batchfile.Entry{Reference: o.Reference, AreaCode: o.Area, Formats: o.Formats, Personal: p}
+		if a, ok := s.areas.Lookup(o.Area); ok {
+			e.AreaName = a.Name
+		}
+		return bw.Write(e)
+	})
+	if err != nil {
+		return batchfile.Summary{}, err
+	}
+	return bw.Close()
+}
+
+// faultWriter lets a test abort in the middle of the data file.
+type faultWriter struct {
+	w       io.Writer
+	s       *Sender
+	written int64
+}
+
+func (f *faultWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	f.written += int64(n)
+	if err != nil {
+		return n, err
+	}
+	if err := f.s.step(StepMidUpload, f.written); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+

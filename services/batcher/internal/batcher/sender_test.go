@@ -1,0 +1,398 @@
+package batcher_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"booklets/pkg/auditlog"
+	"booklets/pkg/batchfile"
+	"booklets/pkg/order"
+	"booklets/pkg/partner"
+	"booklets/pkg/store"
+	"booklets/services/batcher/internal/batcher"
+)
+
+var london = func() *time.Location { l, _ := time.LoadLocation("Europe/London"); return l }()
+
+func at(s string) time.Time {
+	t, err := time.ParseInLocation("2006-01-02 15:04:05", s, london)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestSendBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	tricky := []order.Order{
+		newOrder(at("2026-11-25 09:00:00"), order.Personal{Name: "=HYPERLINK(\"http://x\")", AddressLine1: "+1 Formula Way", AddressLine2: "-minus", Town: "@Town", Postcode: "CT1 1AA"}, order.Braille, order.StandardPrint),
+		newOrder(at("2026-11-25 10:00:00"), order.Personal{Name: "Siân Ní Bhriain 李小龍", AddressLine1: "Flat 2, \"The Old Mill\"", AddressLine2: "Line\nbreak", Town: "Llanelli", Postcode: "SA15 1AA"}, order.Audio),
+		newOrder(at("2026-11-24 23:30:00"), person("After yesterday's cut-off"), order.LargePrint), // business day 25th
+		newOrder(at("2026-11-20 12:00:00"), person("Missed an earlier batch"), order.EasyRead),      // earlier, never sent
+	}
+	tomorrow := newOrder(at("2026-11-25 23:00:00"), person("Tomorrow"))
+	for _, o := range append(tricky, tomorrow) {
+		e.save(o)
+	}
+	res, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := res.Batch
+	if b.State != store.StateSent || b.OrderCount != 4 || b.RecordCount != 5 || res.Deleted.Orders != 4 {
+		t.Fatalf("result %+v", res)
+	}
+	if !batchfile.ValidBatchID(b.ID) || !strings.HasPrefix(b.ID, "B20261125-") {
+		t.Errorf("batch id %s", b.ID)
+	}
+	if got := e.files(); len(got) != 2 || got[0] != b.DataFile || got[1] != b.ManifestFile {
+		t.Errorf("files at the partner %v", got)
+	}
+	rows, m := e.remote(b)
+	want := [][]string{
+		batchfile.Header,
+		{tricky[3].Reference.String(), "kent", "Kent", "easy-read", "Missed an earlier batch", "1 High Street", "", "Canterbury", "CT1 1AA"},
+		{tricky[2].Reference.String(), "kent", "Kent", "large-print", "After yesterday's cut-off", "1 High Street", "", "Canterbury", "CT1 1AA"},
+		{tricky[0].Reference.String(), "kent", "Kent", "standard-print", "'=HYPERLINK(\"http://x\")", "'+1 Formula Way", "'-minus", "'@Town", "CT1 1AA"},
+		{tricky[0].Reference.String(), "kent", "Kent", "braille", "'=HYPERLINK(\"http://x\")", "'+1 Formula Way", "'-minus", "'@Town", "CT1 1AA"},
+		{tricky[1].Reference.String(), "kent", "Kent", "audio", "Siân Ní Bhriain 李小龍", "Flat 2, \"The Old Mill\"", "Line\nbreak", "Llanelli", "SA15 1AA"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %q", len(rows), len(want), rows)
+	}
+	for i := range want {
+		if strings.Join(rows[i], "|") != strings.Join(want[i], "|") {
+			t.Errorf("row %d = %q, want %q", i, rows[i], want[i])
+		}
+	}
+	if m.BusinessDate != "2026-11-25" || m.OrderCount != 4 || m.FormatVersion != 1 {
+		t.Errorf("manifest %+v", m)
+	}
+	// Our copy: personal data gone for the batch, facts kept; tomorrow's kept.
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+		t.Errorf("%d personal parts left, want only tomorrow's", n)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal WHERE order_id = $1`, tomorrow.ID); n != 1 {
+		t.Error("tomorrow's order lost its personal part")
+	}
+	if n := e.count(`SELECT count(*) FROM orders WHERE batch_id = $1 AND personal_deleted_at IS NOT NULL
+		AND reference <> '' AND area = 'kent' AND cardinality(formats) > 0`, b.ID); n != 4 {
+		t.Errorf("%d orders keep their facts with the batch id", n)
+	}
+	if b.DeliveryDate.String() != "2026-11-25" || b.DueDate.String() != "2027-01-11" {
+		t.Errorf("delivery %s due %s", b.DeliveryDate, b.DueDate)
+	}
+	conn, err := e.st.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2, verr := auditlog.Verify(ctx, conn.Conn())
+	conn.Release()
+	if verr != nil {
+		t.Errorf("audit chain: %v %+v", verr, res2)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE batch_id = $1 AND kind IN ('batch_sent', 'personal_data_deleted')`, b.ID); n != 2 {
+		t.Errorf("%d audit entries for the batch", n)
+	}
+
+	// Sending the same day again does nothing.
+	again, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+	if err != nil || !again.AlreadySent || again.Batch.ID != b.ID {
+		t.Errorf("second send: %+v %v", again, err)
+	}
+	if got := e.files(); len(got) != 2 {
+		t.Errorf("files after a second send %v", got)
+	}
+}
+
+func TestEmptyDay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	res, err := e.sender().SendBatch(context.Background(), date("2026-11-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, m := e.remote(res.Batch)
+	if len(rows) != 1 || m.RecordCount != 0 || m.OrderCount != 0 || res.Batch.State != store.StateSent {
+		t.Errorf("empty day: rows %q manifest %+v", rows, m)
+	}
+}
+
+// Due dates are the 30th working day after the delivery date, England and
+// Wales bank holidays excluded.
+func TestDueDates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tt := range []struct{ delivered, due string }{
+		{"2025-12-10", "2026-01-26"}, // Christmas, Boxing Day, New Year
+		{"2025-12-24", "2026-02-09"},
+		{"2026-03-02", "2026-04-15"}, // Good Friday, Easter Monday
+		{"2026-03-20", "2026-05-06"}, // Easter and the early May bank holiday
+		{"2026-12-18", "2027-02-03"}, // Boxing Day substitute (Monday 28th)
+		{"2027-02-15", "2027-03-31"}, // Easter 2027
+	} {
+		// Sent at 23:00 London time on the delivery date.
+		d := date(tt.delivered)
+		e.setNow(time.Date(d.Year, d.Month, d.Day, 23, 0, 0, 0, london))
+		res, err := e.sender().SendBatch(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Batch.DeliveryDate.String() != tt.delivered || res.Batch.DueDate.String() != tt.due {
+			t.Errorf("delivered %s: due %s, want %s", res.Batch.DeliveryDate, res.Batch.DueDate, tt.due)
+		}
+	}
+}
+
+var errCrash = errors.New("simulated crash")
+
+// A crash at any step loses nothing and sends nothing twice.
+func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		step       string
+		afterBytes int64
+	}{
+		{batcher.StepBeforeUpload, 0},
+		{batcher.StepMidUpload, 1000},
+		{batcher.StepAfterData, 0},
+		{batcher.StepAfterUpload, 0},
+		{batcher.StepBeforeRecord, 0},
+	} {
+		t.Run(tt.step, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			for i := range 200 {
+				e.save(newOrder(at("2026-11-25 09:00:00").Add(time.Duration(i)*time.Second), person("Person"), order.StandardPrint, order.Audio))
+			}
+			crashed := false
+			_, err := e.sender(batcher.WithFault(func(step string, written int64) error {
+				if step == tt.step && written >= tt.afterBytes && !crashed {
+					crashed = true
+					return errCrash
+				}
+				return nil
+			})).SendBatch(ctx, date("2026-11-25"))
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("first run: %v", err)
+			}
+			first, err := e.st.BatchFor(ctx, date("2026-11-25"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Personal data is only deleted after the verified upload is recorded.
+			if n := e.count(`SELECT count(*) FROM order_personal`); n != 200 {
+				t.Fatalf("%d personal parts after a crash", n)
+			}
+			for _, f := range e.files() {
+				if f == first.ManifestFile && (tt.step == batcher.StepBeforeUpload || tt.step == batcher.StepMidUpload || tt.step == batcher.StepAfterData) {
+					t.Errorf("manifest at the partner after a crash at %s", tt.step)
+				}
+				if f == first.DataFile && (tt.step == batcher.StepBeforeUpload || tt.step == batcher.StepMidUpload) {
+					t.Errorf("partial data file under its final name after a crash at %s", tt.step)
+				}
+			}
+			// New orders arriving meanwhile go to the next batch, not this one.
+			late := newOrder(at("2026-11-25 23:10:00"), person("Late"))
+			e.save(late)
+
+			res, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := res.Batch
+			if b.ID != first.ID || b.State != store.StateSent || b.OrderCount != 200 || b.RecordCount != 400 {
+				t.Errorf("resumed batch %+v, first was %s", b, first.ID)
+			}
+			if got := e.files(); len(got) != 2 || got[0] != b.DataFile || got[1] != b.ManifestFile {
+				t.Errorf("files at the partner %v", got)
+			}
+			rows, _ := e.remote(b)
+			if len(rows) != 401 {
+				t.Errorf("%d rows", len(rows))
+			}
+			if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+				t.Errorf("%d personal parts left, want the late one", n)
+			}
+			if n := e.count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent'`); n != 1 {
+				t.Errorf("%d batch_sent entries", n)
+			}
+		})
+	}
+}
+
+func TestTwoSendersOneBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.save(newOrder(at("2026-11-25 09:00:00"), person("One")))
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.sender(batcher.WithFault(func(step string, _ int64) error {
+			if step == batcher.StepBeforeUpload {
+				close(inside)
+				<-release
+			}
+			return nil
+		})).SendBatch(ctx, date("2026-11-25"))
+		done <- err
+	}()
+	<-inside
+	// A second replica, with its own connections.
+	other := batcher.NewSender(e.openStore(), e.sftp, batcher.WithClock(e.now))
+	res, err := other.SendBatch(ctx, date("2026-11-25"))
+	if err != nil || !res.Skipped {
+		t.Errorf("second sender: %+v %v", res, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(`SELECT count(*) FROM batches`); n != 1 {
+		t.Errorf("%d batches", n)
+	}
+	if got := e.files(); len(got) != 2 {
+		t.Errorf("files %v", got)
+	}
+}
+
+func TestHostKeyRefusedKeepsPersonalData(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.save(newOrder(at("2026-11-25 09:00:00"), person("One")))
+	cfg := e.sftp
+	cfg.KnownHosts = e.srv.WriteKnownHosts(t, true)
+	slept := 0
+	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithRetries(5, time.Millisecond),
+		batcher.WithSleep(func(context.Context, time.Duration) error { slept++; return nil }))
+	_, err := s.SendBatch(context.Background(), date("2026-11-25"))
+	if !errors.Is(err, partner.ErrHostKey) || !strings.Contains(err.Error(), "host key mismatch") {
+		t.Fatalf("error %v", err)
+	}
+	if slept != 0 {
+		t.Errorf("a refused host key was retried %d times", slept)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+		t.Error("personal data deleted without an upload")
+	}
+	if n := e.count(`SELECT attempts FROM batches`); n != 1 {
+		t.Errorf("attempts = %d", n)
+	}
+	if got := e.files(); len(got) != 0 {
+		t.Errorf("files %v", got)
+	}
+}
+
+// The partner is unreachable for a while: retries with growing delays, then
+// success; personal data kept until then.
+func TestSFTPDownThenUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.save(newOrder(at("2026-11-25 09:00:00"), person("One")))
+	// A port the known_hosts file pins to the server's key, where nothing
+	// listens until a relay to the real sshd is started.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := e.sftp
+	cfg.Addr = addr
+	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
+	var delays []time.Duration
+	var up atomic.Bool
+	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithRetries(5, 100*time.Millisecond),
+		batcher.WithSleep(func(_ context.Context, d time.Duration) error {
+			delays = append(delays, d)
+			if len(delays) == 3 && !up.Load() {
+				up.Store(true)
+				if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+					t.Error("personal data deleted while the partner was down")
+				}
+				relay(t, addr, e.srv.Addr)
+			}
+			return nil
+		}))
+	res, err := s.SendBatch(context.Background(), date("2026-11-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
+	if len(delays) != len(want) {
+		t.Fatalf("delays %v", delays)
+	}
+	for i := range want {
+		if delays[i] != want[i] {
+			t.Errorf("delays %v, want %v", delays, want)
+		}
+	}
+	if res.Batch.State != store.StateSent || e.count(`SELECT count(*) FROM order_personal`) != 0 {
+		t.Errorf("after recovery: %+v", res.Batch)
+	}
+}
+
+// SFTP down for good: the run fails after its retries, nothing under a
+// final name, personal data kept.
+func TestSFTPDownForGood(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.save(newOrder(at("2026-11-25 09:00:00"), person("One")))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := e.sftp
+	cfg.Addr = addr
+	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
+	tries := 0
+	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithRetries(2, time.Millisecond),
+		batcher.WithSleep(func(context.Context, time.Duration) error { tries++; return nil }))
+	_, err = s.SendBatch(context.Background(), date("2026-11-25"))
+	if !errors.Is(err, partner.ErrUnavailable) || tries != 2 {
+		t.Fatalf("error %v after %d retries", err, tries)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+		t.Error("personal data deleted")
+	}
+}
+
+// relay forwards connections from addr to target until the test ends.
+func relay(t *testing.T, addr, target string) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go io.Copy(u, c)
+				io.Copy(c, u)
+			}()
+		}
+	}()
+}
