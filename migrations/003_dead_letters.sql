@@ -5,6 +5,7 @@ CREATE TABLE dead_letters (
     id              bigserial PRIMARY KEY,
     stream_sequence bigint NOT NULL,
     stream          text NOT NULL,
+    subject         text NOT NULL,
     reason          text NOT NULL,
     data            bytea NULL,
     received_at     timestamptz NOT NULL,

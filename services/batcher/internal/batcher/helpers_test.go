@@ -7,13 +7,13 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
@@ -150,4 +150,17 @@ func (e *env) count(sql string, args ...any) int {
 	return n
 }
 
-func localPath(dir string, parts ...string) string { return filepath.Join(append([]string{dir}, parts...)...) }
+// pending is the number of messages left in a work-queue stream (each is
+// removed when acknowledged).
+func pending(t *testing.T, ctx context.Context, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}

@@ -381,4 +381,3 @@ func (f *faultWriter) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
-

@@ -36,7 +36,7 @@ func TestSendBatch(t *testing.T) {
 		newOrder(at("2026-11-25 09:00:00"), order.Personal{Name: "=HYPERLINK(\"http://x\")", AddressLine1: "+1 Formula Way", AddressLine2: "-minus", Town: "@Town", Postcode: "CT1 1AA"}, order.Braille, order.StandardPrint),
 		newOrder(at("2026-11-25 10:00:00"), order.Personal{Name: "Siân Ní Bhriain 李小龍", AddressLine1: "Flat 2, \"The Old Mill\"", AddressLine2: "Line\nbreak", Town: "Llanelli", Postcode: "SA15 1AA"}, order.Audio),
 		newOrder(at("2026-11-24 23:30:00"), person("After yesterday's cut-off"), order.LargePrint), // business day 25th
-		newOrder(at("2026-11-20 12:00:00"), person("Missed an earlier batch"), order.EasyRead),      // earlier, never sent
+		newOrder(at("2026-11-20 12:00:00"), person("Missed an earlier batch"), order.EasyRead),     // earlier, never sent
 	}
 	tomorrow := newOrder(at("2026-11-25 23:00:00"), person("Tomorrow"))
 	for _, o := range append(tricky, tomorrow) {
