@@ -1,0 +1,313 @@
+// Command batcher stores orders from the stream in PostgreSQL and, every
+// day at the cut-off, sends the day's batch to the print partner over SFTP
+// and then deletes our copy of the personal data.
+//
+//	batcher                              run the service (consumer, end-of-day job, /healthz, /readyz, /metrics)
+//	batcher migrate                      apply the database migrations and exit
+//	batcher send-now [--date YYYY-MM-DD] send one day's batch now and exit (non-zero on failure)
+//
+// See docs/batcher.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/businessday"
+	"booklets/pkg/catalogue"
+	"booklets/pkg/envconfig"
+	"booklets/pkg/logging"
+	"booklets/pkg/partner"
+	"booklets/pkg/store"
+	"booklets/pkg/stream"
+	"booklets/pkg/workdays"
+	"booklets/services/batcher/internal/batcher"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "batcher:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	DatabaseURL  string
+	NATSURL      string
+	Stream       string
+	Subject      string
+	Consumer     string
+	Partner      partner.Config
+	Retries      int
+	RetryBase    time.Duration
+	Cutoff       businessday.Cutoff
+	HTTPAddr     string
+	LogFormat    string
+	LogLevel     string
+	AreasFile    string
+	BankHolidays string
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	r := envconfig.New(getenv)
+	def := stream.DefaultConfig()
+	c := config{
+		DatabaseURL: r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+		NATSURL:     r.String("NATS_URL", "nats://127.0.0.1:4222"),
+		Stream:      r.String("NATS_STREAM", def.Stream),
+		Subject:     r.String("NATS_SUBJECT", def.Subject),
+		Consumer:    r.String("NATS_CONSUMER", "batcher"),
+		Partner: partner.Config{
+			Addr:       r.String("SFTP_ADDR", "127.0.0.1:2222"),
+			User:       r.String("SFTP_USER", "booklets"),
+			KeyFile:    r.String("SFTP_KEY_FILE", ""),
+			KnownHosts: r.String("SFTP_KNOWN_HOSTS", ""),
+			Dir:        r.String("SFTP_DIR", "outbox"),
+		},
+		Retries:      r.Int("SFTP_RETRIES", 5),
+		RetryBase:    r.Duration("SFTP_RETRY_BASE", 2*time.Second),
+		HTTPAddr:     r.String("HTTP_ADDR", "127.0.0.1:8081"),
+		LogFormat:    r.String("LOG_FORMAT", "json"),
+		LogLevel:     r.String("LOG_LEVEL", "info"),
+		AreasFile:    r.String("AREAS_FILE", ""),
+		BankHolidays: r.String("BANK_HOLIDAYS_FILE", ""),
+	}
+	cut, err := businessday.ParseCutoff(r.String("BATCH_CUTOFF", "23:00"))
+	if err != nil {
+		r.Fail("BATCH_CUTOFF", err.Error())
+	}
+	c.Cutoff = cut
+	if c.Retries < 0 {
+		r.Fail("SFTP_RETRIES", "must not be negative")
+	}
+	return c, r.Err()
+}
+
+// sftpConfigured reports the SFTP settings that sending needs and that have
+// no safe default.
+func (c config) checkSFTP() error {
+	var errs []error
+	if c.Partner.KeyFile == "" {
+		errs = append(errs, errors.New("SFTP_KEY_FILE must be set"))
+	}
+	if c.Partner.KnownHosts == "" {
+		errs = append(errs, errors.New("SFTP_KNOWN_HOSTS must be set (the partner's host key is pinned, never trusted blindly)"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stdout, cfg.LogFormat, cfg.LogLevel, "batcher")
+	if err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	cmd := ""
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "":
+		return serve(ctx, cfg, log)
+	case "migrate":
+		st, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		log.Info().Msg("database migrated")
+		return nil
+	case "send-now":
+		return sendNow(ctx, cfg, log, args, stdout)
+	default:
+		return fmt.Errorf("unknown command %q (want no command, migrate or send-now)", cmd)
+	}
+}
+
+func openStore(ctx context.Context, cfg config) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metrics) (*batcher.Sender, error) {
+	if err := cfg.checkSFTP(); err != nil {
+		return nil, err
+	}
+	areas, err := catalogue.Load(cfg.AreasFile)
+	if err != nil {
+		return nil, fmt.Errorf("AREAS_FILE: %w", err)
+	}
+	var extra []time.Time
+	if cfg.BankHolidays != "" {
+		if extra, err = workdays.LoadGovUK(cfg.BankHolidays); err != nil {
+			return nil, fmt.Errorf("BANK_HOLIDAYS_FILE: %w", err)
+		}
+	}
+	return batcher.NewSender(st, cfg.Partner,
+		batcher.WithAreas(areas), batcher.WithCalendar(workdays.New(extra...)), batcher.WithLogger(log),
+		batcher.WithMetrics(m), batcher.WithRetries(cfg.Retries, cfg.RetryBase)), nil
+}
+
+func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("send-now", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	dateFlag := fs.String("date", "", "business date to send (YYYY-MM-DD); default: the day that closed at the last cut-off")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	now := time.Now()
+	date := cfg.Cutoff.LastClosed(now)
+	if *dateFlag != "" {
+		d, err := businessday.ParseDate(*dateFlag)
+		if err != nil {
+			return fmt.Errorf("--date: %w", err)
+		}
+		if d.After(cfg.Cutoff.DateOf(now)) {
+			return fmt.Errorf("--date %s is in the future (the current business day is %s)", d, cfg.Cutoff.DateOf(now))
+		}
+		date = d
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := newSender(cfg, st, log, batcher.NewMetrics(nil))
+	if err != nil {
+		return err
+	}
+	res, err := s.SendBatch(ctx, date)
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Skipped:
+		return fmt.Errorf("another instance is sending a batch; nothing sent for %s", date)
+	case res.AlreadySent:
+		fmt.Fprintf(stdout, "batch %s for %s was already sent on %s\n", res.Batch.ID, date, res.Batch.SentAt.UTC().Format(time.RFC3339))
+	default:
+		fmt.Fprintf(stdout, "sent batch %s for %s: %d records, %d orders, sha256 %s, due %s\n",
+			res.Batch.ID, date, res.Batch.RecordCount, res.Batch.OrderCount, res.Batch.SHA256, res.Batch.DueDate)
+	}
+	return nil
+}
+
+func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := batcher.NewMetrics(reg)
+	sender, err := newSender(cfg, st, log, metrics)
+	if err != nil {
+		return err
+	}
+
+	nc, err := stream.Connect(cfg.NATSURL, "batcher")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	sc := stream.DefaultConfig()
+	sc.Stream, sc.Subject = cfg.Stream, cfg.Subject
+	orders, err := stream.New(nc, sc)
+	if err != nil {
+		return err
+	}
+	if err := orders.Ensure(ctx); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	consumer := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{
+		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer,
+	}, st, batcher.JSONCodec{}, cfg.Cutoff, time.Now, log, metrics)
+	consumed := make(chan error, 1)
+	go func() { consumed <- consumer.Run(ctx) }()
+
+	sched, err := batcher.NewScheduler(nil)
+	if err != nil {
+		return err
+	}
+	job, err := batcher.ScheduleEndOfDay(ctx, sched, cfg.Cutoff, time.Now, sender.SendBatch, log)
+	if err != nil {
+		return err
+	}
+	sched.Start()
+	defer sched.Shutdown()
+	if next, err := job.NextRun(); err == nil {
+		log.Info().Str("cutoff", cfg.Cutoff.String()).Time("next_run", next).Msg("end-of-day job scheduled")
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ready(rctx); err != nil {
+			http.Error(w, "database not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if err := orders.Ready(rctx); err != nil {
+			http.Error(w, "stream not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	l, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	log.Info().Str("addr", l.Addr().String()).Msg("batcher listening")
+
+	select {
+	case <-ctx.Done():
+	case err = <-consumed:
+	case err = <-served:
+	}
+	cancel()
+	shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdown)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"booklets/pkg/batchfile"
+	"booklets/pkg/order"
+	"booklets/pkg/reference"
+	"booklets/pkg/sftptest"
+	"booklets/pkg/testenv"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// End to end: orders published on the stream are consumed by the running
+// service, `send-now` sends them, the partner's file matches row by row,
+// and no personal data is left in the database.
+func TestServiceEndToEnd(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dbURL := testenv.Database(t)
+	orders := testenv.Orders(t)
+	srv := sftptest.Start(t)
+	env := map[string]string{
+		"DATABASE_URL": dbURL, "NATS_URL": testenv.NATSURL(),
+		"NATS_STREAM": orders.Config().Stream, "NATS_SUBJECT": orders.Config().Subject,
+		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile,
+		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "SFTP_DIR": "outbox", "HTTP_ADDR": "127.0.0.1:0",
+		"SFTP_RETRIES": "0",
+	}
+	getenv := func(k string) string { return env[k] }
+	out := &syncBuf{}
+	served := make(chan error, 1)
+	go func() { served <- run(ctx, nil, getenv, out) }()
+
+	received := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	people := []order.Personal{
+		{Name: "Ada Lovelace", AddressLine1: "12 St James's Square", Town: "London", Postcode: "SW1Y 4JH"},
+		{Name: "=SUM(A1:A9)", AddressLine1: "1, \"Comma\" Close", AddressLine2: "Two\r\nLines", Town: "Cardiff", Postcode: "CF10 1AA"},
+		{Name: "Gwenllïan ap Siôn", AddressLine1: "Tŷ Mawr", Town: "Aberystwyth", Postcode: "SY23 1AA"},
+	}
+	var sent []order.Order
+	for i, p := range people {
+		o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: received.Add(time.Duration(i) * time.Minute),
+			Area: "dyfed-powys", Formats: []order.Format{order.LargePrint}, Personal: p}
+		if _, err := orders.Publish(ctx, o, o.ID); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, o)
+	}
+	conn, err := waitForDB(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		_ = conn.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&n)
+		if n == len(people) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d orders stored; log:\n%s", n, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var sendOut syncBuf
+	if err := run(ctx, []string{"send-now", "--date", "2026-11-25"}, getenv, &sendOut); err != nil {
+		t.Fatalf("send-now: %v\n%s", err, sendOut.String())
+	}
+	if !strings.Contains(sendOut.String(), "sent batch B20261125-") {
+		t.Errorf("send-now said %s", sendOut.String())
+	}
+	matches, _ := filepath.Glob(srv.Path("outbox", "booklets_2026-11-25_*.csv"))
+	if len(matches) != 1 {
+		t.Fatalf("data files %v", matches)
+	}
+	raw, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(sent)+1 || strings.Join(rows[0], ",") != strings.Join(batchfile.Header, ",") {
+		t.Fatalf("rows %q", rows)
+	}
+	for i, o := range sent {
+		p := o.Personal
+		want := []string{o.Reference.String(), "dyfed-powys", "Dyfed-Powys", "large-print",
+			batchfile.Neutralise(p.Name), p.AddressLine1, p.AddressLine2, p.Town, p.Postcode}
+		// encoding/csv reads a CRLF inside a quoted field back as LF.
+		want[6] = strings.ReplaceAll(want[6], "\r\n", "\n")
+		if strings.Join(rows[i+1], "|") != strings.Join(want, "|") {
+			t.Errorf("row %d = %q, want %q", i+1, rows[i+1], want)
+		}
+	}
+	var personal, kept int
+	testenv.Must(t, conn.QueryRow(ctx, `SELECT count(*) FROM order_personal`).Scan(&personal))
+	testenv.Must(t, conn.QueryRow(ctx, `SELECT count(*) FROM orders WHERE batch_id IS NOT NULL AND personal_deleted_at IS NOT NULL`).Scan(&kept))
+	if personal != 0 || kept != len(sent) {
+		t.Errorf("%d personal parts left, %d orders kept", personal, kept)
+	}
+	// Nothing personal in what the service logged.
+	for _, p := range people {
+		if strings.Contains(out.String()+sendOut.String(), p.Name) || strings.Contains(out.String(), p.Postcode) {
+			t.Errorf("personal data in the log")
+		}
+	}
+
+	// Sending again reports the batch as already sent.
+	sendOut = syncBuf{}
+	if err := run(ctx, []string{"send-now", "--date", "2026-11-25"}, getenv, &sendOut); err != nil || !strings.Contains(sendOut.String(), "already sent") {
+		t.Errorf("second send-now: %v %s", err, sendOut.String())
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitForDB(ctx context.Context, url string) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, url)
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"BATCH_CUTOFF": "25:00", "SFTP_RETRIES": "x"}
+	err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "BATCH_CUTOFF") || !strings.Contains(err.Error(), "SFTP_RETRIES") {
+		t.Errorf("error %v", err)
+	}
+	env = map[string]string{"DATABASE_URL": testenv.Database(t)}
+	if err := run(context.Background(), []string{"send-now", "--date", "2999-01-01"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "future") {
+		t.Errorf("future date: %v", err)
+	}
+	if err := run(context.Background(), []string{"send-now"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "SFTP_KEY_FILE") {
+		t.Errorf("missing SFTP settings: %v", err)
+	}
+	if err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err != nil {
+		t.Errorf("migrate: %v", err)
+	}
+}
