@@ -1,0 +1,55 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"booklets/pkg/businessday"
+	"booklets/pkg/order"
+	"booklets/pkg/reference"
+	"booklets/pkg/store"
+	"booklets/pkg/testenv"
+)
+
+func TestSaveOrderIdempotentAndConflicts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.Database(t), nil)
+	testenv.Must(t, err)
+	defer st.Close()
+	testenv.Must(t, st.Migrate(ctx))
+	o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: time.Now(), Area: "kent",
+		Formats: []order.Format{order.Braille}}
+	d := businessday.DefaultCutoff.DateOf(o.ReceivedAt)
+	for i, want := range []bool{true, false} {
+		inserted, err := st.SaveOrder(ctx, o, d, []byte(`{}`))
+		if err != nil || inserted != want {
+			t.Errorf("save %d: inserted %v, %v", i, inserted, err)
+		}
+	}
+	other := o
+	other.ID = uuid.NewString() // same reference, another order
+	if _, err := st.SaveOrder(ctx, other, d, []byte(`{}`)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("reused reference: %v", err)
+	}
+	if _, err := st.BatchFor(ctx, d); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("BatchFor with no batch: %v", err)
+	}
+	lock, ok, err := st.TryLockSending(ctx)
+	if err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	if _, ok2, _ := st.TryLockSending(ctx); ok2 {
+		t.Error("the sending lock was taken twice")
+	}
+	lock.Release()
+	lock, ok, err = st.TryLockSending(ctx)
+	if err != nil || !ok {
+		t.Fatalf("lock after release: %v %v", ok, err)
+	}
+	lock.Release()
+}
