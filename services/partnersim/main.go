@@ -1,9 +1,13 @@
-// Command partnersim runs the print partner's SFTP server in-process (see
-// pkg/partnersim) for `make run` on machines without OpenSSH's sshd, and
-// prints the settings the batcher needs.
+// Command partnersim runs the print partner simulator (pkg/partnersim) on
+// its own: an SFTP server with a clerk that confirms deletions after 30
+// working days, for running the services by hand on a machine without
+// OpenSSH's sshd. `make run` starts the same simulator inside the launcher.
+// It prints the settings the batcher and the reconciler need.
 //
 //	PARTNERSIM_ADDR (default 127.0.0.1:2222), PARTNERSIM_USER (default booklets),
-//	PARTNERSIM_DIR (default ./.run/partner): keys, known_hosts and the files in root/.
+//	PARTNERSIM_DIR (default .run/partner): keys, known_hosts and the login folder home/;
+//	DEMO_DAY, DEMO_EPOCH: the demo clock (the same values as the services');
+//	BANK_HOLIDAYS_FILE: extra holidays (the batcher's); LOG_FORMAT, LOG_LEVEL.
 package main
 
 import (
@@ -12,10 +16,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
+	"booklets/pkg/clock"
 	"booklets/pkg/envconfig"
+	"booklets/pkg/logging"
 	"booklets/pkg/partnersim"
+	"booklets/pkg/workdays"
 )
 
 func main() {
@@ -27,21 +35,49 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q: partnersim is configured by environment variables", args)
+	}
 	r := envconfig.New(getenv)
 	cfg := partnersim.Config{
 		Addr: r.String("PARTNERSIM_ADDR", "127.0.0.1:2222"),
 		User: r.String("PARTNERSIM_USER", "booklets"),
 		Dir:  r.String("PARTNERSIM_DIR", ".run/partner"),
 	}
+	holidays := r.String("BANK_HOLIDAYS_FILE", "")
+	logFormat, logLevel := r.String("LOG_FORMAT", "json"), r.String("LOG_LEVEL", "info")
 	if err := r.Err(); err != nil {
 		return err
+	}
+	now, _, err := clock.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	cfg.Clock = now
+	if holidays != "" {
+		extra, err := workdays.LoadGovUK(holidays)
+		if err != nil {
+			return fmt.Errorf("BANK_HOLIDAYS_FILE: %w", err)
+		}
+		cfg.Calendar = workdays.New(extra...)
+	}
+	if cfg.Log, err = logging.New(os.Stderr, logFormat, logLevel, "partnersim"); err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
 	}
 	s, err := partnersim.Start(cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "SFTP_ADDR=%s\nSFTP_USER=%s\nSFTP_KEY_FILE=%s\nSFTP_KNOWN_HOSTS=%s\n# files arrive in %s\n",
-		s.Addr, s.User, s.KeyFile, s.KnownHosts, s.Root)
+	env := s.Env()
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "%s=%s\n", k, env[k])
+	}
+	fmt.Fprintf(stdout, "# files are in %s\n", s.Root)
 	return s.Wait(ctx)
 }

@@ -25,6 +25,7 @@ type config struct {
 	databaseURL string   // DATABASE_URL
 	addrs       map[string]string
 	partnerAddr string // PARTNER_ADDR: the partner simulator's SFTP address
+	holidays    string // BANK_HOLIDAYS_FILE: also the partner simulator's calendar
 	logFormat   string // LOG_FORMAT for the services
 	logLevel    string // LOG_LEVEL for the services
 	auditToken  string // AUDIT_TOKEN; generated when empty
@@ -48,6 +49,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			"reconciler": r.String("RECONCILER_ADDR", "127.0.0.1:8082"),
 		},
 		partnerAddr: r.String("PARTNER_ADDR", "127.0.0.1:2222"),
+		holidays:    r.String("BANK_HOLIDAYS_FILE", ""),
 		logFormat:   r.String("LOG_FORMAT", "console"),
 		logLevel:    r.String("LOG_LEVEL", "info"),
 		auditToken:  r.String("AUDIT_TOKEN", ""),

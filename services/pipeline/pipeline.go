@@ -10,8 +10,15 @@ import (
 	"strings"
 	"time"
 
+	"booklets/pkg/clock"
+	"booklets/pkg/logging"
 	"booklets/pkg/natsembed"
+	"booklets/pkg/partnersim"
+	"booklets/pkg/workdays"
 )
+
+// auditPath is where the reconciler serves the auditors' page.
+const auditPath = "/audit"
 
 // pipeline is one run of the whole pipeline on this machine.
 type pipeline struct {
@@ -19,8 +26,8 @@ type pipeline struct {
 	out    *console
 	getenv func(string) string
 
-	nats     *natsembed.Server // nil when a NATS server was already running
-	partner  *partner          // nil when neither batcher nor reconciler runs
+	nats     *natsembed.Server  // nil when a NATS server was already running
+	partner  *partnersim.Server // nil when neither batcher nor reconciler runs
 	secrets  secrets
 	children []*child
 	exited   chan *child
@@ -76,7 +83,7 @@ func (p *pipeline) start(ctx context.Context) error {
 		cfg.demoEpoch = time.Now()
 	}
 	if slices.Contains(cfg.services, "batcher") || slices.Contains(cfg.services, "reconciler") {
-		if p.partner, err = startPartner(ctx, cfg, p.out); err != nil {
+		if p.partner, err = startPartner(cfg, p.out); err != nil {
 			return err
 		}
 	}
@@ -100,6 +107,34 @@ func (p *pipeline) start(ctx context.Context) error {
 	return nil
 }
 
+// startPartner starts the partner simulator (pkg/partnersim) with its
+// keys and files in runDir/partner, on the pipeline's clock so that in demo
+// mode it confirms deletions within minutes.
+func startPartner(cfg config, out *console) (*partnersim.Server, error) {
+	log, err := logging.New(out.writer("partner"), cfg.logFormat, cfg.logLevel, "partnersim")
+	if err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	sc := partnersim.Config{Addr: cfg.partnerAddr, Dir: filepath.Join(cfg.runDir, "partner"), Log: log}
+	if cfg.demo {
+		sc.Clock = clock.Demo(cfg.demoEpoch, cfg.demoDay)
+	}
+	if cfg.holidays != "" {
+		// The same calendar as the batcher's, or due dates would differ.
+		extra, err := workdays.LoadGovUK(cfg.holidays)
+		if err != nil {
+			return nil, fmt.Errorf("BANK_HOLIDAYS_FILE: %w", err)
+		}
+		sc.Calendar = workdays.New(extra...)
+	}
+	s, err := partnersim.Start(sc)
+	if err != nil {
+		return nil, fmt.Errorf("partner simulator (set PARTNER_ADDR if the address is taken): %w", err)
+	}
+	out.printf("partner simulator: SFTP on %s, files in %s", s.Addr, s.Root)
+	return s, nil
+}
+
 // natsURL is the URL the services use: the embedded server's when one was
 // started (its port may differ from NATS_URL's if that was taken).
 func (p *pipeline) natsURL() (string, error) {
@@ -121,7 +156,7 @@ func (p *pipeline) printURLs(addrs map[string]string) {
 		p.out.printf("  auditor token:     %s   (for the JSON API: Authorization: Bearer <token>)", p.secrets.auditToken)
 	}
 	if p.partner != nil {
-		p.out.printf("  partner (SFTP):    %s, its files in %s", p.partner.addr, p.partner.root)
+		p.out.printf("  partner (SFTP):    %s, its files in %s", p.partner.Addr, p.partner.Root)
 	}
 	for _, s := range p.cfg.services {
 		p.out.printf("  %-10s metrics: %s", s, browserURL(addrs[s], "/metrics"))
@@ -169,7 +204,7 @@ func (p *pipeline) stopChildren() error {
 func (p *pipeline) close() {
 	_ = p.stopChildren()
 	if p.partner != nil {
-		p.partner.close()
+		_ = p.partner.Close()
 		p.out.printf("partner simulator stopped")
 		p.partner = nil
 	}
@@ -225,7 +260,7 @@ func (p *pipeline) serviceEnv(service, addr string) []string {
 		env["AUDIT_PASSWORD_HASH"] = p.secrets.auditHash
 	}
 	if p.partner != nil && service != "intake" {
-		for k, v := range p.partner.env() {
+		for k, v := range p.partner.Env() {
 			if _, set := env[k]; !set {
 				env[k] = v
 			}
