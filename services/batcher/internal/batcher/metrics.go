@@ -1,8 +1,17 @@
 package batcher
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+	"time"
 
-// Metrics are the batcher's counters. Labels never carry personal data.
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/store"
+)
+
+// Metrics are the batcher's counters and histograms, all named
+// booklets_batcher_*. Labels never carry personal data; there are none.
 type Metrics struct {
 	OrdersStored   prometheus.Counter
 	Duplicates     prometheus.Counter
@@ -13,14 +22,16 @@ type Metrics struct {
 	UploadRetries  prometheus.Counter
 	RecordsSent    prometheus.Counter
 	PersonalErased prometheus.Counter
+	BatchOrders    prometheus.Histogram // orders per sent batch
+	UploadDuration prometheus.Histogram // seconds per successful upload of a batch (data file and manifest)
 }
 
-// NewMetrics creates the counters and registers them with reg (a registry
+// NewMetrics creates the metrics and registers them with reg (a registry
 // of the service's own, not the global one). A nil reg registers nothing,
 // for tests.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "batcher", Name: name, Help: help})
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "booklets", Subsystem: "batcher", Name: name, Help: help})
 	}
 	m := &Metrics{
 		OrdersStored:   c("orders_stored_total", "Orders stored from the stream."),
@@ -32,10 +43,67 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		UploadRetries:  c("upload_retries_total", "SFTP upload attempts that failed and were retried."),
 		RecordsSent:    c("records_sent_total", "Data rows (order and format) sent to the partner."),
 		PersonalErased: c("personal_data_deleted_total", "Orders whose personal data was deleted after a verified upload."),
+		BatchOrders: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "booklets", Subsystem: "batcher", Name: "batch_orders",
+			Help:    "Orders in each batch sent (an empty day is 0).",
+			Buckets: []float64{0, 1, 10, 100, 1000, 10000, 100000},
+		}),
+		UploadDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "booklets", Subsystem: "batcher", Name: "upload_duration_seconds",
+			Help:    "Time to upload and verify one batch (data file and manifest) at the partner, per successful attempt.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14), // 50ms to about 7 minutes
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.OrdersStored, m.Duplicates, m.DeadLetters, m.StoreRetries, m.BatchesSent,
-			m.BatchFailures, m.UploadRetries, m.RecordsSent, m.PersonalErased)
+			m.BatchFailures, m.UploadRetries, m.RecordsSent, m.PersonalErased, m.BatchOrders, m.UploadDuration)
 	}
 	return m
+}
+
+// heldCollector reports how much personal data is held, read from the
+// database at each scrape so that it is right on every replica.
+type heldCollector struct {
+	held   func(context.Context) (store.Held, error)
+	now    func() time.Time
+	log    zerolog.Logger
+	orders *prometheus.Desc
+	age    *prometheus.Desc
+}
+
+// RegisterHeld registers booklets_batcher_orders_held_personal (orders
+// whose personal data is not deleted yet) and
+// booklets_batcher_oldest_held_personal_age_seconds (how long ago the
+// oldest of them was received, by the batcher's clock; 0 when none). Alert
+// when the age passes about 26 hours: the promise is deletion at the end of
+// the day.
+func RegisterHeld(reg prometheus.Registerer, held func(context.Context) (store.Held, error), now func() time.Time, log zerolog.Logger) error {
+	return reg.Register(&heldCollector{
+		held: held, now: now, log: log,
+		orders: prometheus.NewDesc("booklets_batcher_orders_held_personal",
+			"Orders whose personal data the batcher still holds (not yet sent and deleted).", nil, nil),
+		age: prometheus.NewDesc("booklets_batcher_oldest_held_personal_age_seconds",
+			"Age of the oldest order whose personal data is still held, by its received time; 0 when none.", nil, nil),
+	})
+}
+
+func (c *heldCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.orders; ch <- c.age }
+
+func (c *heldCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	h, err := c.held(ctx)
+	if err != nil {
+		// No sample rather than a wrong one: the scrape shows the gap and
+		// /readyz says why.
+		c.log.Warn().Err(err).Msg("metrics: could not count orders holding personal data")
+		ch <- prometheus.NewInvalidMetric(c.orders, err)
+		return
+	}
+	age := 0.0
+	if !h.Oldest.IsZero() {
+		age = max(c.now().Sub(h.Oldest).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(c.orders, prometheus.GaugeValue, float64(h.Orders))
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, age)
 }

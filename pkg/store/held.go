@@ -1,0 +1,33 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Held is how much personal data the batcher holds: the orders whose
+// personal part has not been deleted yet, and when the oldest of them was
+// received (zero when there is none). It is what the promise "deleted at the
+// end of the day" is watched by.
+type Held struct {
+	Orders int
+	Oldest time.Time
+}
+
+// HeldPersonal counts the orders that still have their personal part.
+func (s *Store) HeldPersonal(ctx context.Context) (Held, error) {
+	var (
+		h      Held
+		oldest *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(o.received_at)
+		FROM orders o JOIN order_personal p ON p.order_id = o.order_id`).Scan(&h.Orders, &oldest)
+	if err != nil {
+		return Held{}, fmt.Errorf("count orders holding personal data: %w", dbErr(err))
+	}
+	if oldest != nil {
+		h.Oldest = *oldest
+	}
+	return h, nil
+}
