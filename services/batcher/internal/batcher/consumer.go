@@ -21,6 +21,9 @@ type ConsumerConfig struct {
 	Durable    string        // NATS_CONSUMER, default "batcher"
 	AckWait    time.Duration // default 30s
 	RetryDelay time.Duration // delay before a message is redelivered after a database failure; default 5s
+	// DrainTimeout bounds how long stopping waits for the messages in hand
+	// to be stored; default 10s.
+	DrainTimeout time.Duration
 }
 
 // Consumer stores orders from the stream.
@@ -47,6 +50,9 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *store.Store, co
 	if cfg.RetryDelay == 0 {
 		cfg.RetryDelay = 5 * time.Second
 	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -72,7 +78,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %s on stream %s: %w", c.cfg.Durable, c.cfg.Stream, err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { c.handle(ctx, msg) },
+	// Messages in hand are stored with a context that outlives ctx (the
+	// SIGTERM), so that shutting down finishes them instead of failing
+	// them; it ends when draining runs out of time.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hcancel()
+	cc, err := cons.Consume(func(msg jetstream.Msg) { c.handle(hctx, msg) },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			c.log.Warn().Err(err).Msg("stream consumer")
 		}))
@@ -81,7 +92,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.log.Info().Str("stream", c.cfg.Stream).Str("consumer", c.cfg.Durable).Msg("consuming orders")
 	<-ctx.Done()
-	cc.Stop()
+	// Stop fetching, store what has been delivered already and acknowledge
+	// it. Whatever is not acknowledged in time is redelivered to the next
+	// consumer: storing is idempotent.
+	cc.Drain()
+	timer := time.NewTimer(c.cfg.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-cc.Closed():
+	case <-timer.C:
+		c.log.Warn().Dur("timeout", c.cfg.DrainTimeout).Msg("stopped before every order in hand was stored; they will be redelivered")
+		hcancel()
+		<-cc.Closed()
+	}
+	c.log.Info().Str("consumer", c.cfg.Durable).Msg("stopped consuming orders")
 	return nil
 }
 

@@ -51,3 +51,76 @@ func ScheduleEndOfDay(ctx context.Context, s gocron.Scheduler, cutoff businessda
 	}
 	return job, nil
 }
+
+// CatchUp is the end-of-day work as a plain function for a job that runs
+// often rather than once a day (demo mode, where a day lasts seconds): it
+// sends, oldest first, every closed business day whose batch has not been
+// sent, from the day after the last batch sent (at most a week back) to the
+// day that closed last. It sends nothing while ready reports that orders
+// received before the cut-off may still be on their way from the stream,
+// so that a closed day's batch does not go out without them.
+type CatchUp struct {
+	Cutoff   businessday.Cutoff
+	Now      func() time.Time
+	LastSent func(context.Context) (businessday.Date, bool, error)
+	Ready    func(context.Context) (bool, error) // nil: always ready
+	Send     func(context.Context, businessday.Date) (Result, error)
+	Log      zerolog.Logger
+}
+
+// Run sends what is due; it returns the first error, leaving later days to
+// the next run.
+func (c CatchUp) Run(ctx context.Context) error {
+	last := c.Cutoff.LastClosed(c.Now())
+	from := last.AddDays(-6)
+	sent, ok, err := c.LastSent(ctx)
+	if err != nil {
+		return err
+	}
+	if ok && !sent.Before(from) {
+		from = sent.AddDays(1)
+	}
+	if from.After(last) {
+		return nil // nothing closed since the last batch
+	}
+	if c.Ready != nil {
+		ready, err := c.Ready(ctx)
+		if err != nil {
+			return err
+		}
+		if !ready {
+			c.Log.Debug().Msg("orders are still arriving from the stream; sending on the next run")
+			return nil
+		}
+	}
+	for d := from; !d.After(last); d = d.AddDays(1) {
+		res, err := c.Send(ctx, d)
+		if err != nil {
+			return err
+		}
+		if res.Skipped {
+			return nil // another instance is sending
+		}
+	}
+	return nil
+}
+
+// ScheduleCatchUp adds a job running c every interval (in demo mode a
+// simulated hour), never two at once.
+func ScheduleCatchUp(ctx context.Context, s gocron.Scheduler, every time.Duration, c CatchUp) (gocron.Job, error) {
+	job, err := s.NewJob(
+		gocron.DurationJob(every),
+		gocron.NewTask(func() {
+			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+				c.Log.Error().Err(err).Msg("end-of-day catch-up failed; retrying on the next run")
+			}
+		}),
+		gocron.WithName("end-of-day catch-up"),
+		gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		gocron.WithContext(ctx),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("schedule the end-of-day catch-up every %s: %w", every, err)
+	}
+	return job, nil
+}
