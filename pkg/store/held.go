@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"booklets/pkg/businessday"
 )
 
 // Held is how much personal data the batcher holds: the orders whose
@@ -30,4 +32,17 @@ func (s *Store) HeldPersonal(ctx context.Context) (Held, error) {
 		h.Oldest = *oldest
 	}
 	return h, nil
+}
+
+// LastSent returns the business date of the latest batch sent; ok is false
+// when none has been.
+func (s *Store) LastSent(ctx context.Context) (date businessday.Date, ok bool, err error) {
+	var d *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT max(business_date) FROM batches WHERE state = 'sent'`).Scan(&d); err != nil {
+		return businessday.Date{}, false, fmt.Errorf("latest batch sent: %w", dbErr(err))
+	}
+	if d == nil {
+		return businessday.Date{}, false, nil
+	}
+	return businessday.FromTime(*d), true, nil
 }
