@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"booklets/pkg/businessday"
+	"booklets/pkg/catalogue"
+	"booklets/pkg/order"
+	"booklets/pkg/reference"
+	"booklets/pkg/stream"
+)
+
+// seedDay stores n orders of one business day straight into the batcher's
+// tables with COPY, so that seeding is not part of what is timed. The
+// personal part is encoded the way the batcher stores it (personalCodec).
+func seedDay(ctx context.Context, conn *pgx.Conn, day businessday.Date, n int) error {
+	areas := catalogue.Default().Areas
+	formats := [][]string{{"standard-print"}, {"large-print", "audio"}, {"easy-read"}, {"braille"}}
+	towns := []string{"Stafford", "Canterbury", "Leeds", "Manchester", "Birmingham", "Croydon"}
+	postcodes := []string{"ST18 0YY", "CT1 1AA", "LS1 4AP", "M1 1AE", "B33 8TH", "CR2 6XH"}
+	start := time.Date(day.Year, day.Month, day.Day, 0, 0, 0, 0, businessday.London())
+	step := 20 * time.Hour / time.Duration(n)
+	ids := make([]string, n)
+	refs := make([]reference.Reference, n)
+	seen := make(map[reference.Reference]bool, n)
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7()).String()
+		for {
+			r := reference.New()
+			if !seen[r] {
+				seen[r] = true
+				refs[i] = r
+				break
+			}
+		}
+	}
+	clear(seen)
+	i := 0
+	_, err := conn.CopyFrom(ctx, pgx.Identifier{"orders"},
+		[]string{"order_id", "reference", "received_at", "business_date", "area", "formats"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == n {
+				return nil, nil
+			}
+			row := []any{ids[i], refs[i].String(), start.Add(time.Duration(i) * step), day.UTC(),
+				areas[i%len(areas)].Code, formats[i%len(formats)]}
+			i++
+			return row, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("seed orders: %w", err)
+	}
+	codec := personalCodec{}
+	i = 0
+	_, err = conn.CopyFrom(ctx, pgx.Identifier{"order_personal"}, []string{"order_id", "data"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == n {
+				return nil, nil
+			}
+			data, err := codec.encode(ids[i], refs[i], day, order.Personal{
+				Name:         fmt.Sprintf("Bench Person %d", i),
+				AddressLine1: fmt.Sprintf("%d High Street", i%300+1),
+				AddressLine2: fmt.Sprintf("Flat %d", i%9+1),
+				Town:         towns[i%len(towns)],
+				Postcode:     postcodes[i%len(postcodes)],
+			})
+			if err != nil {
+				return nil, err
+			}
+			i++
+			return []any{ids[i-1], data}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("seed order_personal: %w", err)
+	}
+	_, err = conn.Exec(ctx, "ANALYZE orders; ANALYZE order_personal")
+	return err
+}
+
+// personalCodec encodes the personal part as the batcher stores it in
+// order_personal.data: today the JSON of order.Personal (the batcher's
+// JSONCodec). The order id, reference and day are what a sealing codec
+// binds the ciphertext to.
+type personalCodec struct{}
+
+func (personalCodec) encode(_ string, _ reference.Reference, _ businessday.Date, p order.Personal) ([]byte, error) {
+	return json.Marshal(p)
+}
+
+func benchEndOfDay(ctx context.Context, e *env, p plan) ([]Figure, error) {
+	// Yesterday (London) is always a closed business day that send-now
+	// accepts with --date.
+	day := businessday.LondonDate(time.Now()).AddDays(-1)
+	var figs []Figure
+	for _, n := range p.BatchSizes {
+		f, err := endOfDay(ctx, e, day, n)
+		if err != nil {
+			return nil, fmt.Errorf("%d orders: %w", n, err)
+		}
+		figs = append(figs, f...)
+	}
+	return figs, nil
+}
+
+func endOfDay(ctx context.Context, e *env, day businessday.Date, n int) ([]Figure, error) {
+	dbURL, drop, err := e.database(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer drop()
+	outbox := filepath.Join(e.sshd.root, "outbox")
+	defer cleanDir(outbox)
+	benv := e.batcherEnv(dbURL, stream.DefaultConfig(), nil)
+	if _, err := runOnce(ctx, benv, nil, e.bin+"/batcher", "migrate"); err != nil {
+		return nil, err
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	e.progress("end of day: seeding %d orders", n)
+	if err := seedDay(ctx, conn, day, n); err != nil {
+		return nil, err
+	}
+	// A checkpoint now keeps PostgreSQL's background writing of the seed
+	// out of the timed send.
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return nil, err
+	}
+
+	e.progress("end of day: batcher send-now --date %s (%d orders)", day, n)
+	ours, err := runOnce(ctx, benv, nil, e.bin+"/batcher", "send-now", "--date", day.String())
+	if err != nil {
+		return nil, err
+	}
+	var state string
+	var records int
+	if err := conn.QueryRow(ctx, "SELECT state, order_count FROM batches WHERE business_date = $1", day.UTC()).Scan(&state, &records); err != nil {
+		return nil, fmt.Errorf("read the batch: %w", err)
+	}
+	if state != "sent" || records != n {
+		return nil, fmt.Errorf("batch is %s with %d orders, want sent with %d", state, records, n)
+	}
+
+	// The baseline uploads the very bytes the batcher uploaded (the data
+	// file, the bulk of the work) with OpenSSH's sftp client.
+	data, size, err := largestFile(outbox)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(e.sshd.root, "baseline"), 0o755); err != nil {
+		return nil, err
+	}
+	defer cleanDir(filepath.Join(e.sshd.root, "baseline"))
+	script := fmt.Sprintf("put %s baseline/%s\n", data, filepath.Base(data))
+	raw, err := runOnce(ctx, e.baseEnv(nil), strings.NewReader(script), "sftp", "-b", "-",
+		"-i", e.sshd.keyFile, "-o", "UserKnownHostsFile="+e.sshd.knownHosts, "-o", "StrictHostKeyChecking=yes",
+		"-o", "BatchMode=yes", "-P", e.sshd.port, e.sshd.user+"@127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	e.progress("end of day %d orders: %.2f s, peak RSS %.1f MiB; sftp put of %.1f MB: %.2f s",
+		n, ours.wall.Seconds(), mib(ours.maxRSS), float64(size)/1e6, raw.wall.Seconds())
+
+	group := fmt.Sprintf("end of day %s", count(n))
+	wall := newFigure(group, "send-now wall time", "s", ours.wall.Seconds(), raw.wall.Seconds(),
+		fmt.Sprintf("sftp put, same %.0f MB", float64(size)/1e6))
+	if n == 1_000_000 {
+		wall = wall.withTarget("<= 3 x raw", wall.Ratio <= 3)
+	}
+	rss := newFigure(group, "send-now peak RSS", "MiB", mib(ours.maxRSS), mib(raw.maxRSS), "sftp client peak RSS").
+		withTarget("< 256 MiB", mib(ours.maxRSS) < 256)
+	return []Figure{wall, rss}, nil
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return itoa(n)
+}
+
+func largestFile(dir string) (string, int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", 0, err
+	}
+	var best string
+	var size int64 = -1
+	for _, de := range entries {
+		info, err := de.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		if info.Size() > size {
+			best, size = filepath.Join(dir, de.Name()), info.Size()
+		}
+	}
+	if best == "" {
+		return "", 0, fmt.Errorf("no batch file in %s", dir)
+	}
+	return best, size, nil
+}
+
+func cleanDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, de := range entries {
+		_ = os.RemoveAll(filepath.Join(dir, de.Name()))
+	}
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"booklets/pkg/catalogue"
+	"booklets/pkg/stream"
+)
+
+// intake is a running intake service with a stream of its own.
+type intake struct {
+	child  *child
+	url    string // http://host:port
+	stream stream.Config
+	client *http.Client
+	bodies [][]byte
+	dropDB func()
+}
+
+func (e *env) streamConfig(prefix string) stream.Config {
+	name := strings.ToUpper("BENCH_" + prefix + "_" + randomHex(4))
+	c := stream.DefaultConfig()
+	c.Stream = name
+	c.Subject = "booklets.bench." + strings.ToLower(name)
+	return c
+}
+
+// startIntake boots the intake binary on a free port with its own stream
+// and database, and the rate limit raised out of the way: the bench is one
+// client IP sending thousands of orders a second.
+func (e *env) startIntake(ctx context.Context, sc stream.Config) (*intake, error) {
+	dbURL, drop, err := e.database(ctx)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		drop()
+		return nil, err
+	}
+	c, err := e.start("intake", e.baseEnv(map[string]string{
+		"HTTP_ADDR":             addr,
+		"NATS_STREAM":           sc.Stream,
+		"NATS_SUBJECT":          sc.Subject,
+		"DATABASE_URL":          dbURL,
+		"INTAKE_SECRET":         e.secret,
+		"RATE_LIMIT_PER_MINUTE": "100000000",
+		"RATE_LIMIT_BURST":      "1000000",
+	}))
+	if err != nil {
+		drop()
+		return nil, err
+	}
+	in := &intake{child: c, url: "http://" + addr, stream: sc, dropDB: drop,
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute, DisableCompression: true,
+		}}}
+	if err := waitReady(ctx, c, in.url+"/readyz", 30*time.Second); err != nil {
+		in.stop()
+		return nil, fmt.Errorf("%w\n%s", err, e.logTail(c))
+	}
+	in.bodies = orderBodies(64)
+	return in, nil
+}
+
+func (in *intake) stop() {
+	in.child.stop()
+	in.dropDB()
+}
+
+// orderBodies makes made-up but valid API requests over every area, of
+// typical length.
+func orderBodies(n int) [][]byte {
+	areas := catalogue.Default().Areas
+	postcodes := []string{"ST18 0YY", "CT1 1AA", "SW1A 1AA", "M1 1AE", "B33 8TH", "CR2 6XH", "DN55 1PT", "LS1 4AP"}
+	formats := []string{`["standard-print"]`, `["large-print","audio"]`, `["easy-read"]`, `["braille"]`}
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, `{"area":%q,"formats":%s,"name":"Bench Person %d","address_line_1":"%d High Street","address_line_2":"Flat %d","town":"Stafford","postcode":%q}`,
+			areas[i%len(areas)].Code, formats[i%len(formats)], i, i+1, i%7+1, postcodes[i%len(postcodes)])
+	}
+	return out
+}
+
+// post sends one order and fails on anything but 201 Created.
+func (in *intake) post(ctx context.Context, i int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.url+"/api/v1/orders",
+		bytes.NewReader(in.bodies[i%len(in.bodies)]))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := in.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("POST /api/v1/orders: %s", resp.Status)
+	}
+	return nil
+}
+
+// loadResult is the outcome of a fixed-duration closed-loop load.
+type loadResult struct {
+	ops     int
+	elapsed time.Duration
+	lat     []time.Duration // sorted
+}
+
+func (r loadResult) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
+
+func (r loadResult) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat)-1) * p)
+	return r.lat[i]
+}
+
+// load runs op from conc workers, each one after another, for d, and
+// records every call's latency. Any failed call fails the run: a figure
+// made of errors is no figure.
+func load(ctx context.Context, conc int, d time.Duration, op func(ctx context.Context, i int) error) (loadResult, error) {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		all     []time.Duration
+		first   error
+		counter int
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 4096)
+			var err error
+			for i := w; time.Now().Before(deadline) && ctx.Err() == nil; i += conc {
+				t := time.Now()
+				if err = op(ctx, i); err != nil {
+					break
+				}
+				lat = append(lat, time.Since(t))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			counter += len(lat)
+			if err != nil && first == nil {
+				first = err
+			}
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if first != nil {
+		return loadResult{}, first
+	}
+	if err := ctx.Err(); err != nil {
+		return loadResult{}, err
+	}
+	slices.Sort(all)
+	return loadResult{ops: counter, elapsed: elapsed, lat: all}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
+	sc := e.streamConfig("intake")
+	in, err := e.startIntake(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	defer in.stop()
+	nc, err := stream.Connect(e.natsURL, "bench")
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = js.DeleteStream(context.Background(), sc.Stream)
+	}()
+
+	// Warm up the connections and the intake's caches (day key, say).
+	if _, err := load(ctx, 4, 300*time.Millisecond, in.post); err != nil {
+		return nil, fmt.Errorf("warm-up: %w\n%s", err, e.logTail(in.child))
+	}
+	// The baseline publishes exactly what the intake published, so the
+	// message size and format are the current ones whatever they become.
+	s, err := js.Stream(ctx, sc.Stream)
+	if err != nil {
+		return nil, err
+	}
+	last, err := s.GetLastMsgForSubject(ctx, sc.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("read back an order message: %w", err)
+	}
+	msg := last.Data
+
+	base := e.streamConfig("rawjs")
+	raw, err := stream.New(nc, base)
+	if err != nil {
+		return nil, err
+	}
+	if err := raw.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = js.DeleteStream(context.Background(), base.Stream)
+	}()
+	publish := func(ctx context.Context, i int) error {
+		_, err := js.Publish(ctx, base.Subject, msg,
+			jetstream.WithMsgID(randomHex(16)), jetstream.WithExpectStream(base.Stream))
+		return err
+	}
+	if _, err := load(ctx, 4, 300*time.Millisecond, publish); err != nil {
+		return nil, fmt.Errorf("warm-up raw publish: %w", err)
+	}
+
+	var figs []Figure
+	const baseIs = "nats.go js.Publish + ack"
+	for _, c := range p.Concurrency {
+		ours, err := load(ctx, c, p.IntakeDuration, in.post)
+		if err != nil {
+			return nil, fmt.Errorf("%d clients: %w\n%s", c, err, e.logTail(in.child))
+		}
+		rawr, err := load(ctx, c, p.IntakeDuration, publish)
+		if err != nil {
+			return nil, fmt.Errorf("raw publish, %d clients: %w", c, err)
+		}
+		e.progress("intake %d clients: %.0f orders/s (raw %.0f/s), p50 %.2f ms, p99 %.2f ms; %d-byte messages",
+			c, ours.rate(), rawr.rate(), ms(ours.pct(0.5)), ms(ours.pct(0.99)), len(msg))
+		group := fmt.Sprintf("intake %d client", c)
+		if c > 1 {
+			group += "s"
+		}
+		thr := newFigure(group, "throughput", "orders/s", ours.rate(), rawr.rate(), baseIs)
+		thr = thr.withTarget(">= 0.5 x raw", thr.Ratio >= 0.5)
+		p99 := newFigure(group, "p99 latency", "ms", ms(ours.pct(0.99)), ms(rawr.pct(0.99)), baseIs)
+		if c == 16 {
+			p99 = p99.withTarget("< 50 ms", p99.Ours < 50)
+		}
+		figs = append(figs, thr,
+			newFigure(group, "p50 latency", "ms", ms(ours.pct(0.5)), ms(rawr.pct(0.5)), baseIs), p99)
+	}
+	return figs, nil
+}

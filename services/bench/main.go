@@ -1,0 +1,212 @@
+// Command bench measures the pipeline against the raw cost of the same work
+// done by the underlying tools alone, in one run, and prints a table (also
+// written as JSON). See docs/performance.md.
+//
+//	bench [-quick] [-out bench-results.json]
+//
+// It builds the real service binaries and runs them as child processes,
+// each with its own database, stream, ports and folders, on the local
+// PostgreSQL, NATS JetStream and an OpenSSH sshd it starts itself.
+//
+// Environment: BENCH_DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable; databases are
+// created and dropped through it), BENCH_NATS_URL (default
+// nats://127.0.0.1:4222), BENCH_BIN_DIR (prebuilt intake, batcher and
+// reconciler binaries to measure instead of building the checkout).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if os.Getenv(rusageEnv) != "" {
+		rusageHelper()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// plan is how much work each benchmark does.
+type plan struct {
+	Quick          bool          `json:"quick"`
+	IntakeDuration time.Duration `json:"intake_duration_ns"`
+	Concurrency    []int         `json:"concurrency"`
+	IngestOrders   int           `json:"ingest_orders"`
+	BatchSizes     []int         `json:"batch_sizes"`
+	ReportDays     int           `json:"report_days"`
+	ReportRuns     int           `json:"report_runs"`
+}
+
+func fullPlan() plan {
+	return plan{IntakeDuration: 5 * time.Second, Concurrency: []int{1, 16, 64},
+		IngestOrders: 20_000, BatchSizes: []int{10_000, 100_000, 1_000_000}, ReportDays: 3650, ReportRuns: 5}
+}
+
+func quickPlan() plan {
+	return plan{Quick: true, IntakeDuration: time.Second, Concurrency: []int{1, 16, 64},
+		IngestOrders: 2_000, BatchSizes: []int{10_000}, ReportDays: 3650, ReportRuns: 3}
+}
+
+// Results is what the bench writes as JSON.
+type Results struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Machine  machine   `json:"machine"`
+	Plan     plan      `json:"plan"`
+	Figures  []Figure  `json:"figures"`
+}
+
+type machine struct {
+	GOOS   string `json:"goos"`
+	GOARCH string `json:"goarch"`
+	CPUs   int    `json:"cpus"`
+	Go     string `json:"go"`
+}
+
+// Figure is one measurement of ours beside its baseline.
+type Figure struct {
+	Group    string  `json:"group"`
+	Name     string  `json:"name"`
+	Unit     string  `json:"unit"`
+	Ours     float64 `json:"ours"`
+	Baseline float64 `json:"baseline"`
+	// BaselineIs says what the baseline was.
+	BaselineIs string `json:"baseline_is"`
+	// Ratio is Ours / Baseline.
+	Ratio float64 `json:"ratio"`
+	// Target is the issue's target for this figure, if it has one, and
+	// Met whether this run met it.
+	Target string `json:"target,omitempty"`
+	Met    *bool  `json:"met,omitempty"`
+}
+
+func newFigure(group, name, unit string, ours, base float64, baseIs string) Figure {
+	f := Figure{Group: group, Name: name, Unit: unit, Ours: ours, Baseline: base, BaselineIs: baseIs}
+	if base != 0 {
+		f.Ratio = ours / base
+	}
+	return f
+}
+
+func (f Figure) withTarget(target string, met bool) Figure {
+	f.Target, f.Met = target, &met
+	return f
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	quick := fs.Bool("quick", false, "a short run: 1 s per intake level, 2,000 orders ingested, a 10,000-order batch only")
+	out := fs.String("out", "bench-results.json", "file the results are written to as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p := fullPlan()
+	if *quick {
+		p = quickPlan()
+	}
+	orDefault := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	work, err := os.MkdirTemp("", "booklets-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	e := &env{
+		bin:      work + "/bin",
+		work:     work,
+		adminURL: orDefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+		natsURL:  orDefault("BENCH_NATS_URL", "nats://127.0.0.1:4222"),
+		kek:      newKEK(),
+		secret:   randomHex(32),
+		log:      stdout,
+	}
+	res := Results{Started: time.Now().UTC(), Plan: p,
+		Machine: machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()}}
+
+	if dir := getenv("BENCH_BIN_DIR"); dir != "" {
+		e.bin = dir
+	} else {
+		e.progress("building the services")
+		if err := build(ctx, e.bin); err != nil {
+			return err
+		}
+	}
+	if e.sshd, err = startSSHD(work + "/sshd"); err != nil {
+		return err
+	}
+	defer e.sshd.stop()
+
+	for _, bench := range []struct {
+		name string
+		fn   func(context.Context, *env, plan) ([]Figure, error)
+	}{
+		{"intake", benchIntake},
+		{"batcher ingest", benchIngest},
+		{"end of day", benchEndOfDay},
+		{"reconciler report", benchReport},
+	} {
+		e.progress("%s", bench.name)
+		figs, err := bench.fn(ctx, e, p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", bench.name, err)
+		}
+		res.Figures = append(res.Figures, figs...)
+	}
+	res.Finished = time.Now().UTC()
+
+	printTable(stdout, res)
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	fmt.Fprintf(stdout, "results written to %s\n", *out)
+	return nil
+}
+
+func printTable(w io.Writer, r Results) {
+	fmt.Fprintf(w, "\nbooklets bench, %s, %d CPUs, %s%s\n\n", r.Started.Format(time.RFC3339), r.Machine.CPUs, r.Machine.Go,
+		map[bool]string{true: " (quick)", false: ""}[r.Plan.Quick])
+	fmt.Fprintf(w, "%-18s %-34s %14s %14s %8s  %-28s %s\n", "group", "figure", "ours", "baseline", "ratio", "baseline is", "target")
+	for _, f := range r.Figures {
+		target := ""
+		if f.Met != nil {
+			target = f.Target + map[bool]string{true: ": met", false: ": MISSED"}[*f.Met]
+		}
+		fmt.Fprintf(w, "%-18s %-34s %14s %14s %8.2f  %-28s %s\n", f.Group, f.Name+" ("+f.Unit+")",
+			num(f.Ours), num(f.Baseline), f.Ratio, f.BaselineIs, target)
+	}
+	fmt.Fprintln(w)
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}
