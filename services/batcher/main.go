@@ -19,9 +19,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/go-co-op/gocron/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,6 +31,7 @@ import (
 
 	"booklets/pkg/businessday"
 	"booklets/pkg/catalogue"
+	"booklets/pkg/clock"
 	"booklets/pkg/envconfig"
 	"booklets/pkg/logging"
 	"booklets/pkg/partner"
@@ -62,13 +65,21 @@ type config struct {
 	LogLevel     string
 	AreasFile    string
 	BankHolidays string
+	// Now is the clock: the real one, or in demo mode (DEMO_DAY) one on
+	// which a day lasts DEMO_DAY; Day is then DEMO_DAY.
+	Now  clock.Clock
+	Demo bool
+	Day  time.Duration
+	// ShutdownTimeout bounds stopping after SIGTERM: storing the orders in
+	// hand and finishing a batch being sent.
+	ShutdownTimeout time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
 	r := envconfig.New(getenv)
 	def := stream.DefaultConfig()
 	c := config{
-		DatabaseURL: r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+		DatabaseURL: r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booklets?sslmode=disable"),
 		NATSURL:     r.String("NATS_URL", "nats://127.0.0.1:4222"),
 		Stream:      r.String("NATS_STREAM", def.Stream),
 		Subject:     r.String("NATS_SUBJECT", def.Subject),
@@ -80,13 +91,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 			KnownHosts: r.String("SFTP_KNOWN_HOSTS", ""),
 			Dir:        r.String("SFTP_DIR", "outbox"),
 		},
-		Retries:      r.Int("SFTP_RETRIES", 5),
-		RetryBase:    r.Duration("SFTP_RETRY_BASE", 2*time.Second),
-		HTTPAddr:     r.String("HTTP_ADDR", "127.0.0.1:8081"),
-		LogFormat:    r.String("LOG_FORMAT", "json"),
-		LogLevel:     r.String("LOG_LEVEL", "info"),
-		AreasFile:    r.String("AREAS_FILE", ""),
-		BankHolidays: r.String("BANK_HOLIDAYS_FILE", ""),
+		Retries:         r.Int("SFTP_RETRIES", 5),
+		RetryBase:       r.Duration("SFTP_RETRY_BASE", 2*time.Second),
+		HTTPAddr:        r.String("HTTP_ADDR", "127.0.0.1:8081"),
+		LogFormat:       r.String("LOG_FORMAT", "json"),
+		LogLevel:        r.String("LOG_LEVEL", "info"),
+		AreasFile:       r.String("AREAS_FILE", ""),
+		BankHolidays:    r.String("BANK_HOLIDAYS_FILE", ""),
+		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+	}
+	now, day, err := clock.FromEnv(getenv)
+	if err != nil {
+		r.Fail(clock.EnvDemoDay, err.Error())
+	}
+	c.Now, c.Day, c.Demo = now, day, getenv(clock.EnvDemoDay) != ""
+	if c.ShutdownTimeout <= 0 {
+		r.Fail("SHUTDOWN_TIMEOUT", "must be more than 0")
 	}
 	cut, err := businessday.ParseCutoff(r.String("BATCH_CUTOFF", "23:00"))
 	if err != nil {
@@ -147,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 func openStore(ctx context.Context, cfg config) (*store.Store, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, time.Now)
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +194,7 @@ func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metri
 	}
 	return batcher.NewSender(st, cfg.Partner,
 		batcher.WithAreas(areas), batcher.WithCalendar(workdays.New(extra...)), batcher.WithLogger(log),
-		batcher.WithMetrics(m), batcher.WithRetries(cfg.Retries, cfg.RetryBase)), nil
+		batcher.WithMetrics(m), batcher.WithRetries(cfg.Retries, cfg.RetryBase), batcher.WithClock(cfg.Now)), nil
 }
 
 func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string, stdout io.Writer) error {
@@ -184,7 +204,7 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string,
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	now := time.Now()
+	now := cfg.Now()
 	date := cfg.Cutoff.LastClosed(now)
 	if *dateFlag != "" {
 		d, err := businessday.ParseDate(*dateFlag)
@@ -230,6 +250,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := batcher.NewMetrics(reg)
+	if err := batcher.RegisterHeld(reg, st.HeldPersonal, cfg.Now, log); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	sender, err := newSender(cfg, st, log, metrics)
 	if err != nil {
 		return err
@@ -250,25 +273,48 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		return err
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	consumerCtx, stopConsumer := context.WithCancel(ctx)
+	defer stopConsumer()
 	consumer := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{
-		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer,
-	}, st, batcher.JSONCodec{}, cfg.Cutoff, time.Now, log, metrics)
+		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, DrainTimeout: cfg.ShutdownTimeout / 2,
+	}, st, batcher.JSONCodec{}, cfg.Cutoff, cfg.Now, log, metrics)
 	consumed := make(chan error, 1)
-	go func() { consumed <- consumer.Run(ctx) }()
+	go func() { consumed <- consumer.Run(consumerCtx) }()
 
+	// Scheduled sends run with a context that outlives the SIGTERM, so that
+	// a batch being sent can finish; past SHUTDOWN_TIMEOUT it is cancelled
+	// (nothing is deleted before a verified upload, and the next run
+	// resumes the same batch). inflight lets shutdown wait for it.
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	var inflight sync.WaitGroup
+	send := func(ctx context.Context, d businessday.Date) (batcher.Result, error) {
+		inflight.Add(1)
+		defer inflight.Done()
+		return sender.SendBatch(ctx, d)
+	}
 	sched, err := batcher.NewScheduler(nil)
 	if err != nil {
 		return err
 	}
-	job, err := batcher.ScheduleEndOfDay(ctx, sched, cfg.Cutoff, time.Now, sender.SendBatch, log)
+	var job gocron.Job
+	if cfg.Demo {
+		// A day lasts DEMO_DAY: look every simulated hour for closed days
+		// not yet sent, rather than once a day at the cut-off.
+		every := clock.RealDuration(time.Hour, clock.DayFactor(cfg.Day))
+		job, err = batcher.ScheduleCatchUp(jobCtx, sched, every, batcher.CatchUp{
+			Cutoff: cfg.Cutoff, Now: cfg.Now, LastSent: st.LastSent, Send: send, Log: log,
+		})
+		log.Warn().Str("demo_day", cfg.Day.String()).Dur("every", every).
+			Msg("DEMO MODE: a day lasts DEMO_DAY; closed days are sent every simulated hour")
+	} else {
+		job, err = batcher.ScheduleEndOfDay(jobCtx, sched, cfg.Cutoff, cfg.Now, send, log)
+	}
 	if err != nil {
 		return err
 	}
 	sched.Start()
-	defer sched.Shutdown()
-	if next, err := job.NextRun(); err == nil {
+	if next, err := job.NextRun(); err == nil && !cfg.Demo {
 		log.Info().Str("cutoff", cfg.Cutoff.String()).Time("next_run", next).Msg("end-of-day job scheduled")
 	}
 
@@ -290,6 +336,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	l, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		_ = sched.Shutdown()
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -297,17 +344,51 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	go func() { served <- srv.Serve(l) }()
 	log.Info().Str("addr", l.Addr().String()).Msg("batcher listening")
 
+	var runErr error
+	consumerDone := false
 	select {
 	case <-ctx.Done():
-	case err = <-consumed:
-	case err = <-served:
+		log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("stopping: no new orders or batches; finishing what is in hand")
+	case runErr = <-consumed:
+		consumerDone = true
+	case runErr = <-served:
 	}
-	cancel()
-	shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
+	// 1. Stop taking orders: the consumer stops fetching and stores and
+	// acknowledges what it has been given.
+	stopConsumer()
+	// 2. No new runs; a batch being sent may finish within the timeout.
+	stopped := make(chan struct{})
+	go func() {
+		_ = sched.Shutdown()
+		inflight.Wait()
+		close(stopped)
+	}()
+	timer := time.NewTimer(cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+	case <-timer.C:
+		log.Warn().Msg("the batch being sent did not finish in time: abandoning it; the next run resumes it")
+		cancelJobs()
+		<-stopped
+	}
+	if !consumerDone {
+		if err := <-consumed; err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	// 3. Drain NATS: pending acknowledgements are flushed before closing.
+	if err := nc.Drain(); err == nil {
+		for i := 0; i < 50 && !nc.IsClosed(); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	_ = srv.Shutdown(shutdown)
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) {
+		return runErr
 	}
+	log.Info().Msg("batcher stopped")
 	return nil
 }
