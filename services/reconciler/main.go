@@ -25,13 +25,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // London dates must not depend on the host's zone files
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
@@ -39,6 +39,7 @@ import (
 	"booklets/pkg/auditlog"
 	"booklets/pkg/auditweb"
 	"booklets/pkg/businessday"
+	"booklets/pkg/clock"
 	"booklets/pkg/envconfig"
 	"booklets/pkg/ledger"
 	"booklets/pkg/logging"
@@ -68,6 +69,15 @@ type config struct {
 	Auth        auditweb.Auth
 	LogFormat   string
 	LogLevel    string
+	// Now is the clock: the real one, or in demo mode (DEMO_DAY) one on
+	// which a day lasts Day of real time; the daily check then runs every
+	// Day.
+	Now  clock.Clock
+	Demo bool
+	Day  time.Duration
+	// ShutdownTimeout bounds how long a check in progress may take to
+	// finish after SIGTERM.
+	ShutdownTimeout time.Duration
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -87,13 +97,21 @@ func readConfig(getenv func(string) string) (config, error) {
 		Rejected:  r.String("SFTP_REJECTED_DIR", "confirmations/rejected"),
 		HTTPAddr:  r.String("HTTP_ADDR", "127.0.0.1:8082"),
 		Auth: auditweb.Auth{
-			Token:        r.String("AUDIT_TOKEN", ""),
+			// Secrets: the value, or a file named by *_FILE (container
+			// secrets, deploy/README.md).
+			Token:        r.Secret("AUDIT_TOKEN"),
 			User:         r.String("AUDIT_USER", ""),
-			PasswordHash: r.String("AUDIT_PASSWORD_HASH", ""),
+			PasswordHash: r.Secret("AUDIT_PASSWORD_HASH"),
 		},
-		LogFormat: r.String("LOG_FORMAT", "json"),
-		LogLevel:  r.String("LOG_LEVEL", "info"),
+		LogFormat:       r.String("LOG_FORMAT", "json"),
+		LogLevel:        r.String("LOG_LEVEL", "info"),
+		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 30*time.Second),
 	}
+	now, day, err := clock.FromEnv(getenv)
+	if err != nil {
+		r.Fail(clock.EnvDemoDay, err.Error())
+	}
+	c.Now, c.Day, c.Demo = now, day, getenv(clock.EnvDemoDay) != ""
 	at := r.String("RECONCILE_AT", "07:00")
 	if t, err := time.Parse("15:04", at); err != nil {
 		r.Fail("RECONCILE_AT", fmt.Sprintf("%q is not a time like 07:00", at))
@@ -130,7 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	led := ledger.New(db)
-	now := time.Now
+	now := cfg.Now
 
 	cmd := ""
 	if len(args) > 0 {
@@ -224,13 +242,24 @@ func report(ctx context.Context, args []string, led *ledger.Ledger, now func() t
 }
 
 func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger, now func() time.Time, log zerolog.Logger) error {
-	reg := prometheus.NewRegistry()
-	overdue := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "overdue_batches",
-		Help: "Batches whose deletion due date has passed without an accepted confirmation from the partner.",
-	})
-	reg.MustRegister(overdue)
-	rec := reconciler(cfg, led, log, overdue)
+	m := newMetrics(led.States, now, log)
+	reg := m.reg
+	rec := reconciler(cfg, led, log, m.overdue)
+	// The check runs with a context that outlives the SIGTERM, so that a
+	// run in progress finishes (each file is one transaction, and a run is
+	// harmless to repeat); past SHUTDOWN_TIMEOUT it is cancelled.
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	var inflight sync.WaitGroup
+	check := func(what string) {
+		inflight.Add(1)
+		defer inflight.Done()
+		sum, err := rec.Reconcile(jobCtx, now())
+		m.observe(sum, err)
+		if err != nil {
+			log.Error().Err(err).Msg(what + " incomplete")
+		}
+	}
 
 	web, err := auditweb.New(led, cfg.Auth, now, log, nil)
 	if err != nil {
@@ -256,50 +285,75 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 	if err != nil {
 		return fmt.Errorf("start scheduler: %w", err)
 	}
-	h, m := int(cfg.At/time.Hour), int(cfg.At%time.Hour/time.Minute)
-	_, err = sched.NewJob(
-		gocron.DailyJob(1, gocron.NewAtTimes(gocron.NewAtTime(uint(h), uint(m), 0))),
-		gocron.NewTask(func() {
-			if _, err := rec.Reconcile(ctx, now()); err != nil {
-				log.Error().Err(err).Msg("daily reconciliation incomplete")
-			}
-		}),
+	h, mi := int(cfg.At/time.Hour), int(cfg.At%time.Hour/time.Minute)
+	daily := gocron.DailyJob(1, gocron.NewAtTimes(gocron.NewAtTime(uint(h), uint(mi), 0)))
+	if cfg.Demo {
+		// A day lasts DEMO_DAY: check once per simulated day.
+		daily = gocron.DurationJob(cfg.Day)
+		log.Warn().Str("demo_day", cfg.Day.String()).Msg("DEMO MODE: a day lasts DEMO_DAY; the daily check runs every DEMO_DAY")
+	}
+	_, err = sched.NewJob(daily,
+		gocron.NewTask(func() { check("daily reconciliation") }),
 		gocron.WithSingletonMode(gocron.LimitModeReschedule),
 	)
 	if err != nil {
 		return fmt.Errorf("schedule daily reconciliation: %w", err)
 	}
-	if err := scheduleVolunteerReviews(ctx, sched, reg, volunteerstore.New(db, now), cfg.At, log); err != nil {
+	if err := scheduleVolunteerReviews(jobCtx, sched, reg, volunteerstore.New(db, now), cfg.At, log); err != nil {
 		return err
 	}
 	sched.Start()
-	defer func() { _ = sched.Shutdown() }()
 
 	// Work out the gauge and any alert due today at start, so a restart
 	// does not leave the metric at zero until the next scheduled run.
 	startup := make(chan struct{})
 	go func() {
 		defer close(startup)
-		if _, err := rec.Reconcile(ctx, now()); err != nil {
-			log.Error().Err(err).Msg("start-up reconciliation incomplete")
-		}
+		check("start-up reconciliation")
 	}()
-	defer func() { <-startup }()
+
+	// stop waits for the check in progress, within the timeout.
+	stop := func() {
+		stopped := make(chan struct{})
+		go func() {
+			_ = sched.Shutdown()
+			<-startup
+			inflight.Wait()
+			close(stopped)
+		}()
+		timer := time.NewTimer(cfg.ShutdownTimeout)
+		defer timer.Stop()
+		select {
+		case <-stopped:
+		case <-timer.C:
+			log.Warn().Msg("the check in progress did not finish in time: cancelling it; the next run repeats it")
+			cancelJobs()
+			<-stopped
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
+		stop()
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	log.Info().Str("addr", ln.Addr().String()).Str("reconcile_at", fmt.Sprintf("%02d:%02d", h, m)).Msg("reconciler listening")
+	log.Info().Str("addr", ln.Addr().String()).Str("reconcile_at", fmt.Sprintf("%02d:%02d", h, mi)).Msg("reconciler listening")
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stop()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("stopping: no new checks; finishing the one in progress")
+	stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return hs.Shutdown(shutdownCtx)
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	log.Info().Msg("reconciler stopped")
+	return nil
 }

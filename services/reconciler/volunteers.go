@@ -50,11 +50,11 @@ func flagVolunteerReviews(ctx context.Context, st *volunteerstore.Store, due pro
 // and runs it once at start so that the gauge is right after a restart.
 func scheduleVolunteerReviews(ctx context.Context, sched gocron.Scheduler, reg prometheus.Registerer, st *volunteerstore.Store, at time.Duration, log zerolog.Logger) error {
 	due := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "volunteer_reviews_due",
+		Name: "booklets_reconciler_volunteer_reviews_due",
 		Help: "User-research volunteers whose 2-year review is due and not yet decided.",
 	})
 	if err := reg.Register(due); err != nil {
-		return fmt.Errorf("register volunteer_reviews_due: %w", err)
+		return fmt.Errorf("register booklets_reconciler_volunteer_reviews_due: %w", err)
 	}
 	h, m := uint(at/time.Hour), uint(at%time.Hour/time.Minute)
 	_, err := sched.NewJob(
