@@ -158,6 +158,11 @@ type Manifest struct {
 	Bytes         int64     `json:"bytes"`
 	CreatedAt     time.Time `json:"created_at"`
 	FormatVersion int       `json:"format_version"`
+	// Encryption is "openpgp" when the data file is encrypted to the
+	// partner's key; then SHA256 and Bytes are of the encrypted file (what
+	// was sent) and RecipientFingerprint names the key.
+	Encryption           string `json:"encryption,omitempty"`
+	RecipientFingerprint string `json:"recipient_fingerprint,omitempty"`
 }
 
 // NewManifest describes a written data file.

@@ -12,6 +12,7 @@ import (
 	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
 	"booklets/pkg/businessday"
+	"booklets/pkg/keystore"
 	"booklets/pkg/order"
 )
 
@@ -149,6 +150,11 @@ func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, err
 	var b Batch
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Orders being stored wait for this transaction, and then see the
+		// batch and are refused as late (SaveOrder).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, assembleLockKey); err != nil {
+			return err
+		}
 		// Two assemblers of the same day (only possible without the sending
 		// lock) meet here: the loser's insert waits and then does nothing.
 		tag, err := tx.Exec(ctx, `
@@ -261,12 +267,20 @@ type Sent struct {
 	SentAt       time.Time
 	DeliveryDate businessday.Date
 	DueDate      businessday.Date
+	// Keys, when set, destroys in the record transaction the day key of
+	// the batch's date and of every earlier date whose key is still live
+	// (their orders are in this batch or earlier ones): crypto-shredding
+	// every copy of their sealed personal data, stream and backups
+	// included. Each destruction is recorded as "day_key_destroyed".
+	Keys *keystore.Store
 }
 
 // Deleted says how much personal data recording a batch deleted.
 type Deleted struct {
 	Orders      int // order_personal rows
 	DeadLetters int // dead letters whose raw bytes were removed
+	// DayKeys are the day keys destroyed (crypto-shredded).
+	DayKeys []keystore.Destruction
 }
 
 // RecordSent records a verified upload and deletes the personal data of
@@ -333,6 +347,36 @@ func (s *Store) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 			"dead_letters": del.DeadLetters,
 		}}); err != nil {
 			return err
+		}
+		if r.Keys == nil {
+			return nil
+		}
+		day := businessday.FromTime(date)
+		rows, err := tx.Query(ctx, `SELECT business_date FROM day_keys
+			WHERE business_date < $1 AND destroyed_at IS NULL ORDER BY business_date`, date)
+		if err != nil {
+			return err
+		}
+		days, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (businessday.Date, error) {
+			var t time.Time
+			err := r.Scan(&t)
+			return businessday.FromTime(t), err
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range append(days, day) {
+			x, err := r.Keys.Destroy(ctx, tx, d)
+			if err != nil {
+				return err
+			}
+			del.DayKeys = append(del.DayKeys, x)
+			if x.Already {
+				continue
+			}
+			if _, err := log.Append(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, BatchID: r.BatchID, Details: x.AuditDetails()}); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

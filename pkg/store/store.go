@@ -1,6 +1,8 @@
 // Package store is the PostgreSQL adapter of the batcher: it keeps orders
-// (their non-personal facts in orders, the personal part as one opaque
-// value in order_personal), dead letters and the state of each day's batch.
+// (their non-personal facts in orders, the personal part in
+// order_personal exactly as it came from the stream: sealed under the day
+// key of its business date, never opened here), dead letters and the state
+// of each day's batch.
 //
 // Deleting personal data is deleting order_personal rows (and the raw
 // bytes of dead letters); everything else is kept for statistics and
@@ -33,7 +35,16 @@ var (
 	// ErrConflict means the data contradicts what is stored (an order id
 	// reused with another reference, say).
 	ErrConflict = errors.New("conflict with stored data")
+	// ErrLate means an order arrived for a business date whose batch (or a
+	// later one) is already assembled: it can no longer be sent, and its
+	// day key is destroyed or about to be.
+	ErrLate = errors.New("order arrived after its business day's batch was assembled")
 )
+
+// assembleLockKey serialises storing an order (shared) with assembling a
+// batch (exclusive), so that an order is either in the batch of its day or
+// refused as late, never left behind unbatched under a destroyed key.
+const assembleLockKey int64 = 0x617373656d626c65 // "assemble"
 
 // Store is the batcher's database.
 type Store struct {
@@ -106,17 +117,43 @@ func dbErr(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
-// SaveOrder stores an order once: the facts in orders and the personal
-// part (already encoded by the caller's codec) in order_personal, in one
-// transaction. Saving an order id that is already stored changes nothing
-// and reports false, so redelivered messages are harmless.
-func (s *Store) SaveOrder(ctx context.Context, o order.Order, date businessday.Date, personal []byte) (bool, error) {
+// SaveOrder stores a sealed order once: the facts in orders (its business
+// date is the one it was sealed for) and the sealed personal part, as it
+// is, in order_personal, in one transaction. Saving an order id that is
+// already stored changes nothing and reports false, so redelivered
+// messages are harmless. An order whose business date already has its
+// batch (or a later one) is refused with ErrLate.
+func (s *Store) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, error) {
 	formats := make([]string, len(o.Formats))
 	for i, f := range o.Formats {
 		formats[i] = string(f)
 	}
+	personal, err := o.Personal.MarshalBinary()
+	if err != nil {
+		return false, fmt.Errorf("save order %s: %w: %v", o.Reference, ErrConflict, err)
+	}
+	date := o.BusinessDate
 	var inserted bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, assembleLockKey); err != nil {
+			return err
+		}
+		var stored bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE order_id = $1)`, o.ID).Scan(&stored); err != nil {
+			return err
+		}
+		if stored {
+			return nil // redelivered: harmless, even after its batch
+		}
+		var late bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM batches WHERE business_date >= $1)
+			OR EXISTS (SELECT 1 FROM day_keys WHERE business_date = $1 AND destroyed_at IS NOT NULL)`,
+			date.UTC()).Scan(&late); err != nil {
+			return err
+		}
+		if late {
+			return ErrLate
+		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO orders (order_id, reference, received_at, business_date, area, formats, stored_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -132,6 +169,9 @@ func (s *Store) SaveOrder(ctx context.Context, o order.Order, date businessday.D
 		_, err = tx.Exec(ctx, `INSERT INTO order_personal (order_id, data) VALUES ($1, $2)`, o.ID, personal)
 		return err
 	})
+	if errors.Is(err, ErrLate) {
+		return false, fmt.Errorf("save order %s of %s: %w", o.Reference, date, ErrLate)
+	}
 	if err != nil {
 		return false, fmt.Errorf("save order %s: %w", o.Reference, dbErr(err))
 	}

@@ -11,6 +11,7 @@ import (
 	"booklets/pkg/businessday"
 	"booklets/pkg/order"
 	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 	"booklets/pkg/store"
 	"booklets/pkg/testenv"
 )
@@ -25,15 +26,19 @@ func TestSaveOrderIdempotentAndConflicts(t *testing.T) {
 	o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: time.Now(), Area: "kent",
 		Formats: []order.Format{order.Braille}}
 	d := businessday.DefaultCutoff.DateOf(o.ReceivedAt)
+	key, err := seal.NewDayKey(d.String())
+	testenv.Must(t, err)
+	so, err := order.Seal(o, d, key)
+	testenv.Must(t, err)
 	for i, want := range []bool{true, false} {
-		inserted, err := st.SaveOrder(ctx, o, d, []byte(`{}`))
+		inserted, err := st.SaveOrder(ctx, so)
 		if err != nil || inserted != want {
 			t.Errorf("save %d: inserted %v, %v", i, inserted, err)
 		}
 	}
-	other := o
+	other := so
 	other.ID = uuid.NewString() // same reference, another order
-	if _, err := st.SaveOrder(ctx, other, d, []byte(`{}`)); !errors.Is(err, store.ErrConflict) {
+	if _, err := st.SaveOrder(ctx, other); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("reused reference: %v", err)
 	}
 	if _, err := st.BatchFor(ctx, d); !errors.Is(err, store.ErrNotFound) {

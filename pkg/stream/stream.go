@@ -1,7 +1,8 @@
 // Package stream is the JetStream adapter: it creates the orders stream,
 // publishes orders to it with an acknowledgement, and tells whether it is
-// ready. It speaks in domain types (order.Order) and knows nothing of HTTP
-// or PostgreSQL.
+// ready. It speaks in domain types (order.SealedOrder: the personal part is
+// sealed before it reaches this package, so NATS only ever holds
+// ciphertext) and knows nothing of HTTP or PostgreSQL.
 //
 // The subject carries no personal data: it is fixed by configuration
 // (default "booklets.orders.v1"), never built from an order.
@@ -118,8 +119,8 @@ type Published struct {
 // Publish stores an order durably and returns once JetStream has
 // acknowledged it. msgID de-duplicates retries: the same id within the
 // window is stored once.
-func (o *Orders) Publish(ctx context.Context, ord order.Order, msgID string) (Published, error) {
-	data, err := order.Marshal(ord)
+func (o *Orders) Publish(ctx context.Context, ord order.SealedOrder, msgID string) (Published, error) {
+	data, err := order.MarshalSealed(ord)
 	if err != nil {
 		return Published{}, err
 	}

@@ -1,6 +1,7 @@
 package stream_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -8,21 +9,29 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"booklets/pkg/businessday"
 	"booklets/pkg/order"
 	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 	"booklets/pkg/stream"
 	"booklets/pkg/testenv"
 )
 
-func sampleOrder() order.Order {
-	return order.Order{
+func sampleOrder(t *testing.T) order.SealedOrder {
+	t.Helper()
+	day := businessday.DefaultCutoff.DateOf(time.Now())
+	key, err := seal.NewDayKey(day.String())
+	testenv.Must(t, err)
+	so, err := order.Seal(order.Order{
 		ID:         "0193a7e0-0000-7000-8000-000000000001",
 		Reference:  reference.New(),
 		ReceivedAt: time.Now().UTC(),
 		Area:       "staffordshire",
 		Formats:    []order.Format{order.Braille},
 		Personal:   order.Personal{Name: "Nguyễn Văn An", AddressLine1: "1 High St", Town: "Stafford", Postcode: "ST18 0YY"},
-	}
+	}, day, key)
+	testenv.Must(t, err)
+	return so
 }
 
 func TestPublishReadBackAndDeduplicate(t *testing.T) {
@@ -32,7 +41,7 @@ func TestPublishReadBackAndDeduplicate(t *testing.T) {
 	if err := s.Ready(ctx); err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
-	o := sampleOrder()
+	o := sampleOrder(t)
 	first, err := s.Publish(ctx, o, "key-1")
 	if err != nil || first.Duplicate {
 		t.Fatalf("Publish = %+v, %v", first, err)
@@ -54,11 +63,14 @@ func TestPublishReadBackAndDeduplicate(t *testing.T) {
 	if raw.Subject != s.Config().Subject {
 		t.Fatalf("subject = %q, want the fixed %q", raw.Subject, s.Config().Subject)
 	}
-	got, err := order.Unmarshal(raw.Data)
+	if bytes.Contains(raw.Data, []byte("High St")) {
+		t.Fatalf("the stream holds personal data in clear: %s", raw.Data)
+	}
+	got, err := order.UnmarshalSealed(raw.Data)
 	if err != nil {
 		t.Fatalf("read back: %v", err)
 	}
-	if got.Reference != o.Reference || got.Personal != o.Personal {
+	if got.Reference != o.Reference || string(got.Personal.Ciphertext) != string(o.Personal.Ciphertext) {
 		t.Fatalf("read back %+v, want %+v", got, o)
 	}
 	if info.Config.Storage != jetstream.FileStorage || info.Config.Retention != jetstream.WorkQueuePolicy {
@@ -80,7 +92,7 @@ func TestPublishWhenNATSIsDown(t *testing.T) {
 	if err := down.Ready(ctx); !errors.Is(err, stream.ErrUnavailable) {
 		t.Fatalf("Ready = %v, want ErrUnavailable", err)
 	}
-	_, err = down.Publish(ctx, sampleOrder(), "key-down")
+	_, err = down.Publish(ctx, sampleOrder(t), "key-down")
 	if !errors.Is(err, stream.ErrUnavailable) {
 		t.Fatalf("Publish = %v, want ErrUnavailable", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"booklets/pkg/businessday"
 	"booklets/pkg/order"
 	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 	"booklets/pkg/store"
 	"booklets/pkg/testenv"
 	"booklets/pkg/volunteer"
@@ -345,9 +346,11 @@ func TestNoVolunteerInABatchFile(t *testing.T) {
 		Formats:  []order.Format{order.StandardPrint},
 		Personal: order.Personal{Name: "Orla Orderer", AddressLine1: "1 High Street", Town: "Stafford", Postcode: "ST18 0YY"},
 	}
-	personal, err := json.Marshal(o.Personal)
+	key, err := seal.NewDayKey(date.String())
 	testenv.Must(t, err)
-	if _, err := orders.SaveOrder(ctx, o, date, personal); err != nil {
+	sealed, err := order.Seal(o, date, key)
+	testenv.Must(t, err)
+	if _, err := orders.SaveOrder(ctx, sealed); err != nil {
 		t.Fatal(err)
 	}
 	id := batchfile.NewBatchID(date)
@@ -358,8 +361,12 @@ func TestNoVolunteerInABatchFile(t *testing.T) {
 	w, err := batchfile.NewWriter(&csv)
 	testenv.Must(t, err)
 	testenv.Must(t, orders.EachOrder(ctx, b.ID, func(bo store.BatchOrder) error {
-		var p order.Personal
-		if err := json.Unmarshal(bo.Personal, &p); err != nil {
+		var ps seal.Sealed
+		if err := ps.UnmarshalBinary(bo.Personal); err != nil {
+			return err
+		}
+		p, err := order.OpenPersonal(key, bo.OrderID, o.Reference, ps)
+		if err != nil {
 			return err
 		}
 		return w.Write(batchfile.Entry{Reference: bo.Reference, AreaCode: bo.Area, Formats: bo.Formats, Personal: p})

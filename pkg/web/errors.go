@@ -21,6 +21,10 @@ var (
 	errUnsupportedMediaType = errors.New("unsupported media type")
 	errCrossOrigin          = errors.New("cross-origin request rejected")
 	errNotFound             = errors.New("not found")
+	// errKeysUnavailable: the day key could not be had (database down, or
+	// the day's key already destroyed), so the order cannot be sealed and
+	// nothing is published.
+	errKeysUnavailable = errors.New("day key unavailable")
 )
 
 // badRequestError is a request that cannot be read. Detail is written for
@@ -92,7 +96,7 @@ func problemFor(err error) problem {
 	case errors.As(err, &limited):
 		return problem{Type: "urn:booklets:problem:rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests,
 			Detail: "Wait a moment and try again.", retryAfter: limited.retryAfter}
-	case errors.Is(err, stream.ErrUnavailable):
+	case errors.Is(err, stream.ErrUnavailable), errors.Is(err, errKeysUnavailable):
 		return problem{Type: "urn:booklets:problem:unavailable", Title: "Sorry, the service is unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "Your order has not been sent. Try again in a few minutes.", retryAfter: 10 * time.Second}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/businessday"
 	"booklets/pkg/catalogue"
 	"booklets/pkg/order"
+	"booklets/pkg/seal"
 	"booklets/pkg/stream"
 	"booklets/pkg/testenv"
 )
@@ -54,8 +57,46 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// memKeys is a DayKeys in memory: a real key per date, for tests of the
+// web adapter that do not need PostgreSQL (pkg/keystore is tested on its
+// own). destroyed dates are refused as a destroyed key would be.
+type memKeys struct {
+	mu        sync.Mutex
+	keys      map[businessday.Date]*seal.DayKey
+	destroyed map[businessday.Date]bool
+}
+
+func newMemKeys() *memKeys {
+	return &memKeys{keys: map[businessday.Date]*seal.DayKey{}, destroyed: map[businessday.Date]bool{}}
+}
+
+func (m *memKeys) GetOrCreate(_ context.Context, day businessday.Date) (*seal.DayKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.destroyed[day] {
+		return nil, fmt.Errorf("day key %s: %w", day, seal.ErrKeyDestroyed)
+	}
+	if k, ok := m.keys[day]; ok {
+		return k, nil
+	}
+	k, err := seal.NewDayKey(day.String())
+	if err != nil {
+		return nil, err
+	}
+	m.keys[day] = k
+	return k, nil
+}
+
+func (m *memKeys) destroy(day businessday.Date) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.keys, day)
+	m.destroyed[day] = true
+}
+
 type fixture struct {
 	srv    *Server
+	keys   *memKeys
 	orders *stream.Orders
 	clock  *clock
 	logs   *syncBuffer
@@ -66,11 +107,14 @@ func newFixture(t *testing.T, change func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{
 		orders: testenv.Orders(t),
+		keys:   newMemKeys(),
 		clock:  &clock{t: time.Date(2026, 11, 25, 14, 30, 0, 0, time.UTC)},
 		logs:   &syncBuffer{},
 	}
 	cfg := Config{
 		Orders:        f.orders,
+		Keys:          f.keys,
+		Cutoff:        businessday.DefaultCutoff,
 		Catalogue:     catalogue.Default(),
 		Secret:        testSecret,
 		Clock:         f.clock.now,
@@ -132,11 +176,20 @@ func (f *fixture) messages(t *testing.T) []order.Order {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o, err := order.Unmarshal(m.Data)
+		so, err := order.UnmarshalSealed(m.Data)
 		if err != nil {
 			t.Fatalf("message %d: %v", seq, err)
 		}
-		out = append(out, o)
+		key, err := f.keys.GetOrCreate(ctx, so.BusinessDate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := so.Open(key)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		out = append(out, order.Order{ID: so.ID, Reference: so.Reference, ReceivedAt: so.ReceivedAt,
+			Area: so.Area, Formats: so.Formats, Personal: p})
 	}
 	return out
 }

@@ -4,9 +4,10 @@
 // limit). It speaks to JetStream only through pkg/stream and knows nothing
 // of PostgreSQL.
 //
-// Personal data never leaves a handler except in the order published to
-// the stream: it is not logged, not put in a URL or cookie, and not echoed
-// in an error.
+// Personal data never leaves a handler except sealed, in the order
+// published to the stream (sealed under the day key of the order's business
+// date, docs/privacy.md): it is not logged, not put in a URL or cookie, and
+// not echoed in an error.
 package web
 
 import (
@@ -28,11 +29,20 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/businessday"
 	"booklets/pkg/catalogue"
 	"booklets/pkg/order"
 	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 	"booklets/pkg/stream"
 )
+
+// DayKeys gives the key that the orders of a business date are sealed
+// under (keystore.Store). It refuses a destroyed key with
+// seal.ErrKeyDestroyed: nothing is sealed under a key that is gone.
+type DayKeys interface {
+	GetOrCreate(ctx context.Context, day businessday.Date) (*seal.DayKey, error)
+}
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -51,6 +61,13 @@ const MaxBodyBytes = 16 << 10
 type Config struct {
 	Orders    *stream.Orders
 	Catalogue *catalogue.Catalogue
+	// Keys seal the personal part of every order before it is published;
+	// Cutoff decides an order's business date, hence its key.
+	Keys   DayKeys
+	Cutoff businessday.Cutoff
+	// Ready, when set, is checked by /readyz besides the stream (the day
+	// keys' database).
+	Ready func(context.Context) error
 	// Secret keys the idempotent references, the message ids and the
 	// sealing of form state. Every replica must share it.
 	Secret []byte
@@ -75,6 +92,9 @@ type Config struct {
 type Server struct {
 	orders    *stream.Orders
 	catalogue *catalogue.Catalogue
+	keys      DayKeys
+	cutoff    businessday.Cutoff
+	ready     func(context.Context) error
 	secret    []byte
 	clock     func() time.Time
 	log       zerolog.Logger
@@ -89,8 +109,8 @@ type Server struct {
 // New checks the configuration, parses every page template and builds
 // the handler.
 func New(cfg Config) (*Server, error) {
-	if cfg.Orders == nil || cfg.Catalogue == nil || cfg.Clock == nil {
-		return nil, errors.New("web: Orders, Catalogue and Clock are required")
+	if cfg.Orders == nil || cfg.Catalogue == nil || cfg.Clock == nil || cfg.Keys == nil {
+		return nil, errors.New("web: Orders, Catalogue, Clock and Keys are required")
 	}
 	if len(cfg.Secret) < MinSecretLen {
 		return nil, fmt.Errorf("web: secret must be at least %d bytes", MinSecretLen)
@@ -115,6 +135,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		orders:    cfg.Orders,
 		catalogue: cfg.Catalogue,
+		keys:      cfg.Keys,
+		cutoff:    cfg.Cutoff,
+		ready:     cfg.Ready,
 		secret:    cfg.Secret,
 		clock:     cfg.Clock,
 		log:       cfg.Logger,
@@ -355,7 +378,21 @@ func (s *Server) place(ctx context.Context, v order.Validated, idemKey string) (
 		Formats:    v.Formats,
 		Personal:   v.Personal,
 	}
-	pub, err := s.orders.Publish(ctx, o, msgID)
+	// Sealed here, before anything leaves the process: NATS and everything
+	// after it only ever hold ciphertext.
+	day := s.cutoff.DateOf(o.ReceivedAt)
+	key, err := s.keys.GetOrCreate(ctx, day)
+	if err != nil {
+		err = fmt.Errorf("seal order %s: %w: %w", ref, errKeysUnavailable, err)
+		// The public get a 503; operators must hear of it.
+		infoFrom(ctx).logger(s.log).Warn().Err(err).Str("reference", ref.String()).Msg("order not accepted: no day key to seal it")
+		return "", err
+	}
+	so, err := order.Seal(o, day, key)
+	if err != nil {
+		return "", err // names the reference and the step already
+	}
+	pub, err := s.orders.Publish(ctx, so, msgID)
 	if err != nil {
 		return "", err // names the reference and the step already
 	}
@@ -376,7 +413,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.orders.Ready(ctx); err != nil {
+	err := s.orders.Ready(ctx)
+	if err == nil && s.ready != nil {
+		err = s.ready(ctx)
+	}
+	if err != nil {
 		infoFrom(r.Context()).logger(s.log).Debug().Err(err).Msg("not ready")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not ready")

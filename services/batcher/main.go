@@ -33,8 +33,11 @@ import (
 	"booklets/pkg/catalogue"
 	"booklets/pkg/clock"
 	"booklets/pkg/envconfig"
+	"booklets/pkg/keystore"
 	"booklets/pkg/logging"
 	"booklets/pkg/partner"
+	"booklets/pkg/pgpfile"
+	"booklets/pkg/seal"
 	"booklets/pkg/store"
 	"booklets/pkg/stream"
 	"booklets/pkg/workdays"
@@ -73,6 +76,15 @@ type config struct {
 	// ShutdownTimeout bounds stopping after SIGTERM: storing the orders in
 	// hand and finishing a batch being sent.
 	ShutdownTimeout time.Duration
+	// Privacy (docs/privacy.md): the KEK ring (KEK or KEK_FILE, required),
+	// the partner's OpenPGP key (PARTNER_PGP_KEY_FILE), how long past its
+	// day's cut-off personal data may be held before the watchdog raises
+	// it (RETENTION_GRACE), and how long a batch waits for the stream
+	// consumer to catch up (CATCH_UP_TIMEOUT).
+	Ring           *seal.Ring
+	PGPKeyFile     string
+	RetentionGrace time.Duration
+	CatchUpTimeout time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -116,6 +128,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.Retries < 0 {
 		r.Fail("SFTP_RETRIES", "must not be negative")
 	}
+	c.PGPKeyFile = r.String(pgpfile.EnvKeyFile, "")
+	c.RetentionGrace = r.Duration("RETENTION_GRACE", 2*time.Hour)
+	c.CatchUpTimeout = r.Duration("CATCH_UP_TIMEOUT", 2*time.Minute)
+	if c.RetentionGrace < 0 {
+		r.Fail("RETENTION_GRACE", "must not be negative")
+	}
+	if c.CatchUpTimeout <= 0 {
+		r.Fail("CATCH_UP_TIMEOUT", "must be more than 0")
+	}
+	// The batcher opens sealed personal data and destroys day keys: it
+	// cannot work without the KEK ring.
+	ring, err := seal.RingFromEnv(getenv)
+	if err != nil {
+		r.Fail("KEK_FILE or KEK", err.Error()) // names entries and ids, never a key
+	}
+	c.Ring = ring
 	return c, r.Err()
 }
 
@@ -178,9 +206,20 @@ func openStore(ctx context.Context, cfg config) (*store.Store, error) {
 	return st, nil
 }
 
-func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metrics) (*batcher.Sender, error) {
+func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metrics, opts ...batcher.Option) (*batcher.Sender, error) {
 	if err := cfg.checkSFTP(); err != nil {
 		return nil, err
+	}
+	if cfg.PGPKeyFile != "" {
+		// Key validity is judged on real time, not the demo clock.
+		rec, err := pgpfile.LoadRecipient(cfg.PGPKeyFile, time.Now)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", pgpfile.EnvKeyFile, err)
+		}
+		log.Info().Str("recipient_fingerprint", rec.Fingerprint()).Msg("batch files are encrypted to the partner's OpenPGP key")
+		opts = append(opts, batcher.WithRecipient(rec))
+	} else {
+		log.Warn().Msg(pgpfile.EnvKeyFile + " is not set: batch files are sent as plain CSV (over SFTP)")
 	}
 	areas, err := catalogue.Load(cfg.AreasFile)
 	if err != nil {
@@ -192,9 +231,10 @@ func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metri
 			return nil, fmt.Errorf("BANK_HOLIDAYS_FILE: %w", err)
 		}
 	}
-	return batcher.NewSender(st, cfg.Partner,
+	return batcher.NewSender(st, cfg.Partner, append([]batcher.Option{
 		batcher.WithAreas(areas), batcher.WithCalendar(workdays.New(extra...)), batcher.WithLogger(log),
-		batcher.WithMetrics(m), batcher.WithRetries(cfg.Retries, cfg.RetryBase), batcher.WithClock(cfg.Now)), nil
+		batcher.WithMetrics(m), batcher.WithRetries(cfg.Retries, cfg.RetryBase), batcher.WithClock(cfg.Now),
+		batcher.WithKeys(keystore.New(st.Pool(), cfg.Ring, keystore.WithClock(cfg.Now)))}, opts...)...), nil
 }
 
 func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string, stdout io.Writer) error {
@@ -221,7 +261,21 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string,
 		return err
 	}
 	defer st.Close()
-	s, err := newSender(cfg, st, log, batcher.NewMetrics(nil))
+	// Orders of the day may still be in the stream: wait for the running
+	// service's consumer to store them before the day's key is destroyed.
+	nc, err := stream.Connect(cfg.NATSURL, "batcher-send-now")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	orders, err := stream.New(nc, stream.Config{Stream: cfg.Stream, Subject: cfg.Subject})
+	if err != nil {
+		return err
+	}
+	catchUp := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{
+		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, CatchUpTimeout: cfg.CatchUpTimeout,
+	}, st, cfg.Cutoff, cfg.Now, log, nil)
+	s, err := newSender(cfg, st, log, batcher.NewMetrics(nil), batcher.WithCatchUp(catchUp.WaitCaughtUp))
 	if err != nil {
 		return err
 	}
@@ -253,10 +307,6 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	if err := batcher.RegisterHeld(reg, st.HeldPersonal, cfg.Now, log); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	sender, err := newSender(cfg, st, log, metrics)
-	if err != nil {
-		return err
-	}
 
 	nc, err := stream.Connect(cfg.NATSURL, "batcher")
 	if err != nil {
@@ -277,7 +327,14 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	defer stopConsumer()
 	consumer := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{
 		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, DrainTimeout: cfg.ShutdownTimeout / 2,
-	}, st, batcher.JSONCodec{}, cfg.Cutoff, cfg.Now, log, metrics)
+		CatchUpTimeout: cfg.CatchUpTimeout,
+	}, st, cfg.Cutoff, cfg.Now, log, metrics)
+	// A day's batch waits until the consumer has stored every order of
+	// that day still in the stream (docs/privacy.md, the race to close).
+	sender, err := newSender(cfg, st, log, metrics, batcher.WithCatchUp(consumer.WaitCaughtUp))
+	if err != nil {
+		return err
+	}
 	consumed := make(chan error, 1)
 	go func() { consumed <- consumer.Run(consumerCtx) }()
 

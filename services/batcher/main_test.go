@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/csv"
 	"os"
 	"path/filepath"
@@ -13,10 +15,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"booklets/pkg/batchfile"
+	"booklets/pkg/businessday"
+	"booklets/pkg/keystore"
 	"booklets/pkg/order"
 	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 	"booklets/pkg/sftptest"
 	"booklets/pkg/testenv"
 )
@@ -53,9 +59,14 @@ func TestServiceEndToEnd(t *testing.T) {
 		"NATS_STREAM": orders.Config().Stream, "NATS_SUBJECT": orders.Config().Subject,
 		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile,
 		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "SFTP_DIR": "outbox", "HTTP_ADDR": "127.0.0.1:0",
-		"SFTP_RETRIES": "0",
+		"SFTP_RETRIES": "0", "KEK": testKEK("k1"),
 	}
 	getenv := func(k string) string { return env[k] }
+	// The intake's side: day keys in the same database, the same KEK.
+	if err := run(ctx, []string{"migrate"}, getenv, &syncBuf{}); err != nil {
+		t.Fatal(err)
+	}
+	keys := testKeys(t, dbURL, env["KEK"])
 	out := &syncBuf{}
 	served := make(chan error, 1)
 	go func() { served <- run(ctx, nil, getenv, out) }()
@@ -70,7 +81,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	for i, p := range people {
 		o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: received.Add(time.Duration(i) * time.Minute),
 			Area: "dyfed-powys", Formats: []order.Format{order.LargePrint}, Personal: p}
-		if _, err := orders.Publish(ctx, o, o.ID); err != nil {
+		if _, err := orders.Publish(ctx, sealOrder(t, keys, o), o.ID); err != nil {
 			t.Fatal(err)
 		}
 		sent = append(sent, o)
@@ -155,12 +166,14 @@ func waitForDB(ctx context.Context, url string) (*pgx.Conn, error) {
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"BATCH_CUTOFF": "25:00", "SFTP_RETRIES": "x"}
+	env := map[string]string{"BATCH_CUTOFF": "25:00", "SFTP_RETRIES": "x", "RETENTION_GRACE": "soon"}
 	err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "BATCH_CUTOFF") || !strings.Contains(err.Error(), "SFTP_RETRIES") {
-		t.Errorf("error %v", err)
+	for _, want := range []string{"BATCH_CUTOFF", "SFTP_RETRIES", "RETENTION_GRACE", "KEK_FILE", "KEK"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
 	}
-	env = map[string]string{"DATABASE_URL": testenv.Database(t)}
+	env = map[string]string{"DATABASE_URL": testenv.Database(t), "KEK": testKEK("k1")}
 	if err := run(context.Background(), []string{"send-now", "--date", "2999-01-01"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "future") {
 		t.Errorf("future date: %v", err)
 	}
@@ -170,4 +183,33 @@ func TestConfigErrors(t *testing.T) {
 	if err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err != nil {
 		t.Errorf("migrate: %v", err)
 	}
+}
+
+// testKEK returns a KEK ring setting with one fresh key.
+func testKEK(id string) string {
+	k := make([]byte, seal.KeySize)
+	rand.Read(k)
+	return id + ":" + base64.StdEncoding.EncodeToString(k)
+}
+
+// testKeys is the intake's view of the day keys in a test database.
+func testKeys(t *testing.T, dbURL, kek string) *keystore.Store {
+	t.Helper()
+	ring, err := seal.ParseRing(kek)
+	testenv.Must(t, err)
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	testenv.Must(t, err)
+	t.Cleanup(pool.Close)
+	return keystore.New(pool, ring)
+}
+
+// sealOrder seals an order as the intake does.
+func sealOrder(t *testing.T, keys *keystore.Store, o order.Order) order.SealedOrder {
+	t.Helper()
+	day := businessday.DefaultCutoff.DateOf(o.ReceivedAt)
+	k, err := keys.GetOrCreate(context.Background(), day)
+	testenv.Must(t, err)
+	so, err := order.Seal(o, day, k)
+	testenv.Must(t, err)
+	return so
 }

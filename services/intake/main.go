@@ -6,7 +6,9 @@
 // INTAKE_SECRET_FILE),
 // RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, CLIENT_IP_HEADER, LOG_FORMAT,
 // LOG_LEVEL, DATABASE_URL, MIGRATE (the user-research sign-up,
-// docs/research.md). See docs/api.md.
+// docs/research.md; and the day keys), KEK or KEK_FILE (required: the
+// personal part of every order is sealed, docs/privacy.md), BATCH_CUTOFF
+// (which business day, hence which day key). See docs/api.md.
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,9 +32,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
+	"booklets/pkg/businessday"
 	"booklets/pkg/catalogue"
 	"booklets/pkg/envconfig"
+	"booklets/pkg/keystore"
 	"booklets/pkg/logging"
+	"booklets/pkg/seal"
 	"booklets/pkg/stream"
 	"booklets/pkg/volunteerstore"
 	"booklets/pkg/web"
@@ -61,6 +67,8 @@ type config struct {
 	LogLevel       string
 	DatabaseURL    string
 	Migrate        bool
+	Cutoff         businessday.Cutoff
+	Ring           *seal.Ring
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -78,6 +86,17 @@ func readConfig(getenv func(string) string) (config, error) {
 		DatabaseURL:    r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booklets?sslmode=disable"),
 		Migrate:        r.Bool("MIGRATE", true),
 	}
+	cut, err := businessday.ParseCutoff(r.String("BATCH_CUTOFF", "23:00"))
+	if err != nil {
+		r.Fail("BATCH_CUTOFF", err.Error())
+	}
+	c.Cutoff = cut
+	// No KEK, no intake: an order must never be published unsealed.
+	ring, err := seal.RingFromEnv(getenv)
+	if err != nil {
+		r.Fail("KEK_FILE or KEK", err.Error()) // names entries and ids, never a key
+	}
+	c.Ring = ring
 	sc.Stream = r.String("NATS_STREAM", sc.Stream)
 	sc.Subject = r.String("NATS_SUBJECT", sc.Subject)
 	sc.Replicas = r.Int("NATS_REPLICAS", sc.Replicas)
@@ -169,8 +188,19 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return errors.New("DATABASE_URL is not a valid PostgreSQL URL") // it may hold a password: not repeated
 	}
 	defer db.Close()
+	var schemaReady atomic.Bool
 	srv, err := web.New(web.Config{
 		Volunteers:     volunteerstore.New(db, time.Now),
+		Keys:           keystore.New(db, cfg.Ring),
+		Cutoff:         cfg.Cutoff,
+		// Orders need the day keys: not ready until their table exists
+		// and PostgreSQL answers.
+		Ready: func(ctx context.Context) error {
+			if !schemaReady.Load() {
+				return errors.New("database schema not applied yet")
+			}
+			return db.Ping(ctx)
+		},
 		Orders:         orders,
 		Catalogue:      cat,
 		Secret:         cfg.Secret,
@@ -200,7 +230,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	defer cancel()
 	go ensureStream(ctx, orders, log)
 	if cfg.Migrate {
-		go ensureSchema(ctx, db, log)
+		go func() {
+			ensureSchema(ctx, db, log)
+			schemaReady.Store(ctx.Err() == nil)
+		}()
+	} else {
+		schemaReady.Store(true)
 	}
 
 	fmt.Fprintf(stdout, "Order form: http://%s/\n", ln.Addr())

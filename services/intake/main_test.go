@@ -14,19 +14,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"booklets/pkg/keystore"
 	"booklets/pkg/order"
+	"booklets/pkg/seal"
 	"booklets/pkg/stream"
 	"booklets/pkg/testenv"
 )
 
+// testIntake is what a test needs to read back what an intake published:
+// its stream, and the database and KEK ring of its day keys.
+type testIntake struct {
+	stream.Config
+	DatabaseURL string
+	KEK         string
+}
+
+// newKEK returns a KEK ring setting with one fresh key.
+func newKEK(id string) string {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return id + ":" + base64.StdEncoding.EncodeToString(k)
+}
+
 // startIntake boots the whole service with run() on a free port, against
 // the test's own stream, and returns its base URL once /readyz answers.
-func startIntake(t *testing.T, extra map[string]string) (string, stream.Config) {
+func startIntake(t *testing.T, extra map[string]string) (string, testIntake) {
 	t.Helper()
-	cfg := testenv.Stream(t)
+	cfg := testIntake{Config: testenv.Stream(t), DatabaseURL: testenv.Database(t), KEK: newKEK("test1")}
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	env := map[string]string{
+		"KEK":                   cfg.KEK,
 		"HTTP_ADDR":             "127.0.0.1:0",
 		"NATS_URL":              testenv.NATSURL(),
 		"NATS_STREAM":           cfg.Stream,
@@ -35,7 +55,7 @@ func startIntake(t *testing.T, extra map[string]string) (string, stream.Config) 
 		"RATE_LIMIT_PER_MINUTE": "100000",
 		"RATE_LIMIT_BURST":      "10000",
 		"LOG_LEVEL":             "warn",
-		"DATABASE_URL":          testenv.Database(t),
+		"DATABASE_URL":          cfg.DatabaseURL,
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -83,9 +103,22 @@ func startIntake(t *testing.T, extra map[string]string) (string, stream.Config) 
 	return base, cfg
 }
 
-// storedOrders reads every order in a stream.
-func storedOrders(t *testing.T, cfg stream.Config) []order.Order {
+// storedOrders reads every order in a stream and opens its personal part
+// with the intake's day keys, after checking that the stream holds it
+// sealed only.
+func storedOrders(t *testing.T, ti testIntake) []order.Order {
 	t.Helper()
+	cfg := ti.Config
+	ring, err := seal.ParseRing(ti.KEK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(context.Background(), ti.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	keys := keystore.New(pool, ring)
 	nc, err := stream.Connect(testenv.NATSURL(), "read-back")
 	if err != nil {
 		t.Fatal(err)
@@ -111,11 +144,25 @@ func storedOrders(t *testing.T, cfg stream.Config) []order.Order {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o, err := order.Unmarshal(m.Data)
+		so, err := order.UnmarshalSealed(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, o)
+		key, err := keys.Get(ctx, so.BusinessDate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := so.Open(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pii := range []string{p.Name, p.AddressLine1, p.Postcode} {
+			if strings.Contains(string(m.Data), pii) {
+				t.Fatalf("message %d holds personal data in clear", seq)
+			}
+		}
+		out = append(out, order.Order{ID: so.ID, Reference: so.Reference, ReceivedAt: so.ReceivedAt,
+			Area: so.Area, Formats: so.Formats, Personal: p})
 	}
 	return out
 }
@@ -159,9 +206,17 @@ func TestConfig(t *testing.T) {
 		}
 		return func(k string) string { return m[k] }
 	}
-	c, err := readConfig(env())
+	// Without a KEK the intake refuses to start, naming both settings.
+	if _, err := readConfig(env()); err == nil || !strings.Contains(err.Error(), "KEK_FILE") || !strings.Contains(err.Error(), "KEK") {
+		t.Errorf("no KEK: error = %v", err)
+	}
+	kek := newKEK("k1")
+	c, err := readConfig(env("KEK", kek))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Cutoff.String() != "23:00" || c.Ring.Current() != "k1" {
+		t.Errorf("cut-off %s, KEK %s", c.Cutoff, c.Ring.Current())
 	}
 	if c.HTTPAddr != "127.0.0.1:8080" || c.NATSURL != "nats://127.0.0.1:4222" || c.Stream.Stream != "ORDERS" ||
 		c.Stream.Subject != "booklets.orders.v1" || c.Stream.Replicas != 1 || c.RatePerMinute != 60 || c.RateBurst != 20 || c.SecretSet {
@@ -171,7 +226,7 @@ func TestConfig(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	for _, enc := range []string{hex.EncodeToString(key), base64.StdEncoding.EncodeToString(key), base64.RawURLEncoding.EncodeToString(key)} {
-		c, err := readConfig(env("INTAKE_SECRET", enc))
+		c, err := readConfig(env("INTAKE_SECRET", enc, "KEK", kek))
 		if err != nil || string(c.Secret) != string(key) {
 			t.Errorf("secret %q: %v", enc, err)
 		}
@@ -179,16 +234,16 @@ func TestConfig(t *testing.T) {
 
 	file := t.TempDir() + "/secret"
 	os.WriteFile(file, []byte(hex.EncodeToString(key)+"\n"), 0o600)
-	if c, err := readConfig(env("INTAKE_SECRET_FILE", file)); err != nil || string(c.Secret) != string(key) {
+	if c, err := readConfig(env("INTAKE_SECRET_FILE", file, "KEK", kek)); err != nil || string(c.Secret) != string(key) {
 		t.Errorf("secret from file: %v", err)
 	}
 
 	// Every mistake is reported at once, and a secret's value never.
-	_, err = readConfig(env("INTAKE_SECRET", "c2hvcnQtc2VjcmV0", "NATS_REPLICAS", "x", "RATE_LIMIT_PER_MINUTE", "0", "LOG_FORMAT", "xml"))
+	_, err = readConfig(env("INTAKE_SECRET", "c2hvcnQtc2VjcmV0", "NATS_REPLICAS", "x", "RATE_LIMIT_PER_MINUTE", "0", "LOG_FORMAT", "xml", "BATCH_CUTOFF", "25:00", "KEK", "k1:c2hvcnQtc2VjcmV0"))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"INTAKE_SECRET", "NATS_REPLICAS", "RATE_LIMIT_PER_MINUTE", "LOG_FORMAT"} {
+	for _, want := range []string{"INTAKE_SECRET", "NATS_REPLICAS", "RATE_LIMIT_PER_MINUTE", "LOG_FORMAT", "BATCH_CUTOFF", "KEK"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

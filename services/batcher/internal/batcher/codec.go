@@ -7,40 +7,44 @@ package batcher
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"booklets/pkg/businessday"
 	"booklets/pkg/order"
+	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 )
 
-// PersonalCodec turns the personal part of an order into the opaque value
-// stored in order_personal and back. Today it is plain JSON (JSONCodec);
-// the privacy work plugs in one that seals it with the business day's key,
-// which is why the order id and business date are passed.
+// DayKeys gives the existing key of a business date (keystore.Store). It
+// never creates one: the batcher only opens what the intake sealed.
+type DayKeys interface {
+	Get(ctx context.Context, day businessday.Date) (*seal.DayKey, error)
+}
+
+// PersonalCodec opens the sealed personal part stored in order_personal.
+// The order id and reference are bound to the ciphertext (seal.OrderAAD),
+// so a value moved to another order does not open.
 type PersonalCodec interface {
-	Encode(ctx context.Context, orderID string, date businessday.Date, p order.Personal) ([]byte, error)
-	Decode(ctx context.Context, orderID string, date businessday.Date, data []byte) (order.Personal, error)
+	Decode(ctx context.Context, orderID string, ref reference.Reference, date businessday.Date, data []byte) (order.Personal, error)
 }
 
-// JSONCodec stores the personal part as the JSON of order.Personal.
-type JSONCodec struct{}
-
-// Encode implements PersonalCodec.
-func (JSONCodec) Encode(_ context.Context, orderID string, _ businessday.Date, p order.Personal) ([]byte, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode personal part of order %s: %w", orderID, err)
-	}
-	return b, nil
-}
+// SealedCodec opens personal parts with the day keys. Errors wrap
+// seal.ErrTampered, seal.ErrKeyDestroyed, seal.ErrUnknownKEK or
+// seal.ErrMalformed and name only the order's reference.
+type SealedCodec struct{ Keys DayKeys }
 
 // Decode implements PersonalCodec.
-func (JSONCodec) Decode(_ context.Context, orderID string, _ businessday.Date, data []byte) (order.Personal, error) {
-	var p order.Personal
-	if err := json.Unmarshal(data, &p); err != nil {
-		// json's error may quote the content: say only what failed.
-		return order.Personal{}, fmt.Errorf("decode personal part of order %s: not valid JSON", orderID)
+func (c SealedCodec) Decode(ctx context.Context, orderID string, ref reference.Reference, date businessday.Date, data []byte) (order.Personal, error) {
+	var s seal.Sealed
+	if err := s.UnmarshalBinary(data); err != nil {
+		return order.Personal{}, fmt.Errorf("open order %s: %w", ref, err)
 	}
-	return p, nil
+	if s.KeyID != date.String() {
+		return order.Personal{}, fmt.Errorf("open order %s: %w", ref, seal.ErrWrongDayKey)
+	}
+	key, err := c.Keys.Get(ctx, date)
+	if err != nil {
+		return order.Personal{}, fmt.Errorf("open order %s: %w", ref, err)
+	}
+	return order.OpenPersonal(key, orderID, ref, s)
 }

@@ -24,6 +24,9 @@ type ConsumerConfig struct {
 	// DrainTimeout bounds how long stopping waits for the messages in hand
 	// to be stored; default 10s.
 	DrainTimeout time.Duration
+	// CatchUpTimeout bounds how long a batch waits for the consumer to
+	// store what the stream holds (WaitCaughtUp); default 2m.
+	CatchUpTimeout time.Duration
 }
 
 // Consumer stores orders from the stream.
@@ -31,15 +34,16 @@ type Consumer struct {
 	js      jetstream.JetStream
 	cfg     ConsumerConfig
 	store   *store.Store
-	codec   PersonalCodec
 	cutoff  businessday.Cutoff
 	now     func() time.Time
 	log     zerolog.Logger
 	metrics *Metrics
 }
 
-// NewConsumer returns a consumer.
-func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *store.Store, codec PersonalCodec,
+// NewConsumer returns a consumer. It stores the sealed personal part as it
+// came and never opens it; cutoff only dates dead letters (an order's
+// business date is the one it was sealed for).
+func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *store.Store,
 	cutoff businessday.Cutoff, now func() time.Time, log zerolog.Logger, m *Metrics) *Consumer {
 	if cfg.Durable == "" {
 		cfg.Durable = "batcher"
@@ -53,10 +57,13 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *store.Store, co
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 10 * time.Second
 	}
+	if cfg.CatchUpTimeout == 0 {
+		cfg.CatchUpTimeout = 2 * time.Minute
+	}
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Consumer{js: js, cfg: cfg, store: st, codec: codec, cutoff: cutoff, now: now, log: log, metrics: m}
+	return &Consumer{js: js, cfg: cfg, store: st, cutoff: cutoff, now: now, log: log, metrics: m}
 }
 
 // Run consumes until ctx ends. Each message is acknowledged only after the
@@ -114,19 +121,22 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	if meta, err := msg.Metadata(); err == nil {
 		seq = meta.Sequence.Stream
 	}
-	o, err := order.Unmarshal(msg.Data())
+	o, err := order.UnmarshalSealed(msg.Data())
 	if err != nil {
 		c.deadLetter(ctx, msg, seq, err.Error())
 		return
 	}
-	date := c.cutoff.DateOf(o.ReceivedAt)
-	personal, err := c.codec.Encode(ctx, o.ID, date, o.Personal)
-	if err != nil {
-		c.retry(msg, seq, o.Reference.String(), err)
-		return
-	}
-	inserted, err := c.store.SaveOrder(ctx, o, date, personal)
+	date := o.BusinessDate
+	inserted, err := c.store.SaveOrder(ctx, o)
 	switch {
+	case errors.Is(err, store.ErrLate):
+		// Its day's batch is assembled (its key destroyed or about to be):
+		// it can never be sent. Kept and raised, never dropped silently.
+		c.metrics.LateOrders.Inc()
+		c.deadLetter(ctx, msg, seq, fmt.Sprintf("order %s of business date %s arrived after that day's batch was assembled; it was not sent (alert late_order)", o.Reference, date))
+		c.log.Error().Str("alert", "late_order").Str("reference", o.Reference.String()).Str("business_date", date.String()).
+			Msg("order arrived after its day's batch was assembled; kept in dead_letters, NOT sent: contact the person by reference")
+		return
 	case errors.Is(err, store.ErrConflict):
 		// The same reference under another order id, say: storing it again
 		// will never work, and it must not block the stream.
@@ -175,4 +185,94 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, seq uint64
 	if err := msg.Ack(); err != nil {
 		c.log.Warn().Err(err).Uint64("stream_sequence", seq).Msg("ack dead letter")
 	}
+}
+
+// WaitCaughtUp returns once every order of business date day (or earlier)
+// that reached the stream is stored or dead-lettered, so that the day's
+// batch can be assembled and its key destroyed without losing an order in
+// flight (docs/privacy.md, "The race to close"). It holds when the durable
+// consumer has nothing pending and nothing unacknowledged, or when the
+// stream holds no message of that day or earlier (work-queue retention
+// removes a message once it is stored). It waits at most CatchUpTimeout
+// and then fails with ErrNotCaughtUp. It works without Run in this
+// process (`batcher send-now`): it reads the shared durable consumer.
+func (c *Consumer) WaitCaughtUp(ctx context.Context, day businessday.Date) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CatchUpTimeout)
+	defer cancel()
+	var last string
+	for {
+		ok, state, err := c.caughtUp(ctx, day)
+		if err == nil && ok {
+			return nil
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = state
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w within %s (%s): business date %s not assembled", ErrNotCaughtUp, c.cfg.CatchUpTimeout, last, day)
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Consumer) caughtUp(ctx context.Context, day businessday.Date) (bool, string, error) {
+	str, err := c.js.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		return false, "", fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	cons, err := str.Consumer(ctx, c.cfg.Durable)
+	if err == nil {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return false, "", fmt.Errorf("consumer %s: %w", c.cfg.Durable, err)
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			return true, "", nil
+		}
+		if done, err := c.noneOf(ctx, str, day); err != nil || done {
+			return done, "", err
+		}
+		return false, fmt.Sprintf("%d pending, %d unacknowledged", info.NumPending, info.NumAckPending), nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false, "", fmt.Errorf("consumer %s: %w", c.cfg.Durable, err)
+	}
+	done, err := c.noneOf(ctx, str, day)
+	return done, "no consumer yet", err
+}
+
+// noneOf reports whether the stream holds no message of business date day
+// or earlier. Only the facts are read (a message's business date is in
+// clear); a message that is not an order counts as one of that day, since
+// the consumer will dead-letter (and so raise) it.
+func (c *Consumer) noneOf(ctx context.Context, str jetstream.Stream, day businessday.Date) (bool, error) {
+	info, err := str.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
+	}
+	if info.State.Msgs == 0 {
+		return true, nil
+	}
+	if info.State.Msgs > 10000 {
+		return false, nil // too many to look through; wait for the consumer instead
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := str.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("stream %s message %d: %w", c.cfg.Stream, seq, err)
+		}
+		o, err := order.UnmarshalSealed(m.Data)
+		if err != nil || !o.BusinessDate.After(day) {
+			return false, nil
+		}
+	}
+	return true, nil
 }

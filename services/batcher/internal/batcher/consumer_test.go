@@ -27,15 +27,16 @@ func TestConsumerDeadLettersAndIdempotence(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := newOrder(at("2026-11-25 23:30:00"), person("Good Person"), order.Braille)
-	if _, err := orders.Publish(ctx, good, "m1"); err != nil {
+	sealed := e.seal(good)
+	if _, err := orders.Publish(ctx, sealed, "m1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := orders.Publish(ctx, good, "m2"); err != nil { // the same order again, past de-duplication
+	if _, err := orders.Publish(ctx, sealed, "m2"); err != nil { // the same order again, past de-duplication
 		t.Fatal(err)
 	}
 	m := batcher.NewMetrics(nil)
 	c := batcher.NewConsumer(js, batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		e.st, batcher.JSONCodec{}, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)), m)
+		e.st, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	deadline := time.Now().Add(20 * time.Second)

@@ -3,7 +3,9 @@ package batcher_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
 	"os"
@@ -17,9 +19,11 @@ import (
 
 	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
+	"booklets/pkg/keystore"
 	"booklets/pkg/order"
 	"booklets/pkg/partner"
 	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 	"booklets/pkg/sftptest"
 	"booklets/pkg/store"
 	"booklets/pkg/testenv"
@@ -33,6 +37,8 @@ type env struct {
 	st    *store.Store
 	srv   *sftptest.Server
 	sftp  partner.Config
+	ring  *seal.Ring
+	keys  *keystore.Store
 	mu    sync.Mutex
 	clock time.Time
 }
@@ -42,6 +48,8 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, url: testenv.Database(t), clock: time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)}
 	e.st = e.openStore()
 	testenv.Must(t, e.st.Migrate(context.Background()))
+	e.ring = newRing(t, "test-kek")
+	e.keys = keystore.New(e.st.Pool(), e.ring)
 	e.srv = sftptest.Start(t)
 	e.sftp = partner.Config{Addr: e.srv.Addr, User: e.srv.User, KeyFile: e.srv.KeyFile, KnownHosts: e.srv.KnownHosts, Dir: "outbox"}
 	return e
@@ -68,7 +76,7 @@ func (e *env) setNow(t time.Time) {
 
 func (e *env) sender(opts ...batcher.Option) *batcher.Sender {
 	base := []batcher.Option{
-		batcher.WithClock(e.now), batcher.WithRetries(0, time.Millisecond),
+		batcher.WithClock(e.now), batcher.WithRetries(0, time.Millisecond), batcher.WithKeys(e.keys),
 	}
 	return batcher.NewSender(e.st, e.sftp, append(base, opts...)...)
 }
@@ -96,13 +104,35 @@ func person(name string) order.Personal {
 	return order.Personal{Name: name, AddressLine1: "1 High Street", Town: "Canterbury", Postcode: "CT1 1AA"}
 }
 
-// save stores an order as the consumer would.
-func (e *env) save(o order.Order) {
+// newRing returns a KEK ring with one fresh key under id.
+func newRing(t testing.TB, id string) *seal.Ring {
+	t.Helper()
+	r, err := seal.ParseRing(kekEntry(id))
+	testenv.Must(t, err)
+	return r
+}
+
+func kekEntry(id string) string {
+	k := make([]byte, seal.KeySize)
+	rand.Read(k)
+	return id + ":" + base64.StdEncoding.EncodeToString(k)
+}
+
+// seal seals an order as the intake would, under its business day's key.
+func (e *env) seal(o order.Order) order.SealedOrder {
 	e.t.Helper()
 	d := businessday.DefaultCutoff.DateOf(o.ReceivedAt)
-	p, err := batcher.JSONCodec{}.Encode(context.Background(), o.ID, d, o.Personal)
+	k, err := e.keys.GetOrCreate(context.Background(), d)
 	testenv.Must(e.t, err)
-	_, err = e.st.SaveOrder(context.Background(), o, d, p)
+	so, err := order.Seal(o, d, k)
+	testenv.Must(e.t, err)
+	return so
+}
+
+// save stores an order as the consumer would: sealed.
+func (e *env) save(o order.Order) {
+	e.t.Helper()
+	_, err := e.st.SaveOrder(context.Background(), e.seal(o))
 	testenv.Must(e.t, err)
 }
 

@@ -24,6 +24,13 @@ type Metrics struct {
 	PersonalErased prometheus.Counter
 	BatchOrders    prometheus.Histogram // orders per sent batch
 	UploadDuration prometheus.Histogram // seconds per successful upload of a batch (data file and manifest)
+	// Privacy (docs/privacy.md).
+	LateOrders      prometheus.Counter
+	SealedRejected  prometheus.Counter
+	DayKeysShredded prometheus.Counter
+	NotCaughtUp     prometheus.Counter
+	Overdue         prometheus.Gauge
+	OverdueAge      prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (a registry
@@ -53,10 +60,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to upload and verify one batch (data file and manifest) at the partner, per successful attempt.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14), // 50ms to about 7 minutes
 		}),
+
+		LateOrders:      c("late_orders_total", "Orders that arrived after their business day's batch was assembled; dead-lettered, not sent (alert)."),
+		SealedRejected:  c("sealed_data_rejected_total", "Batches stopped because a sealed personal part failed to open (tampered, or its key missing; alert)."),
+		DayKeysShredded: c("day_keys_destroyed_total", "Day keys destroyed after their batch was recorded (crypto-shredding)."),
+		NotCaughtUp:     c("consumer_not_caught_up_total", "Batches not assembled because the stream consumer had not caught up in time."),
+		Overdue: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "booklets", Subsystem: "batcher", Name: "personal_data_overdue",
+			Help: "Orders and dead letters holding personal data past their business day's cut-off plus RETENTION_GRACE (alert if > 0)."}),
+		OverdueAge: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "booklets", Subsystem: "batcher", Name: "personal_data_overdue_oldest_age_seconds",
+			Help: "How long the oldest overdue personal data has been held since its received time (0 if none is overdue)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.OrdersStored, m.Duplicates, m.DeadLetters, m.StoreRetries, m.BatchesSent,
-			m.BatchFailures, m.UploadRetries, m.RecordsSent, m.PersonalErased, m.BatchOrders, m.UploadDuration)
+			m.BatchFailures, m.UploadRetries, m.RecordsSent, m.PersonalErased, m.BatchOrders, m.UploadDuration,
+			m.LateOrders, m.SealedRejected, m.DayKeysShredded, m.NotCaughtUp, m.Overdue, m.OverdueAge)
 	}
 	return m
 }

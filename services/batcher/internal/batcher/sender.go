@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -12,7 +13,11 @@ import (
 	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
 	"booklets/pkg/catalogue"
+	"booklets/pkg/keystore"
 	"booklets/pkg/partner"
+	"booklets/pkg/pgpfile"
+	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 	"booklets/pkg/store"
 	"booklets/pkg/workdays"
 )
@@ -32,11 +37,28 @@ const (
 // an operator must look.
 var ErrPartnerMismatch = errors.New("the partner's copy of the batch does not match its content")
 
+// ErrSealedRejected means an order's sealed personal part did not open
+// while the batch file was written: tampered with, or its day key is
+// missing, destroyed or under an unknown KEK. The whole batch stops before
+// anything gets a final name at the partner, the personal data is kept,
+// and an operator must look (alert "sealed_data_rejected"). It is not
+// retried: the same data would fail again.
+var ErrSealedRejected = errors.New("a sealed personal part did not open; batch stopped")
+
+// ErrNotCaughtUp means the stream consumer still had orders in flight when
+// a day's batch was to be assembled: assembling then would leave them to
+// be sealed under a key about to be destroyed. Nothing is assembled; the
+// run fails and is retried (next run or `batcher send-now`).
+var ErrNotCaughtUp = errors.New("the stream consumer has not caught up")
+
 // Sender sends a business day's batch.
 type Sender struct {
 	store     *store.Store
 	partner   partner.Config
 	codec     PersonalCodec
+	keys      *keystore.Store
+	recipient *pgpfile.Recipient
+	catchUp   func(context.Context, businessday.Date) error
 	areas     *catalogue.Catalogue
 	calendar  *workdays.Calendar
 	now       func() time.Time
@@ -51,8 +73,25 @@ type Sender struct {
 // Option configures a Sender.
 type Option func(*Sender)
 
-// WithCodec sets the codec of the personal part (JSONCodec by default).
+// WithCodec sets what opens the sealed personal part (WithKeys sets one).
 func WithCodec(c PersonalCodec) Option { return func(s *Sender) { s.codec = c } }
+
+// WithKeys opens the personal parts with the day keys, and destroys the
+// batch's day keys in the record transaction (crypto-shredding).
+func WithKeys(k *keystore.Store) Option {
+	return func(s *Sender) { s.keys, s.codec = k, SealedCodec{Keys: k} }
+}
+
+// WithRecipient encrypts the data file to the partner's OpenPGP key
+// (PARTNER_PGP_KEY_FILE): CSV -> OpenPGP -> SFTP, named *.csv.gpg; the
+// manifest's checksum is of the encrypted bytes sent.
+func WithRecipient(r *pgpfile.Recipient) Option { return func(s *Sender) { s.recipient = r } }
+
+// WithCatchUp sets the wait, before a day's batch is assembled, until every
+// order of that day in the stream is stored (Consumer.WaitCaughtUp).
+func WithCatchUp(f func(context.Context, businessday.Date) error) Option {
+	return func(s *Sender) { s.catchUp = f }
+}
 
 // WithAreas sets the catalogue the area names come from (the embedded one
 // by default).
@@ -91,7 +130,7 @@ func WithFault(f func(step string, written int64) error) Option {
 // NewSender returns a sender to the partner over SFTP.
 func NewSender(st *store.Store, p partner.Config, opts ...Option) *Sender {
 	s := &Sender{
-		store: st, partner: p, codec: JSONCodec{}, areas: catalogue.Default(), calendar: workdays.New(),
+		store: st, partner: p, areas: catalogue.Default(), calendar: workdays.New(),
 		now: time.Now, log: zerolog.Nop(), retries: 5, retryBase: 2 * time.Second, sleep: sleepCtx,
 	}
 	for _, o := range opts {
@@ -171,10 +210,27 @@ func (s *Sender) SendBatch(ctx context.Context, date businessday.Date) (Result, 
 }
 
 func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error) {
+	if s.catchUp != nil {
+		if _, err := s.store.BatchFor(ctx, date); errors.Is(err, store.ErrNotFound) {
+			if err := s.catchUp(ctx, date); err != nil {
+				s.metrics.NotCaughtUp.Inc()
+				s.metrics.BatchFailures.Inc()
+				s.log.Error().Err(err).Str("alert", "batch_not_sent").Str("business_date", date.String()).
+					Msg("batch NOT assembled: orders still in the stream; it will be retried by the next run or `batcher send-now`")
+				return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
+			}
+		} else if err != nil {
+			return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
+		}
+	}
 	id := batchfile.NewBatchID(date)
+	dataFile := batchfile.DataFileName(date, id)
+	if s.recipient != nil {
+		dataFile += pgpfile.Ext
+	}
 	b, created, err := s.store.Assemble(ctx, store.Batch{
 		ID: id, Date: date, CreatedAt: s.now().UTC().Truncate(time.Second),
-		DataFile: batchfile.DataFileName(date, id), ManifestFile: batchfile.ManifestFileName(date, id),
+		DataFile: dataFile, ManifestFile: batchfile.ManifestFileName(date, id),
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
@@ -195,6 +251,9 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 		m, err := s.uploadWithRetries(ctx, b, log)
 		if err != nil {
 			s.metrics.BatchFailures.Inc()
+			if errors.Is(err, ErrSealedRejected) {
+				s.metrics.SealedRejected.Inc()
+			}
 			// The alert: operators act on this line. Personal data is kept.
 			log.Error().Err(err).Str("alert", "batch_not_sent").
 				Msg("batch NOT sent; personal data kept; it will be retried by the next run or `batcher send-now`")
@@ -220,6 +279,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	sent.DeliveryDate = delivery
 	sent.DueDate = businessday.FromTime(s.calendar.DueDate(delivery.UTC()))
 	sent.SentAt = s.now()
+	sent.Keys = s.keys
 	del, err := s.store.RecordSent(ctx, sent)
 	if err != nil {
 		return Result{Batch: b}, fmt.Errorf("send batch %s for %s: %w", b.ID, date, err)
@@ -228,6 +288,12 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	s.metrics.BatchOrders.Observe(float64(sent.Orders))
 	s.metrics.RecordsSent.Add(float64(sent.Records))
 	s.metrics.PersonalErased.Add(float64(del.Orders))
+	for _, k := range del.DayKeys {
+		if !k.Already {
+			s.metrics.DayKeysShredded.Inc()
+			log.Info().Str("day_key", k.Date.String()).Str("kek_id", k.KEKID).Msg("day key destroyed: that day's sealed copies are unreadable everywhere")
+		}
+	}
 	b, err = s.store.BatchFor(ctx, date)
 	if err != nil {
 		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
@@ -251,7 +317,8 @@ func (s *Sender) uploadWithRetries(ctx context.Context, b store.Batch, log zerol
 			return m, nil
 		}
 		var fault faultError
-		if errors.As(err, &fault) || errors.Is(err, partner.ErrHostKey) || errors.Is(err, ErrPartnerMismatch) || ctx.Err() != nil || attempt >= s.retries {
+		if errors.As(err, &fault) || errors.Is(err, partner.ErrHostKey) || errors.Is(err, ErrPartnerMismatch) ||
+			errors.Is(err, ErrSealedRejected) || ctx.Err() != nil || attempt >= s.retries {
 			return batchfile.Manifest{}, err
 		}
 		s.metrics.UploadRetries.Inc()
@@ -284,20 +351,38 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 	}
 	var sum batchfile.Summary
 	up, err := c.Upload(ctx, b.DataFile, func(w io.Writer) error {
-		var err error
-		sum, err = s.write(ctx, b, &faultWriter{w: w, s: s})
-		return err
+		fw := &faultWriter{w: w, s: s}
+		if s.recipient == nil {
+			var err error
+			sum, err = s.write(ctx, b, fw)
+			return err
+		}
+		// CSV -> OpenPGP -> SFTP: no plaintext file anywhere, and what
+		// travels and rests at the partner is ciphertext.
+		enc, err := s.recipient.Encrypt(fw, strings.TrimSuffix(b.DataFile, pgpfile.Ext))
+		if err != nil {
+			return err
+		}
+		if sum, err = s.write(ctx, b, enc); err != nil {
+			return err
+		}
+		return enc.Close()
 	})
 	if err != nil {
 		return batchfile.Manifest{}, err
 	}
-	if up.SHA256 != sum.SHA256 || up.Bytes != sum.Bytes {
+	if s.recipient == nil && (up.SHA256 != sum.SHA256 || up.Bytes != sum.Bytes) {
 		return batchfile.Manifest{}, fmt.Errorf("%w: data file of batch %s: written and uploaded checksums differ", partner.ErrVerify, b.ID)
 	}
 	if err := s.step(StepAfterData, up.Bytes); err != nil {
 		return batchfile.Manifest{}, err
 	}
 	m := batchfile.NewManifest(b.ID, b.Date, b.CreatedAt, sum)
+	// The manifest describes the bytes sent: the partner checks those.
+	m.DataFile, m.SHA256, m.Bytes = b.DataFile, up.SHA256, up.Bytes
+	if s.recipient != nil {
+		m.Encryption, m.RecipientFingerprint = "openpgp", s.recipient.Fingerprint()
+	}
 	body, err := m.Marshal()
 	if err != nil {
 		return batchfile.Manifest{}, err
@@ -326,6 +411,20 @@ func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Ba
 	if err != nil {
 		return batchfile.Manifest{}, false, fmt.Errorf("batch %s: partner has an unreadable manifest %s", b.ID, b.ManifestFile)
 	}
+	if s.recipient != nil {
+		// Encryption is not deterministic, so the content cannot be
+		// recomputed: the manifest must name this batch and its file and
+		// counts, and the partner's data file must have its checksum.
+		got, _, err := c.Checksum(b.DataFile)
+		if err != nil && !errors.Is(err, partner.ErrNotFound) {
+			return batchfile.Manifest{}, false, err
+		}
+		if m.BatchID != b.ID || m.DataFile != b.DataFile || m.RecordCount != b.RecordCount || m.OrderCount != b.OrderCount || got != m.SHA256 {
+			return batchfile.Manifest{}, false, fmt.Errorf("%w: batch %s: %s", ErrPartnerMismatch, b.ID, b.ManifestFile)
+		}
+		s.log.Warn().Str("batch_id", b.ID).Msg("partner already has this batch complete; recording it")
+		return m, true, nil
+	}
 	want, err := s.write(ctx, b, io.Discard)
 	if err != nil {
 		return batchfile.Manifest{}, false, err
@@ -343,14 +442,29 @@ func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Ba
 	return m, true, nil
 }
 
-// write streams the batch's CSV to w and returns its summary.
+// write streams the batch's CSV to w and returns its summary. This is the
+// only place personal data is opened, one order at a time, in memory.
 func (s *Sender) write(ctx context.Context, b store.Batch, w io.Writer) (batchfile.Summary, error) {
+	if s.codec == nil {
+		return batchfile.Summary{}, fmt.Errorf("batch %s: no day keys to open the personal data with", b.ID)
+	}
 	bw, err := batchfile.NewWriter(w)
 	if err != nil {
 		return batchfile.Summary{}, err
 	}
 	err = s.store.EachOrder(ctx, b.ID, func(o store.BatchOrder) error {
-		p, err := s.codec.Decode(ctx, o.OrderID, o.BusinessDate, o.Personal)
+		ref, err := reference.Parse(o.Reference)
+		if err != nil {
+			return fmt.Errorf("order %s: %w: stored reference is invalid", o.Reference, ErrSealedRejected)
+		}
+		p, err := s.codec.Decode(ctx, o.OrderID, ref, o.BusinessDate, o.Personal)
+		if errors.Is(err, seal.ErrTampered) || errors.Is(err, seal.ErrMalformed) || errors.Is(err, seal.ErrWrongDayKey) ||
+			errors.Is(err, seal.ErrKeyDestroyed) || errors.Is(err, seal.ErrUnknownKEK) || errors.Is(err, keystore.ErrNoKey) {
+			// The alert names the batch and the order reference only.
+			s.log.Error().Str("alert", "sealed_data_rejected").Str("batch_id", b.ID).Str("reference", o.Reference).
+				Err(err).Msg("sealed personal data did not open: batch stopped, nothing sent, data kept")
+			return fmt.Errorf("batch %s, order %s: %w: %w", b.ID, o.Reference, ErrSealedRejected, err)
+		}
 		if err != nil {
 			return fmt.Errorf("order %s: %w", o.Reference, err)
 		}
