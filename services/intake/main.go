@@ -188,19 +188,20 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return errors.New("DATABASE_URL is not a valid PostgreSQL URL") // it may hold a password: not repeated
 	}
 	defer db.Close()
+	// Orders need the day keys: not ready until their table exists and
+	// PostgreSQL answers.
 	var schemaReady atomic.Bool
+	keysReady := func(ctx context.Context) error {
+		if !schemaReady.Load() {
+			return errors.New("database schema not applied yet")
+		}
+		return db.Ping(ctx)
+	}
 	srv, err := web.New(web.Config{
 		Volunteers:     volunteerstore.New(db, time.Now),
 		Keys:           keystore.New(db, cfg.Ring),
 		Cutoff:         cfg.Cutoff,
-		// Orders need the day keys: not ready until their table exists
-		// and PostgreSQL answers.
-		Ready: func(ctx context.Context) error {
-			if !schemaReady.Load() {
-				return errors.New("database schema not applied yet")
-			}
-			return db.Ping(ctx)
-		},
+		Ready:          keysReady,
 		Orders:         orders,
 		Catalogue:      cat,
 		Secret:         cfg.Secret,
