@@ -86,6 +86,13 @@ type Config struct {
 	// Volunteers, when set, turns on the user-research sign-up and
 	// withdrawal pages (volunteer.go).
 	Volunteers Volunteers
+	// Metrics, when set, count orders received and rejected and time the
+	// publishes (metrics.go).
+	Metrics *Metrics
+	// StateClock times the form state's expiry (StateTTL); Clock when
+	// nil. In demo mode the intake passes the real clock here: on the demo
+	// clock an hour lasts a fraction of a second.
+	StateClock func() time.Time
 }
 
 // Server serves the form and the API.
@@ -104,6 +111,7 @@ type Server struct {
 	pages     map[string]*template.Template
 	handler   http.Handler
 	research  Volunteers // nil: no research pages
+	metrics   *Metrics   // nil: not counted
 }
 
 // New checks the configuration, parses every page template and builds
@@ -124,7 +132,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StateTTL <= 0 {
 		cfg.StateTTL = time.Hour
 	}
-	sl, err := newSealer(cfg.Secret, cfg.StateTTL, cfg.Clock)
+	stateClock := cfg.StateClock
+	if stateClock == nil {
+		stateClock = cfg.Clock
+	}
+	sl, err := newSealer(cfg.Secret, cfg.StateTTL, stateClock)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 		ipHeader: cfg.ClientIPHeader,
 		pages:    pages,
 		research: cfg.Volunteers,
+		metrics:  cfg.Metrics,
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -199,7 +212,9 @@ func (s *Server) routes() http.Handler {
 func (s *Server) route(pattern string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		infoFrom(r.Context()).route = pattern
-		if err := h(w, r); err != nil {
+		err := h(w, r)
+		s.metrics.order(orderChannel(pattern), err)
+		if err != nil {
 			s.writeError(w, r, err)
 		}
 	})
@@ -259,6 +274,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 			return
 		}
 		if wait := s.limiter.reserve(s.clientIP(r)); wait > 0 {
+			s.metrics.rateLimited(r)
 			s.writeError(w, r, &rateLimitedError{retryAfter: wait})
 			return
 		}
@@ -392,7 +408,9 @@ func (s *Server) place(ctx context.Context, v order.Validated, idemKey string) (
 	if err != nil {
 		return "", err // names the reference and the step already
 	}
+	start := time.Now()
 	pub, err := s.orders.Publish(ctx, so, msgID)
+	s.metrics.published(time.Since(start), pub.Duplicate, err)
 	if err != nil {
 		return "", err // names the reference and the step already
 	}

@@ -8,7 +8,9 @@
 // LOG_LEVEL, DATABASE_URL, MIGRATE (the user-research sign-up,
 // docs/research.md; and the day keys), KEK or KEK_FILE (required: the
 // personal part of every order is sealed, docs/privacy.md), BATCH_CUTOFF
-// (which business day, hence which day key). See docs/api.md.
+// (which business day, hence which day key), SHUTDOWN_TIMEOUT (10s),
+// DEMO_DAY and DEMO_EPOCH (demo mode, docs/operations.md). Prometheus
+// metrics on /metrics. See docs/api.md.
 package main
 
 import (
@@ -29,11 +31,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
 	"booklets/pkg/businessday"
 	"booklets/pkg/catalogue"
+	"booklets/pkg/clock"
 	"booklets/pkg/envconfig"
 	"booklets/pkg/keystore"
 	"booklets/pkg/logging"
@@ -69,6 +75,12 @@ type config struct {
 	Migrate        bool
 	Cutoff         businessday.Cutoff
 	Ring           *seal.Ring
+	// Now is the clock orders are received by: the real one, or in demo
+	// mode (DEMO_DAY) one on which a day lasts DEMO_DAY.
+	Now clock.Clock
+	// ShutdownTimeout bounds finishing the requests in flight after
+	// SIGTERM.
+	ShutdownTimeout time.Duration
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -86,6 +98,12 @@ func readConfig(getenv func(string) string) (config, error) {
 		DatabaseURL:    r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booklets?sslmode=disable"),
 		Migrate:        r.Bool("MIGRATE", true),
 	}
+	c.ShutdownTimeout = r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second)
+	now, _, err := clock.FromEnv(getenv)
+	if err != nil {
+		r.Fail(clock.EnvDemoDay, err.Error())
+	}
+	c.Now = now
 	cut, err := businessday.ParseCutoff(r.String("BATCH_CUTOFF", "23:00"))
 	if err != nil {
 		r.Fail("BATCH_CUTOFF", err.Error())
@@ -197,15 +215,29 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 		return db.Ping(ctx)
 	}
+	// From SIGTERM, /readyz fails so that a load balancer stops sending
+	// orders here.
+	var stopping atomic.Bool
+	ready := func(ctx context.Context) error {
+		if stopping.Load() {
+			return errors.New("shutting down")
+		}
+		return keysReady(ctx)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := web.NewMetrics(reg)
 	srv, err := web.New(web.Config{
 		Volunteers:     volunteerstore.New(db, time.Now),
 		Keys:           keystore.New(db, cfg.Ring),
 		Cutoff:         cfg.Cutoff,
-		Ready:          keysReady,
+		Ready:          ready,
 		Orders:         orders,
 		Catalogue:      cat,
 		Secret:         cfg.Secret,
-		Clock:          time.Now,
+		Clock:          cfg.Now,
+		StateClock:     time.Now, // a person's time to fill the form is real, even in demo mode
+		Metrics:        metrics,
 		Logger:         log,
 		RatePerMinute:  cfg.RatePerMinute,
 		Burst:          cfg.RateBurst,
@@ -219,8 +251,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
+	// /metrics is outside the web adapter: no rate limit, no request log.
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", srv)
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -249,10 +285,20 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return fmt.Errorf("serve http: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	// Stop taking orders: close the listener and finish the requests in
+	// flight (each ends with JetStream's acknowledgement and a 201, or a
+	// 503 with nothing stored), then drain NATS.
+	stopping.Store(true)
+	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("stopping: finishing requests in flight")
+	shutdownCtx, done := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer done()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shut down http: %w", err)
+	}
+	if err := nc.Drain(); err == nil {
+		for i := 0; i < 50 && !nc.IsClosed(); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	log.Info().Msg("intake stopped")
 	return nil
