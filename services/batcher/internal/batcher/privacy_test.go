@@ -1,0 +1,405 @@
+package batcher_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/batchfile"
+	"booklets/pkg/businessday"
+	"booklets/pkg/keystore"
+	"booklets/pkg/order"
+	"booklets/pkg/pgpfile"
+	"booklets/pkg/seal"
+	"booklets/pkg/store"
+	"booklets/pkg/testenv"
+	"booklets/services/batcher/internal/batcher"
+)
+
+// syncBuf is a log sink safe for concurrent writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// finalNames are the partner's files that are not uploads in progress.
+func (e *env) finalNames() []string {
+	var out []string
+	for _, n := range e.files() {
+		if !strings.HasPrefix(n, ".") {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// A sent batch destroys its day's key in the record transaction, with an
+// audit entry; the key can then not be had by anyone.
+func TestRecordDestroysDayKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.save(newOrder(at("2026-11-25 10:00:00"), person("Ann Example")))
+	m := batcher.NewMetrics(nil)
+	res, err := e.sender(batcher.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deleted.DayKeys) != 1 || res.Deleted.DayKeys[0].Already || res.Deleted.DayKeys[0].KEKID != "test-kek" {
+		t.Fatalf("destroyed %+v", res.Deleted.DayKeys)
+	}
+	if n := e.count(`SELECT count(*) FROM day_keys WHERE business_date = '2026-11-25' AND wrapped IS NULL AND destroyed_at IS NOT NULL`); n != 1 {
+		t.Error("day key row not destroyed")
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE kind = 'day_key_destroyed' AND batch_id = $1
+		AND details->>'business_date' = '2026-11-25' AND details->>'kek_id' = 'test-kek'`, res.Batch.ID); n != 1 {
+		t.Errorf("%d day_key_destroyed audit entries", n)
+	}
+	other := keystore.New(e.st.Pool(), e.ring) // another process, no cache
+	if _, err := other.Get(context.Background(), date("2026-11-25")); !errors.Is(err, seal.ErrKeyDestroyed) {
+		t.Errorf("Get after destruction: %v", err)
+	}
+	if got := value(m.DayKeysShredded); got != 1 {
+		t.Errorf("day_keys_destroyed_total = %v", got)
+	}
+}
+
+// Tampered ciphertext stops the whole batch before any final name exists
+// at the partner, raises an alert naming batch and reference only, counts
+// it, and keeps every order's data.
+func TestTamperedCiphertextStopsTheBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	good := newOrder(at("2026-11-25 09:00:00"), person("Gwen Goodrow"))
+	bad := newOrder(at("2026-11-25 10:00:00"), person("Tobias Tamperly"))
+	e.save(good)
+	e.save(bad)
+	if _, err := e.st.Pool().Exec(context.Background(),
+		`UPDATE order_personal SET data = overlay(data placing '\xff'::bytea from length(data) - 3 for 1) WHERE order_id = $1`, bad.ID); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuf
+	m := batcher.NewMetrics(nil)
+	_, err := e.sender(batcher.WithLogger(zerolog.New(&logs)), batcher.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
+	if !errors.Is(err, batcher.ErrSealedRejected) || !errors.Is(err, seal.ErrTampered) {
+		t.Fatalf("SendBatch = %v, want ErrSealedRejected (tampered)", err)
+	}
+	if names := e.finalNames(); len(names) != 0 {
+		t.Errorf("files under final names at the partner: %v", names)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 2 {
+		t.Errorf("%d personal parts kept, want 2", n)
+	}
+	if n := e.count(`SELECT count(*) FROM day_keys WHERE wrapped IS NOT NULL`); n != 1 {
+		t.Error("day key destroyed although nothing was sent")
+	}
+	if n := e.count(`SELECT count(*) FROM batches WHERE state = 'assembling' AND attempts = 1`); n != 1 {
+		t.Error("failed attempt not recorded")
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"alert":"sealed_data_rejected"`) || !strings.Contains(out, bad.Reference.String()) {
+		t.Errorf("no alert naming the reference: %s", out)
+	}
+	for _, pii := range []string{"Goodrow", "Tamperly", "High Street", "CT1 1AA"} {
+		if strings.Contains(out, pii) {
+			t.Errorf("log holds %q", pii)
+		}
+	}
+	if got := value(m.SealedRejected); got != 1 {
+		t.Errorf("sealed_data_rejected_total = %v", got)
+	}
+}
+
+// A destroyed day key also stops the batch (its orders cannot be opened);
+// nothing is sent and the data is kept for an operator to look at.
+func TestDestroyedDayKeyStopsTheBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.save(newOrder(at("2026-11-25 09:00:00"), person("Dora Destroyed")))
+	ctx := context.Background()
+	tx, err := e.st.Pool().Begin(ctx)
+	testenv.Must(t, err)
+	_, err = e.keys.Destroy(ctx, tx, date("2026-11-25"))
+	testenv.Must(t, err)
+	testenv.Must(t, tx.Commit(ctx))
+	_, err = e.sender().SendBatch(ctx, date("2026-11-25"))
+	if !errors.Is(err, batcher.ErrSealedRejected) || !errors.Is(err, seal.ErrKeyDestroyed) {
+		t.Fatalf("SendBatch = %v", err)
+	}
+	if names := e.finalNames(); len(names) != 0 {
+		t.Errorf("files at the partner: %v", names)
+	}
+}
+
+// KEK rotation: day keys wrapped by the old KEK still open once a new KEK
+// is current (the old one kept); with the old KEK removed they cannot be
+// unwrapped and the batch stops with an error naming the KEK id; a wrong
+// key under the right id is refused as tampered.
+func TestKEKRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	oldEntry := kekEntry("2026a")
+	oldRing, err := seal.ParseRing(oldEntry)
+	testenv.Must(t, err)
+
+	for _, c := range []struct {
+		name string
+		ring string
+		want error
+	}{
+		{"rotated", kekEntry("2026b") + "," + oldEntry, nil},
+		{"old removed", kekEntry("2026b"), seal.ErrUnknownKEK},
+		{"wrong key", kekEntry("2026a"), seal.ErrTampered},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.keys = keystore.New(e.st.Pool(), oldRing) // the intake sealed under the old KEK
+			e.save(newOrder(at("2026-11-25 09:00:00"), person("Rory Rotation")))
+			ring, err := seal.ParseRing(c.ring)
+			testenv.Must(t, err)
+			e.keys = keystore.New(e.st.Pool(), ring) // the batcher restarted with the new ring
+			res, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+			if c.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Deleted.DayKeys) != 1 || res.Deleted.DayKeys[0].KEKID != "2026a" {
+					t.Errorf("destroyed %+v", res.Deleted.DayKeys)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) || !errors.Is(err, batcher.ErrSealedRejected) {
+				t.Fatalf("SendBatch = %v, want %v", err, c.want)
+			}
+			if !strings.Contains(err.Error(), "2026a") {
+				t.Errorf("error does not name the KEK id: %v", err)
+			}
+			if len(e.finalNames()) != 0 {
+				t.Error("something was sent")
+			}
+		})
+	}
+}
+
+// An order of a day whose batch is already assembled (in flight while the
+// day closed, or sealed by an intake still holding the key in its cache)
+// is dead-lettered with an alert, never stored into a later batch nor
+// dropped.
+func TestLateOrderIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.save(newOrder(at("2026-11-25 09:00:00"), person("Early Bird")))
+	late := e.seal(newOrder(at("2026-11-25 22:59:00"), person("Lena Late"))) // sealed before the key went
+	if _, err := e.sender().SendBatch(ctx, date("2026-11-25")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.SaveOrder(ctx, late); !errors.Is(err, store.ErrLate) {
+		t.Fatalf("SaveOrder of a late order = %v", err)
+	}
+
+	orders := testenv.Orders(t)
+	cfg := orders.Config()
+	if _, err := orders.Publish(ctx, late, "late"); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuf
+	m := batcher.NewMetrics(nil)
+	c := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
+		e.st, businessday.DefaultCutoff, e.now, zerolog.New(&logs), m)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.count(`SELECT count(*) FROM dead_letters`) < 1 || pending(t, ctx, orders.JetStream(), cfg.Stream) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("late order not dead-lettered")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := e.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%' || $1 || '%arrived after%' AND data IS NOT NULL`, late.Reference.String()); n != 1 {
+		t.Error("no dead letter naming the late order")
+	}
+	if n := e.count(`SELECT count(*) FROM orders WHERE order_id = $1`, late.ID); n != 0 {
+		t.Error("late order stored as an order")
+	}
+	if !strings.Contains(logs.String(), `"alert":"late_order"`) || strings.Contains(logs.String(), "Lena") {
+		t.Errorf("logs: %s", logs.String())
+	}
+	if got := value(m.LateOrders); got != 1 {
+		t.Errorf("late_orders_total = %v", got)
+	}
+}
+
+// The race to close: an order of the day still in the stream holds the
+// batch back (bounded, with a clear error) until the consumer has stored
+// it; then the batch includes it.
+func TestBatchWaitsForTheConsumer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	orders := testenv.Orders(t)
+	cfg := orders.Config()
+	o := newOrder(at("2026-11-25 22:58:00"), person("Ivy Inflight"))
+	if _, err := orders.Publish(ctx, e.seal(o), "inflight"); err != nil {
+		t.Fatal(err)
+	}
+	m := batcher.NewMetrics(nil)
+	c := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject,
+		CatchUpTimeout: 300 * time.Millisecond}, e.st, businessday.DefaultCutoff, e.now, zerolog.Nop(), m)
+	s := e.sender(batcher.WithCatchUp(c.WaitCaughtUp), batcher.WithMetrics(m))
+	_, err := s.SendBatch(ctx, date("2026-11-25"))
+	if !errors.Is(err, batcher.ErrNotCaughtUp) {
+		t.Fatalf("SendBatch with an order in flight = %v", err)
+	}
+	if n := e.count(`SELECT count(*) FROM batches`); n != 0 {
+		t.Error("batch assembled while an order was in flight")
+	}
+	if n := e.count(`SELECT count(*) FROM day_keys WHERE wrapped IS NOT NULL`); n != 1 {
+		t.Error("day key destroyed")
+	}
+	// An order of the next day in the stream does not hold the batch back.
+	next := newOrder(at("2026-11-25 23:30:00"), person("Ned Nextday"))
+	if _, err := orders.Publish(ctx, e.seal(next), "next"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	res, err := e.sender(batcher.WithCatchUp(func(ctx context.Context, d businessday.Date) error {
+		// the bounded wait, generously, for the consumer just started
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := c.WaitCaughtUp(ctx, d)
+			if err == nil || time.Now().After(deadline) {
+				return err
+			}
+		}
+	})).SendBatch(ctx, date("2026-11-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Batch.OrderCount != 1 {
+		t.Errorf("batch has %d orders, want the one in flight", res.Batch.OrderCount)
+	}
+}
+
+// With the partner's OpenPGP key the file sent is *.csv.gpg, the manifest
+// has the checksum of the bytes sent and the key's fingerprint, and GnuPG
+// (the partner's tool) decrypts it to the CSV.
+func TestPGPFileDecryptsWithGnuPG(t *testing.T) {
+	t.Parallel()
+	gpg, err := exec.LookPath("gpg")
+	if err != nil {
+		t.Skip("gpg is not installed (apt-get install gnupg)")
+	}
+	home := t.TempDir()
+	testenv.Must(t, os.Chmod(home, 0o700))
+	run := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(gpg, append([]string{"--batch", "--no-tty", "--quiet"}, args...)...)
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return out
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+		_ = cmd.Run()
+	})
+	run("--passphrase", "", "--quick-generate-key", "Print Partner <pgp@partner.example>", "future-default", "default", "never")
+	keyFile := filepath.Join(t.TempDir(), "partner.asc")
+	testenv.Must(t, os.WriteFile(keyFile, run("--armor", "--export", "pgp@partner.example"), 0o600))
+	rec, err := pgpfile.LoadRecipient(keyFile, time.Now)
+	testenv.Must(t, err)
+
+	e := newEnv(t)
+	o := newOrder(at("2026-11-25 10:00:00"), person("Petra Pretty-Good"), order.Braille, order.Audio)
+	e.save(o)
+	res, err := e.sender(batcher.WithRecipient(rec)).SendBatch(context.Background(), date("2026-11-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := res.Batch
+	if !strings.HasSuffix(b.DataFile, ".csv.gpg") {
+		t.Fatalf("data file %s", b.DataFile)
+	}
+	enc, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
+	testenv.Must(t, err)
+	if bytes.Contains(enc, []byte("Petra")) || bytes.Contains(enc, []byte("CT1 1AA")) {
+		t.Fatal("the file sent holds plaintext")
+	}
+	mraw, err := os.ReadFile(e.srv.Path("outbox", b.ManifestFile))
+	testenv.Must(t, err)
+	mf, err := batchfile.ParseManifest(mraw)
+	testenv.Must(t, err)
+	sum := sha256.Sum256(enc)
+	if mf.SHA256 != hex.EncodeToString(sum[:]) || mf.SHA256 != b.SHA256 || mf.Bytes != int64(len(enc)) ||
+		mf.DataFile != b.DataFile || mf.Encryption != "openpgp" || mf.RecipientFingerprint != rec.Fingerprint() || mf.RecordCount != 2 {
+		t.Errorf("manifest %+v, file sha256 %x", mf, sum)
+	}
+	if fpr := run("--with-colons", "--fingerprint", "pgp@partner.example"); !bytes.Contains(fpr, []byte(mf.RecipientFingerprint)) {
+		t.Errorf("manifest fingerprint %s is not gpg's", mf.RecipientFingerprint)
+	}
+	// The partner, as docs/partner-interface.md says.
+	out := filepath.Join(t.TempDir(), strings.TrimSuffix(b.DataFile, ".gpg"))
+	run("--pinentry-mode", "loopback", "--passphrase", "", "--output", out, "--decrypt", e.srv.Path("outbox", b.DataFile))
+	plain, err := os.ReadFile(out)
+	testenv.Must(t, err)
+	rows, err := csv.NewReader(bytes.NewReader(plain)).ReadAll()
+	testenv.Must(t, err)
+	if len(rows) != 3 || rows[1][0] != o.Reference.String() || rows[1][4] != "Petra Pretty-Good" || rows[2][3] != "audio" {
+		t.Errorf("decrypted rows %q", rows)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 0 {
+		t.Error("personal data kept after a verified encrypted upload")
+	}
+}
+
+// value reads a counter or gauge.
+func value(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var d dto.Metric
+	if err := (<-ch).Write(&d); err != nil {
+		panic(err)
+	}
+	if d.Counter != nil {
+		return d.GetCounter().GetValue()
+	}
+	return d.GetGauge().GetValue()
+}
