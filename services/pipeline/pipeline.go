@@ -72,6 +72,14 @@ func (p *pipeline) start(ctx context.Context) error {
 	if cfg.natsURL, err = p.natsURL(); err != nil {
 		return err
 	}
+	if cfg.demo {
+		if cfg.databaseURL, err = demoDatabaseURL(cfg.databaseURL); err != nil {
+			return err
+		}
+		if err := resetDemo(ctx, cfg, cfg.natsURL, p.out); err != nil {
+			return err
+		}
+	}
 	if err := ensureDatabase(ctx, cfg, p.out); err != nil {
 		return err
 	}
@@ -118,6 +126,7 @@ func startPartner(cfg config, out *console) (*partnersim.Server, error) {
 	sc := partnersim.Config{Addr: cfg.partnerAddr, Dir: filepath.Join(cfg.runDir, "partner"), Log: log}
 	if cfg.demo {
 		sc.Clock = clock.Demo(cfg.demoEpoch, cfg.demoDay)
+		sc.Dir = demoPartnerDir(cfg)
 	}
 	if cfg.holidays != "" {
 		// The same calendar as the batcher's, or due dates would differ.
@@ -267,6 +276,11 @@ func (p *pipeline) serviceEnv(service, addr string) []string {
 		}
 	}
 	if cfg.demo {
+		for k, v := range map[string]string{"NATS_STREAM": demoStream, "NATS_SUBJECT": demoSubject} {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
+		}
 		env["DEMO_DAY"] = cfg.demoDay.String()
 		env["DEMO_EPOCH"] = cfg.demoEpoch.Format(time.RFC3339Nano)
 	}

@@ -56,7 +56,8 @@ func ScheduleEndOfDay(ctx context.Context, s gocron.Scheduler, cutoff businessda
 // often rather than once a day (demo mode, where a day lasts seconds): it
 // sends, oldest first, every closed business day whose batch has not been
 // sent, from the day after the last batch sent (at most a week back) to the
-// day that closed last. It sends nothing while ready reports that orders
+// day that closed last; with no batch ever sent, only the day that closed
+// last (days before the service existed get no empty batches). It sends nothing while ready reports that orders
 // received before the cut-off may still be on their way from the stream,
 // so that a closed day's batch does not go out without them.
 type CatchUp struct {
@@ -77,7 +78,10 @@ func (c CatchUp) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if ok && !sent.Before(from) {
+	switch {
+	case !ok:
+		from = last
+	case !sent.Before(from):
 		from = sent.AddDays(1)
 	}
 	if from.After(last) {
