@@ -57,9 +57,10 @@ func ScheduleEndOfDay(ctx context.Context, s gocron.Scheduler, cutoff businessda
 // sends, oldest first, every closed business day whose batch has not been
 // sent, from the day after the last batch sent (at most a week back) to the
 // day that closed last; with no batch ever sent, only the day that closed
-// last (days before the service existed get no empty batches). It sends nothing while ready reports that orders
-// received before the cut-off may still be on their way from the stream,
-// so that a closed day's batch does not go out without them.
+// last (days before the service existed get no empty batches). It sends
+// nothing while ready reports that orders received before the cut-off may
+// still be on their way from the stream, so that a closed day's batch does
+// not go out without them.
 type CatchUp struct {
 	Cutoff   businessday.Cutoff
 	Now      func() time.Time
