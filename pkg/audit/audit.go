@@ -53,6 +53,9 @@ const (
 	// VolunteerViewed records that an operator displayed one volunteer's
 	// name and email (pkg/volunteerstore Show).
 	VolunteerViewed Kind = "volunteer_viewed"
+	// OrderViewed records that an operator displayed one order's personal
+	// data (`batcher order show`); the reference only.
+	OrderViewed Kind = "order_viewed"
 )
 
 // Genesis is the PrevHash of the first entry.

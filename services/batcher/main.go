@@ -5,6 +5,9 @@
 //	batcher                              run the service (consumer, end-of-day job, /healthz, /readyz, /metrics)
 //	batcher migrate                      apply the database migrations and exit
 //	batcher send-now [--date YYYY-MM-DD] send one day's batch now and exit (non-zero on failure)
+//	batcher order show REF --postcode PC                    show what is held about an unsent order
+//	batcher order correct REF --postcode PC --field f=v ... correct it (re-sealed under the same day key)
+//	batcher order erase REF --postcode PC                   erase its personal data; left out of the batch
 //
 // See docs/batcher.md.
 package main
@@ -189,8 +192,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return nil
 	case "send-now":
 		return sendNow(ctx, cfg, log, args, stdout)
+	case "order":
+		return orderCommand(ctx, cfg, args, stdout)
 	default:
-		return fmt.Errorf("unknown command %q (want no command, migrate or send-now)", cmd)
+		return fmt.Errorf("unknown command %q (want no command, migrate, send-now or order)", cmd)
 	}
 }
 
@@ -369,6 +374,19 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	}
 	if err != nil {
 		return err
+	}
+	// The retention watchdog: at start-up and every 15 minutes (on the
+	// demo clock, every 15 simulated minutes).
+	watchdog := batcher.Watchdog{Store: st, Cutoff: cfg.Cutoff, Grace: cfg.RetentionGrace, Now: cfg.Now, Log: log, Metrics: metrics}
+	watchEvery := 15 * time.Minute
+	if cfg.Demo {
+		watchEvery = max(clock.RealDuration(watchEvery, clock.DayFactor(cfg.Day)), time.Second)
+	}
+	if _, err := batcher.ScheduleWatchdog(jobCtx, sched, watchEvery, watchdog); err != nil {
+		return err
+	}
+	if _, err := watchdog.Check(ctx); err != nil {
+		log.Error().Err(err).Msg("retention check at start-up failed")
 	}
 	sched.Start()
 	if next, err := job.NextRun(); err == nil && !cfg.Demo {
