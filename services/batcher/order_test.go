@@ -41,7 +41,7 @@ func TestOrderCommands(t *testing.T) {
 	received := time.Now().UTC()
 	newOrder := func(name string) order.Order {
 		o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: received, Area: "kent",
-			Formats: []order.Format{order.Braille},
+			Formats:  []order.Format{order.Braille},
 			Personal: order.Personal{Name: name, AddressLine1: "3 Orchard Row", Town: "Faversham", Postcode: "ME13 8AA"}}
 		if _, err := st.SaveOrder(ctx, sealOrder(t, keys, o)); err != nil {
 			t.Fatal(err)
