@@ -53,8 +53,18 @@ type VolunteerSource interface {
 	Overdue(ctx context.Context) ([]volunteer.Summary, error)
 }
 
+// RetentionSource gives the batcher's last retention watchdog finding
+// (pkg/ledger): personal data held past its day's cut-off plus the grace,
+// as a count and the received time of the oldest; no personal data.
+type RetentionSource interface {
+	LastRetentionCheck(ctx context.Context) (checkedAt time.Time, overdue int, oldest time.Time, err error)
+}
+
 // Server serves the auditors' pages.
 type Server struct {
+	// Retention, when set, adds the personal data held too long.
+	Retention RetentionSource
+
 	// Volunteers, when set, adds the overdue volunteer reviews to the page.
 	Volunteers VolunteerSource
 
@@ -211,6 +221,14 @@ type pageData struct {
 	// VolunteerReviews is false when no volunteer source is set.
 	VolunteerReviews bool
 	OverdueReviews   []volunteer.Summary
+	// Retention is nil when no retention source is set.
+	Retention *retentionData
+}
+
+type retentionData struct {
+	CheckedAt time.Time // zero: the watchdog never ran
+	Overdue   int
+	OldestAge string
 }
 
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
@@ -227,6 +245,16 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		d.VolunteerReviews, d.OverdueReviews = true, overdue
+	}
+	if s.Retention != nil {
+		at, n, oldest, err := s.Retention.LastRetentionCheck(r.Context())
+		if err != nil {
+			return err
+		}
+		d.Retention = &retentionData{CheckedAt: at, Overdue: n}
+		if n > 0 {
+			d.Retention.OldestAge = d.Now.Sub(oldest).Round(time.Minute).String()
+		}
 	}
 	var b strings.Builder
 	if err := s.page.Execute(&b, d); err != nil {

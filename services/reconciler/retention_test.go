@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"booklets/migrations"
+	"booklets/pkg/auditweb"
+	"booklets/pkg/ledger"
+	"booklets/pkg/testenv"
+)
+
+// The auditors' page shows the batcher's retention watchdog finding: how
+// much personal data is held past the end of its day, and for how long.
+func TestAuditorsPageShowsRetention(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, testenv.Database(t))
+	testenv.Must(t, err)
+	t.Cleanup(db.Close)
+	conn, err := db.Acquire(ctx)
+	testenv.Must(t, err)
+	testenv.Must(t, migrations.Apply(ctx, conn.Conn()))
+	conn.Release()
+
+	page := func() string {
+		t.Helper()
+		w, err := auditweb.New(ledger.New(db), auditweb.Auth{Token: "tok"}, time.Now, zerolog.Nop(), nil)
+		testenv.Must(t, err)
+		w.Retention = ledger.New(db)
+		mux := http.NewServeMux()
+		w.Register(mux)
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		req, _ := http.NewRequest("GET", srv.URL+"/audit", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := srv.Client().Do(req)
+		testenv.Must(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("/audit: %d %s", resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	if body := page(); !strings.Contains(body, "it has not checked yet") || !strings.Contains(body, `id="retention-overdue">0<`) {
+		t.Errorf("before any check:\n%s", body)
+	}
+	_, err = db.Exec(ctx, `INSERT INTO retention_check (id, checked_at, held, overdue, oldest_overdue_at, grace_seconds)
+		VALUES (1, now(), 5, 2, now() - interval '30 hours', 7200)`)
+	testenv.Must(t, err)
+	if body := page(); !strings.Contains(body, `id="retention-overdue">2<`) || !strings.Contains(body, `id="retention-oldest-age">30h0m0s<`) {
+		t.Errorf("after a check:\n%s", body)
+	}
+}
