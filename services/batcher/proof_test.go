@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/businessday"
+	"booklets/pkg/catalogue"
+	"booklets/pkg/keystore"
+	"booklets/pkg/natsembed"
+	"booklets/pkg/seal"
+	"booklets/pkg/sftptest"
+	"booklets/pkg/stream"
+	"booklets/pkg/testenv"
+	"booklets/pkg/web"
+)
+
+// The distinctive personal data of the proof: nothing like it is anywhere
+// else, so finding any of it anywhere means it leaked.
+var proofPII = []string{
+	"Zebediah", "Quixotically", "Vexworth", "Zebediah Quixotically-Vexworth",
+	"77 Xylophone Parade", "Xylophone", "Flat 9 Quagmire House", "Quagmire", "Zythumbridge",
+	"ZE2 9QX", "ZE29QX", "ze2 9qx",
+}
+
+// TestProofNoPlaintextAnywhere is the proof of issue 7: the whole pipeline
+// (the intake's web adapter wired as services/intake wires it, the stream,
+// this batcher's run(), SFTP to a real sshd) takes an order with
+// distinctive personal data and sends the day's batch; afterwards the
+// plaintext is found in no table, no pg_dump, no stream message or stream
+// store file, no file the services wrote (the partner's folder included:
+// the file there is OpenPGP ciphertext), and no log line. The partner, and
+// only the partner, can decrypt it.
+func TestProofNoPlaintextAnywhere(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// Everything the services may write, in folders of this test.
+	natsDir, secretsDir := t.TempDir(), t.TempDir()
+	ns, err := natsembed.Start(natsembed.Config{Dir: natsDir, Port: -1})
+	testenv.Must(t, err)
+	t.Cleanup(ns.Shutdown)
+	dbURL := testenv.Database(t)
+	srv := sftptest.Start(t)
+
+	kekFile := filepath.Join(secretsDir, "kek")
+	testenv.Must(t, os.WriteFile(kekFile, []byte("# test ring\n"+testKEK("proof-2026a")+"\n"), 0o600))
+	partnerPriv, partnerPub := proofPartnerKey(t)
+	pubFile := filepath.Join(secretsDir, "partner.asc")
+	testenv.Must(t, os.WriteFile(pubFile, partnerPub, 0o600))
+
+	sc := stream.Config{Stream: testenv.Name("PROOF"), Subject: testenv.Name("proof.orders"), Replicas: 1, DupeWindow: time.Hour}
+	env := map[string]string{
+		"DATABASE_URL": dbURL, "NATS_URL": ns.URL(), "NATS_STREAM": sc.Stream, "NATS_SUBJECT": sc.Subject,
+		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile, "SFTP_KNOWN_HOSTS": srv.KnownHosts,
+		"SFTP_DIR": "outbox", "SFTP_RETRIES": "0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "debug",
+		"KEK_FILE": kekFile, "PARTNER_PGP_KEY_FILE": pubFile,
+	}
+	getenv := func(k string) string { return env[k] }
+	testenv.Must(t, run(ctx, []string{"migrate"}, getenv, io.Discard))
+
+	// The intake, as services/intake wires it: the keystore over its pool,
+	// the ring from KEK_FILE, the business day from BATCH_CUTOFF.
+	var intakeLogs syncBuf
+	ring, err := seal.RingFromEnv(getenv)
+	testenv.Must(t, err)
+	pool, err := pgxpool.New(ctx, dbURL)
+	testenv.Must(t, err)
+	t.Cleanup(pool.Close)
+	nc, err := stream.Connect(ns.URL(), "proof-intake")
+	testenv.Must(t, err)
+	t.Cleanup(nc.Close)
+	orders, err := stream.New(nc, sc)
+	testenv.Must(t, err)
+	testenv.Must(t, orders.Ensure(ctx))
+	intake, err := web.New(web.Config{
+		Orders: orders, Catalogue: catalogue.Default(), Keys: keystore.New(pool, ring), Cutoff: businessday.DefaultCutoff,
+		Secret: bytes.Repeat([]byte("s"), 32), Clock: time.Now, Logger: zerolog.New(&intakeLogs).Level(zerolog.DebugLevel),
+		RatePerMinute: 1000, Burst: 100,
+	})
+	testenv.Must(t, err)
+	api := httptest.NewServer(intake)
+	t.Cleanup(api.Close)
+
+	// The batcher service.
+	var batcherLogs syncBuf
+	served := make(chan error, 1)
+	go func() { served <- run(ctx, nil, getenv, &batcherLogs) }()
+
+	body := `{"area":"northumbria","formats":["braille","audio"],"name":"Zebediah Quixotically-Vexworth",
+		"address_line_1":"77 Xylophone Parade","address_line_2":"Flat 9 Quagmire House","town":"Zythumbridge","postcode":"ze2 9qx"}`
+	req, _ := http.NewRequest("POST", api.URL+"/api/v1/orders", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "proof-1")
+	resp, err := http.DefaultClient.Do(req)
+	testenv.Must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("order: %d; intake log:\n%s", resp.StatusCode, intakeLogs.String())
+	}
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM order_personal`).Scan(&n)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order not stored; batcher log:\n%s", batcherLogs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	today := businessday.DefaultCutoff.DateOf(time.Now())
+	var sendOut syncBuf
+	if err := run(ctx, []string{"send-now", "--date", today.String()}, getenv, &sendOut); err != nil {
+		t.Fatalf("send-now: %v\n%s", err, sendOut.String())
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+
+	// The partner has it, and only with its private key can read it.
+	files, _ := filepath.Glob(srv.Path("outbox", "booklets_"+today.String()+"_*.csv.gpg"))
+	if len(files) != 1 {
+		t.Fatalf("partner's files: %v\n%s", files, sendOut.String())
+	}
+	enc, err := os.ReadFile(files[0])
+	testenv.Must(t, err)
+	md, err := openpgp.ReadMessage(bytes.NewReader(enc), openpgp.EntityList{partnerPriv}, nil, nil)
+	testenv.Must(t, err)
+	plain, err := io.ReadAll(md.UnverifiedBody)
+	testenv.Must(t, err)
+	if !bytes.Contains(plain, []byte("Zebediah Quixotically-Vexworth")) || !bytes.Contains(plain, []byte("ZE2 9QX")) {
+		t.Fatalf("the partner's file does not hold the order:\n%s", plain)
+	}
+	var destroyed int
+	testenv.Must(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM day_keys WHERE business_date = $1 AND wrapped IS NULL`, today.UTC()).Scan(&destroyed))
+	if destroyed != 1 {
+		t.Error("the day key was not destroyed")
+	}
+
+	// Now search everywhere.
+	// In clear, lower case, hex (bytea in row_to_json and pg_dump) or
+	// base64 (JSON of bytes).
+	leaks := func(data []byte) []string {
+		var found []string
+		lower := bytes.ToLower(data)
+		for _, s := range proofPII {
+			for _, form := range []string{s, hex.EncodeToString([]byte(s)), base64.StdEncoding.EncodeToString([]byte(s))} {
+				if bytes.Contains(lower, bytes.ToLower([]byte(form))) {
+					found = append(found, s+" as "+form)
+				}
+			}
+		}
+		return found
+	}
+	find := func(where string, data []byte) {
+		t.Helper()
+		for _, l := range leaks(data) {
+			t.Errorf("%s holds %s", where, l)
+		}
+	}
+	// The search does find the data where it is meant to be.
+	if len(leaks(plain)) == 0 || len(leaks([]byte(hex.EncodeToString([]byte("x Vexworth x"))))) == 0 {
+		t.Fatal("the search cannot find the personal data")
+	}
+	// Every table of the database.
+	rows, err := pool.Query(context.Background(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
+		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type IN ('BASE TABLE', 'VIEW')`)
+	testenv.Must(t, err)
+	var tables []string
+	for rows.Next() {
+		var n string
+		testenv.Must(t, rows.Scan(&n))
+		tables = append(tables, n)
+	}
+	testenv.Must(t, rows.Err())
+	if len(tables) < 8 {
+		t.Fatalf("only %d tables: %v", len(tables), tables)
+	}
+	for _, tbl := range tables {
+		var dump string
+		testenv.Must(t, pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(row_to_json(t)::text, E'\n'), '') FROM `+tbl+` t`).Scan(&dump))
+		find("table "+tbl, []byte(dump))
+	}
+	// A pg_dump of the database.
+	out, err := exec.Command("pg_dump", "--dbname", dbURL).Output()
+	testenv.Must(t, err)
+	if !bytes.Contains(out, []byte("day_keys")) {
+		t.Fatal("pg_dump output lacks the schema")
+	}
+	find("pg_dump", out)
+	// The stream: every message left, and the store files (where removed
+	// messages' bytes may linger).
+	str, err := orders.JetStream().Stream(context.Background(), sc.Stream)
+	testenv.Must(t, err)
+	info, err := str.Info(context.Background())
+	testenv.Must(t, err)
+	if info.State.LastSeq == 0 {
+		t.Fatal("nothing was published")
+	}
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		if m, err := str.GetMsg(context.Background(), seq); err == nil {
+			find("stream message", m.Data)
+		}
+	}
+	storeDir := filepath.Join(natsDir, "jetstream", "$G", "streams", sc.Stream)
+	if _, err := os.Stat(storeDir); err != nil {
+		t.Fatalf("stream store folder: %v", err)
+	}
+	// The files the services wrote: NATS's store, the secrets, and the
+	// partner's SFTP home (the batch file there is ciphertext).
+	scanned := 0
+	for _, dir := range []string{natsDir, secretsDir, srv.Path()} {
+		testenv.Must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil // a socket or a file gone meanwhile
+			}
+			scanned++
+			find("file "+p, b)
+			return nil
+		}))
+	}
+	if scanned < 5 {
+		t.Fatalf("only %d files scanned", scanned)
+	}
+	// Every log line of every service.
+	find("intake log", []byte(intakeLogs.String()))
+	find("batcher log", []byte(batcherLogs.String()))
+	find("send-now output", []byte(sendOut.String()))
+	if !strings.Contains(batcherLogs.String(), "order stored") && !strings.Contains(batcherLogs.String(), "consuming orders") {
+		t.Errorf("the batcher's log was not captured:\n%s", batcherLogs.String())
+	}
+}
+
+// proofPartnerKey makes the partner's OpenPGP key pair with go-crypto.
+func proofPartnerKey(t *testing.T) (*openpgp.Entity, []byte) {
+	t.Helper()
+	e, err := openpgp.NewEntity("Print Partner", "", "pgp@partner.example", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	testenv.Must(t, err)
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	testenv.Must(t, err)
+	testenv.Must(t, e.Serialize(w))
+	testenv.Must(t, w.Close())
+	return e, buf.Bytes()
+}
