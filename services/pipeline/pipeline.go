@@ -235,6 +235,7 @@ var passThrough = []string{
 	"RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_BURST", "CLIENT_IP_HEADER",
 	// batcher
 	"BATCH_CUTOFF", "SFTP_DIR", "NATS_CONSUMER", "SFTP_RETRIES", "SFTP_RETRY_BASE",
+	"PARTNER_PGP_KEY_FILE", "RETENTION_GRACE", "CATCH_UP_TIMEOUT",
 	// reconciler
 	"SFTP_CONFIRMATIONS_DIR", "SFTP_PROCESSED_DIR", "SFTP_REJECTED_DIR", "SFTP_TIMEOUT",
 	"RECONCILE_AT", "BANK_HOLIDAYS_FILE", "MIGRATE",
@@ -263,6 +264,12 @@ func (p *pipeline) serviceEnv(service, addr string) []string {
 	switch service {
 	case "intake":
 		env["INTAKE_SECRET"] = strings.TrimSpace(p.secrets.intakeSecret)
+	case "batcher":
+		// Batch files are encrypted to the simulated partner's key, as in
+		// production; PARTNER_PGP_KEY_FILE given to make run wins.
+		if _, set := env["PARTNER_PGP_KEY_FILE"]; !set && p.secrets.partnerPGP != "" {
+			env["PARTNER_PGP_KEY_FILE"] = p.secrets.partnerPGP
+		}
 	case "reconciler":
 		env["AUDIT_TOKEN"] = p.secrets.auditToken
 		env["AUDIT_USER"] = p.secrets.auditUser

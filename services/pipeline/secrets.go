@@ -22,6 +22,7 @@ type secrets struct {
 	auditHash    string // AUDIT_PASSWORD_HASH
 	intakeSecret string // INTAKE_SECRET: kept in runDir so that references stay stable across runs
 	kekFile      string // KEK_FILE: kept in runDir, or sealed personal data from the last run is unreadable
+	partnerPGP   string // PARTNER_PGP_KEY_FILE: the simulated partner's public key, kept in runDir/partner
 }
 
 func makeSecrets(cfg config) (secrets, error) {
@@ -48,6 +49,9 @@ func makeSecrets(cfg config) (secrets, error) {
 	if _, err := keep(s.kekFile, func() string {
 		return "local1:" + base64.StdEncoding.EncodeToString(randomBytes(32)) + "\n"
 	}); err != nil {
+		return secrets{}, err
+	}
+	if s.partnerPGP, err = partnerPGPKey(filepath.Join(cfg.runDir, "partner")); err != nil {
 		return secrets{}, err
 	}
 	return s, nil
