@@ -35,9 +35,9 @@ func TestQuickRun(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatalf("results are not JSON: %v", err)
 	}
-	// 3 intake levels x 3, ingest, end of day 10k x 2, the report.
-	if len(res.Figures) != 13 {
-		t.Errorf("%d figures, want 13:\n%s", len(res.Figures), b)
+	// 3 intake levels x 3, ingest, end of day 10k x 3, the report.
+	if len(res.Figures) != 14 {
+		t.Errorf("%d figures, want 14:\n%s", len(res.Figures), b)
 	}
 	groups := map[string]bool{}
 	for _, f := range res.Figures {

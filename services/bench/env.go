@@ -32,8 +32,10 @@ type env struct {
 	natsURL  string
 	kek      string // a key-encryption key ring for this run (KEK)
 	secret   string // INTAKE_SECRET for this run
+	pgpKey   string // the partner's OpenPGP public key (PARTNER_PGP_KEY_FILE)
 	sshd     *sshd
 	log      io.Writer // progress lines
+	logs     string    // folder where the services' logs are kept, if any
 }
 
 func (e *env) progress(format string, args ...any) {
@@ -157,7 +159,11 @@ type child struct {
 // start runs a service binary in its own process group, its output in a
 // log file of the work folder.
 func (e *env) start(name string, env []string, args ...string) (*child, error) {
-	logf, err := os.Create(filepath.Join(e.work, name+"-"+randomHex(3)+".log"))
+	dir := e.work
+	if e.logs != "" {
+		dir = e.logs
+	}
+	logf, err := os.Create(filepath.Join(dir, name+"-"+time.Now().Format("150405.000")+".log"))
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +252,7 @@ type measured struct {
 
 // runOnce runs a command to completion and measures its wall time and
 // peak resident memory (ru_maxrss), through the rusage helper.
-func runOnce(ctx context.Context, env []string, stdin io.Reader, name string, args ...string) (measured, error) {
+func (e *env) runOnce(ctx context.Context, env []string, stdin io.Reader, name string, args ...string) (measured, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return measured{}, err
@@ -283,6 +289,10 @@ func runOnce(ctx context.Context, env []string, stdin io.Reader, name string, ar
 	var wallNS, maxKiB int64
 	if _, err := fmt.Sscan(string(report), &wallNS, &maxKiB); err != nil {
 		return measured{}, fmt.Errorf("%s: no rusage from the helper: %q", filepath.Base(name), report)
+	}
+	if e.logs != "" {
+		logName := filepath.Join(e.logs, filepath.Base(name)+"-"+time.Now().Format("150405.000")+".log")
+		_ = os.WriteFile(logName, append(append([]byte(strings.Join(args, " ")+"\n"), out.Bytes()...), errb.Bytes()...), 0o644)
 	}
 	return measured{wall: time.Duration(wallNS), maxRSS: maxKiB * 1024, stdout: out.Bytes()}, nil
 }

@@ -27,6 +27,8 @@ func (e *env) batcherEnv(dbURL string, sc stream.Config, extra map[string]string
 		"SFTP_KNOWN_HOSTS": e.sshd.knownHosts,
 		"SFTP_DIR":         "outbox",
 		"SFTP_RETRIES":     "0",
+		// Production encrypts the batch file to the partner's key.
+		"PARTNER_PGP_KEY_FILE": e.pgpKey,
 	}
 	for k, v := range extra {
 		vars[k] = v
@@ -63,7 +65,14 @@ func publishN(ctx context.Context, in *intake, n, conc int) error {
 func benchIngest(ctx context.Context, e *env, p plan) ([]Figure, error) {
 	n := p.IngestOrders
 	sc := e.streamConfig("ingest")
-	in, err := e.startIntake(ctx, sc)
+	// The intake and the batcher share a database, as in production: the
+	// day keys are there.
+	dbURL, drop, err := e.database(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer drop()
+	in, err := e.startIntake(ctx, sc, dbURL)
 	if err != nil {
 		return nil, err
 	}
@@ -85,13 +94,8 @@ func benchIngest(ctx context.Context, e *env, p plan) ([]Figure, error) {
 		return nil, fmt.Errorf("publish %d orders through the intake: %w", n, err)
 	}
 
-	dbURL, drop, err := e.database(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer drop()
 	benv := e.batcherEnv(dbURL, sc, nil)
-	if _, err := runOnce(ctx, benv, nil, e.bin+"/batcher", "migrate"); err != nil {
+	if _, err := e.runOnce(ctx, benv, nil, e.bin+"/batcher", "migrate"); err != nil {
 		return nil, err
 	}
 	conn, err := pgx.Connect(ctx, dbURL)

@@ -24,7 +24,6 @@ type intake struct {
 	stream stream.Config
 	client *http.Client
 	bodies [][]byte
-	dropDB func()
 }
 
 func (e *env) streamConfig(prefix string) stream.Config {
@@ -38,14 +37,9 @@ func (e *env) streamConfig(prefix string) stream.Config {
 // startIntake boots the intake binary on a free port with its own stream
 // and database, and the rate limit raised out of the way: the bench is one
 // client IP sending thousands of orders a second.
-func (e *env) startIntake(ctx context.Context, sc stream.Config) (*intake, error) {
-	dbURL, drop, err := e.database(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (e *env) startIntake(ctx context.Context, sc stream.Config, dbURL string) (*intake, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		drop()
 		return nil, err
 	}
 	c, err := e.start("intake", e.baseEnv(map[string]string{
@@ -58,10 +52,9 @@ func (e *env) startIntake(ctx context.Context, sc stream.Config) (*intake, error
 		"RATE_LIMIT_BURST":      "1000000",
 	}))
 	if err != nil {
-		drop()
 		return nil, err
 	}
-	in := &intake{child: c, url: "http://" + addr, stream: sc, dropDB: drop,
+	in := &intake{child: c, url: "http://" + addr, stream: sc,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute, DisableCompression: true,
 		}}}
@@ -73,10 +66,7 @@ func (e *env) startIntake(ctx context.Context, sc stream.Config) (*intake, error
 	return in, nil
 }
 
-func (in *intake) stop() {
-	in.child.stop()
-	in.dropDB()
-}
+func (in *intake) stop() { in.child.stop() }
 
 // orderBodies makes made-up but valid API requests over every area, of
 // typical length.
@@ -180,7 +170,12 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
 	sc := e.streamConfig("intake")
-	in, err := e.startIntake(ctx, sc)
+	dbURL, drop, err := e.database(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer drop()
+	in, err := e.startIntake(ctx, sc, dbURL)
 	if err != nil {
 		return nil, err
 	}

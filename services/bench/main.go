@@ -24,6 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -112,12 +114,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.SetOutput(stdout)
 	quick := fs.Bool("quick", false, "a short run: 1 s per intake level, 2,000 orders ingested, a 10,000-order batch only")
 	out := fs.String("out", "bench-results.json", "file the results are written to as JSON")
+	only := fs.String("only", "", "run only these benchmarks, comma-separated: intake, ingest, endofday, report")
+	sizes := fs.String("sizes", "", "end-of-day batch sizes, comma-separated (default 10000,100000,1000000; -quick 10000)")
+	logs := fs.String("logs", "", "keep the services' logs in this folder (default: discarded)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	p := fullPlan()
 	if *quick {
 		p = quickPlan()
+	}
+	if *sizes != "" {
+		p.BatchSizes = nil
+		for _, f := range strings.Split(*sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("-sizes: %q is not a positive number", f)
+			}
+			p.BatchSizes = append(p.BatchSizes, n)
+		}
 	}
 	orDefault := func(name, def string) string {
 		if v := getenv(name); v != "" {
@@ -138,6 +153,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		kek:      newKEK(),
 		secret:   randomHex(32),
 		log:      stdout,
+		logs:     *logs,
+	}
+	if e.logs != "" {
+		if err := os.MkdirAll(e.logs, 0o755); err != nil {
+			return err
+		}
 	}
 	res := Results{Started: time.Now().UTC(), Plan: p,
 		Machine: machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()}}
@@ -150,20 +171,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 	}
+	e.pgpKey = work + "/partner.asc"
+	if err := writePartnerKey(e.pgpKey); err != nil {
+		return err
+	}
 	if e.sshd, err = startSSHD(work + "/sshd"); err != nil {
 		return err
 	}
 	defer e.sshd.stop()
 
-	for _, bench := range []struct {
-		name string
-		fn   func(context.Context, *env, plan) ([]Figure, error)
+	benches := []struct {
+		key, name string
+		fn        func(context.Context, *env, plan) ([]Figure, error)
 	}{
-		{"intake", benchIntake},
-		{"batcher ingest", benchIngest},
-		{"end of day", benchEndOfDay},
-		{"reconciler report", benchReport},
-	} {
+		{"intake", "intake", benchIntake},
+		{"ingest", "batcher ingest", benchIngest},
+		{"endofday", "end of day", benchEndOfDay},
+		{"report", "reconciler report", benchReport},
+	}
+	selected := map[string]bool{}
+	for _, k := range strings.Split(*only, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			selected[k] = true
+		}
+	}
+	for _, bench := range benches {
+		if len(selected) > 0 && !selected[bench.key] {
+			continue
+		}
 		e.progress("%s", bench.name)
 		figs, err := bench.fn(ctx, e, p)
 		if err != nil {

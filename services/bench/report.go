@@ -47,7 +47,7 @@ func benchReport(ctx context.Context, e *env, p plan) ([]Figure, error) {
 	}
 	defer drop()
 	benv := e.batcherEnv(dbURL, stream.DefaultConfig(), nil)
-	if _, err := runOnce(ctx, benv, nil, e.bin+"/batcher", "migrate"); err != nil {
+	if _, err := e.runOnce(ctx, benv, nil, e.bin+"/batcher", "migrate"); err != nil {
 		return nil, err
 	}
 	conn, err := pgx.Connect(ctx, dbURL)
@@ -63,7 +63,7 @@ func benchReport(ctx context.Context, e *env, p plan) ([]Figure, error) {
 
 	renv := e.baseEnv(map[string]string{"DATABASE_URL": dbURL})
 	ours, err := median(p.ReportRuns, func() (measured, error) {
-		m, err := runOnce(ctx, renv, nil, e.bin+"/reconciler", "report",
+		m, err := e.runOnce(ctx, renv, nil, e.bin+"/reconciler", "report",
 			"--from", first.String(), "--to", last.String(), "--format", "csv")
 		if err == nil {
 			if rows := bytes.Count(m.stdout, []byte("\n")); rows < p.ReportDays {
@@ -81,7 +81,7 @@ func benchReport(ctx context.Context, e *env, p plan) ([]Figure, error) {
 		WHERE b.state = 'sent' AND b.business_date BETWEEN '%s' AND '%s' ORDER BY b.business_date, b.batch_id) TO STDOUT WITH CSV HEADER`,
 		first, last)
 	raw, err := median(p.ReportRuns, func() (measured, error) {
-		return runOnce(ctx, e.baseEnv(nil), nil, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbURL, "-c", query)
+		return e.runOnce(ctx, e.baseEnv(nil), nil, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbURL, "-c", query)
 	})
 	if err != nil {
 		return nil, err
