@@ -2,12 +2,14 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"booklets/pkg/businessday"
+	"booklets/pkg/seal"
 )
 
 // TestStreamHoldsOnlyCiphertext: what the intake publishes carries the
@@ -65,5 +67,26 @@ func TestDestroyedDayKey(t *testing.T) {
 	}
 	if logs := f.logs.String(); !strings.Contains(logs, "no day key") || strings.Contains(logs, "Siân") {
 		t.Errorf("logs: %s", logs)
+	}
+}
+
+// downKeys is the day keys' database being unreachable.
+type downKeys struct{}
+
+func (downKeys) GetOrCreate(context.Context, businessday.Date) (*seal.DayKey, error) {
+	return nil, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+}
+
+// TestKeysDatabaseDown: without the day keys nothing can be sealed, so the
+// order is refused with 503 (Retry-After) and nothing is published.
+func TestKeysDatabaseDown(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.Keys = downKeys{} })
+	w := f.postJSON(goodJSON, "key")
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("status = %d, body %s", w.Code, w.Body)
+	}
+	if n := len(f.messages(t)); n != 0 {
+		t.Fatalf("stream holds %d messages", n)
 	}
 }
