@@ -59,6 +59,11 @@ type Config struct {
 	// Clock is the clerk's clock; the services' clock in demo mode, so that
 	// all agree on the date. Nil means the real clock.
 	Clock clock.Clock
+	// Day is the real length of a day on Clock (DEMO_DAY in demo mode);
+	// zero means 24 hours. With it the clerk turns a file's arrival time on
+	// disk into Clock's time, so that the delivery date is the upload's, as
+	// for the batcher, however late the clerk looks.
+	Day time.Duration
 	// Calendar counts the 30 working days; nil means England and Wales
 	// without extra holidays.
 	Calendar *workdays.Calendar
@@ -258,7 +263,7 @@ func (s *Server) session(ch ssh.Channel, requests <-chan *ssh.Request) {
 // confirmation.
 func (s *Server) clerk(ctx context.Context) {
 	defer s.wg.Done()
-	arrived := map[string]time.Time{} // manifest name -> when the clerk first saw it
+	arrived := map[string]time.Time{} // manifest name -> when it arrived, on the clerk's clock
 	tick := time.NewTicker(s.cfg.CheckEvery)
 	defer tick.Stop()
 	for {
@@ -272,7 +277,13 @@ func (s *Server) clerk(ctx context.Context) {
 			name := filepath.Base(path)
 			now := s.cfg.Clock()
 			if _, seen := arrived[name]; !seen {
-				arrived[name] = now
+				at := now
+				if fi, err := os.Stat(path); err == nil {
+					// How long ago it arrived in real time, scaled to the clock.
+					ago := time.Duration(float64(time.Since(fi.ModTime())) * clock.DayFactor(s.cfg.Day))
+					at = now.Add(-max(ago, 0))
+				}
+				arrived[name] = at
 				s.cfg.Log.Info().Str("file", name).Msg("partner simulator received a batch")
 			}
 			if err := s.confirm(path, arrived[name], now); err != nil {

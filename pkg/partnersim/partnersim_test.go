@@ -66,6 +66,7 @@ func TestClerkConfirmsAfterThirtyWorkingDays(t *testing.T) {
 	sim, err := partnersim.Start(partnersim.Config{
 		Addr: "127.0.0.1:0", Dir: t.TempDir(),
 		Clock:      clock.Demo(time.Now(), 20*time.Millisecond), // 30 working days in about a second
+		Day:        20 * time.Millisecond,
 		CheckEvery: 10 * time.Millisecond,
 	})
 	if err != nil {

@@ -50,11 +50,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := r.Err(); err != nil {
 		return err
 	}
-	now, _, err := clock.FromEnv(getenv)
+	now, day, err := clock.FromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	cfg.Clock = now
+	cfg.Clock, cfg.Day = now, day
 	if holidays != "" {
 		extra, err := workdays.LoadGovUK(holidays)
 		if err != nil {

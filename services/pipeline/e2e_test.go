@@ -42,7 +42,7 @@ func TestEndToEndWithRestart(t *testing.T) {
 
 	epoch := time.Now()
 	sim, err := partnersim.Start(partnersim.Config{
-		Addr: "127.0.0.1:0", Dir: t.TempDir(), Clock: clock.Demo(epoch, demoDay), CheckEvery: 50 * time.Millisecond,
+		Addr: "127.0.0.1:0", Dir: t.TempDir(), Clock: clock.Demo(epoch, demoDay), Day: demoDay, CheckEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +187,14 @@ func TestEndToEndWithRestart(t *testing.T) {
 	}
 	if accepted != 1 {
 		t.Errorf("%d accepted confirmations of %s recorded, want 1", accepted, batchID)
+	}
+	// The partner's 30 working days and ours agree: never overdue.
+	var alerts int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM overdue_alerts WHERE batch_id = $1`, batchID).Scan(&alerts); err != nil {
+		t.Fatal(err)
+	}
+	if alerts != 0 {
+		t.Errorf("%d overdue alerts raised for %s", alerts, batchID)
 	}
 
 	for name, p := range map[string]*proc{"intake": intake, "batcher": batcher, "reconciler": reconciler} {

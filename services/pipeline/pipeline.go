@@ -125,7 +125,7 @@ func startPartner(cfg config, out *console) (*partnersim.Server, error) {
 	}
 	sc := partnersim.Config{Addr: cfg.partnerAddr, Dir: filepath.Join(cfg.runDir, "partner"), Log: log}
 	if cfg.demo {
-		sc.Clock = clock.Demo(cfg.demoEpoch, cfg.demoDay)
+		sc.Clock, sc.Day = clock.Demo(cfg.demoEpoch, cfg.demoDay), cfg.demoDay
 		sc.Dir = demoPartnerDir(cfg)
 	}
 	if cfg.holidays != "" {
