@@ -58,8 +58,10 @@ func newDatabaseURL(t *testing.T) string {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
+		for _, db := range []string{name, name + "_demo"} { // demo mode uses its own
+			if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
+				t.Errorf("drop %s: %v", db, err)
+			}
 		}
 	})
 	u := testenv.DatabaseURL()
