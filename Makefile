@@ -3,7 +3,7 @@
 
 GO        ?= go
 BIN       := bin
-SERVICES  := intake batcher reconciler pipeline
+SERVICES  := intake batcher reconciler pipeline partnersim
 
 .PHONY: run test bench bench-smoke build migrate vet assets clean
 
