@@ -56,6 +56,10 @@ const (
 	// OrderViewed records that an operator displayed one order's personal
 	// data (`batcher order show`); the reference only.
 	OrderViewed Kind = "order_viewed"
+	// DayKeysRewrapped records a KEK rotation step (`batcher keys
+	// rewrap`): how many live day keys were rewrapped and under which KEK
+	// id; never key material.
+	DayKeysRewrapped Kind = "day_keys_rewrapped"
 )
 
 // Genesis is the PrevHash of the first entry.

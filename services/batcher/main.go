@@ -8,6 +8,8 @@
 //	batcher order show REF --postcode PC                    show what is held about an unsent order
 //	batcher order correct REF --postcode PC --field f=v ... correct it (re-sealed under the same day key)
 //	batcher order erase REF --postcode PC                   erase its personal data; left out of the batch
+//	batcher keys list                    the day keys: business date, KEK id, created, destroyed (never key material)
+//	batcher keys rewrap                  rewrap the live day keys under the current KEK (KEK rotation)
 //
 // See docs/batcher.md.
 package main
@@ -194,8 +196,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return sendNow(ctx, cfg, log, args, stdout)
 	case "order":
 		return orderCommand(ctx, cfg, args, stdout)
+	case "keys":
+		return keysCommand(ctx, cfg, args, stdout)
 	default:
-		return fmt.Errorf("unknown command %q (want no command, migrate, send-now or order)", cmd)
+		return fmt.Errorf("unknown command %q (want no command, migrate, send-now, order or keys)", cmd)
 	}
 }
 
