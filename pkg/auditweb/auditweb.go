@@ -116,6 +116,9 @@ func (s *Server) guard(h func(http.ResponseWriter, *http.Request) error) http.Ha
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")
+		// The page runs no script and may not be framed or post elsewhere.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		w.Header().Set("X-Frame-Options", "DENY")
 		if !s.auth.Configured() {
 			http.Error(w, "The audit record is not available: no credentials are configured. "+
 				"Set AUDIT_TOKEN, or AUDIT_USER and AUDIT_PASSWORD_HASH, and restart the reconciler.", http.StatusServiceUnavailable)

@@ -46,6 +46,7 @@ import (
 	"booklets/pkg/partner"
 	"booklets/pkg/reconcile"
 	"booklets/pkg/volunteerstore"
+	bookletsweb "booklets/pkg/web"
 )
 
 func main() {
@@ -261,7 +262,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 		}
 	}
 
-	web, err := auditweb.New(led, cfg.Auth, now, log, nil)
+	web, err := auditweb.New(led, cfg.Auth, now, log, bookletsweb.GOVUKAssets())
 	if err != nil {
 		return err
 	}
