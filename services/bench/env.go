@@ -36,6 +36,7 @@ type env struct {
 	sshd     *sshd
 	log      io.Writer // progress lines
 	logs     string    // folder where the services' logs are kept, if any
+	profile  string    // folder for CPU profiles of the intake, if any
 }
 
 func (e *env) progress(format string, args ...any) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ type intake struct {
 	stream stream.Config
 	client *http.Client
 	bodies [][]byte
+	pprof  string // the intake's PPROF_ADDR, with -profile
 }
 
 func (e *env) streamConfig(prefix string) stream.Config {
@@ -42,7 +44,7 @@ func (e *env) startIntake(ctx context.Context, sc stream.Config, dbURL string) (
 	if err != nil {
 		return nil, err
 	}
-	c, err := e.start("intake", e.baseEnv(map[string]string{
+	vars := map[string]string{
 		"HTTP_ADDR":             addr,
 		"NATS_STREAM":           sc.Stream,
 		"NATS_SUBJECT":          sc.Subject,
@@ -50,11 +52,19 @@ func (e *env) startIntake(ctx context.Context, sc stream.Config, dbURL string) (
 		"INTAKE_SECRET":         e.secret,
 		"RATE_LIMIT_PER_MINUTE": "100000000",
 		"RATE_LIMIT_BURST":      "1000000",
-	}))
+	}
+	var pprofAddr string
+	if e.profile != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		vars["PPROF_ADDR"] = pprofAddr
+	}
+	c, err := e.start("intake", e.baseEnv(vars))
 	if err != nil {
 		return nil, err
 	}
-	in := &intake{child: c, url: "http://" + addr, stream: sc,
+	in := &intake{child: c, url: "http://" + addr, stream: sc, pprof: pprofAddr,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute, DisableCompression: true,
 		}}}
@@ -231,17 +241,36 @@ func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
 
 	var figs []Figure
 	const baseIs = "nats.go js.Publish + ack"
+	natsPID := natsServerPID()
 	for _, c := range p.Concurrency {
+		profiled := make(chan error, 1)
+		if in.pprof != "" {
+			// The profile runs beside the load, ending before it does.
+			go func() {
+				profiled <- profileIntake(ctx, in.pprof, p.IntakeDuration-time.Second,
+					filepath.Join(e.profile, fmt.Sprintf("intake-%d.pprof", c)))
+			}()
+		} else {
+			profiled <- nil
+		}
+		before := sampleCPU(in.child.cmd.Process.Pid, natsPID)
 		ours, err := load(ctx, c, p.IntakeDuration, in.post)
 		if err != nil {
 			return nil, fmt.Errorf("%d clients: %w\n%s", c, err, e.logTail(in.child))
+		}
+		after := sampleCPU(in.child.cmd.Process.Pid, natsPID)
+		if err := <-profiled; err != nil {
+			return nil, err
 		}
 		rawr, err := load(ctx, c, p.IntakeDuration, publish)
 		if err != nil {
 			return nil, fmt.Errorf("raw publish, %d clients: %w", c, err)
 		}
+		rawAfter := sampleCPU(0, natsPID)
 		e.progress("intake %d clients: %.0f orders/s (raw %.0f/s), p50 %.2f ms, p99 %.2f ms; %d-byte messages",
 			c, ours.rate(), rawr.rate(), ms(ours.pct(0.5)), ms(ours.pct(0.99)), len(msg))
+		e.progress("  ours: %s", cpuSplit(before, after, ours.ops))
+		e.progress("  raw:  %s", cpuSplit(after, rawAfter, rawr.ops))
 		group := fmt.Sprintf("intake %d client", c)
 		if c > 1 {
 			group += "s"

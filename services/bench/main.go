@@ -117,12 +117,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	only := fs.String("only", "", "run only these benchmarks, comma-separated: intake, ingest, endofday, report")
 	sizes := fs.String("sizes", "", "end-of-day batch sizes, comma-separated (default 10000,100000,1000000; -quick 10000)")
 	logs := fs.String("logs", "", "keep the services' logs in this folder (default: discarded)")
+	intakeFor := fs.Duration("intake-duration", 0, "how long each intake level runs (default 5s; -quick 1s)")
+	profile := fs.String("profile", "", "write CPU profiles of the intake under load to this folder (intake-N.pprof, N clients)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	p := fullPlan()
 	if *quick {
 		p = quickPlan()
+	}
+	if *intakeFor > 0 {
+		p.IntakeDuration = *intakeFor
 	}
 	if *sizes != "" {
 		p.BatchSizes = nil
@@ -154,6 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		secret:   randomHex(32),
 		log:      stdout,
 		logs:     *logs,
+		profile:  *profile,
 	}
 	if e.logs != "" {
 		if err := os.MkdirAll(e.logs, 0o755); err != nil {

@@ -9,8 +9,9 @@
 // docs/research.md; and the day keys), KEK or KEK_FILE (required: the
 // personal part of every order is sealed, docs/privacy.md), BATCH_CUTOFF
 // (which business day, hence which day key), SHUTDOWN_TIMEOUT (10s),
-// DEMO_DAY and DEMO_EPOCH (demo mode, docs/operations.md). Prometheus
-// metrics on /metrics. See docs/api.md.
+// DEMO_DAY and DEMO_EPOCH (demo mode, docs/operations.md), PPROF_ADDR
+// (off by default: Go's profiler on a listener of its own, for
+// docs/performance.md). Prometheus metrics on /metrics. See docs/api.md.
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -81,6 +83,11 @@ type config struct {
 	// ShutdownTimeout bounds finishing the requests in flight after
 	// SIGTERM.
 	ShutdownTimeout time.Duration
+	// PprofAddr, when set, serves Go's profiler (/debug/pprof/) on a
+	// listener of its own, never on the public one. Profiles hold code
+	// locations and counts, not request data, but they are for operators:
+	// bind it to loopback.
+	PprofAddr string
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -97,6 +104,7 @@ func readConfig(getenv func(string) string) (config, error) {
 		LogLevel:       r.String("LOG_LEVEL", "info"),
 		DatabaseURL:    r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booklets?sslmode=disable"),
 		Migrate:        r.Bool("MIGRATE", true),
+		PprofAddr:      r.String("PPROF_ADDR", ""),
 	}
 	c.ShutdownTimeout = r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second)
 	now, _, err := clock.FromEnv(getenv)
@@ -275,6 +283,17 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		schemaReady.Store(true)
 	}
 
+	if cfg.PprofAddr != "" {
+		pl, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("listen on PPROF_ADDR %s: %w", cfg.PprofAddr, err)
+		}
+		ps := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ps.Serve(pl) }()
+		defer ps.Close()
+		log.Info().Str("addr", pl.Addr().String()).Msg("profiler listening (PPROF_ADDR)")
+	}
+
 	fmt.Fprintf(stdout, "Order form: http://%s/\n", ln.Addr())
 	log.Info().Str("addr", ln.Addr().String()).Str("stream", cfg.Stream.Stream).Msg("intake listening")
 
@@ -302,6 +321,19 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}
 	log.Info().Msg("intake stopped")
 	return nil
+}
+
+// pprofMux serves net/http/pprof's handlers on a mux of their own
+// (importing the package also registers them on http.DefaultServeMux,
+// which the intake never serves).
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // ensureStream creates or updates the stream, retrying while NATS is
