@@ -27,6 +27,8 @@ type ConsumerConfig struct {
 	// CatchUpTimeout bounds how long a batch waits for the consumer to
 	// store what the stream holds (WaitCaughtUp); default 2m.
 	CatchUpTimeout time.Duration
+	// BatchSize is the most orders stored in one transaction; default 256.
+	BatchSize int
 }
 
 // Consumer stores orders from the stream.
@@ -60,15 +62,20 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *store.Store,
 	if cfg.CatchUpTimeout == 0 {
 		cfg.CatchUpTimeout = 2 * time.Minute
 	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 256
+	}
 	if m == nil {
 		m = NewMetrics(nil)
 	}
 	return &Consumer{js: js, cfg: cfg, store: st, cutoff: cutoff, now: now, log: log, metrics: m}
 }
 
-// Run consumes until ctx ends. Each message is acknowledged only after the
-// order (or its dead letter) is committed; a database failure hands the
-// message back for redelivery after a delay, so nothing is dropped.
+// Run consumes until ctx ends. Orders are stored in batches of what has
+// arrived (one transaction per batch, BatchSize at most). Each message is
+// acknowledged only after its order (or its dead letter) is committed; a
+// database failure hands the message back for redelivery after a delay, so
+// nothing is dropped.
 func (c *Consumer) Run(ctx context.Context) error {
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{
 		Durable:       c.cfg.Durable,
@@ -90,14 +97,24 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// them; it ends when draining runs out of time.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
-	cc, err := cons.Consume(func(msg jetstream.Msg) { c.handle(hctx, msg) },
+	// The stream's callback only hands messages over; one worker takes
+	// what has arrived (up to BatchSize) and stores it in one transaction.
+	in := make(chan jetstream.Msg, c.cfg.BatchSize)
+	worked := make(chan struct{})
+	go func() {
+		defer close(worked)
+		c.work(hctx, in)
+	}()
+	cc, err := cons.Consume(func(msg jetstream.Msg) { in <- msg },
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			c.log.Warn().Err(err).Msg("stream consumer")
 		}))
 	if err != nil {
+		close(in)
+		<-worked
 		return fmt.Errorf("consume stream %s: %w", c.cfg.Stream, err)
 	}
-	c.log.Info().Str("stream", c.cfg.Stream).Str("consumer", c.cfg.Durable).Msg("consuming orders")
+	c.log.Info().Str("stream", c.cfg.Stream).Str("consumer", c.cfg.Durable).Int("batch_size", c.cfg.BatchSize).Msg("consuming orders")
 	<-ctx.Done()
 	// Stop fetching, store what has been delivered already and acknowledge
 	// it. Whatever is not acknowledged in time is redelivered to the next
@@ -105,54 +122,163 @@ func (c *Consumer) Run(ctx context.Context) error {
 	cc.Drain()
 	timer := time.NewTimer(c.cfg.DrainTimeout)
 	defer timer.Stop()
-	select {
-	case <-cc.Closed():
-	case <-timer.C:
+	timedOut := func() {
 		c.log.Warn().Dur("timeout", c.cfg.DrainTimeout).Msg("stopped before every order in hand was stored; they will be redelivered")
 		hcancel()
+	}
+	// Closed: every delivered message is handed to the worker (the
+	// callback may wait for it), so the hand-over can end.
+	select {
+	case <-cc.Closed():
+		close(in)
+		select {
+		case <-worked:
+		case <-timer.C:
+			timedOut()
+			<-worked
+		}
+	case <-timer.C:
+		timedOut()
 		<-cc.Closed()
+		close(in)
+		<-worked
 	}
 	c.log.Info().Str("consumer", c.cfg.Durable).Msg("stopped consuming orders")
 	return nil
 }
 
-func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
-	var seq uint64
-	if meta, err := msg.Metadata(); err == nil {
-		seq = meta.Sequence.Stream
+// work stores the messages handed over on in, in batches: whatever has
+// arrived when the previous batch is done, up to BatchSize. Under load the
+// batches fill up; a lone order is stored at once.
+func (c *Consumer) work(ctx context.Context, in <-chan jetstream.Msg) {
+	batch := make([]jetstream.Msg, 0, c.cfg.BatchSize)
+	for msg := range in {
+		batch = append(batch[:0], msg)
+	more:
+		for len(batch) < c.cfg.BatchSize {
+			select {
+			case m, ok := <-in:
+				if !ok {
+					break more
+				}
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		c.handleBatch(ctx, batch)
+		clear(batch) // do not keep the messages' bytes until the next batch
 	}
+}
+
+// pending is a decoded order waiting in a batch.
+type pending struct {
+	msg jetstream.Msg
+	seq uint64
+	o   order.SealedOrder
+}
+
+// handleBatch stores the orders of a batch of messages in one transaction
+// and acknowledges each only after the commit. A message that is not an
+// order is dead-lettered on its own first. If the batch fails as a whole
+// (a reference used by another order, the database), its orders are stored
+// one by one, so that one bad order neither blocks nor drops the others.
+func (c *Consumer) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
+	if len(msgs) == 1 {
+		c.handle(ctx, msgs[0])
+		return
+	}
+	good := make([]pending, 0, len(msgs))
+	for _, msg := range msgs {
+		seq := sequence(msg)
+		o, err := order.UnmarshalSealed(msg.Data())
+		if err != nil {
+			c.deadLetter(ctx, msg, seq, err.Error())
+			continue
+		}
+		good = append(good, pending{msg: msg, seq: seq, o: o})
+	}
+	if len(good) == 0 {
+		return
+	}
+	orders := make([]order.SealedOrder, len(good))
+	for i, p := range good {
+		orders[i] = p.o
+	}
+	saved, err := c.store.SaveOrders(ctx, orders)
+	if err != nil {
+		c.log.Warn().Err(err).Int("orders", len(good)).Msg("could not store a batch of orders; storing them one by one")
+		for _, p := range good {
+			c.store1(ctx, p)
+		}
+		return
+	}
+	for i, p := range good {
+		switch saved[i] {
+		case store.Late:
+			c.late(ctx, p)
+		case store.Inserted:
+			c.ack(p, true)
+		default:
+			c.ack(p, false)
+		}
+	}
+}
+
+func sequence(msg jetstream.Msg) uint64 {
+	if meta, err := msg.Metadata(); err == nil {
+		return meta.Sequence.Stream
+	}
+	return 0
+}
+
+func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
+	seq := sequence(msg)
 	o, err := order.UnmarshalSealed(msg.Data())
 	if err != nil {
 		c.deadLetter(ctx, msg, seq, err.Error())
 		return
 	}
-	date := o.BusinessDate
-	inserted, err := c.store.SaveOrder(ctx, o)
+	c.store1(ctx, pending{msg: msg, seq: seq, o: o})
+}
+
+// store1 stores one order in a transaction of its own.
+func (c *Consumer) store1(ctx context.Context, p pending) {
+	inserted, err := c.store.SaveOrder(ctx, p.o)
 	switch {
 	case errors.Is(err, store.ErrLate):
-		// Its day's batch is assembled (its key destroyed or about to be):
-		// it can never be sent. Kept and raised, never dropped silently.
-		c.metrics.LateOrders.Inc()
-		c.deadLetter(ctx, msg, seq, fmt.Sprintf("order %s of business date %s arrived after that day's batch was assembled; it was not sent (alert late_order)", o.Reference, date))
-		c.log.Error().Str("alert", "late_order").Str("reference", o.Reference.String()).Str("business_date", date.String()).
-			Msg("order arrived after its day's batch was assembled; kept in dead_letters, NOT sent: contact the person by reference")
-		return
+		c.late(ctx, p)
 	case errors.Is(err, store.ErrConflict):
 		// The same reference under another order id, say: storing it again
 		// will never work, and it must not block the stream.
-		c.deadLetter(ctx, msg, seq, fmt.Sprintf("order %s conflicts with a stored order", o.Reference))
-		return
+		c.deadLetter(ctx, p.msg, p.seq, fmt.Sprintf("order %s conflicts with a stored order", p.o.Reference))
 	case err != nil:
-		c.retry(msg, seq, o.Reference.String(), err)
-		return
+		c.retry(p.msg, p.seq, p.o.Reference.String(), err)
+	default:
+		c.ack(p, inserted)
 	}
-	if err := msg.Ack(); err != nil {
+}
+
+// late dead-letters an order whose day's batch is assembled (its key
+// destroyed or about to be): it can never be sent. Kept and raised, never
+// dropped silently.
+func (c *Consumer) late(ctx context.Context, p pending) {
+	o, date := p.o, p.o.BusinessDate
+	c.metrics.LateOrders.Inc()
+	c.deadLetter(ctx, p.msg, p.seq, fmt.Sprintf("order %s of business date %s arrived after that day's batch was assembled; it was not sent (alert late_order)", o.Reference, date))
+	c.log.Error().Str("alert", "late_order").Str("reference", o.Reference.String()).Str("business_date", date.String()).
+		Msg("order arrived after its day's batch was assembled; kept in dead_letters, NOT sent: contact the person by reference")
+}
+
+// ack acknowledges a stored order (called only after its commit).
+func (c *Consumer) ack(p pending, inserted bool) {
+	if err := p.msg.Ack(); err != nil {
 		// Redelivery is harmless: storing is idempotent.
-		c.log.Warn().Err(err).Uint64("stream_sequence", seq).Str("reference", o.Reference.String()).Msg("ack order")
+		c.log.Warn().Err(err).Uint64("stream_sequence", p.seq).Str("reference", p.o.Reference.String()).Msg("ack order")
 	}
 	if inserted {
 		c.metrics.OrdersStored.Inc()
-		c.log.Debug().Str("reference", o.Reference.String()).Str("business_date", date.String()).Msg("order stored")
+		c.log.Debug().Str("reference", p.o.Reference.String()).Str("business_date", p.o.BusinessDate.String()).Msg("order stored")
 	} else {
 		c.metrics.Duplicates.Inc()
 	}

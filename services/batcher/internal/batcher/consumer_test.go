@@ -9,6 +9,7 @@ import (
 
 	"booklets/pkg/businessday"
 	"booklets/pkg/order"
+	"booklets/pkg/store"
 	"booklets/pkg/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
@@ -67,5 +68,90 @@ func TestConsumerDeadLettersAndIdempotence(t *testing.T) {
 	}
 	if res.Deleted.DeadLetters != 1 || e.count(`SELECT count(*) FROM dead_letters WHERE data IS NULL AND reason <> ''`) != 1 {
 		t.Errorf("dead letter data not deleted: %+v", res.Deleted)
+	}
+}
+
+// Orders that arrive together are stored in batches; a message that is not
+// an order, an order reusing another's reference and a late order in the
+// middle of a batch are dead-lettered on their own, and every other order
+// is stored exactly once and acknowledged.
+func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	orders := testenv.Orders(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := orders.Config()
+	js := orders.JetStream()
+	// The 24th already has its batch: an order of that day is late.
+	if _, _, err := e.st.Assemble(ctx, store.Batch{ID: "B20261124-AAAAAA", Date: date("2026-11-24"), CreatedAt: e.now(),
+		DataFile: "d.csv", ManifestFile: "m.json"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 700
+	var good []order.Order
+	for i := range n {
+		o := newOrder(at("2026-11-25 10:00:00").Add(time.Duration(i)*time.Second), person("Batch Person"), order.LargePrint)
+		good = append(good, o)
+		if _, err := orders.Publish(ctx, e.seal(o), o.ID); err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 100:
+			if _, err := js.Publish(ctx, cfg.Subject, []byte(`not an order`)); err != nil {
+				t.Fatal(err)
+			}
+		case 200:
+			reused := newOrder(at("2026-11-25 11:00:00"), person("Reused Reference"))
+			reused.Reference = good[150].Reference
+			if _, err := orders.Publish(ctx, e.seal(reused), reused.ID); err != nil {
+				t.Fatal(err)
+			}
+		case 300:
+			late := newOrder(at("2026-11-24 12:00:00"), person("Late Person"))
+			if _, err := orders.Publish(ctx, e.seal(late), late.ID); err != nil {
+				t.Fatal(err)
+			}
+		case 400:
+			if _, err := orders.Publish(ctx, e.seal(good[10]), "again"); err != nil { // redelivered
+				t.Fatal(err)
+			}
+		}
+	}
+	m := batcher.NewMetrics(nil)
+	c := batcher.NewConsumer(js, batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
+		e.st, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), m)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for pending(t, ctx, js, cfg.Stream) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("messages not consumed: %d orders, %d dead letters, %d pending", e.count(`SELECT count(*) FROM orders`),
+				e.count(`SELECT count(*) FROM dead_letters`), pending(t, ctx, js, cfg.Stream))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(good))
+	for i, o := range good {
+		ids[i] = o.ID
+	}
+	if got := e.count(`SELECT count(*) FROM orders o JOIN order_personal p USING (order_id) WHERE o.order_id = ANY($1)`, ids); got != n {
+		t.Errorf("%d of %d good orders stored", got, n)
+	}
+	if got := e.count(`SELECT count(*) FROM orders`); got != n {
+		t.Errorf("%d orders stored, want %d", got, n)
+	}
+	if got := e.count(`SELECT count(*) FROM dead_letters`); got != 3 {
+		t.Errorf("%d dead letters, want 3 (not an order, reused reference, late)", got)
+	}
+	if got := e.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%conflicts with a stored order'`); got != 1 {
+		t.Errorf("%d dead letters for the reused reference", got)
+	}
+	if got := e.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%late_order%'`); got != 1 {
+		t.Errorf("%d dead letters for the late order", got)
 	}
 }

@@ -1,0 +1,83 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"booklets/pkg/businessday"
+	"booklets/pkg/order"
+	"booklets/pkg/reference"
+	"booklets/pkg/seal"
+	"booklets/pkg/store"
+	"booklets/pkg/testenv"
+)
+
+// SaveOrders gives each order SaveOrder's outcome: new ones inserted (facts
+// and personal part), stored ones and repeats within the call duplicates,
+// orders of a day with a batch late; a reused reference fails the whole
+// call and stores nothing.
+func TestSaveOrdersOutcomes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.Database(t), nil)
+	testenv.Must(t, err)
+	defer st.Close()
+	testenv.Must(t, st.Migrate(ctx))
+	closed := businessday.Date{Year: 2026, Month: 11, Day: 24}
+	open := closed.AddDays(1)
+	mk := func(d businessday.Date) order.SealedOrder {
+		t.Helper()
+		key, err := seal.NewDayKey(d.String())
+		testenv.Must(t, err)
+		o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: time.Now(), Area: "kent",
+			Formats: []order.Format{order.Braille, order.Audio}}
+		so, err := order.Seal(o, d, key)
+		testenv.Must(t, err)
+		return so
+	}
+	earlier := mk(closed) // stored before its day's batch
+	if _, err := st.SaveOrder(ctx, earlier); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Assemble(ctx, store.Batch{ID: "B1", Date: closed, CreatedAt: time.Now(), DataFile: "d", ManifestFile: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b, late := mk(open), mk(open), mk(closed)
+	got, err := st.SaveOrders(ctx, []order.SealedOrder{a, earlier, b, a, late})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Saved{store.Inserted, store.Duplicate, store.Inserted, store.Duplicate, store.Late}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("order %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	count := func(sql string, args ...any) int {
+		var n int
+		testenv.Must(t, st.Pool().QueryRow(ctx, sql, args...).Scan(&n))
+		return n
+	}
+	if n := count(`SELECT count(*) FROM orders o JOIN order_personal p USING (order_id)
+		WHERE o.order_id = ANY($1) AND o.formats = ARRAY['braille', 'audio'] AND o.business_date = '2026-11-25'`,
+		[]string{a.ID, b.ID}); n != 2 {
+		t.Errorf("%d of the new orders stored with their facts and personal part", n)
+	}
+	if n := count(`SELECT count(*) FROM orders WHERE order_id = $1`, late.ID); n != 0 {
+		t.Error("the late order was stored")
+	}
+
+	c := mk(open)
+	reused := mk(open)
+	reused.Reference = a.Reference // another order id with a stored reference
+	if _, err := st.SaveOrders(ctx, []order.SealedOrder{c, reused}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("reused reference: %v", err)
+	}
+	if n := count(`SELECT count(*) FROM orders WHERE order_id = $1`, c.ID); n != 0 {
+		t.Error("a failed call stored an order")
+	}
+}
