@@ -142,10 +142,17 @@ func (l *SendLock) Release() {
 }
 
 // Assemble returns the batch of candidate.Date, creating it from candidate
-// if there is none: then, in the same transaction, every order of that
-// date or earlier that is in no batch yet (and not erased) is assigned to
-// it. An existing batch is returned as it is, with its own id and orders,
-// so that a run after a crash resumes the same batch.
+// if there is none: it then holds every order of that date or earlier that
+// is in no batch yet (and not erased). An existing batch is returned as it
+// is, with its own id and orders, so that a run after a crash resumes the
+// same batch.
+//
+// Orders are not marked: a batch holds the orders of a range of business
+// dates, from the day after the latest existing batch's date (first_date)
+// to its own. That is exactly "in no batch yet" because an order of a date
+// some batch already covers is refused as late (SaveOrder, under the lock
+// taken here), and it spares rewriting every order of the day
+// (docs/performance.md).
 func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, error) {
 	var b Batch
 	var created bool
@@ -158,8 +165,11 @@ func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, err
 		// Two assemblers of the same day (only possible without the sending
 		// lock) meet here: the loser's insert waits and then does nothing.
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO batches (batch_id, business_date, state, data_file, manifest_file, created_at)
-			VALUES ($1, $2, 'assembling', $3, $4, $5)
+			INSERT INTO batches (batch_id, business_date, state, data_file, manifest_file, created_at, first_date)
+			VALUES ($1, $2, 'assembling', $3, $4, $5, coalesce(
+				(SELECT max(business_date) + 1 FROM batches),
+				(SELECT least(min(business_date), $2) FROM orders),
+				$2))
 			ON CONFLICT (business_date) DO NOTHING`,
 			candidate.ID, candidate.Date.UTC(), candidate.DataFile, candidate.ManifestFile, candidate.CreatedAt)
 		if err != nil {
@@ -168,16 +178,10 @@ func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, err
 		created = tag.RowsAffected() == 1
 		if created {
 			if _, err := tx.Exec(ctx, `
-				UPDATE orders SET batch_id = $1
-				WHERE batch_id IS NULL AND business_date <= $2 AND erased_at IS NULL`,
-				candidate.ID, candidate.Date.UTC()); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `
-				UPDATE batches SET
-					order_count = (SELECT count(*) FROM orders WHERE batch_id = $1),
-					record_count = (SELECT coalesce(sum(cardinality(formats)), 0) FROM orders WHERE batch_id = $1)
-				WHERE batch_id = $1`, candidate.ID); err != nil {
+				UPDATE batches b SET (order_count, record_count) = (
+					SELECT count(*), coalesce(sum(cardinality(o.formats)), 0) FROM orders o
+					WHERE o.business_date BETWEEN b.first_date AND b.business_date AND o.erased_at IS NULL)
+				WHERE b.batch_id = $1`, candidate.ID); err != nil {
 				return err
 			}
 		}
@@ -189,6 +193,11 @@ func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, err
 	}
 	return b, created, nil
 }
+
+// batchFirstDate is the first business date a batch b holds orders of
+// (migration 050): its first_date, or its own date for a batch made
+// without one.
+const batchFirstDate = `coalesce(b.first_date, b.business_date)`
 
 // BatchOrder is an order as read for the batch file.
 type BatchOrder struct {
@@ -208,8 +217,10 @@ type BatchOrder struct {
 func (s *Store) EachOrder(ctx context.Context, batchID string, fn func(BatchOrder) error) error {
 	rows, err := s.pool.Query(ctx, `
 		SELECT o.order_id::text, o.reference, o.area, o.formats, o.business_date, p.data
-		FROM orders o JOIN order_personal p ON p.order_id = o.order_id
-		WHERE o.batch_id = $1 AND o.erased_at IS NULL
+		FROM batches b
+		JOIN orders o ON o.business_date BETWEEN `+batchFirstDate+` AND b.business_date
+		JOIN order_personal p ON p.order_id = o.order_id
+		WHERE b.batch_id = $1 AND o.erased_at IS NULL
 		ORDER BY o.received_at, o.reference`, batchID)
 	if err != nil {
 		return fmt.Errorf("read orders of batch %s: %w", batchID, dbErr(err))
@@ -285,8 +296,9 @@ type Deleted struct {
 
 // RecordSent records a verified upload and deletes the personal data of
 // its orders, in one transaction: the batch becomes 'sent' with its sent
-// time, delivery and due dates; its orders get personal_deleted_at and
-// lose their order_personal rows; dead letters of its period lose their
+// time (when its orders' personal data was deleted: view
+// orders_with_batch), delivery and due dates; its orders lose their
+// order_personal rows; dead letters of its period lose their
 // raw bytes; and the audit log gets "batch_sent" and
 // "personal_data_deleted". Recording a batch that is already sent changes
 // nothing.
@@ -308,12 +320,9 @@ func (s *Store) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 			return nil
 		}
 		now := s.now()
-		if _, err := tx.Exec(ctx, `UPDATE orders SET personal_deleted_at = $2
-			WHERE batch_id = $1 AND personal_deleted_at IS NULL`, r.BatchID, now); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM order_personal p USING orders o
-			WHERE p.order_id = o.order_id AND o.batch_id = $1`, r.BatchID)
+		tag, err := tx.Exec(ctx, `DELETE FROM order_personal p USING batches b, orders o
+			WHERE b.batch_id = $1 AND p.order_id = o.order_id
+				AND o.business_date BETWEEN `+batchFirstDate+` AND b.business_date`, r.BatchID)
 		if err != nil {
 			return err
 		}

@@ -59,7 +59,7 @@ func (s *Store) FindOrder(ctx context.Context, ref string) (HeldOrder, error) {
 		erased  *time.Time
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT o.order_id::text, o.reference, o.business_date, o.received_at, o.area, o.formats, o.batch_id, o.erased_at, p.data
+		SELECT o.order_id::text, o.reference, o.business_date, o.received_at, o.area, o.formats, `+batchOf+`, o.erased_at, p.data
 		FROM orders o LEFT JOIN order_personal p ON p.order_id = o.order_id
 		WHERE o.reference = $1`, ref).Scan(&h.OrderID, &h.Reference, &date, &h.ReceivedAt, &h.Area, &formats, &batch, &erased, &h.Personal)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -79,6 +79,12 @@ func (s *Store) FindOrder(ctx context.Context, ref string) (HeldOrder, error) {
 	return h, nil
 }
 
+// batchOf is the id of the batch that holds order o (NULL if none): the
+// batch whose date range covers its business date (Assemble). An erased
+// order is in no batch.
+const batchOf = `(SELECT b.batch_id FROM batches b WHERE o.erased_at IS NULL
+	AND o.business_date BETWEEN ` + batchFirstDate + ` AND b.business_date)`
+
 // lockUnsent locks an order for a change by an operator and checks, under
 // the lock that assembling takes too, that it is still in no batch and not
 // erased.
@@ -88,7 +94,8 @@ func lockUnsent(ctx context.Context, tx pgx.Tx, orderID, ref string) error {
 	}
 	var batch *string
 	var erased *time.Time
-	err := tx.QueryRow(ctx, `SELECT batch_id, erased_at FROM orders WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&batch, &erased)
+	err := tx.QueryRow(ctx, `SELECT `+batchOf+`, o.erased_at FROM orders o WHERE o.order_id = $1 FOR UPDATE OF o`,
+		orderID).Scan(&batch, &erased)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("order %s: %w", ref, ErrNotFound)
 	}
@@ -155,7 +162,7 @@ func (s *Store) ErasePersonal(ctx context.Context, orderID, ref string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM order_personal WHERE order_id = $1`, orderID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE orders SET erased_at = $2, personal_deleted_at = $2 WHERE order_id = $1`, orderID, now); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE orders SET erased_at = $2 WHERE order_id = $1`, orderID, now); err != nil {
 			return err
 		}
 		_, err := auditlog.Appender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: audit.OrderErased,

@@ -293,7 +293,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 			received      time.Time
 		)
 		err := pool.QueryRow(ctx, `SELECT area, formats, coalesce(batch_id, ''), personal_deleted_at IS NOT NULL, received_at
-			FROM orders WHERE reference = $1`, refs[i]).Scan(&area, &formats, &batchID, &deleted, &received)
+			FROM orders_with_batch WHERE reference = $1`, refs[i]).Scan(&area, &formats, &batchID, &deleted, &received)
 		if err != nil {
 			t.Errorf("order %s: %v", refs[i], err)
 			continue

@@ -138,7 +138,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	var personal, kept int
 	testenv.Must(t, conn.QueryRow(ctx, `SELECT count(*) FROM order_personal`).Scan(&personal))
-	testenv.Must(t, conn.QueryRow(ctx, `SELECT count(*) FROM orders WHERE batch_id IS NOT NULL AND personal_deleted_at IS NOT NULL`).Scan(&kept))
+	testenv.Must(t, conn.QueryRow(ctx, `SELECT count(*) FROM orders_with_batch WHERE batch_id IS NOT NULL AND personal_deleted_at IS NOT NULL`).Scan(&kept))
 	if personal != 0 || kept != len(sent) {
 		t.Errorf("%d personal parts left, %d orders kept", personal, kept)
 	}

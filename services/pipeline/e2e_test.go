@@ -148,7 +148,7 @@ func TestEndToEndWithRestart(t *testing.T) {
 			}
 		}
 		if batchID == "" {
-			_ = conn.QueryRow(ctx, `SELECT coalesce(batch_id, '') FROM orders WHERE reference = $1`, placed.Reference).Scan(&batchID)
+			_ = conn.QueryRow(ctx, `SELECT coalesce(batch_id, '') FROM orders_with_batch WHERE reference = $1`, placed.Reference).Scan(&batchID)
 		}
 		if batchID != "" {
 			status = batchStatus(ctx, t, "http://"+addrs["reconciler"], token, batchID)
@@ -174,7 +174,7 @@ func TestEndToEndWithRestart(t *testing.T) {
 	}
 	var stored int
 	var deleted bool
-	if err := conn.QueryRow(ctx, `SELECT count(*), bool_and(personal_deleted_at IS NOT NULL) FROM orders WHERE reference = $1`,
+	if err := conn.QueryRow(ctx, `SELECT count(*), bool_and(personal_deleted_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM order_personal p WHERE p.order_id = w.order_id)) FROM orders_with_batch w WHERE reference = $1`,
 		placed.Reference).Scan(&stored, &deleted); err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestSendBatch(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM order_personal WHERE order_id = $1`, tomorrow.ID); n != 1 {
 		t.Error("tomorrow's order lost its personal part")
 	}
-	if n := e.count(`SELECT count(*) FROM orders WHERE batch_id = $1 AND personal_deleted_at IS NOT NULL
+	if n := e.count(`SELECT count(*) FROM orders_with_batch WHERE batch_id = $1 AND personal_deleted_at IS NOT NULL
 		AND reference <> '' AND area = 'kent' AND cardinality(formats) > 0`, b.ID); n != 4 {
 		t.Errorf("%d orders keep their facts with the batch id", n)
 	}

@@ -1,0 +1,95 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"booklets/pkg/businessday"
+	"booklets/pkg/order"
+	"booklets/pkg/reference"
+	"booklets/pkg/seal"
+	"booklets/pkg/store"
+	"booklets/pkg/testenv"
+)
+
+// A batch holds the orders of its date and of earlier dates in no batch
+// yet (not erased), by date range: the next batch starts after it, a batch
+// made for an earlier date afterwards holds nothing, and recording a batch
+// deletes the personal parts of its orders only.
+func TestAssembleByDateRange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.Database(t), nil)
+	testenv.Must(t, err)
+	defer st.Close()
+	testenv.Must(t, st.Migrate(ctx))
+	day := func(d int) businessday.Date { return businessday.Date{Year: 2026, Month: 11, Day: d} }
+	save := func(d businessday.Date) order.SealedOrder {
+		t.Helper()
+		key, err := seal.NewDayKey(d.String())
+		testenv.Must(t, err)
+		so, err := order.Seal(order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: time.Now(),
+			Area: "kent", Formats: []order.Format{order.Braille}}, d, key)
+		testenv.Must(t, err)
+		if _, err := st.SaveOrder(ctx, so); err != nil {
+			t.Fatal(err)
+		}
+		return so
+	}
+	assemble := func(id string, d businessday.Date) store.Batch {
+		t.Helper()
+		b, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: d, CreatedAt: time.Now(), DataFile: id + ".csv", ManifestFile: id + ".json"})
+		testenv.Must(t, err)
+		return b
+	}
+	members := func(id string) map[string]bool {
+		t.Helper()
+		got := map[string]bool{}
+		testenv.Must(t, st.EachOrder(ctx, id, func(o store.BatchOrder) error {
+			got[o.OrderID] = true
+			return nil
+		}))
+		return got
+	}
+	o23, o24, erased, o25 := save(day(23)), save(day(24)), save(day(24)), save(day(25))
+	h, err := st.FindOrder(ctx, erased.Reference.String())
+	testenv.Must(t, err)
+	testenv.Must(t, st.ErasePersonal(ctx, h.OrderID, h.Reference))
+
+	b24 := assemble("B24", day(24))
+	if got := members("B24"); len(got) != 2 || !got[o23.ID] || !got[o24.ID] || b24.OrderCount != 2 || b24.RecordCount != 2 {
+		t.Errorf("batch of the 24th: %v, counts %d/%d", got, b24.OrderCount, b24.RecordCount)
+	}
+	if again := assemble("other", day(24)); again.ID != "B24" {
+		t.Errorf("re-assembling made %s", again.ID)
+	}
+	if b22 := assemble("B22", day(22)); b22.OrderCount != 0 || len(members("B22")) != 0 {
+		t.Errorf("a batch of an earlier date made later holds %d orders", b22.OrderCount)
+	}
+	if got := members("B25"); len(got) != 0 {
+		t.Errorf("no batch B25 yet, but %v", got)
+	}
+	for ref, want := range map[string]string{o23.Reference.String(): "B24", o25.Reference.String(): "", erased.Reference.String(): ""} {
+		h, err := st.FindOrder(ctx, ref)
+		testenv.Must(t, err)
+		if h.BatchID != want {
+			t.Errorf("order %s in batch %q, want %q", ref, h.BatchID, want)
+		}
+	}
+	b25 := assemble("B25", day(25))
+	if got := members("B25"); len(got) != 1 || !got[o25.ID] || b25.OrderCount != 1 {
+		t.Errorf("batch of the 25th: %v", got)
+	}
+	del, err := st.RecordSent(ctx, store.Sent{BatchID: "B24", SHA256: "x", Records: 2, Orders: 2, SentAt: time.Now(),
+		DeliveryDate: day(25), DueDate: day(30)})
+	testenv.Must(t, err)
+	var left, deleted int
+	testenv.Must(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM order_personal`).Scan(&left))
+	testenv.Must(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM orders_with_batch WHERE personal_deleted_at IS NOT NULL`).Scan(&deleted))
+	if del.Orders != 2 || left != 1 || deleted != 3 { // the two sent and the erased one
+		t.Errorf("recording B24 deleted %d personal parts; %d left, %d orders marked deleted", del.Orders, left, deleted)
+	}
+}
