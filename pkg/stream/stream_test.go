@@ -17,7 +17,7 @@ import (
 	"booklets/pkg/testenv"
 )
 
-func sampleOrder(t *testing.T) order.SealedOrder {
+func sampleOrder(t testing.TB) order.SealedOrder {
 	t.Helper()
 	day := businessday.DefaultCutoff.DateOf(time.Now())
 	key, err := seal.NewDayKey(day.String())

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 
 	"booklets/pkg/order"
 )
@@ -45,9 +46,25 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusCreated)
-	return json.NewEncoder(w).Encode(map[string]string{"reference": ref.String(), "status": "received"})
+	_, err = w.Write(createdBody(ref.String()))
+	return err
+}
+
+// jsonContentType is shared by every 201 (see securityHeaders for why a
+// shared header value is safe).
+var jsonContentType = []string{"application/json"}
+
+// createdBody is the 201's body, {"reference":"…","status":"received"}
+// and a newline, byte for byte what json.Encoder wrote for the map it
+// replaces: built by hand, as encoding a map by reflection showed in the
+// profile (docs/performance.md).
+func createdBody(ref string) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, `{"reference":`...)
+	b = strconv.AppendQuote(b, ref) // a reference is [0-9A-Z-]: quoting it is JSON
+	return append(b, `,"status":"received"}`+"\n"...)
 }
 
 // decodeError turns a JSON decoding failure into a client error. The

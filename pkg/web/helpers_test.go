@@ -103,7 +103,7 @@ type fixture struct {
 }
 
 // newFixture gives a test a server over its own real JetStream stream.
-func newFixture(t *testing.T, change func(*Config)) *fixture {
+func newFixture(t testing.TB, change func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{
 		orders: testenv.Orders(t),

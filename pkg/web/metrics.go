@@ -20,6 +20,10 @@ type Metrics struct {
 	rejected      *prometheus.CounterVec
 	invalidFields *prometheus.CounterVec
 	publish       *prometheus.HistogramVec
+	// The series every accepted order touches, looked up once: a
+	// WithLabelValues per order hashes the labels and takes a lock.
+	receivedBy map[string]prometheus.Counter  // by channel
+	publishBy  map[string]prometheus.Observer // by result
 }
 
 // The label vocabularies.
@@ -63,8 +67,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	// Every series exists from the start at 0, so that rates and alerts
 	// work before the first event.
+	m.receivedBy = map[string]prometheus.Counter{}
+	m.publishBy = map[string]prometheus.Observer{}
 	for _, c := range Channels {
-		m.received.WithLabelValues(c)
+		m.receivedBy[c] = m.received.WithLabelValues(c)
 		for _, r := range RejectReasons {
 			m.rejected.WithLabelValues(c, r)
 		}
@@ -73,7 +79,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.invalidFields.WithLabelValues(f)
 	}
 	for _, r := range PublishResults {
-		m.publish.WithLabelValues(r)
+		m.publishBy[r] = m.publish.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.received, m.rejected, m.invalidFields, m.publish)
@@ -98,7 +104,7 @@ func (m *Metrics) order(channel string, err error) {
 		return
 	}
 	if err == nil {
-		m.received.WithLabelValues(channel).Inc()
+		m.receivedBy[channel].Inc()
 		return
 	}
 	reason := rejectReason(err)
@@ -139,7 +145,7 @@ func (m *Metrics) published(d time.Duration, duplicate bool, err error) {
 	case duplicate:
 		result = "duplicate"
 	}
-	m.publish.WithLabelValues(result).Observe(d.Seconds())
+	m.publishBy[result].Observe(d.Seconds())
 }
 
 // rejectReason maps a handler's error to a reason, as problemFor maps it

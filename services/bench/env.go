@@ -37,6 +37,8 @@ type env struct {
 	log      io.Writer // progress lines
 	logs     string    // folder where the services' logs are kept, if any
 	profile  string    // folder for CPU profiles of the intake, if any
+	// httpClient is the intake load generator's client: "lean" or "nethttp".
+	httpClient string
 }
 
 func (e *env) progress(format string, args ...any) {

@@ -253,8 +253,14 @@ func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
 		} else {
 			profiled <- nil
 		}
+		post := in.post
+		if e.httpClient == "lean" {
+			lc := newLeanClient(strings.TrimPrefix(in.url, "http://"), in.bodies, c)
+			defer lc.close()
+			post = lc.post
+		}
 		before := sampleCPU(in.child.cmd.Process.Pid, natsPID)
-		ours, err := load(ctx, c, p.IntakeDuration, in.post)
+		ours, err := load(ctx, c, p.IntakeDuration, post)
 		if err != nil {
 			return nil, fmt.Errorf("%d clients: %w\n%s", c, err, e.logTail(in.child))
 		}
@@ -267,8 +273,8 @@ func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
 			return nil, fmt.Errorf("raw publish, %d clients: %w", c, err)
 		}
 		rawAfter := sampleCPU(0, natsPID)
-		e.progress("intake %d clients: %.0f orders/s (raw %.0f/s), p50 %.2f ms, p99 %.2f ms; %d-byte messages",
-			c, ours.rate(), rawr.rate(), ms(ours.pct(0.5)), ms(ours.pct(0.99)), len(msg))
+		e.progress("intake %d clients: %.0f orders/s (raw %.0f/s), p50 %.2f ms, p99 %.2f ms; %d-byte messages; %s HTTP client",
+			c, ours.rate(), rawr.rate(), ms(ours.pct(0.5)), ms(ours.pct(0.99)), len(msg), e.httpClient)
 		e.progress("  ours: %s", cpuSplit(before, after, ours.ops))
 		e.progress("  raw:  %s", cpuSplit(after, rawAfter, rawr.ops))
 		group := fmt.Sprintf("intake %d client", c)

@@ -118,6 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	sizes := fs.String("sizes", "", "end-of-day batch sizes, comma-separated (default 10000,100000,1000000; -quick 10000)")
 	logs := fs.String("logs", "", "keep the services' logs in this folder (default: discarded)")
 	intakeFor := fs.Duration("intake-duration", 0, "how long each intake level runs (default 5s; -quick 1s)")
+	httpClient := fs.String("http-client", "lean", "the intake load generator's HTTP client: lean (one connection per client, like wrk) or nethttp (Go's net/http client)")
 	profile := fs.String("profile", "", "write CPU profiles of the intake under load to this folder (intake-N.pprof, N clients)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -125,6 +126,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	p := fullPlan()
 	if *quick {
 		p = quickPlan()
+	}
+	if *httpClient != "lean" && *httpClient != "nethttp" {
+		return fmt.Errorf("-http-client: %q is not lean or nethttp", *httpClient)
 	}
 	if *intakeFor > 0 {
 		p.IntakeDuration = *intakeFor
@@ -151,15 +155,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer os.RemoveAll(work)
 	e := &env{
-		bin:      work + "/bin",
-		work:     work,
-		adminURL: orDefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
-		natsURL:  orDefault("BENCH_NATS_URL", "nats://127.0.0.1:4222"),
-		kek:      newKEK(),
-		secret:   randomHex(32),
-		log:      stdout,
-		logs:     *logs,
-		profile:  *profile,
+		bin:        work + "/bin",
+		work:       work,
+		adminURL:   orDefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
+		natsURL:    orDefault("BENCH_NATS_URL", "nats://127.0.0.1:4222"),
+		kek:        newKEK(),
+		secret:     randomHex(32),
+		log:        stdout,
+		logs:       *logs,
+		profile:    *profile,
+		httpClient: *httpClient,
 	}
 	if e.logs != "" {
 		if err := os.MkdirAll(e.logs, 0o755); err != nil {
