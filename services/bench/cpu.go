@@ -96,9 +96,9 @@ func sampleCPU(intakePID, natsPID int) cpuSample {
 }
 
 // cpuSplit describes the CPU used between two samples, per order, as
-// "intake 120 µs, load generator 80 µs, nats-server 60 µs, rest 10 µs,
+// (server "intake") "intake 120 µs, load generator 80 µs, nats-server 60 µs, rest 10 µs,
 // idle 10%" (rest: the kernel's interrupts, other processes).
-func cpuSplit(a, b cpuSample, ops int) string {
+func cpuSplit(server string, a, b cpuSample, ops int) string {
 	if ops == 0 {
 		return ""
 	}
@@ -112,7 +112,7 @@ func cpuSplit(a, b cpuSample, ops int) string {
 	}
 	var parts []string
 	if in > 0 {
-		parts = append(parts, "intake "+per(in))
+		parts = append(parts, server+" "+per(in))
 	}
 	parts = append(parts, "load generator "+per(be))
 	if ns > 0 {

@@ -39,6 +39,7 @@ type env struct {
 	profile  string    // folder for CPU profiles of the intake, if any
 	// httpClient is the intake load generator's client: "lean" or "nethttp".
 	httpClient string
+	floor      bool // also measure the floor server (floor.go)
 }
 
 func (e *env) progress(format string, args ...any) {

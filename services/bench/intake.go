@@ -239,6 +239,24 @@ func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
 		return nil, fmt.Errorf("warm-up raw publish: %w", err)
 	}
 
+	var fl *floor
+	if e.floor {
+		fs := e.streamConfig("floor")
+		fsr, err := stream.New(nc, fs)
+		if err != nil {
+			return nil, err
+		}
+		if err := fsr.Ensure(ctx); err != nil {
+			return nil, err
+		}
+		defer func() {
+			_ = js.DeleteStream(context.Background(), fs.Stream)
+		}()
+		if fl, err = e.startFloor(ctx, fs, msg); err != nil {
+			return nil, err
+		}
+		defer fl.stop()
+	}
 	var figs []Figure
 	const baseIs = "nats.go js.Publish + ack"
 	natsPID := natsServerPID()
@@ -275,8 +293,20 @@ func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
 		rawAfter := sampleCPU(0, natsPID)
 		e.progress("intake %d clients: %.0f orders/s (raw %.0f/s), p50 %.2f ms, p99 %.2f ms; %d-byte messages; %s HTTP client",
 			c, ours.rate(), rawr.rate(), ms(ours.pct(0.5)), ms(ours.pct(0.99)), len(msg), e.httpClient)
-		e.progress("  ours: %s", cpuSplit(before, after, ours.ops))
-		e.progress("  raw:  %s", cpuSplit(after, rawAfter, rawr.ops))
+		e.progress("  ours:  %s", cpuSplit("intake", before, after, ours.ops))
+		e.progress("  raw:   %s", cpuSplit("", after, rawAfter, rawr.ops))
+		if fl != nil {
+			lc := newLeanClient(fl.addr, in.bodies, c)
+			defer lc.close()
+			f0 := sampleCPU(fl.cmd.Process.Pid, natsPID)
+			flr, err := load(ctx, c, p.IntakeDuration, lc.post)
+			if err != nil {
+				return nil, fmt.Errorf("floor server, %d clients: %w", c, err)
+			}
+			f1 := sampleCPU(fl.cmd.Process.Pid, natsPID)
+			e.progress("  floor: %.0f orders/s (%.2f x raw), p50 %.2f ms, p99 %.2f ms; %s", flr.rate(), flr.rate()/rawr.rate(),
+				ms(flr.pct(0.5)), ms(flr.pct(0.99)), cpuSplit("floor server", f0, f1, flr.ops))
+		}
 		group := fmt.Sprintf("intake %d client", c)
 		if c > 1 {
 			group += "s"

@@ -34,6 +34,9 @@ func main() {
 	if os.Getenv(rusageEnv) != "" {
 		rusageHelper()
 	}
+	if os.Getenv(floorEnv) != "" {
+		floorServer()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
@@ -119,6 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logs := fs.String("logs", "", "keep the services' logs in this folder (default: discarded)")
 	intakeFor := fs.Duration("intake-duration", 0, "how long each intake level runs (default 5s; -quick 1s)")
 	httpClient := fs.String("http-client", "lean", "the intake load generator's HTTP client: lean (one connection per client, like wrk) or nethttp (Go's net/http client)")
+	withFloor := fs.Bool("floor", false, "also measure the floor: a bare net/http server that only publishes with ack (floor.go)")
 	profile := fs.String("profile", "", "write CPU profiles of the intake under load to this folder (intake-N.pprof, N clients)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -165,6 +169,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		logs:       *logs,
 		profile:    *profile,
 		httpClient: *httpClient,
+		floor:      *withFloor,
 	}
 	if e.logs != "" {
 		if err := os.MkdirAll(e.logs, 0o755); err != nil {
