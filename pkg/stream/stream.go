@@ -64,9 +64,18 @@ type Orders struct {
 	cfg Config
 }
 
+// PublishTimeout bounds the wait for JetStream's acknowledgement of an
+// order when the caller's context has no earlier deadline.
+const PublishTimeout = 5 * time.Second
+
 // New returns the orders stream over a connection.
 func New(nc *nats.Conn, cfg Config) (*Orders, error) {
-	js, err := jetstream.New(nc)
+	// Orders are published asynchronously and each waited for (Publish):
+	// acknowledgements then arrive on one subscription instead of one
+	// request each, which costs ~20 % less CPU per order (pkg/stream
+	// benchmarks, docs/performance.md). The timeout frees an
+	// acknowledgement that never comes.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
@@ -127,11 +136,22 @@ func (o *Orders) Publish(ctx context.Context, ord order.SealedOrder, msgID strin
 	if !o.nc.IsConnected() {
 		return Published{}, fmt.Errorf("publish order %s: %w: not connected", ord.Reference, ErrUnavailable)
 	}
-	ack, err := o.js.Publish(ctx, o.cfg.Subject, data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(o.cfg.Stream))
-	if err != nil {
-		// Every failure here (no responders, timeout, closed connection,
-		// missing stream) leaves nothing stored for the caller to undo.
+	// Every failure here (no responders, timeout, closed connection, missing
+	// stream) leaves nothing for the caller to undo: either nothing was
+	// stored, or a retry with the same msgID is de-duplicated.
+	fail := func(err error) (Published, error) {
 		return Published{}, fmt.Errorf("publish order %s: %w: %v", ord.Reference, ErrUnavailable, err)
 	}
-	return Published{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	f, err := o.js.PublishAsync(o.cfg.Subject, data, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(o.cfg.Stream))
+	if err != nil {
+		return fail(err)
+	}
+	select {
+	case ack := <-f.Ok():
+		return Published{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	case err := <-f.Err():
+		return fail(err)
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
 }

@@ -118,7 +118,9 @@ func cpuSplit(server string, a, b cpuSample, ops int) string {
 	if ns > 0 {
 		parts = append(parts, "nats-server "+per(ns))
 	}
-	parts = append(parts, "rest "+per(busy-in-be-ns), fmt.Sprintf("idle %.0f%%", idle))
+	// Per-process and machine times are counted in ticks separately, so
+	// with little else running their difference can come out below zero.
+	parts = append(parts, "rest "+per(max(0, busy-in-be-ns)), fmt.Sprintf("idle %.0f%%", idle))
 	return "CPU per order: " + strings.Join(parts, ", ")
 }
 

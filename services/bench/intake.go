@@ -261,51 +261,49 @@ func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
 	const baseIs = "nats.go js.Publish + ack"
 	natsPID := natsServerPID()
 	for _, c := range p.Concurrency {
+		// The contenders take turns, a slice of the duration each, so that
+		// what else runs on the machine weighs on all of them alike.
+		contenders := []*contender{{name: "ours", op: in.post, pid: in.child.cmd.Process.Pid}, {name: "raw", op: publish}}
+		if e.httpClient == "lean" {
+			lc := newLeanClient(strings.TrimPrefix(in.url, "http://"), in.bodies, c)
+			defer lc.close()
+			contenders[0].op = lc.post
+		}
+		if fl != nil {
+			lc := newLeanClient(fl.addr, in.bodies, c)
+			defer lc.close()
+			contenders = append(contenders, &contender{name: "floor", op: lc.post, pid: fl.cmd.Process.Pid})
+		}
 		profiled := make(chan error, 1)
 		if in.pprof != "" {
-			// The profile runs beside the load, ending before it does.
+			// Beside the intake's slices (and idle through the others').
 			go func() {
-				profiled <- profileIntake(ctx, in.pprof, p.IntakeDuration-time.Second,
+				profiled <- profileIntake(ctx, in.pprof, p.IntakeDuration*time.Duration(len(contenders)),
 					filepath.Join(e.profile, fmt.Sprintf("intake-%d.pprof", c)))
 			}()
 		} else {
 			profiled <- nil
 		}
-		post := in.post
-		if e.httpClient == "lean" {
-			lc := newLeanClient(strings.TrimPrefix(in.url, "http://"), in.bodies, c)
-			defer lc.close()
-			post = lc.post
+		turns := max(1, int(p.IntakeDuration/time.Second))
+		for range turns {
+			for _, k := range contenders {
+				if err := k.run(ctx, c, p.IntakeDuration/time.Duration(turns), natsPID); err != nil {
+					return nil, fmt.Errorf("%s, %d clients: %w\n%s", k.name, c, err, e.logTail(in.child))
+				}
+			}
 		}
-		before := sampleCPU(in.child.cmd.Process.Pid, natsPID)
-		ours, err := load(ctx, c, p.IntakeDuration, post)
-		if err != nil {
-			return nil, fmt.Errorf("%d clients: %w\n%s", c, err, e.logTail(in.child))
-		}
-		after := sampleCPU(in.child.cmd.Process.Pid, natsPID)
 		if err := <-profiled; err != nil {
 			return nil, err
 		}
-		rawr, err := load(ctx, c, p.IntakeDuration, publish)
-		if err != nil {
-			return nil, fmt.Errorf("raw publish, %d clients: %w", c, err)
-		}
-		rawAfter := sampleCPU(0, natsPID)
+		ours, rawr := contenders[0].result(), contenders[1].result()
 		e.progress("intake %d clients: %.0f orders/s (raw %.0f/s), p50 %.2f ms, p99 %.2f ms; %d-byte messages; %s HTTP client",
 			c, ours.rate(), rawr.rate(), ms(ours.pct(0.5)), ms(ours.pct(0.99)), len(msg), e.httpClient)
-		e.progress("  ours:  %s", cpuSplit("intake", before, after, ours.ops))
-		e.progress("  raw:   %s", cpuSplit("", after, rawAfter, rawr.ops))
+		e.progress("  ours:  %s", contenders[0].cpu("intake"))
+		e.progress("  raw:   %s", contenders[1].cpu(""))
 		if fl != nil {
-			lc := newLeanClient(fl.addr, in.bodies, c)
-			defer lc.close()
-			f0 := sampleCPU(fl.cmd.Process.Pid, natsPID)
-			flr, err := load(ctx, c, p.IntakeDuration, lc.post)
-			if err != nil {
-				return nil, fmt.Errorf("floor server, %d clients: %w", c, err)
-			}
-			f1 := sampleCPU(fl.cmd.Process.Pid, natsPID)
+			flr := contenders[2].result()
 			e.progress("  floor: %.0f orders/s (%.2f x raw), p50 %.2f ms, p99 %.2f ms; %s", flr.rate(), flr.rate()/rawr.rate(),
-				ms(flr.pct(0.5)), ms(flr.pct(0.99)), cpuSplit("floor server", f0, f1, flr.ops))
+				ms(flr.pct(0.5)), ms(flr.pct(0.99)), contenders[2].cpu("floor server"))
 		}
 		group := fmt.Sprintf("intake %d client", c)
 		if c > 1 {
@@ -322,3 +320,37 @@ func benchIntake(ctx context.Context, e *env, p plan) ([]Figure, error) {
 	}
 	return figs, nil
 }
+
+// contender is one side of an intake comparison, run in slices.
+type contender struct {
+	name string
+	op   func(context.Context, int) error
+	pid  int // its server process, if any, for the CPU split
+	ops  int
+	d    time.Duration
+	lat  []time.Duration
+	cpu0 cpuSample // CPU used over its slices, summed
+	cpuN cpuSample
+}
+
+func (k *contender) run(ctx context.Context, conc int, d time.Duration, natsPID int) error {
+	a := sampleCPU(k.pid, natsPID)
+	r, err := load(ctx, conc, d, k.op)
+	if err != nil {
+		return err
+	}
+	b := sampleCPU(k.pid, natsPID)
+	k.ops += r.ops
+	k.d += r.elapsed
+	k.lat = append(k.lat, r.lat...)
+	k.cpuN = cpuSample{intake: k.cpuN.intake + b.intake - a.intake, bench: k.cpuN.bench + b.bench - a.bench,
+		nats: k.cpuN.nats + b.nats - a.nats, busy: k.cpuN.busy + b.busy - a.busy, total: k.cpuN.total + b.total - a.total}
+	return nil
+}
+
+func (k *contender) result() loadResult {
+	slices.Sort(k.lat)
+	return loadResult{ops: k.ops, elapsed: k.d, lat: k.lat}
+}
+
+func (k *contender) cpu(server string) string { return cpuSplit(server, k.cpu0, k.cpuN, k.ops) }
