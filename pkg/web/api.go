@@ -17,9 +17,13 @@ const maxIdempotencyKeyLen = 255
 // createOrder is POST /api/v1/orders. It answers 201 only after JetStream
 // has acknowledged the order.
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return errUnsupportedMediaType
+	// The usual header exactly is accepted without parsing (which builds a
+	// map of parameters); anything else is parsed.
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return errUnsupportedMediaType
+		}
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if !validIdempotencyKey(key) {
