@@ -217,16 +217,36 @@ func (c *Client) Upload(ctx context.Context, name string, write func(io.Writer) 
 	if err != nil {
 		return Uploaded{}, fmt.Errorf("%w: create %s: %v", ErrUnavailable, tmp, err)
 	}
+	// The content is produced (and hashed) in a goroutine of its own and
+	// piped to the SFTP writer, which keeps up to 64 write requests in
+	// flight: producing the file (reading PostgreSQL, CSV, OpenPGP) and
+	// sending it (SSH encryption, the server's acknowledgements) overlap,
+	// instead of each large write waiting for the server before the next
+	// bytes are produced.
 	h := sha256.New()
-	counted := &counter{w: io.MultiWriter(f, h)}
+	pr, pw := io.Pipe()
+	counted := &counter{w: io.MultiWriter(pw, h)}
 	bw := bufio.NewWriterSize(counted, 256<<10)
-	werr := write(bw)
-	if werr == nil {
-		werr = bw.Flush()
-	}
+	var werr error
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		werr = write(bw)
+		if werr == nil {
+			werr = bw.Flush()
+		}
+		pw.CloseWithError(werr) // nil: the end of the file
+	}()
+	_, rerr := f.ReadFrom(unsized{pr})
+	// If sending failed, the producer's next write fails too, so it stops.
+	pr.CloseWithError(errSendStopped)
+	<-produced
 	cerr := f.Close()
-	if werr != nil {
+	if werr != nil && !(errors.Is(werr, errSendStopped) && rerr != nil) {
 		return Uploaded{}, fmt.Errorf("upload %s: %w", name, werr)
+	}
+	if rerr != nil {
+		return Uploaded{}, fmt.Errorf("%w: write %s: %v", ErrUnavailable, tmp, rerr)
 	}
 	if cerr != nil {
 		return Uploaded{}, fmt.Errorf("%w: close %s: %v", ErrUnavailable, tmp, cerr)
@@ -243,6 +263,18 @@ func (c *Client) Upload(ctx context.Context, name string, write func(io.Writer) 
 	}
 	return Uploaded{Name: name, Bytes: counted.n, SHA256: want}, nil
 }
+
+// errSendStopped is what the producer of an upload sees once sending it
+// has failed.
+var errSendStopped = errors.New("sending the file stopped")
+
+// unsized hides a reader's type from sftp.File.ReadFrom and tells it the
+// size is unknown (Len -1), for which it uses its full concurrency (without
+// a size it would send one request at a time).
+type unsized struct{ r io.Reader }
+
+func (u unsized) Read(p []byte) (int, error) { return u.r.Read(p) }
+func (u unsized) Len() int                   { return -1 }
 
 func (c *Client) verify(p string, size int64, sum string) error {
 	fi, err := c.sftp.Stat(p)

@@ -28,12 +28,24 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 	testenv.Must(b, err)
 	defer st.Close()
 	testenv.Must(b, st.Migrate(ctx))
+	// References are made in Go: the sender parses them (an invalid one
+	// stops the batch).
+	refs := make([]string, orders)
+	seen := make(map[reference.Reference]bool, orders)
+	for i := range refs {
+		r := reference.New()
+		for seen[r] {
+			r = reference.New()
+		}
+		seen[r] = true
+		refs[i] = r.String()
+	}
 	_, err = st.Pool().Exec(ctx, `
 		INSERT INTO orders (order_id, reference, received_at, business_date, area, formats)
-		SELECT gen_random_uuid(), 'REF-' || lpad(i::text, 9, '0'),
+		SELECT gen_random_uuid(), ($2::text[])[i],
 			timestamptz '2026-11-25 00:00:00+00' + i * interval '1 ms', date '2026-11-25', 'kent',
 			CASE WHEN i % 10 = 0 THEN ARRAY['standard-print', 'audio'] ELSE ARRAY['large-print'] END
-		FROM generate_series(1, $1) AS i`, orders)
+		FROM generate_series(1, $1) AS i`, orders, refs)
 	testenv.Must(b, err)
 	_, err = st.Pool().Exec(ctx, `
 		INSERT INTO order_personal (order_id, data)
