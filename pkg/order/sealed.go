@@ -61,7 +61,7 @@ func OpenPersonal(key *seal.DayKey, orderID string, ref reference.Reference, s s
 	}
 	defer clear(plain)
 	var p Personal
-	if err := json.Unmarshal(plain, &p); err != nil {
+	if err := unmarshalPersonal(plain, &p); err != nil {
 		return Personal{}, fmt.Errorf("open order %s: %w: personal part is not JSON", ref, seal.ErrMalformed)
 	}
 	return p, nil
