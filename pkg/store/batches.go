@@ -364,6 +364,13 @@ func (s *Store) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 			return nil
 		}
 		now := s.now()
+		// The delete joins every order of the batch with its personal part:
+		// with memory for the hash of a million orders (about 60 MB) it is
+		// one pass instead of eight through temporary files, a second less
+		// (docs/performance.md). Only this transaction gets it.
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '128MB'`); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM order_personal p USING batches b, orders o
 			WHERE b.batch_id = $1 AND p.order_id = o.order_id
 				AND o.business_date BETWEEN `+batchFirstDate+` AND b.business_date`, r.BatchID)
