@@ -81,3 +81,32 @@ func TestSaveOrdersOutcomes(t *testing.T) {
 		t.Error("a failed call stored an order")
 	}
 }
+
+// BenchmarkSaveOrders256 stores batches of 256 new orders, as the consumer
+// does under load (orders/s = 256 / time per operation).
+func BenchmarkSaveOrders256(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.Database(b), nil)
+	testenv.Must(b, err)
+	defer st.Close()
+	testenv.Must(b, st.Migrate(ctx))
+	d := businessday.Date{Year: 2026, Month: 11, Day: 25}
+	key, err := seal.NewDayKey(d.String())
+	testenv.Must(b, err)
+	batch := make([]order.SealedOrder, 256)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range batch {
+			o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: time.Now(), Area: "kent",
+				Formats: []order.Format{order.LargePrint}, Personal: order.Personal{Name: "Bench Person", Postcode: "CT1 1AA"}}
+			batch[i], err = order.Seal(o, d, key)
+			testenv.Must(b, err)
+		}
+		b.StartTimer()
+		if _, err := st.SaveOrders(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "orders/s")
+}
