@@ -95,9 +95,11 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-func (s *Server) run(t testing.TB, port int, authorized, hostKey string) (*exec.Cmd, *syncBuffer, chan struct{}) {
-	config := filepath.Join(s.dir, "sshd_config")
-	conf := fmt.Sprintf(`ListenAddress 127.0.0.1
+// Config is the sshd_config of a test SFTP server: loopback only, one user,
+// key authentication only, and internal-sftp starting in root. The bench
+// starts its own long-lived server with the same configuration.
+func Config(port int, hostKey, authorizedKeys, user, root string) string {
+	return fmt.Sprintf(`ListenAddress 127.0.0.1
 Port %d
 HostKey %s
 AuthorizedKeysFile %s
@@ -111,7 +113,12 @@ PubkeyAuthentication yes
 AllowUsers %s
 LogLevel ERROR
 Subsystem sftp internal-sftp -d %s
-`, port, hostKey, authorized, s.User, s.Root)
+`, port, hostKey, authorizedKeys, user, root)
+}
+
+func (s *Server) run(t testing.TB, port int, authorized, hostKey string) (*exec.Cmd, *syncBuffer, chan struct{}) {
+	config := filepath.Join(s.dir, "sshd_config")
+	conf := Config(port, hostKey, authorized, s.User, s.Root)
 	if err := os.WriteFile(config, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,14 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"booklets/pkg/sftptest"
 )
 
 // sshd is OpenSSH's server with internal-sftp on a free loopback port: the
@@ -69,21 +72,12 @@ func startSSHD(dir string) (*sshd, error) {
 		}
 		_, s.port, _ = net.SplitHostPort(s.addr)
 		conf := filepath.Join(dir, "sshd_config")
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf(`ListenAddress 127.0.0.1
-Port %s
-HostKey %s
-AuthorizedKeysFile %s
-PidFile none
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AllowUsers %s
-LogLevel ERROR
-Subsystem sftp internal-sftp -d %s
-`, s.port, filepath.Join(dir, "host_ed25519"), authorized, s.user, s.root)), 0o600); err != nil {
+		port, err := strconv.Atoi(s.port)
+		if err != nil {
+			return nil, fmt.Errorf("sshd port %q: %w", s.port, err)
+		}
+		config := sftptest.Config(port, filepath.Join(dir, "host_ed25519"), authorized, s.user, s.root)
+		if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
 			return nil, err
 		}
 		s.cmd = exec.Command(bin, "-D", "-e", "-f", conf)
