@@ -47,12 +47,21 @@ type Entry struct {
 // Neutralise makes a cell safe to open in a spreadsheet: a value starting
 // with one of = + - @ TAB CR, which Excel, LibreOffice and Google Sheets
 // may run as a formula, gets a leading apostrophe ('), which they show as
-// text. Other values are unchanged.
+// text. So that a program can undo this exactly, a value whose leading
+// apostrophes are followed by one of those six characters (typed as
+// '=1+1, say) gets one more: the partner's rule "remove one leading
+// apostrophe when the apostrophes at the start are followed by one of the
+// six" then gives back what was typed, and no two values neutralise alike.
+// Other values are unchanged.
 func Neutralise(s string) string {
-	if s == "" {
+	i := 0
+	for i < len(s) && s[i] == '\'' {
+		i++
+	}
+	if i == len(s) {
 		return s
 	}
-	switch s[0] {
+	switch s[i] {
 	case '=', '+', '-', '@', '\t', '\r':
 		return "'" + s
 	}

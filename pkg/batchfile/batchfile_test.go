@@ -30,10 +30,59 @@ func TestNeutralise(t *testing.T) {
 		" =leading space":   " =leading space",
 		"Zoë Ní Bhriain":    "Zoë Ní Bhriain",
 		"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")",
+		// Typed with apostrophes in front of a formula character: one more,
+		// so that removing one gives back what was typed.
+		"'=1+1": "''=1+1",
+		"'+44":  "''+44",
+		"'-5":   "''-5",
+		"'@x":   "''@x",
+		"'\tx":  "''\tx",
+		"'\rx":  "''\rx",
+		"''=":   "'''=",
+		"'":     "'",
+		"''":    "''",
+		"'x":    "'x",
+		"' =":   "' =",
+		"x'=":   "x'=",
 	} {
 		if got := batchfile.Neutralise(in); got != want {
 			t.Errorf("Neutralise(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// unNeutralise is the partner's rule as docs/partner-interface.md states it:
+// remove one leading apostrophe when the apostrophes at the start of the
+// cell are followed by one of = + - @ TAB CR.
+func unNeutralise(cell string) string {
+	rest := strings.TrimLeft(cell, "'")
+	if len(rest) == len(cell) || rest == "" || !strings.ContainsRune("=+-@\t\r", rune(rest[0])) {
+		return cell
+	}
+	return cell[1:]
+}
+
+func TestNeutraliseRoundTrip(t *testing.T) {
+	t.Parallel()
+	values := []string{
+		"", "'", "''", "'''", "''=", "'''=", "'x", "''x", "=", "-1", "+", "@", "\t", "\r",
+		"'=", "'=1+1", "'-1", "'+", "'@", "'\t", "'\r", "' =", "'' -", "x", "x=", "Siân O'Brien",
+		"'Brien", "=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")", " =1", "\n=1", "é", "'é",
+	}
+	seen := make(map[string]string, len(values))
+	for _, v := range values {
+		n := batchfile.Neutralise(v)
+		if got := unNeutralise(n); got != v {
+			t.Errorf("unNeutralise(Neutralise(%q)) = unNeutralise(%q) = %q", v, n, got)
+		}
+		// A cell a spreadsheet would run is never written.
+		if n != "" && strings.ContainsRune("=+-@\t\r", rune(n[0])) {
+			t.Errorf("Neutralise(%q) = %q starts with a formula character", v, n)
+		}
+		if other, ok := seen[n]; ok {
+			t.Errorf("Neutralise(%q) = Neutralise(%q) = %q: the partner cannot tell them apart", v, other, n)
+		}
+		seen[n] = v
 	}
 }
 
