@@ -260,8 +260,11 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string,
 		if err != nil {
 			return fmt.Errorf("--date: %w", err)
 		}
-		if d.After(cfg.Cutoff.DateOf(now)) {
-			return fmt.Errorf("--date %s is in the future (the current business day is %s)", d, cfg.Cutoff.DateOf(now))
+		// The current business day is still taking orders: sending it early
+		// would destroy its day key while the intake still seals under it,
+		// and every later order of the day would be refused as late.
+		if open := cfg.Cutoff.DateOf(now); !d.Before(open) {
+			return fmt.Errorf("--date %s has not closed yet (the current business day is %s; it closes at %s Europe/London)", d, open, cfg.Cutoff)
 		}
 		date = d
 	}

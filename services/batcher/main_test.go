@@ -71,7 +71,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- run(ctx, nil, getenv, out) }()
 
-	received := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	received := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC) // a day that has closed
 	people := []order.Personal{
 		{Name: "Ada Lovelace", AddressLine1: "12 St James's Square", Town: "London", Postcode: "SW1Y 4JH"},
 		{Name: "=SUM(A1:A9)", AddressLine1: "1, \"Comma\" Close", AddressLine2: "Two\r\nLines", Town: "Cardiff", Postcode: "CF10 1AA"},
@@ -105,13 +105,13 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 
 	var sendOut syncBuf
-	if err := run(ctx, []string{"send-now", "--date", "2026-11-25"}, getenv, &sendOut); err != nil {
+	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, &sendOut); err != nil {
 		t.Fatalf("send-now: %v\n%s", err, sendOut.String())
 	}
-	if !strings.Contains(sendOut.String(), "sent batch B20261125-") {
+	if !strings.Contains(sendOut.String(), "sent batch B20261120-") {
 		t.Errorf("send-now said %s", sendOut.String())
 	}
-	matches, _ := filepath.Glob(srv.Path("outbox", "booklets_2026-11-25_*.csv"))
+	matches, _ := filepath.Glob(srv.Path("outbox", "booklets_2026-11-20_*.csv"))
 	if len(matches) != 1 {
 		t.Fatalf("data files %v", matches)
 	}
@@ -151,7 +151,7 @@ func TestServiceEndToEnd(t *testing.T) {
 
 	// Sending again reports the batch as already sent.
 	sendOut = syncBuf{}
-	if err := run(ctx, []string{"send-now", "--date", "2026-11-25"}, getenv, &sendOut); err != nil || !strings.Contains(sendOut.String(), "already sent") {
+	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, &sendOut); err != nil || !strings.Contains(sendOut.String(), "already sent") {
 		t.Errorf("second send-now: %v %s", err, sendOut.String())
 	}
 	cancel()
@@ -174,8 +174,12 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	env = map[string]string{"DATABASE_URL": testenv.Database(t), "KEK": testKEK("k1")}
-	if err := run(context.Background(), []string{"send-now", "--date", "2999-01-01"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "future") {
+	if err := run(context.Background(), []string{"send-now", "--date", "2999-01-01"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "has not closed") {
 		t.Errorf("future date: %v", err)
+	}
+	open := businessday.DefaultCutoff.DateOf(time.Now()).String()
+	if err := run(context.Background(), []string{"send-now", "--date", open}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "has not closed") {
+		t.Errorf("the open business day %s: %v", open, err)
 	}
 	if err := run(context.Background(), []string{"send-now"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "SFTP_KEY_FILE") {
 		t.Errorf("missing SFTP settings: %v", err)
