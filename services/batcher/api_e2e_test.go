@@ -89,7 +89,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 		"KEK": testKEK("e2e-2025d"), "PARTNER_PGP_KEY_FILE": pubFile,
 	}
 	getenv := func(k string) string { return env[k] }
-	testenv.Must(t, run(ctx, []string{"migrate"}, getenv, io.Discard))
+	testenv.Must(t, run(ctx, []string{"migrate"}, getenv, nil, io.Discard))
 	cfg, err := loadConfig(getenv)
 	testenv.Must(t, err)
 

@@ -32,7 +32,7 @@ type keysEnv struct {
 func newKeysEnv(t *testing.T, kek string) *keysEnv {
 	t.Helper()
 	e := &keysEnv{t: t, dbURL: testenv.Database(t), kek: kek}
-	testenv.Must(t, run(context.Background(), []string{"migrate"}, e.getenv, &syncBuf{}))
+	testenv.Must(t, run(context.Background(), []string{"migrate"}, e.getenv, nil, &syncBuf{}))
 	st, err := store.Open(context.Background(), e.dbURL, nil)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
@@ -45,8 +45,14 @@ func (e *keysEnv) getenv(k string) string {
 }
 
 func (e *keysEnv) cmd(args ...string) (string, error) {
+	return e.cmdWithInput("", args...)
+}
+
+// cmdWithInput runs a command with stdin, as an operator pipes the
+// personal data the order commands never take as arguments.
+func (e *keysEnv) cmdWithInput(stdin string, args ...string) (string, error) {
 	var out syncBuf
-	err := run(context.Background(), args, e.getenv, &out)
+	err := run(context.Background(), args, e.getenv, strings.NewReader(stdin), &out)
 	return out.String(), err
 }
 
@@ -197,7 +203,7 @@ func TestKeysRotation(t *testing.T) {
 		t.Errorf("destroyed key: %v", err)
 	}
 	for _, o := range []order.Order{o1, o2} {
-		out, err := e.cmd("order", "show", o.Reference.String(), "--postcode", o.Personal.Postcode)
+		out, err := e.cmdWithInput(o.Personal.Postcode+"\n", "order", "show", o.Reference.String())
 		if err != nil || !strings.Contains(out, o.Personal.Name) {
 			t.Errorf("order %s after the rotation: %v\n%s", o.Reference, err, out)
 		}

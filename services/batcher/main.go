@@ -5,9 +5,9 @@
 //	batcher                              run the service (consumer, end-of-day job, /healthz, /readyz, /metrics)
 //	batcher migrate                      apply the database migrations and exit
 //	batcher send-now [--date YYYY-MM-DD] send one day's batch now and exit (non-zero on failure)
-//	batcher order show REF --postcode PC                    show what is held about an unsent order
-//	batcher order correct REF --postcode PC --field f=v ... correct it (re-sealed under the same day key)
-//	batcher order erase REF --postcode PC                   erase its personal data; left out of the batch
+//	batcher order show REF                   show what is held about an unsent order (postcode on stdin)
+//	batcher order correct REF --field f ...  correct it (postcode, then one new value per field, on stdin; re-sealed under the same day key)
+//	batcher order erase REF                  erase its personal data; left out of the batch (postcode on stdin)
 //	batcher keys list                    the day keys: business date, KEK id, created, destroyed (never key material)
 //	batcher keys rewrap                  rewrap the live day keys under the current KEK (KEK rotation)
 //
@@ -52,7 +52,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "batcher:", err)
 		os.Exit(1)
 	}
@@ -168,7 +168,10 @@ func (c config) checkSFTP() error {
 	return nil
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// run is the whole command. stdin is read only by the order commands, for
+// the personal data they must never take from args (visible in ps and
+// shell history); nil reads as empty.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
@@ -195,7 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "send-now":
 		return sendNow(ctx, cfg, log, args, stdout)
 	case "order":
-		return orderCommand(ctx, cfg, args, stdout)
+		return orderCommand(ctx, cfg, args, stdin, stdout)
 	case "keys":
 		return keysCommand(ctx, cfg, args, stdout)
 	default:

@@ -63,13 +63,13 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	getenv := func(k string) string { return env[k] }
 	// The intake's side: day keys in the same database, the same KEK.
-	if err := run(ctx, []string{"migrate"}, getenv, &syncBuf{}); err != nil {
+	if err := run(ctx, []string{"migrate"}, getenv, nil, &syncBuf{}); err != nil {
 		t.Fatal(err)
 	}
 	keys := testKeys(t, dbURL, env["KEK"])
 	out := &syncBuf{}
 	served := make(chan error, 1)
-	go func() { served <- run(ctx, nil, getenv, out) }()
+	go func() { served <- run(ctx, nil, getenv, nil, out) }()
 
 	received := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC) // a day that has closed
 	people := []order.Personal{
@@ -105,7 +105,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 
 	var sendOut syncBuf
-	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, &sendOut); err != nil {
+	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, nil, &sendOut); err != nil {
 		t.Fatalf("send-now: %v\n%s", err, sendOut.String())
 	}
 	if !strings.Contains(sendOut.String(), "sent batch B20261120-") {
@@ -151,7 +151,7 @@ func TestServiceEndToEnd(t *testing.T) {
 
 	// Sending again reports the batch as already sent.
 	sendOut = syncBuf{}
-	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, &sendOut); err != nil || !strings.Contains(sendOut.String(), "already sent") {
+	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, nil, &sendOut); err != nil || !strings.Contains(sendOut.String(), "already sent") {
 		t.Errorf("second send-now: %v %s", err, sendOut.String())
 	}
 	cancel()
@@ -167,24 +167,24 @@ func waitForDB(ctx context.Context, url string) (*pgx.Conn, error) {
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"BATCH_CUTOFF": "25:00", "SFTP_RETRIES": "x", "RETENTION_GRACE": "soon"}
-	err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, nil, &bytes.Buffer{})
 	for _, want := range []string{"BATCH_CUTOFF", "SFTP_RETRIES", "RETENTION_GRACE", "KEK_FILE", "KEK"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
 	}
 	env = map[string]string{"DATABASE_URL": testenv.Database(t), "KEK": testKEK("k1")}
-	if err := run(context.Background(), []string{"send-now", "--date", "2999-01-01"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "has not closed") {
+	if err := run(context.Background(), []string{"send-now", "--date", "2999-01-01"}, func(k string) string { return env[k] }, nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "has not closed") {
 		t.Errorf("future date: %v", err)
 	}
 	open := businessday.DefaultCutoff.DateOf(time.Now()).String()
-	if err := run(context.Background(), []string{"send-now", "--date", open}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "has not closed") {
+	if err := run(context.Background(), []string{"send-now", "--date", open}, func(k string) string { return env[k] }, nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "has not closed") {
 		t.Errorf("the open business day %s: %v", open, err)
 	}
-	if err := run(context.Background(), []string{"send-now"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "SFTP_KEY_FILE") {
+	if err := run(context.Background(), []string{"send-now"}, func(k string) string { return env[k] }, nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "SFTP_KEY_FILE") {
 		t.Errorf("missing SFTP settings: %v", err)
 	}
-	if err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &bytes.Buffer{}); err != nil {
+	if err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, nil, &bytes.Buffer{}); err != nil {
 		t.Errorf("migrate: %v", err)
 	}
 }

@@ -32,13 +32,13 @@ func TestMetricsAndShutdown(t *testing.T) {
 		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "HTTP_ADDR": "127.0.0.1:0", "KEK": testKEK("k1"),
 	}
 	getenv := func(k string) string { return env[k] }
-	if err := run(ctx, []string{"migrate"}, getenv, &syncBuf{}); err != nil {
+	if err := run(ctx, []string{"migrate"}, getenv, nil, &syncBuf{}); err != nil {
 		t.Fatal(err)
 	}
 	keys := testKeys(t, dbURL, env["KEK"])
 	out := &syncBuf{}
 	served := make(chan error, 1)
-	go func() { served <- run(ctx, nil, getenv, out) }()
+	go func() { served <- run(ctx, nil, getenv, nil, out) }()
 
 	received := time.Now().Add(-time.Hour)
 	o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: received, Area: "dyfed-powys",

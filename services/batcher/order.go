@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 
 	"booklets/pkg/catalogue"
@@ -14,48 +17,93 @@ import (
 	"booklets/services/batcher/internal/batcher"
 )
 
-// fieldFlags collects repeated --field name=value.
-type fieldFlags map[string]string
+// fieldNames collects repeated --field NAME: the fields to correct, whose
+// new values are read from standard input.
+type fieldNames struct {
+	names []string
+	// withValue is set by the old form --field name=value, refused because
+	// the value would be on the command line.
+	withValue bool
+}
 
-func (f fieldFlags) String() string { return "" }
+func (f *fieldNames) String() string { return "" }
 
-func (f fieldFlags) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || k == "" {
-		return errors.New("want --field name=value")
+func (f *fieldNames) Set(s string) error {
+	if strings.Contains(s, "=") {
+		f.withValue = true
+		return errors.New("--field takes a name only")
 	}
-	if _, dup := f[k]; dup {
-		return fmt.Errorf("--field %s given twice", k)
+	if slices.Contains(f.names, s) {
+		return errors.New("--field given twice")
 	}
-	f[k] = v
+	f.names = append(f.names, s)
 	return nil
 }
 
-// orderCommand is `batcher order show|correct|erase REF --postcode PC`:
+// Why personal data is never taken from the command line: the arguments of
+// a running process are visible to every user of the machine (ps,
+// /proc/PID/cmdline) and a typed command is kept in the shell's history.
+const (
+	errPostcodeArg = "--postcode is not taken on the command line, where other users see it (ps) and the shell keeps it in its history: " +
+		"give the postcode on standard input (type it when asked, or pipe it: printf 'PC\\n' | batcher order show REF)"
+	errFieldValueArg = "--field name=value is not taken: a value on the command line is seen by other users (ps) and kept in the shell's history; " +
+		"name the fields (--field name --field town) and give the postcode, then one new value per named field, on standard input"
+)
+
+// orderCommand is `batcher order show|correct|erase REF [--field NAME ...]`:
 // the public's rights over an order before it is sent (docs/privacy.md).
-// What is held is printed to stdout for the operator only; it is never
-// logged, and the audit log records the use without the personal data.
-func orderCommand(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
-	const usage = "usage: batcher order show|correct|erase REF --postcode PC [--field name=value ...]"
+// The postcode that confirms the person, and the new values of a
+// correction, are read from stdin - one line each, prompted for when stdin
+// is a terminal - never from the arguments. What is held is printed to
+// stdout for the operator only; it is never logged, and the audit log
+// records the use without the personal data.
+func orderCommand(ctx context.Context, cfg config, args []string, stdin io.Reader, stdout io.Writer) error {
+	const usage = "usage: batcher order show|correct|erase REF [--field NAME ...] (the postcode, then each new value, on standard input)"
 	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
 		return errors.New(usage)
 	}
 	verb, ref := args[0], args[1]
+	for _, a := range args[2:] {
+		if name := strings.TrimLeft(a, "-"); a != name && (name == "postcode" || strings.HasPrefix(name, "postcode=")) {
+			return errors.New(errPostcodeArg)
+		}
+	}
 	fs := flag.NewFlagSet("order "+verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // flag errors are returned; their text may quote a value
-	pc := fs.String("postcode", "", "the postcode the order was placed with (confirms the person)")
-	fields := fieldFlags{}
+	var fields fieldNames
 	if verb == "correct" {
-		fs.Var(fields, "field", "name=value; repeat for several ("+strings.Join(batcher.Fields, ", ")+")")
+		fs.Var(&fields, "field", "a field to correct; repeat for several ("+strings.Join(batcher.Fields, ", ")+")")
 	}
 	if err := fs.Parse(args[2:]); err != nil {
+		if fields.withValue {
+			return errors.New(errFieldValueArg)
+		}
 		return fmt.Errorf("%s: bad arguments", usage)
 	}
-	if *pc == "" {
-		return errors.New("--postcode is required: it confirms the person asking")
-	}
 	if fs.NArg() > 0 {
-		return errors.New(usage)
+		return errors.New(usage) // never echoed: a stray argument may be personal data
+	}
+	for _, f := range fields.names {
+		if !slices.Contains(batcher.Fields, f) {
+			return fmt.Errorf("--field takes one of %s", strings.Join(batcher.Fields, ", "))
+		}
+	}
+	if verb == "correct" && len(fields.names) == 0 {
+		return errors.New("give at least one --field NAME (its new value is then read from standard input)")
+	}
+	in := newAnswers(stdin, stdout)
+	pc, err := in.line("postcode the order was placed with")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(pc) == "" {
+		return errors.New("the postcode is required: it confirms the person asking")
+	}
+	changes := make(map[string]string, len(fields.names))
+	for _, f := range fields.names {
+		if changes[f], err = in.line("new " + f); err != nil {
+			return err
+		}
 	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -69,7 +117,7 @@ func orderCommand(ctx context.Context, cfg config, args []string, stdout io.Writ
 	r := batcher.Rights{Store: st, Keys: keystore.New(st.Pool(), cfg.Ring, keystore.WithClock(cfg.Now)), Areas: areas}
 	switch verb {
 	case "show":
-		h, err := r.Show(ctx, ref, *pc)
+		h, err := r.Show(ctx, ref, pc)
 		if err != nil {
 			return explain(err)
 		}
@@ -84,10 +132,7 @@ func orderCommand(ctx context.Context, cfg config, args []string, stdout io.Writ
 			h.Order.Reference, h.Order.ReceivedAt.UTC().Format("2006-01-02 15:04 UTC"), h.Order.BusinessDate, h.Order.Area,
 			strings.Join(formats, ", "), p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode, h.Order.BusinessDate)
 	case "correct":
-		if len(fields) == 0 {
-			return errors.New("give at least one --field name=value")
-		}
-		changed, err := r.Correct(ctx, ref, *pc, fields)
+		changed, err := r.Correct(ctx, ref, pc, changes)
 		if err != nil {
 			return explain(err)
 		}
@@ -97,7 +142,7 @@ func orderCommand(ctx context.Context, cfg config, args []string, stdout io.Writ
 		}
 		fmt.Fprintf(stdout, "corrected %s of order %s (recorded in the audit log without the values)\n", strings.Join(changed, ", "), strings.ToUpper(ref))
 	case "erase":
-		h, err := r.Erase(ctx, ref, *pc)
+		h, err := r.Erase(ctx, ref, pc)
 		if err != nil {
 			return explain(err)
 		}
@@ -106,6 +151,53 @@ func orderCommand(ctx context.Context, cfg config, args []string, stdout io.Writ
 		return errors.New(usage)
 	}
 	return nil
+}
+
+// answers reads what the operator gives on standard input, one line each,
+// after a prompt when a person is typing at a terminal.
+type answers struct {
+	r      *bufio.Reader
+	prompt io.Writer // nil when stdin is a pipe or a file
+}
+
+func newAnswers(stdin io.Reader, stdout io.Writer) *answers {
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	a := &answers{r: bufio.NewReader(stdin)}
+	if isTerminal(stdin) {
+		a.prompt = stdout
+	}
+	return a
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// line returns the next line without its line ending ("" for an empty
+// line: clearing address_line_2, say). A last line without a newline
+// counts; no line at all is an error naming what was wanted.
+func (a *answers) line(what string) (string, error) {
+	if a.prompt != nil {
+		fmt.Fprintf(a.prompt, "%s: ", what)
+	}
+	s, err := a.r.ReadString('\n')
+	if errors.Is(err, io.EOF) && s != "" {
+		err = nil
+	}
+	if errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("standard input ended before the %s", what)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the %s from standard input: %w", what, err)
+	}
+	return strings.TrimRight(s, "\r\n"), nil
 }
 
 // explain turns the refusals into what the operator tells the person.

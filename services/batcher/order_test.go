@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,20 +20,22 @@ import (
 )
 
 // The operator commands: show, correct and erase an unsent order after
-// confirming the postcode; each is audited without the personal data; a
-// sent or erased order is refused with the reason.
+// confirming the postcode read from stdin (as piped: one line each, the
+// postcode then each new value); each is audited without the personal
+// data; a sent or erased order is refused with the reason; personal data
+// in the arguments is refused.
 func TestOrderCommands(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := testenv.Database(t)
 	env := map[string]string{"DATABASE_URL": dbURL, "KEK": testKEK("k1")}
 	getenv := func(k string) string { return env[k] }
-	cmd := func(args ...string) (string, error) {
+	cmd := func(stdin string, args ...string) (string, error) {
 		var out syncBuf
-		err := run(ctx, append([]string{"order"}, args...), getenv, &out)
+		err := run(ctx, append([]string{"order"}, args...), getenv, strings.NewReader(stdin), &out)
 		return out.String(), err
 	}
-	if err := run(ctx, []string{"migrate"}, getenv, &syncBuf{}); err != nil {
+	if err := run(ctx, []string{"migrate"}, getenv, nil, &syncBuf{}); err != nil {
 		t.Fatal(err)
 	}
 	keys := testKeys(t, dbURL, env["KEK"])
@@ -56,13 +60,51 @@ func TestOrderCommands(t *testing.T) {
 		return details
 	}
 
-	if _, err := cmd("show", ref, "--postcode", "ME13 9ZZ"); err == nil || !strings.Contains(err.Error(), "no order with that reference and postcode") {
+	if _, err := cmd("ME13 9ZZ\n", "show", ref); err == nil || !strings.Contains(err.Error(), "no order with that reference and postcode") {
 		t.Errorf("wrong postcode: %v", err)
 	}
-	if _, err := cmd("show", ref); err == nil || !strings.Contains(err.Error(), "--postcode") {
-		t.Errorf("no postcode: %v", err)
+	for _, in := range []string{"", "\n"} {
+		if _, err := cmd(in, "show", ref); err == nil || !strings.Contains(err.Error(), "postcode") {
+			t.Errorf("no postcode (stdin %q): %v", in, err)
+		}
 	}
-	out, err := cmd("show", strings.ToLower(ref), "--postcode", "me138aa")
+	// The old forms put personal data where ps and shell history keep it:
+	// refused, saying why, without repeating the value.
+	for _, args := range [][]string{
+		{"show", ref, "--postcode", "ME13 8AA"},
+		{"erase", ref, "--postcode=ME13 8AA"},
+		{"show", ref, "-postcode", "ME13 8AA"},
+		{"correct", ref, "--postcode", "ME13 8AA", "--field", "town"},
+	} {
+		if _, err := cmd("ME13 8AA\n", args...); err == nil || !strings.Contains(err.Error(), "standard input") || !strings.Contains(err.Error(), "history") || strings.Contains(err.Error(), "ME13") {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+	for _, args := range [][]string{
+		{"correct", ref, "--field", "town=Whitstable"},
+		{"correct", ref, "--field=town=Whitstable"},
+		{"correct", ref, "--field", "name", "--field", "town=Whitstable"},
+	} {
+		if _, err := cmd("ME13 8AA\n", args...); err == nil || !strings.Contains(err.Error(), "history") || strings.Contains(err.Error(), "Whitstable") {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+	if _, err := cmd("ME13 8AA\n", "show", ref, "ME13", "8AA"); err == nil || strings.Contains(err.Error(), "ME13") {
+		t.Errorf("stray arguments: %v", err)
+	}
+	if _, err := cmd("ME13 8AA\nWhitstable\n", "correct", ref, "--field", "Whitstable"); err == nil || strings.Contains(err.Error(), "Whitstable") {
+		t.Errorf("unknown field: %v", err)
+	}
+	if _, err := cmd("ME13 8AA\n", "correct", ref); err == nil || !strings.Contains(err.Error(), "--field") {
+		t.Errorf("correct without fields: %v", err)
+	}
+	if _, err := cmd("ME13 8AA\nPhilippa\n", "correct", ref, "--field", "name", "--field", "town"); err == nil || !strings.Contains(err.Error(), "ended before the new town") {
+		t.Errorf("correct with too few lines: %v", err)
+	}
+	if _, err := cmd("ME13 8AA\n", "show", ref, "--field", "name"); err == nil {
+		t.Error("show took --field")
+	}
+	out, err := cmd("me138aa", "show", strings.ToLower(ref)) // no newline after the last line
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,17 +117,17 @@ func TestOrderCommands(t *testing.T) {
 		t.Errorf("order_viewed audit: %q", d)
 	}
 
-	out, err = cmd("correct", ref, "--postcode", "ME13 8AA", "--field", "name=Philippa Privacy-Smith", "--field", "town=Whitstable")
+	out, err = cmd("ME13 8AA\r\nPhilippa Privacy-Smith\r\nWhitstable\r\n", "correct", ref, "--field", "name", "--field", "town")
 	if err != nil || !strings.Contains(out, "corrected name, town") {
 		t.Fatalf("correct: %v\n%s", err, out)
 	}
 	if d := audit("order_corrected"); !strings.Contains(d, `"fields": ["name", "town"]`) && !strings.Contains(d, `"fields":["name","town"]`) || strings.Contains(d, "Whitstable") {
 		t.Errorf("order_corrected audit: %q", d)
 	}
-	if _, err := cmd("correct", ref, "--postcode", "ME13 8AA", "--field", "postcode=NOT A POSTCODE"); err == nil || strings.Contains(err.Error(), "NOT A POSTCODE") {
+	if _, err := cmd("ME13 8AA\nNOT A POSTCODE\n", "correct", ref, "--field", "postcode"); err == nil || strings.Contains(err.Error(), "NOT A POSTCODE") {
 		t.Errorf("invalid correction: %v", err)
 	}
-	if out, err := cmd("show", ref, "--postcode", "ME13 8AA"); err != nil || !strings.Contains(out, "Philippa Privacy-Smith") || !strings.Contains(out, "Whitstable") {
+	if out, err := cmd("ME13 8AA\n", "show", ref); err != nil || !strings.Contains(out, "Philippa Privacy-Smith") || !strings.Contains(out, "Whitstable") {
 		t.Errorf("after correction: %v\n%s", err, out)
 	}
 	var data []byte
@@ -94,7 +136,7 @@ func TestOrderCommands(t *testing.T) {
 		t.Error("the correction was stored in clear")
 	}
 
-	if out, err := cmd("erase", ref, "--postcode", "ME13 8AA"); err != nil || !strings.Contains(out, "erased") {
+	if out, err := cmd("ME13 8AA\n", "erase", ref); err != nil || !strings.Contains(out, "erased") {
 		t.Fatalf("erase: %v %s", err, out)
 	}
 	var personal, erased int
@@ -103,7 +145,7 @@ func TestOrderCommands(t *testing.T) {
 	if personal != 0 || erased != 1 || !strings.Contains(audit("order_erased"), ref) {
 		t.Errorf("after erase: %d personal, %d erased, audit %q", personal, erased, audit("order_erased"))
 	}
-	if _, err := cmd("show", ref, "--postcode", "ME13 8AA"); !errors.Is(err, store.ErrErased) {
+	if _, err := cmd("ME13 8AA\n", "show", ref); !errors.Is(err, store.ErrErased) {
 		t.Errorf("show after erase: %v", err)
 	}
 
@@ -118,11 +160,42 @@ func TestOrderCommands(t *testing.T) {
 		t.Fatalf("the erased order was assembled: %+v", b)
 	}
 	for _, verb := range []string{"show", "erase"} {
-		if _, err := cmd(verb, o2.Reference.String(), "--postcode", "ME13 8AA"); !errors.Is(err, store.ErrAlreadySent) || !strings.Contains(err.Error(), "partner") {
+		if _, err := cmd("ME13 8AA\n", verb, o2.Reference.String()); !errors.Is(err, store.ErrAlreadySent) || !strings.Contains(err.Error(), "partner") {
 			t.Errorf("%s of a sent order: %v", verb, err)
 		}
 	}
-	if _, err := cmd("correct", o2.Reference.String(), "--postcode", "ME13 8AA", "--field", "name=X"); !errors.Is(err, store.ErrAlreadySent) {
+	if _, err := cmd("ME13 8AA\nX\n", "correct", o2.Reference.String(), "--field", "name"); !errors.Is(err, store.ErrAlreadySent) {
 		t.Errorf("correct of a sent order: %v", err)
+	}
+}
+
+// At a terminal each value is asked for; from a pipe or a file the lines
+// are read without prompts (which would otherwise land in the output).
+func TestOrderAnswers(t *testing.T) {
+	t.Parallel()
+	r, w, err := os.Pipe()
+	testenv.Must(t, err)
+	defer r.Close()
+	defer w.Close()
+	if isTerminal(r) || isTerminal(strings.NewReader("")) {
+		t.Error("a pipe or a reader taken for a terminal")
+	}
+	var shown strings.Builder
+	a := &answers{r: bufio.NewReader(strings.NewReader("ST18 0YY\n\nlast")), prompt: &shown}
+	for _, want := range []string{"ST18 0YY", "", "last"} {
+		got, err := a.line("postcode")
+		if err != nil || got != want {
+			t.Errorf("line = %q, %v; want %q", got, err, want)
+		}
+	}
+	if _, err := a.line("new town"); err == nil || !strings.Contains(err.Error(), "ended before the new town") {
+		t.Errorf("after the last line: %v", err)
+	}
+	if want := "postcode: postcode: postcode: new town: "; shown.String() != want {
+		t.Errorf("prompts %q, want %q", shown.String(), want)
+	}
+	var none strings.Builder
+	if got, err := newAnswers(strings.NewReader("x\n"), &none).line("postcode"); got != "x" || err != nil || none.Len() != 0 {
+		t.Errorf("piped: %q, %v, prompts %q", got, err, none.String())
 	}
 }

@@ -80,7 +80,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 		"KEK_FILE": kekFile, "PARTNER_PGP_KEY_FILE": pubFile,
 	}
 	getenv := func(k string) string { return env[k] }
-	testenv.Must(t, run(ctx, []string{"migrate"}, getenv, io.Discard))
+	testenv.Must(t, run(ctx, []string{"migrate"}, getenv, nil, io.Discard))
 
 	// The intake, as services/intake wires it: the keystore over its pool,
 	// the ring from KEK_FILE, the business day from BATCH_CUTOFF.
@@ -108,7 +108,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	// The batcher service.
 	var batcherLogs syncBuf
 	served := make(chan error, 1)
-	go func() { served <- run(ctx, nil, getenv, &batcherLogs) }()
+	go func() { served <- run(ctx, nil, getenv, nil, &batcherLogs) }()
 
 	body := `{"area":"northumbria","formats":["braille","audio"],"name":"Zebediah Quixotically-Vexworth",
 		"address_line_1":"77 Xylophone Parade","address_line_2":"Flat 9 Quagmire House","town":"Zythumbridge","postcode":"ze2 9qx"}`
@@ -136,7 +136,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	}
 	today := businessday.DefaultCutoff.DateOf(yesterday())
 	var sendOut syncBuf
-	if err := run(ctx, []string{"send-now", "--date", today.String()}, getenv, &sendOut); err != nil {
+	if err := run(ctx, []string{"send-now", "--date", today.String()}, getenv, nil, &sendOut); err != nil {
 		t.Fatalf("send-now: %v\n%s", err, sendOut.String())
 	}
 	cancel()

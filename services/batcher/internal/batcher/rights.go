@@ -43,7 +43,7 @@ func (r Rights) find(ctx context.Context, ref, pc string) (Held, error) {
 	}
 	want, err := postcode.Normalise(pc)
 	if err != nil {
-		return Held{}, errors.New("--postcode is not a UK postcode")
+		return Held{}, errors.New("the postcode given is not a UK postcode")
 	}
 	h, err := r.Store.FindOrder(ctx, parsed.String())
 	if errors.Is(err, store.ErrNotFound) {
