@@ -209,14 +209,29 @@ type Uploaded struct {
 // is overwritten), which is closed, checked for its size, read back and
 // checked for its SHA-256, and only then renamed to name (replacing a file
 // of that name atomically when the server supports posix-rename). If
-// anything fails, no file is left under the final name by this call.
-func (c *Client) Upload(ctx context.Context, name string, write func(io.Writer) error) (Uploaded, error) {
+// anything fails, no file is left under the final name by this call, and
+// the temporary file is removed too (best effort): a partial file holds
+// plaintext rows of personal data when the content is not encrypted, and
+// nothing may be left half-sent at the partner. Only a crash of this
+// process can leave it; the next upload of the same name overwrites it.
+func (c *Client) Upload(ctx context.Context, name string, write func(io.Writer) error) (up Uploaded, err error) {
 	tmp := c.Path(TempName(name))
 	final := c.Path(name)
 	f, err := c.sftp.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return Uploaded{}, fmt.Errorf("%w: create %s: %v", ErrUnavailable, tmp, err)
 	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Removal can fail when the connection is what broke; the error
+		// then says so (the path only, never the content), so an operator
+		// knows a partial file may remain on the server.
+		if rerr := c.sftp.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = fmt.Errorf("%w (the partial file %s could not be removed: %v)", err, tmp, rerr)
+		}
+	}()
 	// The content is produced (and hashed) in a goroutine of its own and
 	// piped to the SFTP writer, which keeps up to 64 write requests in
 	// flight: producing the file (reading PostgreSQL, CSV, OpenPGP) and

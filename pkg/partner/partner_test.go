@@ -68,6 +68,10 @@ func TestUploadVerifiesAndRenames(t *testing.T) {
 	if _, err := os.Stat(srv.Path("outbox", "b.csv")); !os.IsNotExist(err) {
 		t.Errorf("final name exists after a failed upload: %v", err)
 	}
+	// Nor under the temporary name: the partial content is removed.
+	if _, err := os.Stat(srv.Path("outbox", partner.TempName("b.csv"))); !os.IsNotExist(err) {
+		t.Errorf("temporary file left after a failed upload: %v", err)
+	}
 
 	files, err := c.List("outbox")
 	if err != nil || len(files) != 1 || files[0].Name != "a.csv" {
