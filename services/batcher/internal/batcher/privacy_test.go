@@ -48,17 +48,6 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// finalNames are the partner's files that are not uploads in progress.
-func (e *env) finalNames() []string {
-	var out []string
-	for _, n := range e.files() {
-		if !strings.HasPrefix(n, ".") {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // A sent batch destroys its day's key in the record transaction, with an
 // audit entry; the key can then not be had by anyone.
 func TestRecordDestroysDayKey(t *testing.T) {
@@ -90,7 +79,8 @@ func TestRecordDestroysDayKey(t *testing.T) {
 }
 
 // Tampered ciphertext stops the whole batch before any final name exists
-// at the partner, raises an alert naming batch and reference only, counts
+// at the partner and leaves no partial (plaintext when PGP is off) upload
+// behind either, raises an alert naming batch and reference only, counts
 // it, and keeps every order's data.
 func TestTamperedCiphertextStopsTheBatch(t *testing.T) {
 	t.Parallel()
@@ -109,8 +99,10 @@ func TestTamperedCiphertextStopsTheBatch(t *testing.T) {
 	if !errors.Is(err, batcher.ErrSealedRejected) || !errors.Is(err, seal.ErrTampered) {
 		t.Fatalf("SendBatch = %v, want ErrSealedRejected (tampered)", err)
 	}
-	if names := e.finalNames(); len(names) != 0 {
-		t.Errorf("files under final names at the partner: %v", names)
+	// e.files lists hidden files too: the upload in progress, with the
+	// rows before the tampered one, must be gone as well.
+	if names := e.files(); len(names) != 0 {
+		t.Errorf("files at the partner after a failed batch (hidden ones included): %v", names)
 	}
 	if n := e.count(`SELECT count(*) FROM order_personal`); n != 2 {
 		t.Errorf("%d personal parts kept, want 2", n)
@@ -151,8 +143,8 @@ func TestDestroyedDayKeyStopsTheBatch(t *testing.T) {
 	if !errors.Is(err, batcher.ErrSealedRejected) || !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Fatalf("SendBatch = %v", err)
 	}
-	if names := e.finalNames(); len(names) != 0 {
-		t.Errorf("files at the partner: %v", names)
+	if names := e.files(); len(names) != 0 {
+		t.Errorf("files at the partner (hidden ones included): %v", names)
 	}
 }
 
@@ -200,8 +192,8 @@ func TestKEKRotation(t *testing.T) {
 			if !strings.Contains(err.Error(), "2026a") {
 				t.Errorf("error does not name the KEK id: %v", err)
 			}
-			if len(e.finalNames()) != 0 {
-				t.Error("something was sent")
+			if names := e.files(); len(names) != 0 {
+				t.Errorf("something was left at the partner (hidden files included): %v", names)
 			}
 		})
 	}
