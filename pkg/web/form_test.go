@@ -33,6 +33,36 @@ var goodAddress = []string{
 // "Check your answers".
 func journeyToCheck(t *testing.T, f *fixture) string {
 	t.Helper()
+	return stateOf(t, journeyToCheckPage(t, f))
+}
+
+// backButton is the "Back" of a question page after the first.
+var backButton = regexp.MustCompile(`<form method="post" action="/order/change" novalidate>\s*` +
+	`<input type="hidden" name="state" value="([^"]+)">\s*<input type="hidden" name="page" value="([a-z]+)">\s*` +
+	`<button type="submit" class="govuk-back-link app-back-link-button">Back</button>\s*</form>`)
+
+// backForm returns what the page's Back button posts, checking that it
+// goes to the page wanted and that it comes before the page's content.
+func backForm(t *testing.T, name, body, wantPage string) url.Values {
+	t.Helper()
+	loc := backButton.FindStringSubmatchIndex(body)
+	if loc == nil {
+		t.Fatalf("%s has no Back button:\n%s", name, body)
+	}
+	if main := strings.Index(body, `<main`); main < loc[0] {
+		t.Errorf("%s: Back is not at the top of the page", name)
+	}
+	state, page := body[loc[2]:loc[3]], body[loc[4]:loc[5]]
+	if page != wantPage {
+		t.Errorf("%s: Back goes to %q, want %q", name, page, wantPage)
+	}
+	return formOf("state", state, "page", page)
+}
+
+// journeyToCheckPage answers both question pages and returns "Check your
+// answers".
+func journeyToCheckPage(t *testing.T, f *fixture) string {
+	t.Helper()
 	w := f.postForm("/order/booklet", formOf("area", "dyfed-powys", "formats", "braille", "formats", "large-print"))
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "Where should we send the booklet?") {
 		t.Fatalf("booklet page: %d %s", w.Code, w.Body)
@@ -41,7 +71,7 @@ func journeyToCheck(t *testing.T, f *fixture) string {
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "Check your answers") {
 		t.Fatalf("address page: %d %s", w.Code, w.Body)
 	}
-	return stateOf(t, w.Body.String())
+	return w.Body.String()
 }
 
 func TestFormJourney(t *testing.T) {
@@ -51,6 +81,10 @@ func TestFormJourney(t *testing.T) {
 	w := f.do(newRequest("GET", "/order/booklet", ""))
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `<select class="govuk-select" id="area" name="area"`) {
 		t.Fatalf("booklet page: %d %s", w.Code, w.Body)
+	}
+	// The first question's Back is a plain link to the start page.
+	if !strings.Contains(w.Body.String(), `<a href="/" class="govuk-back-link">Back</a>`) {
+		t.Errorf("booklet page has no back link to the start page")
 	}
 
 	// Nothing chosen: both errors, linked from the summary, at the fields.
@@ -62,7 +96,37 @@ func TestFormJourney(t *testing.T) {
 		}
 	}
 
-	check := journeyToCheck(t, f)
+	page := journeyToCheckPage(t, f)
+
+	// Back from "Check your answers" to the address question, and from
+	// there to the booklet question: posts of the sealed answers (never a
+	// URL), which are kept.
+	w = f.postForm("/order/change", backForm(t, "check answers", page, "address"))
+	body = w.Body.String()
+	for _, want := range []string{"Where should we send the booklet?", `value="Zoë-Jane Nguyễn"`, `value="Flat 2, 10 Downing Street"`,
+		`value="Llandrindod Wells"`, `value="ld15 5lg"`} { // as typed
+		if !strings.Contains(body, want) {
+			t.Errorf("back from check answers: the address page lacks %s", want)
+		}
+	}
+	w = f.postForm("/order/change", backForm(t, "address", body, "booklet"))
+	body = w.Body.String()
+	for _, want := range []string{`value="dyfed-powys" selected`, `value="braille" checked`, `value="large-print" checked`,
+		`<a href="/" class="govuk-back-link">Back</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("back from the address: the booklet page lacks %s", want)
+		}
+	}
+	// Continuing unchanged goes straight to "Check your answers", every
+	// answer kept.
+	w = f.postForm("/order/booklet", formOf("state", stateOf(t, body), "area", "dyfed-powys", "formats", "braille", "formats", "large-print"))
+	body = w.Body.String()
+	for _, want := range []string{"Check your answers", "Dyfed-Powys", "Braille", "Zoë-Jane Nguyễn", "Flat 2, 10 Downing Street", "Llandrindod Wells", "LD15 5LG"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("check answers after going back lacks %s", want)
+		}
+	}
+	check := stateOf(t, body)
 	w = f.postForm("/order/check", formOf("state", check))
 	m := referenceText.FindStringSubmatch(w.Body.String())
 	if w.Code != 200 || m == nil {

@@ -69,8 +69,9 @@ type inputField struct {
 	NoSpellcheck                                 bool
 }
 
-// changeButton is a "Change" button on "Check your answers": a POST, as
-// the answers must never be in a URL.
+// changeButton is a "Change" button on "Check your answers", or (What
+// unused) the "Back" button of a later question page: a POST, as the
+// answers must never be in a URL.
 type changeButton struct{ State, Page, What string }
 
 type formatOption struct {
@@ -80,7 +81,7 @@ type formatOption struct {
 
 // assetVersion busts browser caches of the long-lived stylesheet and
 // script when GOV.UK Frontend or our own files change.
-const assetVersion = "5.9.0-1"
+const assetVersion = "5.9.0-2"
 
 // render writes a page. The template is executed into a buffer first, so
 // that a template error becomes a clean 500 instead of half a page.
@@ -264,8 +265,10 @@ func (s *Server) addressSubmit(w http.ResponseWriter, r *http.Request) error {
 	return s.next(w, r, st, addressFields)
 }
 
-// change answers a "Change" button on "Check your answers". Changed
-// answers are a new order, so the idempotency key is dropped.
+// change answers a "Change" button on "Check your answers" and the "Back"
+// button of the address page (page=booklet) and of "Check your answers"
+// (page=address). Changed answers are a new order, so the idempotency key
+// is dropped.
 func (s *Server) change(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.openForm(r, false)
 	if err != nil {

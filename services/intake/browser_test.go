@@ -183,9 +183,13 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 	a11y("start")
 	click("a.govuk-button--start")
 
-	// The booklet question, first with nothing chosen.
+	// The booklet question, first with nothing chosen. Its Back is a link
+	// to the start page.
 	a11y("booklet")
-	click("form button[type=submit]")
+	if href, _ := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("a.govuk-back-link"), "href")); href.Value != "/" {
+		t.Errorf("booklet page's back link = %q, want /", href.Value)
+	}
+	click(`form[action="/order/booklet"] button[type=submit]`)
 	if got := title(); !strings.HasPrefix(got, "Error: ") {
 		t.Errorf("title with errors = %q", got)
 	}
@@ -205,7 +209,7 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 	must("choose formats", chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`label[for="formats-3"]`)),
 		chromedp.Click(chromedp.CSS(`label[for="formats-5"]`))))
-	click("form button[type=submit]")
+	click(`form[action="/order/booklet"] button[type=submit]`)
 
 	// The address question: a BFPO postcode is refused with a clear message.
 	if got := title(); !strings.HasPrefix(got, "Where should we send the booklet?") {
@@ -216,7 +220,7 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 	typeInto("address_line_1", "1 Heol y Bont")
 	typeInto("town", "Llandrindod Wells")
 	typeInto("postcode", "BFPO 801")
-	click("form button[type=submit]")
+	click(`form[action="/order/address"] button[type=submit]`)
 	if got := title(); !strings.HasPrefix(got, "Error: ") {
 		t.Errorf("title with errors = %q", got)
 	}
@@ -231,7 +235,7 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 	}
 	a11y("address with errors")
 	typeInto("postcode", "ld1 5lg")
-	click("form button[type=submit]")
+	click(`form[action="/order/address"] button[type=submit]`)
 
 	// Check your answers, then send.
 	if got := title(); !strings.HasPrefix(got, "Check your answers") {
@@ -244,6 +248,37 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 		}
 	}
 	a11y("check answers")
+
+	// Back, once from each later page: a button posting the sealed answers
+	// (no URL carries them), keeping every answer.
+	click("button.govuk-back-link")
+	if got := title(); !strings.HasPrefix(got, "Where should we send the booklet?") {
+		t.Fatalf("Back from check answers led to %q", got)
+	}
+	for id, want := range map[string]string{"name": "Siân O'Brien", "address_line_1": "1 Heol y Bont", "town": "Llandrindod Wells", "postcode": "ld1 5lg"} {
+		if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.ID(id))); v != want {
+			t.Errorf("after Back, %s = %q, want %q", id, v, want)
+		}
+	}
+	a11y("address after Back")
+	click("button.govuk-back-link")
+	if got := title(); !strings.HasPrefix(got, "Which booklet do you need?") {
+		t.Fatalf("Back from the address led to %q", got)
+	}
+	if v, _ := chromedp.Run(ctx, chromedp.Value(chromedp.ID("area"))); v != "dyfed-powys" {
+		t.Errorf("after Back, area = %q", v)
+	}
+	checked, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('input[name=formats]:checked')].map(i => i.value)`))
+	must("read formats", err)
+	if got := strings.Join(checked, " "); got != "braille audio" {
+		t.Errorf("after Back, formats checked = %q", got)
+	}
+	a11y("booklet after Back")
+	click(`form[action="/order/booklet"] button[type=submit]`)
+	if got := title(); !strings.HasPrefix(got, "Check your answers") {
+		t.Fatalf("continuing after Back led to %q", got)
+	}
 	click(`form[action="/order/check"] button`)
 	if got := title(); !strings.HasPrefix(got, "Order received") {
 		t.Fatalf("after sending the title is %q", got)
