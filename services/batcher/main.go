@@ -59,7 +59,12 @@ func main() {
 }
 
 type config struct {
-	DatabaseURL  string
+	DatabaseURL string
+	// Migrate applies the migrations on start (MIGRATE, default true).
+	// False lets the service run as a role that cannot CREATE (the
+	// booklets_service group role), the migrations having been applied
+	// by the owner beforehand (`batcher migrate`).
+	Migrate      bool
 	NATSURL      string
 	Stream       string
 	Subject      string
@@ -93,10 +98,18 @@ type config struct {
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
+	return loadConfigFor(getenv, "")
+}
+
+// loadConfigFor reads the configuration for a command: `migrate` needs no
+// KEK ring, so the migration step is not given the key that opens
+// personal data.
+func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 	r := envconfig.New(getenv)
 	def := stream.DefaultConfig()
 	c := config{
 		DatabaseURL: r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booklets?sslmode=disable"),
+		Migrate:     r.Bool("MIGRATE", true),
 		NATSURL:     r.String("NATS_URL", "nats://127.0.0.1:4222"),
 		Stream:      r.String("NATS_STREAM", def.Stream),
 		Subject:     r.String("NATS_SUBJECT", def.Subject),
@@ -145,7 +158,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	// The batcher opens sealed personal data and destroys day keys: it
 	// cannot work without the KEK ring.
 	ring, err := seal.RingFromEnv(getenv)
-	if err != nil {
+	if err != nil && !(cmd == "migrate" && errors.Is(err, seal.ErrNoKEK)) {
 		r.Fail("KEK_FILE or KEK", err.Error()) // names entries and ids, never a key
 	}
 	c.Ring = ring
@@ -172,7 +185,11 @@ func (c config) checkSFTP() error {
 // the personal data they must never take from args (visible in ps and
 // shell history); nil reads as empty.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
-	cfg, err := loadConfig(getenv)
+	cmd := ""
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	cfg, err := loadConfigFor(getenv, cmd)
 	if err != nil {
 		return err
 	}
@@ -180,14 +197,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return fmt.Errorf("LOG_LEVEL: %w", err)
 	}
-	cmd := ""
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
-	}
 	switch cmd {
 	case "":
 		return serve(ctx, cfg, log)
 	case "migrate":
+		cfg.Migrate = true // the command's whole point, whatever MIGRATE says
 		st, err := openStore(ctx, cfg)
 		if err != nil {
 			return err
@@ -210,6 +224,9 @@ func openStore(ctx context.Context, cfg config) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.Now)
 	if err != nil {
 		return nil, err
+	}
+	if !cfg.Migrate {
+		return st, nil
 	}
 	if err := st.Migrate(ctx); err != nil {
 		st.Close()
