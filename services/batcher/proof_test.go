@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -44,17 +45,25 @@ var proofPII = []string{
 // TestProofNoPlaintextAnywhere is the proof of issue 7: the whole pipeline
 // (the intake's web adapter wired as services/intake wires it, the stream,
 // this batcher's run(), SFTP to a real sshd) takes an order with
-// distinctive personal data and sends the day's batch; afterwards the
-// plaintext is found in no table, no pg_dump, no stream message or stream
-// store file, no file the services wrote (the partner's folder included:
-// the file there is OpenPGP ciphertext), and no log line. The partner, and
-// only the partner, can decrypt it.
+// distinctive personal data and sends the day's batch. Once the order is
+// stored, before anything is sent, the plaintext is already in no table
+// and no pg_dump (personal data rests as ciphertext, not only deleted
+// later); after the send it is found in no table, no pg_dump, no stream
+// message or stream store file, no file the services wrote or any
+// temporary file made meanwhile (the partner's folder included: the file
+// there is OpenPGP ciphertext), and no log line. The partner, and only the
+// partner, can decrypt it.
 // yesterday is the intake's clock in the proof: the order's business day
 // must have closed for send-now to send it, as at a real end of day.
 func yesterday() time.Time { return time.Now().Add(-24 * time.Hour) }
 
 func TestProofNoPlaintextAnywhere(t *testing.T) {
-	t.Parallel()
+	// Not parallel: TMPDIR is set for the whole process so that every
+	// temporary file made while the pipeline runs (by this process, or the
+	// sshd and pg_dump it starts) lands in a folder of this test, which is
+	// scanned at the end.
+	tmpDir := t.TempDir()
+	t.Setenv("TMPDIR", tmpDir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -105,10 +114,58 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	api := httptest.NewServer(intake)
 	t.Cleanup(api.Close)
 
-	// The batcher service.
-	var batcherLogs syncBuf
-	served := make(chan error, 1)
-	go func() { served <- run(ctx, nil, getenv, nil, &batcherLogs) }()
+	// In clear, lower case, hex (bytea in row_to_json and pg_dump) or
+	// base64 (JSON of bytes).
+	leaks := func(data []byte) []string {
+		var found []string
+		lower := bytes.ToLower(data)
+		for _, s := range proofPII {
+			for _, form := range []string{s, hex.EncodeToString([]byte(s)), base64.StdEncoding.EncodeToString([]byte(s))} {
+				if bytes.Contains(lower, bytes.ToLower([]byte(form))) {
+					found = append(found, s+" as "+form)
+				}
+			}
+		}
+		return found
+	}
+	find := func(where string, data []byte) {
+		t.Helper()
+		for _, l := range leaks(data) {
+			t.Errorf("%s holds %s", where, l)
+		}
+	}
+	if len(leaks([]byte(hex.EncodeToString([]byte("x Vexworth x"))))) == 0 {
+		t.Fatal("the search cannot find hex-encoded personal data")
+	}
+	// Every table of the database (as JSON rows: bytea in hex) and a
+	// pg_dump of it.
+	scanDatabase := func(when string) {
+		t.Helper()
+		rows, err := pool.Query(context.Background(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
+			WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type IN ('BASE TABLE', 'VIEW')`)
+		testenv.Must(t, err)
+		var tables []string
+		for rows.Next() {
+			var n string
+			testenv.Must(t, rows.Scan(&n))
+			tables = append(tables, n)
+		}
+		testenv.Must(t, rows.Err())
+		if len(tables) < 8 {
+			t.Fatalf("%s: only %d tables: %v", when, len(tables), tables)
+		}
+		for _, tbl := range tables {
+			var dump string
+			testenv.Must(t, pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(row_to_json(t)::text, E'\n'), '') FROM `+tbl+` t`).Scan(&dump))
+			find(when+": table "+tbl, []byte(dump))
+		}
+		out, err := exec.Command("pg_dump", "--dbname", dbURL).Output()
+		testenv.Must(t, err)
+		if !bytes.Contains(out, []byte("day_keys")) {
+			t.Fatalf("%s: pg_dump output lacks the schema", when)
+		}
+		find(when+": pg_dump", out)
+	}
 
 	body := `{"area":"northumbria","formats":["braille","audio"],"name":"Zebediah Quixotically-Vexworth",
 		"address_line_1":"77 Xylophone Parade","address_line_2":"Flat 9 Quagmire House","town":"Zythumbridge","postcode":"ze2 9qx"}`
@@ -117,10 +174,26 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	req.Header.Set("Idempotency-Key", "proof-1")
 	resp, err := http.DefaultClient.Do(req)
 	testenv.Must(t, err)
+	var created struct{ Reference string }
+	derr := json.NewDecoder(resp.Body).Decode(&created)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("order: %d; intake log:\n%s", resp.StatusCode, intakeLogs.String())
+	if resp.StatusCode != http.StatusCreated || derr != nil || created.Reference == "" {
+		t.Fatalf("order: %d, %+v, %v; intake log:\n%s", resp.StatusCode, created, derr, intakeLogs.String())
 	}
+	// The message at rest in the stream, before the batcher consumes it
+	// (once acknowledged, the work queue drops it and its store block):
+	// the store files hold it (its reference in clear, its personal part
+	// sealed), so the scan of them is not vacuous, and hold no plaintext.
+	storeDir := filepath.Join(natsDir, "jetstream", "$G", "streams", sc.Stream)
+	if holding := filesHolding(t, storeDir, []byte(created.Reference), []byte(seal.AlgAES256GCM)); holding == 0 {
+		t.Fatalf("no file in the stream store %s holds the order's message (reference %s, sealed part)", storeDir, created.Reference)
+	}
+	scanFiles(t, "in the stream, before consuming", find, storeDir)
+
+	// The batcher service.
+	var batcherLogs syncBuf
+	served := make(chan error, 1)
+	go func() { served <- run(ctx, nil, getenv, nil, &batcherLogs) }()
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -134,6 +207,9 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Stored, not yet sent: the personal data must already rest as
+	// ciphertext (sealed by the intake), not only be deleted after sending.
+	scanDatabase("stored, before sending")
 	today := businessday.DefaultCutoff.DateOf(yesterday())
 	var sendOut syncBuf
 	if err := run(ctx, []string{"send-now", "--date", today.String()}, getenv, nil, &sendOut); err != nil {
@@ -165,56 +241,11 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	}
 
 	// Now search everywhere.
-	// In clear, lower case, hex (bytea in row_to_json and pg_dump) or
-	// base64 (JSON of bytes).
-	leaks := func(data []byte) []string {
-		var found []string
-		lower := bytes.ToLower(data)
-		for _, s := range proofPII {
-			for _, form := range []string{s, hex.EncodeToString([]byte(s)), base64.StdEncoding.EncodeToString([]byte(s))} {
-				if bytes.Contains(lower, bytes.ToLower([]byte(form))) {
-					found = append(found, s+" as "+form)
-				}
-			}
-		}
-		return found
-	}
-	find := func(where string, data []byte) {
-		t.Helper()
-		for _, l := range leaks(data) {
-			t.Errorf("%s holds %s", where, l)
-		}
-	}
 	// The search does find the data where it is meant to be.
-	if len(leaks(plain)) == 0 || len(leaks([]byte(hex.EncodeToString([]byte("x Vexworth x"))))) == 0 {
+	if len(leaks(plain)) == 0 {
 		t.Fatal("the search cannot find the personal data")
 	}
-	// Every table of the database.
-	rows, err := pool.Query(context.Background(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
-		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type IN ('BASE TABLE', 'VIEW')`)
-	testenv.Must(t, err)
-	var tables []string
-	for rows.Next() {
-		var n string
-		testenv.Must(t, rows.Scan(&n))
-		tables = append(tables, n)
-	}
-	testenv.Must(t, rows.Err())
-	if len(tables) < 8 {
-		t.Fatalf("only %d tables: %v", len(tables), tables)
-	}
-	for _, tbl := range tables {
-		var dump string
-		testenv.Must(t, pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(row_to_json(t)::text, E'\n'), '') FROM `+tbl+` t`).Scan(&dump))
-		find("table "+tbl, []byte(dump))
-	}
-	// A pg_dump of the database.
-	out, err := exec.Command("pg_dump", "--dbname", dbURL).Output()
-	testenv.Must(t, err)
-	if !bytes.Contains(out, []byte("day_keys")) {
-		t.Fatal("pg_dump output lacks the schema")
-	}
-	find("pg_dump", out)
+	scanDatabase("after sending")
 	// The stream: every message left, and the store files (where removed
 	// messages' bytes may linger).
 	str, err := orders.JetStream().Stream(context.Background(), sc.Stream)
@@ -229,28 +260,13 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 			find("stream message", m.Data)
 		}
 	}
-	storeDir := filepath.Join(natsDir, "jetstream", "$G", "streams", sc.Stream)
 	if _, err := os.Stat(storeDir); err != nil {
 		t.Fatalf("stream store folder: %v", err)
 	}
-	// The files the services wrote: NATS's store, the secrets, and the
-	// partner's SFTP home (the batch file there is ciphertext).
-	scanned := 0
-	for _, dir := range []string{natsDir, secretsDir, srv.Path()} {
-		testenv.Must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return nil // a socket or a file gone meanwhile
-			}
-			scanned++
-			find("file "+p, b)
-			return nil
-		}))
-	}
-	if scanned < 5 {
+	// The files the services wrote: NATS's store, the secrets, the
+	// partner's SFTP home (the batch file there is ciphertext), and TMPDIR
+	// (any temporary file made meanwhile, by this process or its children).
+	if scanned := scanFiles(t, "after sending", find, natsDir, secretsDir, srv.Path(), tmpDir); scanned < 5 {
 		t.Fatalf("only %d files scanned", scanned)
 	}
 	// Every log line of every service.
@@ -260,6 +276,51 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	if !strings.Contains(batcherLogs.String(), "order stored") && !strings.Contains(batcherLogs.String(), "consuming orders") {
 		t.Errorf("the batcher's log was not captured:\n%s", batcherLogs.String())
 	}
+}
+
+// filesHolding counts the files under dir that contain all of the needles.
+func filesHolding(t *testing.T, dir string, needles ...[]byte) int {
+	t.Helper()
+	n := 0
+	testenv.Must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil // a file gone meanwhile
+		}
+		for _, needle := range needles {
+			if !bytes.Contains(b, needle) {
+				return nil
+			}
+		}
+		n++
+		return nil
+	}))
+	return n
+}
+
+// scanFiles passes every file under dirs to find and returns how many it
+// read.
+func scanFiles(t *testing.T, when string, find func(where string, data []byte), dirs ...string) int {
+	t.Helper()
+	scanned := 0
+	for _, dir := range dirs {
+		testenv.Must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil // a socket or a file gone meanwhile
+			}
+			scanned++
+			find(when+": file "+p, b)
+			return nil
+		}))
+	}
+	return scanned
 }
 
 // proofPartnerKey makes the partner's OpenPGP key pair with go-crypto.
