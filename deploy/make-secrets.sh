@@ -31,15 +31,45 @@ new audit_token && openssl rand -hex 24 > audit_token
 if new postgres_password; then
 	openssl rand -hex 24 > postgres_password
 	# pgx reads the password from PGPASSFILE, so no password sits in
-	# DATABASE_URL or in any environment variable.
+	# DATABASE_URL or in any environment variable. This one is the owner's
+	# (a superuser): only the one-shot migrate service is given it.
 	printf 'postgres:5432:booklets:booklets:%s\n' "$(cat postgres_password)" > pgpass
+fi
+# booklets_app, the login role the three services connect as (a member of
+# booklets_service: no UPDATE or DELETE on the audit log). The postgres
+# container's init script (deploy/postgres-init/) creates it with this
+# password; the services read it from pgpass_app.
+if new booklets_app_password; then
+	openssl rand -hex 24 > booklets_app_password
+	printf 'postgres:5432:booklets:booklets_app:%s\n' "$(cat booklets_app_password)" > pgpass_app
+fi
+# The print partner's OpenPGP key pair, so that batch files are encrypted
+# to the partner (PARTNER_PGP_KEY_FILE). The batcher is given only the
+# public key. The private key, partner_pgp_PRIVATE_key_for_the_partner.asc,
+# is what the partner keeps to decrypt the files: in a real deployment the
+# partner makes the pair and sends only the public key; here it stands in
+# for the partner's copy and is mounted into no container.
+if new partner_pgp_public_key; then
+	gnupghome=$(mktemp -d)
+	trap 'rm -rf "$gnupghome"' EXIT
+	GNUPGHOME=$gnupghome gpg --batch --quiet --pinentry-mode loopback --passphrase '' \
+		--quick-generate-key 'Print partner (booklets test) <partner@example.invalid>' default default 2y
+	GNUPGHOME=$gnupghome gpg --batch --armor --export > partner_pgp_public_key
+	GNUPGHOME=$gnupghome gpg --batch --armor --pinentry-mode loopback --passphrase '' \
+		--export-secret-keys > partner_pgp_PRIVATE_key_for_the_partner.asc
+	rm -rf "$gnupghome"
+	trap - EXIT
 fi
 
 # Docker Compose (without Swarm) bind-mounts secret files with their host
 # permissions; the services run as uid 65532 and must be able to read them.
 # The partner's host key stays root-only: sshd refuses a readable key.
-chmod 0644 sftp_key sftp_key_pub sftp_known_hosts kek intake_secret audit_token pgpass postgres_password partner_host_key_pub
+chmod 0644 sftp_key sftp_key_pub sftp_known_hosts kek intake_secret audit_token pgpass postgres_password partner_host_key_pub \
+	booklets_app_password pgpass_app partner_pgp_public_key
 chmod 0600 partner_host_key
+if [ -e partner_pgp_PRIVATE_key_for_the_partner.asc ]; then
+	chmod 0600 partner_pgp_PRIVATE_key_for_the_partner.asc
+fi
 # Other users of the host cannot reach the files through the folder; the
 # Docker daemon (root) mounts them regardless.
 chmod 0700 .
