@@ -39,10 +39,14 @@ const (
 	// ConfirmedEarly: deletion confirmed, but done before the due date (the
 	// 30th working day after delivery): recorded, and flagged as a deviation.
 	ConfirmedEarly Status = "confirmed_early"
-	// Overdue: the due date has passed and no confirmation is accepted.
+	// Overdue: the due date has passed and no confirmation is accepted
+	// (none received, or the last one received was not rejected).
 	Overdue Status = "overdue"
-	// Rejected: the last confirmation received was rejected and the due
-	// date has not passed yet.
+	// Rejected: the last confirmation received was rejected and none is
+	// accepted, whether or not the due date has passed: an auditor sees why
+	// the batch is unconfirmed. Past its due date such a batch is overdue
+	// all the same (IsOverdue): its alert and metric do not depend on the
+	// status.
 	Rejected Status = "rejected"
 )
 
@@ -246,24 +250,35 @@ type View struct {
 	ConfirmedAt   *time.Time // when the accepted confirmation was received
 	DeletedAt     *time.Time // when the partner says it deleted the data
 	LastRejection string     // reason of the last rejected confirmation, if any
+	Overdue       bool       // past the due date with nothing accepted (status overdue or rejected)
 	Deviation     string     // why a confirmed batch is flagged, if it is
 }
 
 // StatusOf works out a sent batch's status on the London date today from
 // its accepted confirmation (nil if none) and whether the last confirmation
-// received was rejected.
+// received was rejected. A rejected last confirmation wins over overdue (the
+// issue's "rejected where the last confirmation was rejected"); whether the
+// batch is overdue is IsOverdue, independent of the status.
 func StatusOf(b Batch, accepted *Recorded, lastRejected bool, today time.Time) Status {
 	switch {
 	case accepted != nil && accepted.Early:
 		return ConfirmedEarly
 	case accepted != nil:
 		return Confirmed
-	case londonDate(today).After(b.DueDate):
-		return Overdue
 	case lastRejected:
 		return Rejected
+	case IsOverdue(b, accepted, today):
+		return Overdue
 	}
 	return Awaiting
+}
+
+// IsOverdue tells whether a sent batch's due date has passed on the London
+// date today with no confirmation accepted, whatever its status (overdue,
+// or rejected): such a batch raises the overdue alert and counts in the
+// overdue metric.
+func IsOverdue(b Batch, accepted *Recorded, today time.Time) bool {
+	return accepted == nil && londonDate(today).After(b.DueDate)
 }
 
 // Deviation explains what is irregular about a confirmed batch, or "".

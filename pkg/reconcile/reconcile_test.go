@@ -71,21 +71,51 @@ func TestStatusOf(t *testing.T) {
 		lastRejected bool
 		today        string
 		want         reconcile.Status
+		overdue      bool
 	}{
-		{nil, false, "2025-04-14", reconcile.Awaiting},
-		{nil, false, "2025-04-15", reconcile.Overdue},
-		{nil, true, "2025-04-10", reconcile.Rejected},
-		{nil, true, "2025-04-15", reconcile.Overdue},
-		{acc, false, "2025-05-01", reconcile.Confirmed},
-		{acc, true, "2025-05-01", reconcile.Confirmed},
-		{early, false, "2025-04-01", reconcile.ConfirmedEarly},
+		{nil, false, "2025-04-14", reconcile.Awaiting, false},
+		{nil, false, "2025-04-15", reconcile.Overdue, true},
+		{nil, true, "2025-04-10", reconcile.Rejected, false},
+		// The last confirmation was rejected: the status says so past the
+		// due date too, and the batch is overdue all the same.
+		{nil, true, "2025-04-15", reconcile.Rejected, true},
+		{acc, false, "2025-05-01", reconcile.Confirmed, false},
+		{acc, true, "2025-05-01", reconcile.Confirmed, false},
+		{early, false, "2025-04-01", reconcile.ConfirmedEarly, false},
 	} {
 		if got := reconcile.StatusOf(batch, tc.accepted, tc.lastRejected, day(tc.today)); got != tc.want {
 			t.Errorf("%+v: %s, want %s", tc, got, tc.want)
+		}
+		if got := reconcile.IsOverdue(batch, tc.accepted, day(tc.today)); got != tc.overdue {
+			t.Errorf("%+v: IsOverdue %v", tc, got)
+		}
+		v := reconcile.ViewOf(reconcile.State{Batch: batch, Accepted: tc.accepted, LastRejected: tc.lastRejected}, day(tc.today))
+		if v.Status != tc.want || v.Overdue != tc.overdue {
+			t.Errorf("%+v: view %s overdue %v", tc, v.Status, v.Overdue)
 		}
 	}
 	// 23:30 UTC on the due date is 00:30 the next day in London (summer time).
 	if got := reconcile.StatusOf(batch, nil, false, time.Date(2025, 4, 14, 23, 30, 0, 0, time.UTC)); got != reconcile.Overdue {
 		t.Errorf("just after London midnight: %s", got)
+	}
+}
+
+// A past-due batch whose last confirmation was rejected counts as rejected
+// but is still the oldest overdue batch when its due date is the earliest.
+func TestSummariseOldestOverdue(t *testing.T) {
+	t.Parallel()
+	later := batch
+	later.ID, later.DueDate = "B2", batch.DueDate.AddDate(0, 0, 7)
+	now := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	views := reconcile.Views([]reconcile.State{
+		{Batch: later},
+		{Batch: batch, LastRejected: true, LastReason: "checksum differs"},
+	}, now)
+	counts, oldest := reconcile.Summarise(views)
+	if counts[reconcile.Overdue] != 1 || counts[reconcile.Rejected] != 1 {
+		t.Errorf("counts %v", counts)
+	}
+	if oldest == nil || oldest.ID != "B1" || oldest.Status != reconcile.Rejected {
+		t.Errorf("oldest overdue %+v, want B1 (rejected)", oldest)
 	}
 }

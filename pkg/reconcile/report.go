@@ -85,7 +85,8 @@ func WriteJSON(w io.Writer, views []View) error {
 type Counts map[Status]int
 
 // Summarise counts views by status and finds the oldest overdue batch (the
-// one with the earliest due date), nil when none is overdue.
+// one with the earliest due date, its status overdue or rejected), nil when
+// none is overdue.
 func Summarise(views []View) (Counts, *View) {
 	c := Counts{}
 	for _, s := range Statuses {
@@ -95,7 +96,7 @@ func Summarise(views []View) (Counts, *View) {
 	for i := range views {
 		v := &views[i]
 		c[v.Status]++
-		if v.Status == Overdue && (oldest == nil || v.DueDate.Before(oldest.DueDate)) {
+		if v.Overdue && (oldest == nil || v.DueDate.Before(oldest.DueDate)) {
 			oldest = v
 		}
 	}

@@ -152,7 +152,9 @@ func (r *Reconciler) overdue(ctx context.Context, now time.Time, sum *Summary) e
 	today := londonDate(now)
 	var errs []error
 	for _, s := range states {
-		if StatusOf(s.Batch, s.Accepted, s.LastRejected, now) != Overdue {
+		// Not StatusOf: a batch whose last confirmation was rejected shows
+		// as rejected but is overdue all the same once past its due date.
+		if !IsOverdue(s.Batch, s.Accepted, now) {
 			continue
 		}
 		sum.Overdue = append(sum.Overdue, s.Batch.ID)
@@ -176,7 +178,8 @@ func (r *Reconciler) overdue(ctx context.Context, now time.Time, sum *Summary) e
 
 // ViewOf is a state as shown to auditors on the London date of now.
 func ViewOf(s State, now time.Time) View {
-	v := View{Batch: s.Batch, Status: StatusOf(s.Batch, s.Accepted, s.LastRejected, now), LastRejection: s.LastReason}
+	v := View{Batch: s.Batch, Status: StatusOf(s.Batch, s.Accepted, s.LastRejected, now), LastRejection: s.LastReason,
+		Overdue: IsOverdue(s.Batch, s.Accepted, now)}
 	if s.Accepted != nil {
 		at, del := s.Accepted.ReceivedAt, s.Accepted.Conf.DeletedAt
 		v.ConfirmedAt, v.DeletedAt = &at, &del
