@@ -5,7 +5,6 @@
 package sftptest
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -16,13 +15,14 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"booklets/pkg/testenv"
 )
 
 // SSHD is the OpenSSH server binary (it must be started by absolute path).
@@ -116,13 +116,13 @@ Subsystem sftp internal-sftp -d %s
 `, port, hostKey, authorizedKeys, user, root)
 }
 
-func (s *Server) run(t testing.TB, port int, authorized, hostKey string) (*exec.Cmd, *syncBuffer, chan struct{}) {
+func (s *Server) run(t testing.TB, port int, authorized, hostKey string) (*exec.Cmd, *testenv.Buffer, chan struct{}) {
 	config := filepath.Join(s.dir, "sshd_config")
 	conf := Config(port, hostKey, authorized, s.User, s.Root)
 	if err := os.WriteFile(config, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", config)
 	cmd.Stdout, cmd.Stderr = out, out
 	// sshd forks a process per session that inherits its output: put them
@@ -233,21 +233,4 @@ func waitListening(addr string, exited <-chan struct{}) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

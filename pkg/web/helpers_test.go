@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,24 +36,6 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // memKeys is a DayKeys in memory: a real key per date, for tests of the
@@ -99,7 +80,7 @@ type fixture struct {
 	keys   *memKeys
 	orders *stream.Orders
 	clock  *clock
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 }
 
 // newFixture gives a test a server over its own real JetStream stream.
@@ -109,7 +90,7 @@ func newFixture(t testing.TB, change func(*Config)) *fixture {
 		orders: testenv.Orders(t),
 		keys:   newMemKeys(),
 		clock:  &clock{t: time.Date(2026, 11, 25, 14, 30, 0, 0, time.UTC)},
-		logs:   &syncBuffer{},
+		logs:   &testenv.Buffer{},
 	}
 	cfg := Config{
 		Orders:        f.orders,

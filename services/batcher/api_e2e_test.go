@@ -105,7 +105,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 
 	// The intake, as services/intake wires it: the ring from KEK, the day
 	// keys over its own pool, the business day from BATCH_CUTOFF.
-	var intakeLogs syncBuf
+	var intakeLogs testenv.Buffer
 	ring, err := seal.RingFromEnv(getenv)
 	testenv.Must(t, err)
 	pool, err := pgxpool.New(ctx, dbURL)
@@ -164,7 +164,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 
 	// The batcher: its consumer stores the orders; its sender, wired as
 	// send-now wires it, on a clock just past the day's cut-off.
-	var batcherLogs syncBuf
+	var batcherLogs testenv.Buffer
 	log := zerolog.New(&batcherLogs)
 	st, err := openStore(ctx, cfg)
 	testenv.Must(t, err)

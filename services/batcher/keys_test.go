@@ -32,7 +32,7 @@ type keysEnv struct {
 func newKeysEnv(t *testing.T, kek string) *keysEnv {
 	t.Helper()
 	e := &keysEnv{t: t, dbURL: testenv.Database(t), kek: kek}
-	testenv.Must(t, run(context.Background(), []string{"migrate"}, e.getenv, nil, &syncBuf{}))
+	testenv.Must(t, run(context.Background(), []string{"migrate"}, e.getenv, nil, &testenv.Buffer{}))
 	st, err := store.Open(context.Background(), e.dbURL, nil)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
@@ -51,7 +51,7 @@ func (e *keysEnv) cmd(args ...string) (string, error) {
 // cmdWithInput runs a command with stdin, as an operator pipes the
 // personal data the order commands never take as arguments.
 func (e *keysEnv) cmdWithInput(stdin string, args ...string) (string, error) {
-	var out syncBuf
+	var out testenv.Buffer
 	err := run(context.Background(), args, e.getenv, strings.NewReader(stdin), &out)
 	return out.String(), err
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,23 +25,6 @@ import (
 	"booklets/pkg/sftptest"
 	"booklets/pkg/testenv"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // End to end: orders published on the stream are consumed by the running
 // service, `send-now` sends them, the partner's file matches row by row,
@@ -63,11 +45,11 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 	getenv := func(k string) string { return env[k] }
 	// The intake's side: day keys in the same database, the same KEK.
-	if err := run(ctx, []string{"migrate"}, getenv, nil, &syncBuf{}); err != nil {
+	if err := run(ctx, []string{"migrate"}, getenv, nil, &testenv.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	keys := testKeys(t, dbURL, env["KEK"])
-	out := &syncBuf{}
+	out := &testenv.Buffer{}
 	served := make(chan error, 1)
 	go func() { served <- run(ctx, nil, getenv, nil, out) }()
 
@@ -104,7 +86,7 @@ func TestServiceEndToEnd(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	var sendOut syncBuf
+	var sendOut testenv.Buffer
 	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, nil, &sendOut); err != nil {
 		t.Fatalf("send-now: %v\n%s", err, sendOut.String())
 	}
@@ -150,7 +132,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 
 	// Sending again reports the batch as already sent.
-	sendOut = syncBuf{}
+	sendOut = testenv.Buffer{}
 	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, nil, &sendOut); err != nil || !strings.Contains(sendOut.String(), "already sent") {
 		t.Errorf("second send-now: %v %s", err, sendOut.String())
 	}

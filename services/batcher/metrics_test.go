@@ -32,11 +32,11 @@ func TestMetricsAndShutdown(t *testing.T) {
 		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "HTTP_ADDR": "127.0.0.1:0", "KEK": testKEK("k1"),
 	}
 	getenv := func(k string) string { return env[k] }
-	if err := run(ctx, []string{"migrate"}, getenv, nil, &syncBuf{}); err != nil {
+	if err := run(ctx, []string{"migrate"}, getenv, nil, &testenv.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	keys := testKeys(t, dbURL, env["KEK"])
-	out := &syncBuf{}
+	out := &testenv.Buffer{}
 	served := make(chan error, 1)
 	go func() { served <- run(ctx, nil, getenv, nil, out) }()
 

@@ -31,11 +31,11 @@ func TestOrderCommands(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": dbURL, "KEK": testKEK("k1")}
 	getenv := func(k string) string { return env[k] }
 	cmd := func(stdin string, args ...string) (string, error) {
-		var out syncBuf
+		var out testenv.Buffer
 		err := run(ctx, append([]string{"order"}, args...), getenv, strings.NewReader(stdin), &out)
 		return out.String(), err
 	}
-	if err := run(ctx, []string{"migrate"}, getenv, nil, &syncBuf{}); err != nil {
+	if err := run(ctx, []string{"migrate"}, getenv, nil, &testenv.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	keys := testKeys(t, dbURL, env["KEK"])

@@ -93,7 +93,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 
 	// The intake, as services/intake wires it: the keystore over its pool,
 	// the ring from KEK_FILE, the business day from BATCH_CUTOFF.
-	var intakeLogs syncBuf
+	var intakeLogs testenv.Buffer
 	ring, err := seal.RingFromEnv(getenv)
 	testenv.Must(t, err)
 	pool, err := pgxpool.New(ctx, dbURL)
@@ -191,7 +191,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	scanFiles(t, "in the stream, before consuming", find, storeDir)
 
 	// The batcher service.
-	var batcherLogs syncBuf
+	var batcherLogs testenv.Buffer
 	served := make(chan error, 1)
 	go func() { served <- run(ctx, nil, getenv, nil, &batcherLogs) }()
 
@@ -211,7 +211,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	// ciphertext (sealed by the intake), not only be deleted after sending.
 	scanDatabase("stored, before sending")
 	today := businessday.DefaultCutoff.DateOf(yesterday())
-	var sendOut syncBuf
+	var sendOut testenv.Buffer
 	if err := run(ctx, []string{"send-now", "--date", today.String()}, getenv, nil, &sendOut); err != nil {
 		t.Fatalf("send-now: %v\n%s", err, sendOut.String())
 	}

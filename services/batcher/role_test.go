@@ -68,7 +68,7 @@ func TestServicesRunAsServiceRole(t *testing.T) {
 	kek := testKEK("k1")
 	// The owner migrates, without the KEK (as the compose migrate step).
 	owner := map[string]string{"DATABASE_URL": dbURL}
-	testenv.Must(t, run(ctx, []string{"migrate"}, func(k string) string { return owner[k] }, nil, &syncBuf{}))
+	testenv.Must(t, run(ctx, []string{"migrate"}, func(k string) string { return owner[k] }, nil, &testenv.Buffer{}))
 	appURL := serviceRoleURL(t, dbURL)
 
 	env := map[string]string{
@@ -79,7 +79,7 @@ func TestServicesRunAsServiceRole(t *testing.T) {
 		"SFTP_RETRIES": "0", "KEK": kek,
 	}
 	getenv := func(k string) string { return env[k] }
-	out := &syncBuf{}
+	out := &testenv.Buffer{}
 	served := make(chan error, 1)
 	go func() { served <- run(ctx, nil, getenv, nil, out) }()
 
@@ -104,7 +104,7 @@ func TestServicesRunAsServiceRole(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var sendOut syncBuf
+	var sendOut testenv.Buffer
 	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, nil, &sendOut); err != nil {
 		t.Fatalf("send-now as the service role: %v\n%s", err, sendOut.String())
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +14,6 @@ import (
 
 	"booklets/pkg/testenv"
 )
-
-// syncBuffer is the launcher's stdout, read by the test while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -75,10 +56,10 @@ func newDatabaseURL(t *testing.T) string {
 
 // launch runs the launcher with env until the test cancels it; the
 // returned channel yields run's result.
-func launch(t *testing.T, env map[string]string) (cancel func(), out *syncBuffer, result <-chan error) {
+func launch(t *testing.T, env map[string]string) (cancel func(), out *testenv.Buffer, result <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out = &syncBuffer{}
+	out = &testenv.Buffer{}
 	done := make(chan error, 1)
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,24 +28,6 @@ import (
 	"booklets/pkg/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
-
-// syncBuf is a log sink safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A sent batch destroys its day's key in the record transaction, with an
 // audit entry; the key can then not be had by anyone.
@@ -93,7 +74,7 @@ func TestTamperedCiphertextStopsTheBatch(t *testing.T) {
 		`UPDATE order_personal SET data = overlay(data placing '\xff'::bytea from length(data) - 3 for 1) WHERE order_id = $1`, bad.ID); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuf
+	var logs testenv.Buffer
 	m := batcher.NewMetrics(nil)
 	_, err := e.sender(batcher.WithLogger(zerolog.New(&logs)), batcher.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, batcher.ErrSealedRejected) || !errors.Is(err, seal.ErrTampered) {
@@ -222,7 +203,7 @@ func TestLateOrderIsDeadLettered(t *testing.T) {
 	if _, err := orders.Publish(ctx, late, "late"); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuf
+	var logs testenv.Buffer
 	m := batcher.NewMetrics(nil)
 	c := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
 		e.st, businessday.DefaultCutoff, e.now, zerolog.New(&logs), m)

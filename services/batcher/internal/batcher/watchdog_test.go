@@ -26,7 +26,7 @@ func TestRetentionWatchdog(t *testing.T) {
 	_, err := e.st.SaveDeadLetter(ctx, store.DeadLetter{Stream: "S", Sequence: 7, Subject: "x", Reason: "bad",
 		Data: []byte("raw"), ReceivedAt: at("2026-11-25 11:00:00"), BusinessDate: date("2026-11-25")})
 	testenv.Must(t, err)
-	var logs syncBuf
+	var logs testenv.Buffer
 	m := batcher.NewMetrics(nil)
 	w := batcher.Watchdog{Store: e.st, Cutoff: businessday.DefaultCutoff, Grace: 2 * time.Hour, Now: e.now,
 		Log: zerolog.New(&logs), Metrics: m}
