@@ -117,3 +117,71 @@ func TestUnmarshalSealedRejectsWithoutLeaking(t *testing.T) {
 		}
 	}
 }
+
+func TestPersonalOpenerAsOpenPersonal(t *testing.T) {
+	t.Parallel()
+	k := dayKey(t, day)
+	var op PersonalOpener
+	open := func(id string, ref reference.Reference, s seal.Sealed) (Personal, error) {
+		t.Helper()
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := seal.ParseBinary(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op.Open(k, id, ref, v)
+	}
+	// Several orders through one opener, with and without escapes in the
+	// JSON (json.Marshal escapes "<" and "&").
+	for _, p := range []Personal{
+		sample().Personal,
+		{Name: "Ann <Smith> & \"Co\"", AddressLine1: "Flat 2\\3", Town: "Leeds", Postcode: "LS1 4AP"},
+		{Name: "A"},
+		sample().Personal,
+	} {
+		o := sample()
+		o.Personal = p
+		so, err := Seal(o, day, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := open(o.ID, o.Reference, so.Personal)
+		want, werr := OpenPersonal(k, o.ID, o.Reference, so.Personal)
+		if err != nil || werr != nil || got != want || got != p {
+			t.Fatalf("opened %+v, %v; OpenPersonal %+v, %v", got, err, want, werr)
+		}
+	}
+
+	o := sample()
+	so, _ := Seal(o, day, k)
+	notJSON, _ := k.Seal([]byte("LEAKY NAME"), seal.OrderAAD(o.ID, o.Reference.String()))
+	other := sample()
+	for name, c := range map[string]struct {
+		id   string
+		ref  reference.Reference
+		s    seal.Sealed
+		want error
+	}{
+		"other reference": {o.ID, other.Reference, so.Personal, seal.ErrTampered},
+		"other order id":  {"0193a7e0-0000-7000-8000-000000000002", o.Reference, so.Personal, seal.ErrTampered},
+		"not JSON":        {o.ID, o.Reference, notJSON, seal.ErrMalformed},
+	} {
+		_, err := open(c.id, c.ref, c.s)
+		_, want := OpenPersonal(k, c.id, c.ref, c.s)
+		if !errors.Is(err, c.want) || err.Error() != want.Error() {
+			t.Errorf("%s: %v; OpenPersonal: %v; want %v", name, err, want, c.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "LEAKY") || strings.Contains(err.Error(), "Nguy")) {
+			t.Errorf("%s: error carries personal data: %v", name, err)
+		}
+	}
+	tomorrow := dayKey(t, day.AddDays(1))
+	b, _ := so.Personal.MarshalBinary()
+	v, _ := seal.ParseBinary(b)
+	if _, err := op.Open(tomorrow, o.ID, o.Reference, v); !errors.Is(err, seal.ErrWrongDayKey) {
+		t.Errorf("another day's key: %v, want ErrWrongDayKey", err)
+	}
+}

@@ -46,16 +46,53 @@ var (
 	ErrNoKEK = errors.New("no key-encryption key configured")
 )
 
-const dateLayout = "2006-01-02"
-
 // checkDate accepts a business date written as 2006-01-02 and nothing else,
-// so that key ids are canonical (one date, one spelling, one key).
+// so that key ids are canonical (one date, one spelling, one key): exactly
+// the strings that time.Parse with that layout accepts and Format writes
+// back unchanged (tested against it). It is checked by hand because it runs
+// twice for every order the batcher opens, and time.Parse and Format were a
+// tenth of that CPU.
 func checkDate(date string) error {
-	t, err := time.Parse(dateLayout, date)
-	if err != nil || t.Format(dateLayout) != date {
+	if !validDate(date) {
 		// The value is not echoed: whatever a caller passed by mistake
 		// stays out of logs.
 		return fmt.Errorf("%w: business date is not a date like 2006-01-02", ErrMalformed)
 	}
 	return nil
+}
+
+func validDate[T string | []byte](s T) bool {
+	if len(s) != len("2006-01-02") || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	var n [3]int // year, month, day
+	for i, field := range [3][2]int{{0, 4}, {5, 7}, {8, 10}} {
+		for j := field[0]; j < field[1]; j++ {
+			c := s[j]
+			if c < '0' || c > '9' {
+				return false
+			}
+			n[i] = n[i]*10 + int(c-'0')
+		}
+	}
+	year, month, day := n[0], n[1], n[2]
+	if month < 1 || month > 12 || day < 1 {
+		return false
+	}
+	return day <= daysIn(time.Month(month), year)
+}
+
+// daysIn is the number of days of a month in the proleptic Gregorian
+// calendar, as the time package counts them.
+func daysIn(m time.Month, year int) int {
+	switch m {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }

@@ -414,3 +414,162 @@ func BenchmarkUnwrap(b *testing.B) {
 		}
 	}
 }
+
+// binaryCases are encodings, good and malformed, that ParseBinary and
+// UnmarshalBinary must judge alike.
+func binaryCases(t testing.TB) map[string][]byte {
+	k := mustDayKey(t, "2026-05-07")
+	s, _ := k.Seal(personal, seal.OrderAAD("order-1", "BK-AAAA-AAAA"))
+	good, _ := s.MarshalBinary()
+	header := append([]byte{1, 10}, "2026-05-07"...)
+	with := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	return map[string][]byte{
+		"good":                  good,
+		"empty":                 {},
+		"version only":          {1},
+		"wrong version":         append([]byte{9}, good[1:]...),
+		"truncated":             good[:20],
+		"no ciphertext":         with(header, make([]byte, 12)),
+		"ciphertext under tag":  with(header, make([]byte, 12+15)),
+		"only a tag":            with(header, make([]byte, 12+16)),
+		"bad key id":            append([]byte{1, 10}, []byte("2026-13-45xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")...),
+		"key id not a date":     with([]byte{1, 10}, []byte("Quiggle-wo"), make([]byte, 40)),
+		"key id 31 February":    with([]byte{1, 10}, []byte("2026-02-31"), make([]byte, 40)),
+		"empty key id":          with([]byte{1, 0}, make([]byte, 40)),
+		"long key id":           with([]byte{1, 11}, []byte("2026-05-07x"), make([]byte, 40)),
+		"key id length too big": with([]byte{1, 255}, []byte("2026-05-07"), make([]byte, 40)),
+	}
+}
+
+func TestParseBinaryAsUnmarshalBinary(t *testing.T) {
+	t.Parallel()
+	for name, b := range binaryCases(t) {
+		var s seal.Sealed
+		want := s.UnmarshalBinary(b)
+		_, got := seal.ParseBinary(b)
+		if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
+			t.Errorf("%s: ParseBinary: %v, UnmarshalBinary: %v", name, got, want)
+		}
+		if got != nil && !errors.Is(got, seal.ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", name, got)
+		}
+	}
+}
+
+func FuzzParseBinaryAsUnmarshalBinary(f *testing.F) {
+	for _, b := range binaryCases(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s seal.Sealed
+		want := s.UnmarshalBinary(b)
+		v, got := seal.ParseBinary(b)
+		if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
+			t.Fatalf("ParseBinary: %v, UnmarshalBinary: %v", got, want)
+		}
+		if got == nil && !v.HasKeyID(s.KeyID) {
+			t.Fatalf("key id differs")
+		}
+	})
+}
+
+func TestOpenBytesAsOpen(t *testing.T) { // not parallel: AllocsPerRun
+	k := mustDayKey(t, "2026-05-07")
+	aad := seal.OrderAAD("order-1", "BK-AAAA-AAAA")
+	s, _ := k.Seal(personal, aad)
+	good, _ := s.MarshalBinary()
+	v, err := seal.ParseBinary(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.HasKeyID("2026-05-07") || v.HasKeyID("2026-05-08") {
+		t.Error("HasKeyID")
+	}
+	var buf seal.OpenBuffer
+	for range 3 { // the buffer is reused
+		pt, err := k.OpenBytes(&buf, v, seal.AppendOrderAAD([]byte("junk"), "order-1", "BK-AAAA-AAAA")[4:])
+		if err != nil || !bytes.Equal(pt, personal) {
+			t.Fatalf("OpenBytes = %q, %v", pt, err)
+		}
+		clear(pt)
+	}
+	if bytes.Contains(good, []byte("Quiggleworth")) {
+		t.Fatal("OpenBytes decrypted in place")
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		v, _ := seal.ParseBinary(good)
+		if _, err := k.OpenBytes(&buf, v, aad); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("ParseBinary and OpenBytes allocate %v times, want 0", n)
+	}
+
+	// Every way Open fails, OpenBytes fails alike.
+	flip := func(i int) []byte {
+		c := append([]byte(nil), good...)
+		c[i] ^= 1
+		return c
+	}
+	monday := mustDayKey(t, "2026-05-04")
+	mondays, _ := monday.Seal(personal, aad)
+	mondayBytes, _ := mondays.MarshalBinary()
+	relabelled := append([]byte(nil), mondayBytes...)
+	copy(relabelled[2:], "2026-05-07")
+	for name, c := range map[string]struct {
+		b    []byte
+		aad  []byte
+		want error
+	}{
+		"ciphertext bit":  {flip(2 + 10 + 12 + 3), aad, seal.ErrTampered},
+		"tag bit":         {flip(len(good) - 1), aad, seal.ErrTampered},
+		"nonce bit":       {flip(2 + 10), aad, seal.ErrTampered},
+		"truncated":       {good[:len(good)-1], aad, seal.ErrTampered},
+		"other order id":  {good, seal.OrderAAD("order-2", "BK-AAAA-AAAA"), seal.ErrTampered},
+		"other reference": {good, seal.OrderAAD("order-1", "BK-BBBB-BBBB"), seal.ErrTampered},
+		"no aad":          {good, nil, seal.ErrTampered},
+		"another day":     {mondayBytes, aad, seal.ErrWrongDayKey},
+		"relabelled day":  {relabelled, aad, seal.ErrTampered},
+	} {
+		var s seal.Sealed
+		if err := s.UnmarshalBinary(c.b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_, want := k.Open(s, c.aad)
+		v, err := seal.ParseBinary(c.b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		pt, err := k.OpenBytes(&buf, v, c.aad)
+		if !errors.Is(err, c.want) || !errors.Is(want, c.want) || err.Error() != want.Error() {
+			t.Errorf("%s: OpenBytes: %v, Open: %v, want %v", name, err, want, c.want)
+		}
+		if pt != nil {
+			t.Errorf("%s: returned plaintext", name)
+		}
+	}
+	if _, err := k.OpenBytes(&buf, seal.SealedBytes{}, aad); !errors.Is(err, seal.ErrMalformed) {
+		t.Errorf("zero SealedBytes: %v, want ErrMalformed", err)
+	}
+}
+
+func BenchmarkOpenBytes(b *testing.B) {
+	k := mustDayKey(b, "2026-05-07")
+	aad := seal.OrderAAD("0b4c7a2e-6a43-4d8e-9d43-3f1c6b2a9e01", "BK-7Q4M-2XPD")
+	s, _ := k.Seal(personal, aad)
+	enc, _ := s.MarshalBinary()
+	var buf seal.OpenBuffer
+	b.SetBytes(int64(len(personal)))
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := seal.ParseBinary(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pt, err := k.OpenBytes(&buf, v, aad)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clear(pt)
+	}
+}

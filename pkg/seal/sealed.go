@@ -39,7 +39,14 @@ type Sealed struct {
 // key id (see Seal), so together a ciphertext cannot be moved to another
 // order or another day without failing with ErrTampered.
 func OrderAAD(orderID, reference string) []byte {
-	return appendField(appendField([]byte("booklets order v1"), orderID), reference)
+	return AppendOrderAAD(nil, orderID, reference)
+}
+
+// AppendOrderAAD appends OrderAAD(orderID, reference) to b, so that a caller
+// opening many values can build it in a buffer it reuses.
+func AppendOrderAAD(b []byte, orderID, reference string) []byte {
+	b = append(b, "booklets order v1"...)
+	return appendField(appendField(b, orderID), reference)
 }
 
 // appendField appends a length-prefixed field, so that no two different
@@ -52,7 +59,12 @@ func appendField(b []byte, s string) []byte {
 // fullAAD adds the algorithm and key id to the caller's associated data, so
 // that relabelling a value with another day's key id fails to open.
 func fullAAD(alg, keyID string, aad []byte) []byte {
-	b := appendField(appendField([]byte("booklets seal v1"), alg), keyID)
+	return appendFullAAD(nil, alg, keyID, aad)
+}
+
+func appendFullAAD(b []byte, alg, keyID string, aad []byte) []byte {
+	b = append(b, "booklets seal v1"...)
+	b = appendField(appendField(b, alg), keyID)
 	return append(b, aad...)
 }
 
@@ -113,24 +125,84 @@ func (s Sealed) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes a value written by MarshalBinary.
 func (s *Sealed) UnmarshalBinary(b []byte) error {
+	v, err := ParseBinary(b)
+	if err != nil {
+		return err
+	}
+	*s = Sealed{
+		Alg:        AlgAES256GCM,
+		KeyID:      string(v.keyID),
+		Nonce:      append([]byte(nil), v.nonce...),
+		Ciphertext: append([]byte(nil), v.ciphertext...),
+	}
+	return nil
+}
+
+// SealedBytes is a value in the binary encoding (MarshalBinary), checked by
+// ParseBinary but not copied: it refers to the bytes given, which must not
+// change while it is used. It is for opening many stored values one after
+// the other without allocating (the batcher's end of day: a million orders,
+// where copying each value into a Sealed was a fifth of the allocations);
+// use UnmarshalBinary for a value that is kept.
+type SealedBytes struct {
+	keyID, nonce, ciphertext []byte
+}
+
+// ParseBinary decodes a value written by MarshalBinary without copying it.
+// It accepts and rejects exactly what UnmarshalBinary does, with the same
+// errors.
+func ParseBinary(b []byte) (SealedBytes, error) {
 	if len(b) < 2 || b[0] != binaryVersion {
-		return fmt.Errorf("decode sealed value: %w: not version %d", ErrMalformed, binaryVersion)
+		return SealedBytes{}, fmt.Errorf("decode sealed value: %w: not version %d", ErrMalformed, binaryVersion)
 	}
 	n := int(b[1])
 	if len(b) < 2+n+nonceSize {
-		return fmt.Errorf("decode sealed value: %w: truncated", ErrMalformed)
+		return SealedBytes{}, fmt.Errorf("decode sealed value: %w: truncated", ErrMalformed)
 	}
-	v := Sealed{
-		Alg:        AlgAES256GCM,
-		KeyID:      string(b[2 : 2+n]),
-		Nonce:      append([]byte(nil), b[2+n:2+n+nonceSize]...),
-		Ciphertext: append([]byte(nil), b[2+n+nonceSize:]...),
+	// The same checks as Sealed.check, in the same order; the algorithm is
+	// the version's and the nonce has its size by construction.
+	v := SealedBytes{keyID: b[2 : 2+n], nonce: b[2+n : 2+n+nonceSize], ciphertext: b[2+n+nonceSize:]}
+	if !validDate(v.keyID) {
+		return SealedBytes{}, fmt.Errorf("decode sealed value: key id: %w", checkDate(string(v.keyID)))
 	}
-	if err := v.check(); err != nil {
-		return fmt.Errorf("decode sealed value: %w", err)
+	if len(v.ciphertext) < 16 {
+		return SealedBytes{}, fmt.Errorf("decode sealed value: %w: ciphertext shorter than its tag", ErrMalformed)
 	}
-	*s = v
-	return nil
+	return v, nil
+}
+
+// HasKeyID reports whether the value was sealed under the key id (business
+// date) given.
+func (s SealedBytes) HasKeyID(id string) bool { return string(s.keyID) == id }
+
+// OpenBuffer is the memory OpenBytes reuses from one call to the next: the
+// associated data and the plaintext. The plaintext OpenBytes returns is in
+// it, so it holds personal data: clear the plaintext once it is read, as
+// after Open. The zero value is ready; it must not be used by two
+// goroutines at once.
+type OpenBuffer struct {
+	aad, plain []byte
+}
+
+// OpenBytes is Open for a value from ParseBinary: the same checks and
+// errors, but the plaintext is written into buf and is only valid until
+// the next call with buf; nothing is allocated once buf has grown to the
+// size of the values.
+func (k *DayKey) OpenBytes(buf *OpenBuffer, s SealedBytes, aad []byte) ([]byte, error) {
+	if s.nonce == nil {
+		// The zero SealedBytes: ParseBinary's checks were not made.
+		return nil, fmt.Errorf("open: %w: not from ParseBinary", ErrMalformed)
+	}
+	if string(s.keyID) != k.date {
+		return nil, fmt.Errorf("open: %w: value is for %s, key is for %s", ErrWrongDayKey, s.keyID, k.date)
+	}
+	buf.aad = appendFullAAD(buf.aad[:0], AlgAES256GCM, k.date, aad)
+	pt, err := k.aead.Open(buf.plain[:0], s.nonce, s.ciphertext, buf.aad)
+	if err != nil {
+		return nil, fmt.Errorf("open value sealed under day key %s: %w", k.date, ErrTampered)
+	}
+	buf.plain = pt[:0] // keep what it grew to
+	return pt, nil
 }
 
 // sealedJSON has the same fields as Sealed without its methods, so that
