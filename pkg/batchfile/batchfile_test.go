@@ -12,7 +12,6 @@ import (
 
 	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
-	"booklets/pkg/order"
 )
 
 func TestNeutralise(t *testing.T) {
@@ -88,24 +87,7 @@ func TestNeutraliseRoundTrip(t *testing.T) {
 
 func TestWriterRoundTrip(t *testing.T) {
 	t.Parallel()
-	entries := []batchfile.Entry{
-		{
-			Reference: "K7QM-X9PA-C4T", AreaCode: "kent", AreaName: "Kent",
-			Formats: []order.Format{order.Audio, order.StandardPrint, order.Braille},
-			Personal: order.Personal{
-				Name: "=cmd|' /C calc'!A0", AddressLine1: "1 \"Quoted\" Road, Flat 2",
-				AddressLine2: "Line one\nLine two", Town: "Llanfair­pwll", Postcode: "CT1 1AA",
-			},
-		},
-		{
-			Reference: "ABCD-EFGH-JK2", AreaCode: "dyfed-powys", AreaName: "Dyfed-Powys",
-			Formats: []order.Format{order.LargePrint},
-			Personal: order.Personal{
-				Name: "Siân O'Brien 李小龍 👍", AddressLine1: "+44 Street", AddressLine2: "",
-				Town: "@Town", Postcode: "SA1 1AA",
-			},
-		},
-	}
+	entries := tricky[:2] // encode_test.go: a formula name, quotes, a line break, non-ASCII
 	var buf bytes.Buffer
 	w, err := batchfile.NewWriter(&buf)
 	if err != nil {
@@ -127,6 +109,21 @@ func TestWriterRoundTrip(t *testing.T) {
 	h := sha256.Sum256(raw)
 	if sum.SHA256 != hex.EncodeToString(h[:]) {
 		t.Error("summary checksum is not the file's")
+	}
+	// Without the checksum: the same file and counts, no SHA256.
+	var plain bytes.Buffer
+	pw, err := batchfile.NewWriterWithoutChecksum(&plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := pw.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if psum, err := pw.Close(); err != nil || !bytes.Equal(plain.Bytes(), raw) ||
+		psum != (batchfile.Summary{Records: sum.Records, Orders: sum.Orders, Bytes: sum.Bytes}) {
+		t.Errorf("without checksum: %+v, %v, same file %v", psum, err, bytes.Equal(plain.Bytes(), raw))
 	}
 	if bytes.HasPrefix(raw, []byte("\xef\xbb\xbf")) {
 		t.Error("file starts with a byte order mark")
