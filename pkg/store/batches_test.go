@@ -5,12 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"booklets/pkg/businessday"
 	"booklets/pkg/order"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
 	"booklets/pkg/store"
 	"booklets/pkg/testenv"
 )
@@ -22,18 +18,11 @@ import (
 func TestAssembleByDateRange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(t), nil)
-	testenv.Must(t, err)
-	defer st.Close()
-	testenv.Must(t, st.Migrate(ctx))
+	st := migratedStore(t)
 	day := func(d int) businessday.Date { return businessday.Date{Year: 2026, Month: 11, Day: d} }
 	save := func(d businessday.Date) order.SealedOrder {
 		t.Helper()
-		key, err := seal.NewDayKey(d.String())
-		testenv.Must(t, err)
-		so, err := order.Seal(order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: time.Now(),
-			Area: "kent", Formats: []order.Format{order.Braille}}, d, key)
-		testenv.Must(t, err)
+		so := sealedOrder(t, d, order.Braille)
 		if _, err := st.SaveOrder(ctx, so); err != nil {
 			t.Fatal(err)
 		}

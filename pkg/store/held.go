@@ -23,8 +23,7 @@ func (s *Store) HeldPersonal(ctx context.Context) (Held, error) {
 		h      Held
 		oldest *time.Time
 	)
-	err := s.pool.QueryRow(ctx, `SELECT count(*), min(o.received_at)
-		FROM orders o JOIN order_personal p ON p.order_id = o.order_id`).Scan(&h.Orders, &oldest)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(received_at) FROM order_personal`).Scan(&h.Orders, &oldest)
 	if err != nil {
 		return Held{}, fmt.Errorf("count orders holding personal data: %w", dbErr(err))
 	}

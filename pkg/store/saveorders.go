@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"booklets/pkg/businessday"
 	"booklets/pkg/order"
 )
 
@@ -54,8 +56,9 @@ const saveOrders = `
 		ON CONFLICT (order_id) DO NOTHING
 		RETURNING order_id
 	), personal AS (
-		INSERT INTO order_personal (order_id, data)
-		SELECT s.order_id, s.data FROM status s JOIN ins ON ins.order_id = s.order_id
+		INSERT INTO order_personal (order_id, business_date, received_at, reference, area, formats, data)
+		SELECT s.order_id, s.business_date, s.received_at, s.reference, s.area, s.formats, s.data
+		FROM status s JOIN ins ON ins.order_id = s.order_id
 	)
 	SELECT s.n, s.stored, s.late, ins.order_id IS NOT NULL
 	FROM status s LEFT JOIN ins ON ins.order_id = s.order_id`
@@ -115,6 +118,15 @@ func (s *Store) SaveOrders(ctx context.Context, os []order.SealedOrder) ([]Saved
 		areas = append(areas, o.Area)
 		formats = append(formats, b.String())
 		personal = append(personal, data)
+	}
+	var days []businessday.Date
+	for _, o := range os {
+		if !slices.Contains(days, o.BusinessDate) {
+			days = append(days, o.BusinessDate)
+		}
+	}
+	if err := s.ensurePartitions(ctx, days); err != nil {
+		return nil, fmt.Errorf("save %d orders: %w", n, err)
 	}
 	got := make([]Saved, len(ids))
 	seen := make([]bool, len(ids))

@@ -23,22 +23,10 @@ import (
 func TestSaveOrdersOutcomes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(t), nil)
-	testenv.Must(t, err)
-	defer st.Close()
-	testenv.Must(t, st.Migrate(ctx))
+	st := migratedStore(t)
 	closed := businessday.Date{Year: 2026, Month: 11, Day: 24}
 	open := closed.AddDays(1)
-	mk := func(d businessday.Date) order.SealedOrder {
-		t.Helper()
-		key, err := seal.NewDayKey(d.String())
-		testenv.Must(t, err)
-		o := order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: time.Now(), Area: "kent",
-			Formats: []order.Format{order.Braille, order.Audio}}
-		so, err := order.Seal(o, d, key)
-		testenv.Must(t, err)
-		return so
-	}
+	mk := func(d businessday.Date) order.SealedOrder { return sealedOrder(t, d, order.Braille, order.Audio) }
 	earlier := mk(closed) // stored before its day's batch
 	if _, err := st.SaveOrder(ctx, earlier); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +52,10 @@ const assembleLockKey int64 = 0x617373656d626c65 // "assemble"
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// partitions remembers the business dates whose order_personal
+	// partition is known to exist (ensurePartitions), so that storing an
+	// order costs no extra round trip after the first of its day.
+	partitions sync.Map // businessday.Date -> struct{}
 }
 
 // Open connects to PostgreSQL. now is the clock for stored times (time.Now
@@ -133,6 +139,9 @@ func (s *Store) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, error
 		return false, fmt.Errorf("save order %s: %w: %v", o.Reference, ErrConflict, err)
 	}
 	date := o.BusinessDate
+	if err := s.ensurePartitions(ctx, []businessday.Date{date}); err != nil {
+		return false, fmt.Errorf("save order %s: %w", o.Reference, err)
+	}
 	var inserted bool
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, assembleLockKey); err != nil {
@@ -166,7 +175,10 @@ func (s *Store) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, error
 			return nil
 		}
 		inserted = true
-		_, err = tx.Exec(ctx, `INSERT INTO order_personal (order_id, data) VALUES ($1, $2)`, o.ID, personal)
+		_, err = tx.Exec(ctx, `
+			INSERT INTO order_personal (order_id, business_date, received_at, reference, area, formats, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			o.ID, date.UTC(), o.ReceivedAt, o.Reference.String(), o.Area, strings.Join(formats, ","), personal)
 		return err
 	})
 	if errors.Is(err, ErrLate) {
@@ -176,6 +188,28 @@ func (s *Store) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, error
 		return false, fmt.Errorf("save order %s: %w", o.Reference, dbErr(err))
 	}
 	return inserted, nil
+}
+
+// ensurePartitions makes sure order_personal has a partition for each of
+// the dates (migration 070) before orders of those dates are stored. It runs
+// outside the storing transaction, so that the brief lock that creating a
+// partition takes on order_personal is not held while orders are inserted.
+// No partition is made for a date a batch already covers: its orders are
+// refused as late anyway, and the insert never reaches the table.
+func (s *Store) ensurePartitions(ctx context.Context, dates []businessday.Date) error {
+	for _, d := range dates {
+		if _, ok := s.partitions.Load(d); ok {
+			continue
+		}
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT order_personal_partition($1)`, d.UTC()).Scan(&exists); err != nil {
+			return fmt.Errorf("partition of order_personal for %s: %w", d, dbErr(err))
+		}
+		if exists {
+			s.partitions.Store(d, struct{}{})
+		}
+	}
+	return nil
 }
 
 // DeadLetter is a stream message that could not be taken as an order.

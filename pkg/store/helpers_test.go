@@ -1,0 +1,41 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"booklets/pkg/businessday"
+	"booklets/pkg/order"
+	"booklets/pkg/reference"
+	"booklets/pkg/seal"
+	"booklets/pkg/store"
+	"booklets/pkg/testenv"
+)
+
+// migratedStore opens a store on a database of the test's own, migrated;
+// it is closed when the test ends.
+func migratedStore(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.Database(t), nil)
+	testenv.Must(t, err)
+	t.Cleanup(st.Close)
+	testenv.Must(t, st.Migrate(ctx))
+	return st
+}
+
+// sealedOrder makes a new order of business date d in Kent with the
+// formats, its personal part sealed under a day key of d (each call its
+// own key: the store never opens it).
+func sealedOrder(t *testing.T, d businessday.Date, formats ...order.Format) order.SealedOrder {
+	t.Helper()
+	key, err := seal.NewDayKey(d.String())
+	testenv.Must(t, err)
+	so, err := order.Seal(order.Order{ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: time.Now(),
+		Area: "kent", Formats: formats}, d, key)
+	testenv.Must(t, err)
+	return so
+}
