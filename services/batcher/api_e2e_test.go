@@ -81,13 +81,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	partnerPriv, partnerPub := proofPartnerKey(t)
 	pubFile := filepath.Join(secrets, "partner.asc")
 	testenv.Must(t, os.WriteFile(pubFile, partnerPub, 0o600))
-	env := map[string]string{
-		"DATABASE_URL": dbURL, "NATS_URL": testenv.NATSURL(),
-		"NATS_STREAM": orders.Config().Stream, "NATS_SUBJECT": orders.Config().Subject,
-		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile,
-		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "SFTP_DIR": "outbox", "SFTP_RETRIES": "0",
-		"KEK": testKEK("e2e-2025d"), "PARTNER_PGP_KEY_FILE": pubFile,
-	}
+	env := serviceEnv(dbURL, orders, srv, map[string]string{"KEK": testKEK("e2e-2025d"), "PARTNER_PGP_KEY_FILE": pubFile})
 	getenv := func(k string) string { return env[k] }
 	testenv.Must(t, run(ctx, []string{"migrate"}, getenv, nil, io.Discard))
 	cfg, err := loadConfig(getenv)

@@ -36,13 +36,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	dbURL := testenv.Database(t)
 	orders := testenv.Orders(t)
 	srv := sftptest.Start(t)
-	env := map[string]string{
-		"DATABASE_URL": dbURL, "NATS_URL": testenv.NATSURL(),
-		"NATS_STREAM": orders.Config().Stream, "NATS_SUBJECT": orders.Config().Subject,
-		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile,
-		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "SFTP_DIR": "outbox", "HTTP_ADDR": "127.0.0.1:0",
-		"SFTP_RETRIES": "0", "KEK": testKEK("k1"),
-	}
+	env := serviceEnv(dbURL, orders, srv, map[string]string{"KEK": testKEK("k1")})
 	getenv := func(k string) string { return env[k] }
 	// The intake's side: day keys in the same database, the same KEK.
 	if err := run(ctx, []string{"migrate"}, getenv, nil, &testenv.Buffer{}); err != nil {

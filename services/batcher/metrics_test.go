@@ -25,12 +25,7 @@ func TestMetricsAndShutdown(t *testing.T) {
 	dbURL := testenv.Database(t)
 	orders := testenv.Orders(t)
 	srv := sftptest.Start(t)
-	env := map[string]string{
-		"DATABASE_URL": dbURL, "NATS_URL": testenv.NATSURL(),
-		"NATS_STREAM": orders.Config().Stream, "NATS_SUBJECT": orders.Config().Subject,
-		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile,
-		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "HTTP_ADDR": "127.0.0.1:0", "KEK": testKEK("k1"),
-	}
+	env := serviceEnv(dbURL, orders, srv, map[string]string{"KEK": testKEK("k1")})
 	getenv := func(k string) string { return env[k] }
 	if err := run(ctx, []string{"migrate"}, getenv, nil, &testenv.Buffer{}); err != nil {
 		t.Fatal(err)

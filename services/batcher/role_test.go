@@ -71,13 +71,7 @@ func TestServicesRunAsServiceRole(t *testing.T) {
 	testenv.Must(t, run(ctx, []string{"migrate"}, func(k string) string { return owner[k] }, nil, &testenv.Buffer{}))
 	appURL := serviceRoleURL(t, dbURL)
 
-	env := map[string]string{
-		"DATABASE_URL": appURL, "MIGRATE": "false", "NATS_URL": testenv.NATSURL(),
-		"NATS_STREAM": orders.Config().Stream, "NATS_SUBJECT": orders.Config().Subject,
-		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile,
-		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "SFTP_DIR": "outbox", "HTTP_ADDR": "127.0.0.1:0",
-		"SFTP_RETRIES": "0", "KEK": kek,
-	}
+	env := serviceEnv(appURL, orders, srv, map[string]string{"MIGRATE": "false", "KEK": kek})
 	getenv := func(k string) string { return env[k] }
 	out := &testenv.Buffer{}
 	served := make(chan error, 1)

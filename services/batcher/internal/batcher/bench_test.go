@@ -1,17 +1,37 @@
 package batcher
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"hash"
+	"os"
 	"runtime"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/google/uuid"
+
 	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
+	"booklets/pkg/catalogue"
+	"booklets/pkg/keystore"
 	"booklets/pkg/order"
 	"booklets/pkg/partner"
+	"booklets/pkg/pgpfile"
 	"booklets/pkg/reference"
+	"booklets/pkg/seal"
 	"booklets/pkg/sftptest"
 	"booklets/pkg/store"
 	"booklets/pkg/testenv"
@@ -48,8 +68,9 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 		FROM generate_series(1, $1) AS i`, orders, refs)
 	testenv.Must(b, err)
 	_, err = st.Pool().Exec(ctx, `
-		INSERT INTO order_personal (order_id, data)
-		SELECT order_id, convert_to(json_build_object(
+		SELECT order_personal_partition(date '2026-11-25');
+		INSERT INTO order_personal (order_id, business_date, received_at, reference, area, formats, data)
+		SELECT order_id, business_date, received_at, reference, area, array_to_string(formats, ','), convert_to(json_build_object(
 			'name', 'Person ' || reference, 'address_line_1', '1 High Street, Flat "2"',
 			'address_line_2', '', 'town', 'Canterbury', 'postcode', 'CT1 1AA')::text, 'UTF8')
 		FROM orders`)
@@ -96,4 +117,160 @@ func (benchCodec) Decode(_ context.Context, _ string, _ reference.Reference, _ b
 	var p order.Personal
 	err := json.Unmarshal(data, &p)
 	return p, err
+}
+
+// BenchmarkWriteSealed measures the batcher's CPU per order on the
+// end-of-day path as it runs in production, which BenchmarkBuildAndUpload100k
+// does not (its fake codec reads plain JSON): 100,000 orders really sealed
+// under a day key (pkg/order, pkg/keystore) and stored by the consumer's
+// SaveOrders, opened with the day keys (WithKeys), written as CSV and
+// encrypted to an OpenPGP recipient (WithRecipient).
+//
+//   - produce: what the upload's producer goroutine does (CSV, OpenPGP, the
+//     SHA-256 of the bytes sent) into memory, without the network.
+//   - upload: one whole attempt to the real OpenSSH sftp server, read back
+//     and verified (sshd's own CPU is not counted).
+//
+// cpu-µs/order is this process's user+system CPU (getrusage) over the
+// orders written: it counts every goroutine (pgx, openers, writer, GC),
+// which ns/op on two shared cores would not.
+func BenchmarkWriteSealed(b *testing.B) {
+	const orders = 100_000
+	ctx := context.Background()
+	st, err := store.Open(ctx, testenv.Database(b), nil)
+	testenv.Must(b, err)
+	defer st.Close()
+	testenv.Must(b, st.Migrate(ctx))
+	kek := make([]byte, seal.KeySize)
+	rand.Read(kek)
+	ring, err := seal.ParseRing("bench-kek:" + base64.StdEncoding.EncodeToString(kek))
+	testenv.Must(b, err)
+	keys := keystore.New(st.Pool(), ring)
+	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
+	key, err := keys.GetOrCreate(ctx, date)
+	testenv.Must(b, err)
+
+	// Orders like services/bench's seedDay: every area, one or two formats.
+	areas := catalogue.Default().Areas
+	formats := [][]order.Format{{order.StandardPrint}, {order.LargePrint, order.Audio}, {order.EasyRead}, {order.Braille}}
+	towns := []string{"Stafford", "Canterbury", "Leeds", "Manchester", "Birmingham", "Croydon"}
+	postcodes := []string{"ST18 0YY", "CT1 1AA", "LS1 4AP", "M1 1AE", "B33 8TH", "CR2 6XH"}
+	start := time.Date(2026, 11, 25, 0, 0, 0, 0, businessday.London())
+	seen := make(map[reference.Reference]bool, orders)
+	sealed := make([]order.SealedOrder, 0, 1000)
+	for i := range orders {
+		ref := reference.New()
+		for seen[ref] {
+			ref = reference.New()
+		}
+		seen[ref] = true
+		so, err := order.Seal(order.Order{
+			ID: uuid.NewString(), Reference: ref, ReceivedAt: start.Add(time.Duration(i) * 500 * time.Millisecond),
+			Area: areas[i%len(areas)].Code, Formats: formats[i%len(formats)],
+			Personal: order.Personal{
+				Name:         fmt.Sprintf("Bench Person %d", i),
+				AddressLine1: fmt.Sprintf("%d High Street", i%300+1),
+				AddressLine2: fmt.Sprintf("Flat %d", i%9+1),
+				Town:         towns[i%len(towns)],
+				Postcode:     postcodes[i%len(postcodes)],
+			},
+		}, date, key)
+		testenv.Must(b, err)
+		sealed = append(sealed, so)
+		if len(sealed) == cap(sealed) || i == orders-1 {
+			_, err := st.SaveOrders(ctx, sealed)
+			testenv.Must(b, err)
+			sealed = sealed[:0]
+		}
+	}
+	clear(seen)
+
+	e, err := openpgp.NewEntity("Print Partner", "", "pgp@partner.example", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	testenv.Must(b, err)
+	var armored bytes.Buffer
+	aw, err := armor.Encode(&armored, openpgp.PublicKeyType, nil)
+	testenv.Must(b, err)
+	testenv.Must(b, e.Serialize(aw))
+	testenv.Must(b, aw.Close())
+	rec, err := pgpfile.ReadRecipient(&armored, time.Now)
+	testenv.Must(b, err)
+
+	srv := sftptest.Start(b)
+	s := NewSender(st, partner.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
+		WithKeys(keys), WithRecipient(rec))
+	id := batchfile.NewBatchID(date)
+	batch, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: date, CreatedAt: time.Now(),
+		DataFile: batchfile.DataFileName(date, id) + pgpfile.Ext, ManifestFile: batchfile.ManifestFileName(date, id)})
+	testenv.Must(b, err)
+	if batch.OrderCount != orders {
+		b.Fatalf("batch holds %d orders, want %d", batch.OrderCount, orders)
+	}
+
+	measure := func(b *testing.B, run func() (int, int64)) {
+		var before, after runtime.MemStats
+		var bytes int64
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		cpu := cpuTime(b)
+		b.ResetTimer()
+		for b.Loop() {
+			n, size := run()
+			if n != orders {
+				b.Fatalf("%d orders", n)
+			}
+			bytes = size
+		}
+		b.StopTimer()
+		cpu = cpuTime(b) - cpu
+		runtime.ReadMemStats(&after)
+		n := float64(b.N) * orders
+		b.SetBytes(bytes)
+		b.ReportMetric(float64(cpu.Microseconds())/n, "cpu-µs/order")
+		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/order")
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/order")
+	}
+	b.Run("produce", func(b *testing.B) {
+		measure(b, func() (int, int64) {
+			// As partner.Upload's producer: a 256 KiB buffer, then the
+			// SHA-256 and size of what would be sent.
+			h := &hashCounter{h: sha256.New()}
+			w := bufio.NewWriterSize(h, 256<<10)
+			enc, err := rec.Encrypt(w, strings.TrimSuffix(batch.DataFile, pgpfile.Ext))
+			testenv.Must(b, err)
+			sum, err := s.write(ctx, batch, enc, false) // as upload does when encrypting
+			testenv.Must(b, err)
+			testenv.Must(b, enc.Close())
+			testenv.Must(b, w.Flush())
+			_ = hex.EncodeToString(h.h.Sum(nil))
+			return sum.Orders, h.n
+		})
+	})
+	b.Run("upload", func(b *testing.B) {
+		measure(b, func() (int, int64) {
+			m, err := s.upload(ctx, batch)
+			testenv.Must(b, err)
+			// The next attempt must upload again, not find the batch there.
+			testenv.Must(b, os.Remove(srv.Path("outbox", batch.ManifestFile)))
+			return m.OrderCount, m.Bytes
+		})
+	})
+}
+
+// cpuTime is the user+system CPU time of this process so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	testenv.Must(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// hashCounter hashes and counts what is written to it.
+type hashCounter struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	c.h.Write(p)
+	c.n += int64(len(p))
+	return len(p), nil
 }

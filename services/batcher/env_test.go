@@ -1,0 +1,25 @@
+package main
+
+import (
+	"maps"
+
+	"booklets/pkg/sftptest"
+	"booklets/pkg/stream"
+	"booklets/pkg/testenv"
+)
+
+// serviceEnv is the environment of a batcher running as a service in a
+// test: its database, the test's stream on the local NATS, the test's sshd
+// with the partner folder "outbox", no upload retries, a free HTTP port.
+// extra adds or overrides settings (KEK, MIGRATE, ...).
+func serviceEnv(dbURL string, orders *stream.Orders, srv *sftptest.Server, extra map[string]string) map[string]string {
+	env := map[string]string{
+		"DATABASE_URL": dbURL, "NATS_URL": testenv.NATSURL(),
+		"NATS_STREAM": orders.Config().Stream, "NATS_SUBJECT": orders.Config().Subject,
+		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile,
+		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "SFTP_DIR": "outbox", "SFTP_RETRIES": "0",
+		"HTTP_ADDR": "127.0.0.1:0",
+	}
+	maps.Copy(env, extra)
+	return env
+}
