@@ -17,7 +17,6 @@ import (
 	"booklets/pkg/order"
 	"booklets/pkg/reference"
 	"booklets/pkg/seal"
-	"booklets/pkg/stream"
 )
 
 // seedDay stores n orders of one business day straight into the batcher's
@@ -77,8 +76,12 @@ func seedDay(ctx context.Context, conn *pgx.Conn, kek string, day businessday.Da
 	if err != nil {
 		return fmt.Errorf("day key: %w", err)
 	}
+	if _, err := conn.Exec(ctx, `SELECT order_personal_partition($1)`, day.UTC()); err != nil {
+		return fmt.Errorf("partition of order_personal: %w", err)
+	}
 	i = 0
-	_, err = conn.CopyFrom(ctx, pgx.Identifier{"order_personal"}, []string{"order_id", "data"},
+	_, err = conn.CopyFrom(ctx, pgx.Identifier{"order_personal"},
+		[]string{"order_id", "business_date", "received_at", "reference", "area", "formats", "data"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			if i == n {
 				return nil, nil
@@ -102,7 +105,8 @@ func seedDay(ctx context.Context, conn *pgx.Conn, kek string, day businessday.Da
 				return nil, err
 			}
 			i++
-			return []any{ids[i-1], data}, nil
+			return []any{ids[i-1], day.UTC(), start.Add(time.Duration(i-1) * step), refs[i-1].String(),
+				areas[(i-1)%len(areas)].Code, strings.Join(formats[(i-1)%len(formats)], ","), data}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("seed order_personal: %w", err)
@@ -134,7 +138,12 @@ func endOfDay(ctx context.Context, e *env, day businessday.Date, n int) ([]Figur
 	defer drop()
 	outbox := filepath.Join(e.sshd.root, "outbox")
 	defer cleanDir(outbox)
-	benv := e.batcherEnv(dbURL, stream.DefaultConfig(), nil)
+	sc, removeStream, err := e.ownStream(ctx, "endofday")
+	if err != nil {
+		return nil, err
+	}
+	defer removeStream()
+	benv := e.batcherEnv(dbURL, sc, nil)
 	if _, err := e.runOnce(ctx, benv, nil, e.bin+"/batcher", "migrate"); err != nil {
 		return nil, err
 	}
@@ -156,8 +165,8 @@ func endOfDay(ctx context.Context, e *env, day businessday.Date, n int) ([]Figur
 	// A second, stricter baseline: the raw cost of reading the batch's
 	// rows out of PostgreSQL (psql, to /dev/null) plus the sftp upload.
 	read, err := e.runOnce(ctx, e.baseEnv(nil), nil, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbURL, "-o", os.DevNull, "-c",
-		fmt.Sprintf(`COPY (SELECT o.order_id, o.reference, o.area, o.formats, p.data FROM orders o JOIN order_personal p USING (order_id)
-			WHERE o.business_date = '%s' ORDER BY o.received_at, o.reference) TO STDOUT`, day))
+		fmt.Sprintf(`COPY (SELECT order_id, reference, area, formats, business_date, data FROM order_personal
+			WHERE business_date = '%s' ORDER BY business_date, received_at, reference) TO STDOUT`, day))
 	if err != nil {
 		return nil, err
 	}

@@ -354,3 +354,31 @@ func (k *contender) result() loadResult {
 }
 
 func (k *contender) cpu(server string) string { return cpuSplit(server, k.cpu0, k.cpuN, k.ops) }
+
+// ownStream creates a stream of the bench's own (streamConfig) and returns
+// it with a function that deletes it. A benchmark that runs the batcher
+// needs one even if it publishes nothing: the batcher waits for its
+// consumer to catch up before assembling a batch, and a fresh NATS server
+// has no stream under the default name.
+func (e *env) ownStream(ctx context.Context, prefix string) (stream.Config, func(), error) {
+	sc := e.streamConfig(prefix)
+	nc, err := stream.Connect(e.natsURL, "bench")
+	if err != nil {
+		return stream.Config{}, nil, err
+	}
+	s, err := stream.New(nc, sc)
+	if err == nil {
+		err = s.Ensure(ctx)
+	}
+	if err != nil {
+		nc.Close()
+		return stream.Config{}, nil, fmt.Errorf("create stream %s: %w", sc.Stream, err)
+	}
+	remove := func() {
+		if js, err := jetstream.New(nc); err == nil {
+			_ = js.DeleteStream(context.Background(), sc.Stream)
+		}
+		nc.Close()
+	}
+	return sc, remove, nil
+}

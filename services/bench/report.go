@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"booklets/pkg/businessday"
-	"booklets/pkg/stream"
 )
 
 // seedBatches stores days sent batches ending yesterday, each confirmed
@@ -46,7 +45,12 @@ func benchReport(ctx context.Context, e *env, p plan) ([]Figure, error) {
 		return nil, err
 	}
 	defer drop()
-	benv := e.batcherEnv(dbURL, stream.DefaultConfig(), nil)
+	sc, removeStream, err := e.ownStream(ctx, "report")
+	if err != nil {
+		return nil, err
+	}
+	defer removeStream()
+	benv := e.batcherEnv(dbURL, sc, nil)
 	if _, err := e.runOnce(ctx, benv, nil, e.bin+"/batcher", "migrate"); err != nil {
 		return nil, err
 	}
