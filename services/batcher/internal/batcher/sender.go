@@ -396,6 +396,14 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 		_, err := w.Write(body)
 		return err
 	}); err != nil {
+		// The batch is not sent, so the partner should not keep its data
+		// file either: without a manifest it would not process it, but it
+		// would hold the orders until the retry replaces the file. This is
+		// also the path of a shutdown that abandons the batch between the
+		// two files. Only a crash here leaves the data file behind.
+		if rerr := c.Remove(c.Path(b.DataFile)); rerr != nil {
+			err = fmt.Errorf("%w (the data file %s could not be removed: %v)", err, b.DataFile, rerr)
+		}
 		return batchfile.Manifest{}, err
 	}
 	return m, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -227,6 +228,46 @@ func TestCrashRecovery(t *testing.T) {
 				t.Errorf("%d batch_sent entries", n)
 			}
 		})
+	}
+}
+
+// A send stopped between the data file and its manifest (a shutdown that
+// abandons the batch cancels the context there) takes the data file back:
+// a batch not sent leaves nothing at the partner. The next run sends it.
+func TestCancelBeforeManifestRemovesDataFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := range 20 {
+		e.save(newOrder(at("2026-11-25 09:00:00").Add(time.Duration(i)*time.Second), person("Person")))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sawData := false
+	_, err := e.sender(batcher.WithFault(func(step string, _ int64) error {
+		if step == batcher.StepAfterData {
+			sawData = slices.ContainsFunc(e.files(), func(f string) bool { return strings.HasSuffix(f, ".csv") })
+			cancel()
+		}
+		return nil
+	})).SendBatch(ctx, date("2026-11-25"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled send: %v", err)
+	}
+	if !sawData {
+		t.Fatal("the data file was not under its final name before the manifest: the test cancels too early")
+	}
+	if got := e.files(); len(got) != 0 {
+		t.Errorf("the partner has %v after a send cancelled before the manifest", got)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 20 {
+		t.Errorf("%d personal parts held after a send that did not finish, want 20", n)
+	}
+	res, err := e.sender().SendBatch(context.Background(), date("2026-11-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.files(); len(got) != 2 || res.Batch.State != store.StateSent || res.Batch.OrderCount != 20 {
+		t.Errorf("resumed send: batch %+v, partner has %v", res.Batch, got)
 	}
 }
 
