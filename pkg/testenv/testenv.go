@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"booklets/pkg/stream"
 )
@@ -124,11 +126,27 @@ func Orders(t testing.TB) *stream.Orders {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.Ensure(ctx); err != nil {
-		t.Fatalf("testenv: %v (is NATS with JetStream running at %s?)", err, NATSURL())
+	// A busy server sometimes refuses to create a stream with the generic
+	// "error creating store for stream" (JetStream error 10049), writing
+	// the cause only to its own log; a stream of a fresh name is then made
+	// on a later attempt. Anything else, or three refusals, fails the test.
+	for attempt := 1; ; attempt++ {
+		err := s.Ensure(ctx)
+		if err == nil {
+			return s
+		}
+		var apiErr *jetstream.APIError
+		if attempt == 3 || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeStreamStore {
+			t.Fatalf("testenv: %v (is NATS with JetStream running at %s? its log says why a store was refused)", err, NATSURL())
+		}
+		t.Logf("testenv: attempt %d: %v; trying again", attempt, err)
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 	}
-	return s
 }
+
+// errCodeStreamStore is JetStream's "error creating store for stream";
+// nats.go names no constant for it.
+const errCodeStreamStore jetstream.ErrorCode = 10049
 
 // Must fails the test on a setup error.
 func Must(t testing.TB, err error) {
