@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
@@ -361,6 +364,90 @@ func TestPGPFileDecryptsWithGnuPG(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM order_personal`); n != 0 {
 		t.Error("personal data kept after a verified encrypted upload")
 	}
+}
+
+// An encrypted batch cannot be written again byte for byte, so a run that
+// finds the partner already holding it complete (a crash after the
+// manifest, before it was recorded) checks the manifest against the batch
+// (id, file, counts, the data file's checksum) and records it without
+// sending it again; a manifest that does not match is left for an
+// operator.
+func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	rec := testRecipient(t)
+	for i := range 3 {
+		e.save(newOrder(at("2026-11-25 10:00:00").Add(time.Duration(i)*time.Second), person("Person"), order.Braille, order.Audio))
+	}
+	_, err := e.sender(batcher.WithRecipient(rec), batcher.WithFault(func(step string, _ int64) error {
+		if step == batcher.StepAfterUpload {
+			return errCrash
+		}
+		return nil
+	})).SendBatch(ctx, date("2026-11-25"))
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("first run: %v", err)
+	}
+	b, err := e.st.BatchFor(ctx, date("2026-11-25"))
+	testenv.Must(t, err)
+	sent, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
+	testenv.Must(t, err)
+
+	res, err := e.sender(batcher.WithRecipient(rec)).SendBatch(ctx, date("2026-11-25"))
+	testenv.Must(t, err)
+	again, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
+	testenv.Must(t, err)
+	if !bytes.Equal(again, sent) {
+		t.Error("the data file was sent again")
+	}
+	if r := res.Batch; r.State != store.StateSent || r.OrderCount != 3 || r.RecordCount != 6 || r.ID != b.ID {
+		t.Errorf("recorded batch %+v", r)
+	}
+
+	// The same crash, then the manifest's counts changed at the partner.
+	e.save(newOrder(at("2026-11-26 10:00:00"), person("Other"), order.Braille))
+	_, err = e.sender(batcher.WithRecipient(rec), batcher.WithFault(func(step string, _ int64) error {
+		if step == batcher.StepAfterUpload {
+			return errCrash
+		}
+		return nil
+	})).SendBatch(ctx, date("2026-11-26"))
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("first run of the 26th: %v", err)
+	}
+	b26, err := e.st.BatchFor(ctx, date("2026-11-26"))
+	testenv.Must(t, err)
+	mpath := e.srv.Path("outbox", b26.ManifestFile)
+	raw, err := os.ReadFile(mpath)
+	testenv.Must(t, err)
+	m, err := batchfile.ParseManifest(raw)
+	testenv.Must(t, err)
+	m.RecordCount = 2
+	changed, err := m.Marshal()
+	testenv.Must(t, err)
+	testenv.Must(t, os.WriteFile(mpath, changed, 0o644))
+	if _, err := e.sender(batcher.WithRecipient(rec)).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, batcher.ErrPartnerMismatch) {
+		t.Errorf("a manifest with other counts: %v, want ErrPartnerMismatch", err)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+		t.Errorf("%d personal parts held, want the unsent order's", n)
+	}
+}
+
+// testRecipient is a partner OpenPGP key made for the test.
+func testRecipient(t *testing.T) *pgpfile.Recipient {
+	t.Helper()
+	ent, err := openpgp.NewEntity("Print Partner", "", "pgp@partner.example", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	testenv.Must(t, err)
+	var armored bytes.Buffer
+	aw, err := armor.Encode(&armored, openpgp.PublicKeyType, nil)
+	testenv.Must(t, err)
+	testenv.Must(t, ent.Serialize(aw))
+	testenv.Must(t, aw.Close())
+	rec, err := pgpfile.ReadRecipient(&armored, time.Now)
+	testenv.Must(t, err)
+	return rec
 }
 
 // value reads a counter or gauge.
