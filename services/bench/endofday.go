@@ -202,8 +202,8 @@ func endOfDay(ctx context.Context, e *env, day businessday.Date, n int) ([]Figur
 	if err != nil {
 		return nil, err
 	}
-	e.progress("end of day %d orders: %.2f s, peak RSS %.1f MiB; sftp put of %.1f MB: %.2f s; psql read of the rows: %.2f s",
-		n, ours.wall.Seconds(), mib(ours.maxRSS), float64(size)/1e6, raw.wall.Seconds(), read.wall.Seconds())
+	e.progress("end of day %d orders: %.2f s (batcher CPU %.2f s), peak RSS %.1f MiB; sftp put of %.1f MB: %.2f s (sftp CPU %.2f s); psql read of the rows: %.2f s",
+		n, ours.wall.Seconds(), ours.cpu.Seconds(), mib(ours.maxRSS), float64(size)/1e6, raw.wall.Seconds(), raw.cpu.Seconds(), read.wall.Seconds())
 
 	group := fmt.Sprintf("end of day %s", count(n))
 	wall := newFigure(group, "send-now wall time", "s", ours.wall.Seconds(), raw.wall.Seconds(),

@@ -250,7 +250,8 @@ func waitReady(ctx context.Context, c *child, url string, timeout time.Duration)
 // measured is the outcome of a child run to completion.
 type measured struct {
 	wall   time.Duration
-	maxRSS int64 // bytes
+	cpu    time.Duration // user and system time of the command itself
+	maxRSS int64         // bytes
 	stdout []byte
 }
 
@@ -290,15 +291,15 @@ func (e *env) runOnce(ctx context.Context, env []string, stdin io.Reader, name s
 	if err != nil {
 		return measured{}, err
 	}
-	var wallNS, maxKiB int64
-	if _, err := fmt.Sscan(string(report), &wallNS, &maxKiB); err != nil {
+	var wallNS, maxKiB, cpuNS int64
+	if _, err := fmt.Sscan(string(report), &wallNS, &maxKiB, &cpuNS); err != nil {
 		return measured{}, fmt.Errorf("%s: no rusage from the helper: %q", filepath.Base(name), report)
 	}
 	if e.logs != "" {
 		logName := filepath.Join(e.logs, filepath.Base(name)+"-"+time.Now().Format("150405.000")+".log")
 		_ = os.WriteFile(logName, append(append([]byte(strings.Join(args, " ")+"\n"), out.Bytes()...), errb.Bytes()...), 0o644)
 	}
-	return measured{wall: time.Duration(wallNS), maxRSS: maxKiB * 1024, stdout: out.Bytes()}, nil
+	return measured{wall: time.Duration(wallNS), cpu: time.Duration(cpuNS), maxRSS: maxKiB * 1024, stdout: out.Bytes()}, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

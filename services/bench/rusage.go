@@ -20,7 +20,8 @@ import (
 // the command's rusage on file descriptor 3.
 const rusageEnv = "BOOKLETS_BENCH_RUSAGE_HELPER"
 
-// rusageHelper runs os.Args[1:] and writes "wall_ns maxrss_kib" to fd 3.
+// rusageHelper runs os.Args[1:] and writes "wall_ns maxrss_kib cpu_ns" to
+// fd 3 (cpu: user and system time of the command).
 // It exits with the command's exit status.
 func rusageHelper() {
 	report := os.NewFile(3, "rusage")
@@ -50,6 +51,7 @@ func rusageHelper() {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		maxrss = int64(ru.Maxrss)
 	}
-	fmt.Fprintf(report, "%d %d\n", wall.Nanoseconds(), maxrss)
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	fmt.Fprintf(report, "%d %d %d\n", wall.Nanoseconds(), maxrss, cpu.Nanoseconds())
 	os.Exit(cmd.ProcessState.ExitCode())
 }
