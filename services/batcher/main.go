@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
 
@@ -39,6 +38,7 @@ import (
 	"booklets/pkg/catalogue"
 	"booklets/pkg/clock"
 	"booklets/pkg/envconfig"
+	"booklets/pkg/inflight"
 	"booklets/pkg/keystore"
 	"booklets/pkg/logging"
 	"booklets/pkg/partner"
@@ -383,13 +383,11 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	// Scheduled sends run with a context that outlives the SIGTERM, so that
 	// a batch being sent can finish; past SHUTDOWN_TIMEOUT it is cancelled
 	// (nothing is deleted before a verified upload, and the next run
-	// resumes the same batch). inflight lets shutdown wait for it.
-	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelJobs()
-	var inflight sync.WaitGroup
+	// resumes the same batch). jobs lets shutdown wait for it.
+	jobs := inflight.New(ctx)
+	jobCtx := jobs.Context()
 	send := func(ctx context.Context, d businessday.Date) (batcher.Result, error) {
-		inflight.Add(1)
-		defer inflight.Done()
+		defer jobs.Begin()()
 		return sender.SendBatch(ctx, d)
 	}
 	sched, err := batcher.NewScheduler(nil)
@@ -469,21 +467,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	// acknowledges what it has been given.
 	stopConsumer()
 	// 2. No new runs; a batch being sent may finish within the timeout.
-	stopped := make(chan struct{})
-	go func() {
-		_ = sched.Shutdown()
-		inflight.Wait()
-		close(stopped)
-	}()
-	timer := time.NewTimer(cfg.ShutdownTimeout)
-	defer timer.Stop()
-	select {
-	case <-stopped:
-	case <-timer.C:
+	jobs.Stop(cfg.ShutdownTimeout, func() { _ = sched.Shutdown() }, func() {
 		log.Warn().Msg("the batch being sent did not finish in time: abandoning it; the next run resumes it")
-		cancelJobs()
-		<-stopped
-	}
+	})
 	if !consumerDone {
 		if err := <-consumed; err != nil && runErr == nil {
 			runErr = err

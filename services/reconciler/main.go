@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // London dates must not depend on the host's zone files
@@ -41,6 +40,7 @@ import (
 	"booklets/pkg/businessday"
 	"booklets/pkg/clock"
 	"booklets/pkg/envconfig"
+	"booklets/pkg/inflight"
 	"booklets/pkg/ledger"
 	"booklets/pkg/logging"
 	"booklets/pkg/partner"
@@ -249,12 +249,10 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 	// The check runs with a context that outlives the SIGTERM, so that a
 	// run in progress finishes (each file is one transaction, and a run is
 	// harmless to repeat); past SHUTDOWN_TIMEOUT it is cancelled.
-	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelJobs()
-	var inflight sync.WaitGroup
+	jobs := inflight.New(ctx)
+	jobCtx := jobs.Context()
 	check := func(what string) {
-		inflight.Add(1)
-		defer inflight.Done()
+		defer jobs.Begin()()
 		sum, err := rec.Reconcile(jobCtx, now())
 		m.observe(sum, err)
 		if err != nil {
@@ -316,22 +314,13 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 
 	// stop waits for the check in progress, within the timeout.
 	stop := func() {
-		stopped := make(chan struct{})
-		go func() {
+		stopNew := func() {
 			_ = sched.Shutdown()
 			<-startup
-			inflight.Wait()
-			close(stopped)
-		}()
-		timer := time.NewTimer(cfg.ShutdownTimeout)
-		defer timer.Stop()
-		select {
-		case <-stopped:
-		case <-timer.C:
-			log.Warn().Msg("the check in progress did not finish in time: cancelling it; the next run repeats it")
-			cancelJobs()
-			<-stopped
 		}
+		jobs.Stop(cfg.ShutdownTimeout, stopNew, func() {
+			log.Warn().Msg("the check in progress did not finish in time: cancelling it; the next run repeats it")
+		})
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
