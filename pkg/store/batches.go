@@ -254,7 +254,12 @@ func (s *Store) EachOrder(ctx context.Context, batchID string, fn func(BatchOrde
 		if _, err := tx.Exec(ctx, eachOrderSettings); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, eachOrderQuery, first, last)
+		// Stopping early (fn's error, a row that cannot be decoded) cancels
+		// the query: closing the rows would otherwise read, and PostgreSQL
+		// produce, the rest of the batch first.
+		queryCtx, cancelQuery := context.WithCancel(ctx)
+		defer cancelQuery()
+		rows, err := tx.Query(queryCtx, eachOrderQuery, first, last)
 		if err != nil {
 			return err
 		}
@@ -263,9 +268,11 @@ func (s *Store) EachOrder(ctx context.Context, batchID string, fn func(BatchOrde
 		for rows.Next() {
 			o, err := dec.decode(rows.FieldDescriptions(), rows.RawValues())
 			if err != nil {
+				cancelQuery()
 				return err
 			}
 			if fnErr = fn(o); fnErr != nil {
+				cancelQuery()
 				return fnErr
 			}
 		}
