@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
@@ -27,6 +25,7 @@ import (
 	"booklets/pkg/catalogue"
 	"booklets/pkg/keystore"
 	"booklets/pkg/natsembed"
+	"booklets/pkg/pgpfile"
 	"booklets/pkg/seal"
 	"booklets/pkg/sftptest"
 	"booklets/pkg/stream"
@@ -326,12 +325,7 @@ func scanFiles(t *testing.T, when string, find func(where string, data []byte), 
 // proofPartnerKey makes the partner's OpenPGP key pair with go-crypto.
 func proofPartnerKey(t *testing.T) (*openpgp.Entity, []byte) {
 	t.Helper()
-	e, err := openpgp.NewEntity("Print Partner", "", "pgp@partner.example", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	k, err := pgpfile.NewKeyPair("Print Partner", "", "pgp@partner.example")
 	testenv.Must(t, err)
-	var buf bytes.Buffer
-	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
-	testenv.Must(t, err)
-	testenv.Must(t, e.Serialize(w))
-	testenv.Must(t, w.Close())
-	return e, buf.Bytes()
+	return k.Entity, k.Public
 }

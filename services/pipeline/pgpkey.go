@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"booklets/pkg/pgpfile"
 )
 
 // partnerPGPKey makes, once, the simulated partner's OpenPGP key pair in
@@ -26,42 +26,19 @@ func partnerPGPKey(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("partner key folder: %w", err)
 	}
-	e, err := openpgp.NewEntity("Partner simulator", "make run", "partner@booklets.invalid",
-		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	k, err := pgpfile.NewKeyPair("Partner simulator", "make run", "partner@booklets.invalid")
 	if err != nil {
 		return "", fmt.Errorf("partner OpenPGP key: %w", err)
 	}
-	armored := func(kind string, write func(w *bytes.Buffer) error) ([]byte, error) {
-		var buf bytes.Buffer
-		w, err := armor.Encode(&buf, kind, nil)
-		if err != nil {
-			return nil, err
-		}
-		var body bytes.Buffer
-		if err := write(&body); err != nil {
-			return nil, err
-		}
-		if _, err := w.Write(body.Bytes()); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
-	}
-	privBytes, err := armored(openpgp.PrivateKeyType, func(b *bytes.Buffer) error { return e.SerializePrivate(b, nil) })
+	privBytes, err := pgpfile.Armor(openpgp.PrivateKeyType, func(w io.Writer) error { return k.Entity.SerializePrivate(w, nil) })
 	if err != nil {
 		return "", fmt.Errorf("partner OpenPGP private key: %w", err)
-	}
-	pubBytes, err := armored(openpgp.PublicKeyType, func(b *bytes.Buffer) error { return e.Serialize(b) })
-	if err != nil {
-		return "", fmt.Errorf("partner OpenPGP public key: %w", err)
 	}
 	if err := os.WriteFile(priv, privBytes, 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", priv, err)
 	}
 	// Written last: its presence means the pair is complete.
-	if err := os.WriteFile(pub, pubBytes, 0o600); err != nil {
+	if err := os.WriteFile(pub, k.Public, 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", pub, err)
 	}
 	return pub, nil

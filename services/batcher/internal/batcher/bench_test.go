@@ -2,7 +2,6 @@ package batcher
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/google/uuid"
 
 	"booklets/pkg/batchfile"
@@ -185,14 +181,9 @@ func BenchmarkWriteSealed(b *testing.B) {
 	}
 	clear(seen)
 
-	e, err := openpgp.NewEntity("Print Partner", "", "pgp@partner.example", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	partnerKey, err := pgpfile.NewKeyPair("Print Partner", "", "pgp@partner.example")
 	testenv.Must(b, err)
-	var armored bytes.Buffer
-	aw, err := armor.Encode(&armored, openpgp.PublicKeyType, nil)
-	testenv.Must(b, err)
-	testenv.Must(b, e.Serialize(aw))
-	testenv.Must(b, aw.Close())
-	rec, err := pgpfile.ReadRecipient(&armored, time.Now)
+	rec, err := partnerKey.Recipient()
 	testenv.Must(b, err)
 
 	srv := sftptest.Start(b)

@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
@@ -438,14 +435,9 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 // testRecipient is a partner OpenPGP key made for the test.
 func testRecipient(t *testing.T) *pgpfile.Recipient {
 	t.Helper()
-	ent, err := openpgp.NewEntity("Print Partner", "", "pgp@partner.example", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	k, err := pgpfile.NewKeyPair("Print Partner", "", "pgp@partner.example")
 	testenv.Must(t, err)
-	var armored bytes.Buffer
-	aw, err := armor.Encode(&armored, openpgp.PublicKeyType, nil)
-	testenv.Must(t, err)
-	testenv.Must(t, ent.Serialize(aw))
-	testenv.Must(t, aw.Close())
-	rec, err := pgpfile.ReadRecipient(&armored, time.Now)
+	rec, err := k.Recipient()
 	testenv.Must(t, err)
 	return rec
 }
