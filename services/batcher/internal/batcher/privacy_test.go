@@ -377,17 +377,24 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	for i := range 3 {
 		e.save(newOrder(at("2026-11-25 10:00:00").Add(time.Duration(i)*time.Second), person("Person"), order.Braille, order.Audio))
 	}
-	_, err := e.sender(batcher.WithRecipient(rec), batcher.WithFault(func(step string, _ int64) error {
-		if step == batcher.StepAfterUpload {
-			return errCrash
+	// crashAfterUpload sends a day's batch and crashes once both files are
+	// at the partner, before the batch is marked uploaded.
+	crashAfterUpload := func(day string) store.Batch {
+		t.Helper()
+		_, err := e.sender(batcher.WithRecipient(rec), batcher.WithFault(func(step string, _ int64) error {
+			if step == batcher.StepAfterUpload {
+				return errCrash
+			}
+			return nil
+		})).SendBatch(ctx, date(day))
+		if !errors.Is(err, errCrash) {
+			t.Fatalf("first run for %s: %v", day, err)
 		}
-		return nil
-	})).SendBatch(ctx, date("2026-11-25"))
-	if !errors.Is(err, errCrash) {
-		t.Fatalf("first run: %v", err)
+		b, err := e.st.BatchFor(ctx, date(day))
+		testenv.Must(t, err)
+		return b
 	}
-	b, err := e.st.BatchFor(ctx, date("2026-11-25"))
-	testenv.Must(t, err)
+	b := crashAfterUpload("2026-11-25")
 	sent, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
 	testenv.Must(t, err)
 
@@ -404,17 +411,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 
 	// The same crash, then the manifest's counts changed at the partner.
 	e.save(newOrder(at("2026-11-26 10:00:00"), person("Other"), order.Braille))
-	_, err = e.sender(batcher.WithRecipient(rec), batcher.WithFault(func(step string, _ int64) error {
-		if step == batcher.StepAfterUpload {
-			return errCrash
-		}
-		return nil
-	})).SendBatch(ctx, date("2026-11-26"))
-	if !errors.Is(err, errCrash) {
-		t.Fatalf("first run of the 26th: %v", err)
-	}
-	b26, err := e.st.BatchFor(ctx, date("2026-11-26"))
-	testenv.Must(t, err)
+	b26 := crashAfterUpload("2026-11-26")
 	mpath := e.srv.Path("outbox", b26.ManifestFile)
 	raw, err := os.ReadFile(mpath)
 	testenv.Must(t, err)
