@@ -3,9 +3,7 @@ package batcher
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,12 +20,10 @@ import (
 	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
 	"booklets/pkg/catalogue"
-	"booklets/pkg/keystore"
 	"booklets/pkg/order"
 	"booklets/pkg/partner"
 	"booklets/pkg/pgpfile"
 	"booklets/pkg/reference"
-	"booklets/pkg/seal"
 	"booklets/pkg/sftptest"
 	"booklets/pkg/store"
 	"booklets/pkg/testenv"
@@ -133,18 +129,8 @@ func (benchCodec) Decode(_ context.Context, _ string, _ reference.Reference, _ b
 func BenchmarkWriteSealed(b *testing.B) {
 	const orders = 100_000
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(b), nil)
-	testenv.Must(b, err)
-	defer st.Close()
-	testenv.Must(b, st.Migrate(ctx))
-	kek := make([]byte, seal.KeySize)
-	rand.Read(kek)
-	ring, err := seal.ParseRing("bench-kek:" + base64.StdEncoding.EncodeToString(kek))
-	testenv.Must(b, err)
-	keys := keystore.New(st.Pool(), ring)
 	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
-	key, err := keys.GetOrCreate(ctx, date)
-	testenv.Must(b, err)
+	st, keys, key := sealingStore(b, ctx, date)
 
 	// Orders like services/bench's seedDay: every area, one or two formats.
 	areas := catalogue.Default().Areas

@@ -3,9 +3,7 @@ package batcher
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
 	"slices"
@@ -17,11 +15,9 @@ import (
 	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
 	"booklets/pkg/catalogue"
-	"booklets/pkg/keystore"
 	"booklets/pkg/order"
 	"booklets/pkg/partner"
 	"booklets/pkg/reference"
-	"booklets/pkg/seal"
 	"booklets/pkg/store"
 	"booklets/pkg/testenv"
 )
@@ -35,18 +31,8 @@ import (
 func TestWriteSameFileAsWriterWrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(t), nil)
-	testenv.Must(t, err)
-	t.Cleanup(st.Close)
-	testenv.Must(t, st.Migrate(ctx))
-	kek := make([]byte, seal.KeySize)
-	rand.Read(kek)
-	ring, err := seal.ParseRing("write-kek:" + base64.StdEncoding.EncodeToString(kek))
-	testenv.Must(t, err)
-	keys := keystore.New(st.Pool(), ring)
 	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
-	key, err := keys.GetOrCreate(ctx, date)
-	testenv.Must(t, err)
+	st, keys, key := sealingStore(t, ctx, date)
 
 	values := []string{
 		"Plain Name", "=HYPERLINK(\"http://x\")", "+44 20 7946 0000", "-minus", "@Town", "'=1+1", "\tTab",
