@@ -88,21 +88,7 @@ func TestNeutraliseRoundTrip(t *testing.T) {
 func TestWriterRoundTrip(t *testing.T) {
 	t.Parallel()
 	entries := tricky[:2] // encode_test.go: a formula name, quotes, a line break, non-ASCII
-	var buf bytes.Buffer
-	w, err := batchfile.NewWriter(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if err := w.Write(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sum, err := w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := buf.Bytes()
+	raw, sum := writeEntries(t, batchfile.NewWriter, entries)
 	if sum.Records != 4 || sum.Orders != 2 || sum.Bytes != int64(len(raw)) {
 		t.Errorf("summary %+v, file %d bytes", sum, len(raw))
 	}
