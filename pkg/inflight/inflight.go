@@ -26,6 +26,10 @@ func New(parent context.Context) *Jobs {
 	return &Jobs{ctx: ctx, cancel: cancel}
 }
 
+// Cancel cancels the jobs' context at once, without waiting: for the
+// paths that return before Stop (defer it right after New).
+func (j *Jobs) Cancel() { j.cancel() }
+
 // Context is the context jobs run with.
 func (j *Jobs) Context() context.Context { return j.ctx }
 

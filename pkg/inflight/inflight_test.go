@@ -86,3 +86,13 @@ func TestStopWithNothingRunning(t *testing.T) {
 		t.Error("nothing was running, yet Stop says it did not finish in time")
 	}
 }
+
+// Cancel ends the jobs' context at once, for a service that stops before
+// it could call Stop.
+func TestCancel(t *testing.T) {
+	jobs := inflight.New(context.Background())
+	jobs.Cancel()
+	if !errors.Is(jobs.Context().Err(), context.Canceled) {
+		t.Errorf("context after Cancel: %v", jobs.Context().Err())
+	}
+}

@@ -385,6 +385,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	// (nothing is deleted before a verified upload, and the next run
 	// resumes the same batch). jobs lets shutdown wait for it.
 	jobs := inflight.New(ctx)
+	defer jobs.Cancel()
 	jobCtx := jobs.Context()
 	send := func(ctx context.Context, d businessday.Date) (batcher.Result, error) {
 		defer jobs.Begin()()

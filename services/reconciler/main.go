@@ -250,6 +250,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 	// run in progress finishes (each file is one transaction, and a run is
 	// harmless to repeat); past SHUTDOWN_TIMEOUT it is cancelled.
 	jobs := inflight.New(ctx)
+	defer jobs.Cancel()
 	jobCtx := jobs.Context()
 	check := func(what string) {
 		defer jobs.Begin()()
