@@ -79,3 +79,20 @@ func TestDeriveIsStableAndKeyed(t *testing.T) {
 		t.Fatalf("derived reference %s does not parse: %v", a, err)
 	}
 }
+
+func TestNewDistinct(t *testing.T) {
+	refs := NewDistinct(10_000)
+	seen := map[Reference]bool{}
+	for _, r := range refs {
+		if seen[r] {
+			t.Fatalf("%s twice", r)
+		}
+		seen[r] = true
+		if _, err := Parse(r.String()); err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+	}
+	if len(refs) != 10_000 {
+		t.Errorf("%d references, want 10,000", len(refs))
+	}
+}

@@ -36,20 +36,10 @@ func seedDay(ctx context.Context, conn *pgx.Conn, kek string, day businessday.Da
 	start := time.Date(day.Year, day.Month, day.Day, 0, 0, 0, 0, businessday.London())
 	step := 20 * time.Hour / time.Duration(n)
 	ids := make([]string, n)
-	refs := make([]reference.Reference, n)
-	seen := make(map[reference.Reference]bool, n)
+	refs := reference.NewDistinct(n)
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7()).String()
-		for {
-			r := reference.New()
-			if !seen[r] {
-				seen[r] = true
-				refs[i] = r
-				break
-			}
-		}
 	}
-	clear(seen)
 	i := 0
 	_, err := conn.CopyFrom(ctx, pgx.Identifier{"orders"},
 		[]string{"order_id", "reference", "received_at", "business_date", "area", "formats"},

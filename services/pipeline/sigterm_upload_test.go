@@ -249,13 +249,7 @@ func seedSealed(ctx context.Context, t *testing.T, st *store.Store, keys *keysto
 	testenv.Must(t, err)
 	received := cutoff.Closes(day).Add(-time.Hour)
 	refs := make([]string, n)
-	seen := make(map[reference.Reference]bool, n)
-	for i := range refs {
-		r := reference.New()
-		for seen[r] {
-			r = reference.New()
-		}
-		seen[r] = true
+	for i, r := range reference.NewDistinct(n) {
 		refs[i] = r.String()
 	}
 	// Sealed and stored in chunks, a few at once: the seeding is set-up,

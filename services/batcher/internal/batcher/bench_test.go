@@ -43,13 +43,7 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 	// References are made in Go: the sender parses them (an invalid one
 	// stops the batch).
 	refs := make([]string, orders)
-	seen := make(map[reference.Reference]bool, orders)
-	for i := range refs {
-		r := reference.New()
-		for seen[r] {
-			r = reference.New()
-		}
-		seen[r] = true
+	for i, r := range reference.NewDistinct(orders) {
 		refs[i] = r.String()
 	}
 	_, err = st.Pool().Exec(ctx, `
@@ -138,14 +132,8 @@ func BenchmarkWriteSealed(b *testing.B) {
 	towns := []string{"Stafford", "Canterbury", "Leeds", "Manchester", "Birmingham", "Croydon"}
 	postcodes := []string{"ST18 0YY", "CT1 1AA", "LS1 4AP", "M1 1AE", "B33 8TH", "CR2 6XH"}
 	start := time.Date(2026, 11, 25, 0, 0, 0, 0, businessday.London())
-	seen := make(map[reference.Reference]bool, orders)
 	sealed := make([]order.SealedOrder, 0, 1000)
-	for i := range orders {
-		ref := reference.New()
-		for seen[ref] {
-			ref = reference.New()
-		}
-		seen[ref] = true
+	for i, ref := range reference.NewDistinct(orders) {
 		so, err := order.Seal(order.Order{
 			ID: uuid.NewString(), Reference: ref, ReceivedAt: start.Add(time.Duration(i) * 500 * time.Millisecond),
 			Area: areas[i%len(areas)].Code, Formats: formats[i%len(formats)],
@@ -165,7 +153,6 @@ func BenchmarkWriteSealed(b *testing.B) {
 			sealed = sealed[:0]
 		}
 	}
-	clear(seen)
 
 	partnerKey, err := pgpfile.NewKeyPair("Print Partner", "", "pgp@partner.example")
 	testenv.Must(b, err)
