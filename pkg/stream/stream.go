@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -62,6 +63,8 @@ type Orders struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	cfg Config
+	// kv is the idempotency bucket once made or found (idempotency.go).
+	kv atomic.Pointer[jetstream.KeyValue]
 }
 
 // PublishTimeout bounds the wait for JetStream's acknowledgement of an
@@ -108,7 +111,8 @@ func (o *Orders) Ensure(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether NATS is connected and the stream exists.
+// Ready reports whether NATS is connected and the stream and its
+// idempotency bucket exist.
 func (o *Orders) Ready(ctx context.Context) error {
 	if !o.nc.IsConnected() {
 		return fmt.Errorf("%w: not connected", ErrUnavailable)
@@ -116,7 +120,7 @@ func (o *Orders) Ready(ctx context.Context) error {
 	if _, err := o.js.Stream(ctx, o.cfg.Stream); err != nil {
 		return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, o.cfg.Stream, err)
 	}
-	return nil
+	return o.idempotencyReady(ctx)
 }
 
 // Published is JetStream's acknowledgement of an order.

@@ -38,6 +38,11 @@ func TestPublishReadBackAndDeduplicate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := testenv.Orders(t)
+	// Not ready until the idempotency bucket exists too.
+	if err := s.Ready(ctx); !errors.Is(err, stream.ErrUnavailable) {
+		t.Fatalf("Ready without the idempotency bucket = %v", err)
+	}
+	idempotencyBucket(t, s)
 	if err := s.Ready(ctx); err != nil {
 		t.Fatalf("Ready: %v", err)
 	}

@@ -58,6 +58,9 @@ type problem struct {
 	Detail     string             `json:"detail,omitempty"`
 	Errors     []order.FieldError `json:"errors,omitempty"`
 	retryAfter time.Duration
+	// pageTitle and pageDetail, when set, replace Title and Detail on the
+	// form's pages, where an API's words would mean nothing to a person.
+	pageTitle, pageDetail string
 }
 
 // problemFor is the one place where errors are mapped to HTTP. Anything it
@@ -96,6 +99,19 @@ func problemFor(err error) problem {
 	case errors.As(err, &limited):
 		return problem{Type: "urn:booklets:problem:rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests,
 			Detail: "Wait a moment and try again.", retryAfter: limited.retryAfter}
+	case errors.Is(err, errKeyReused):
+		return problem{Type: "urn:booklets:problem:idempotency-key-reused", Title: "Idempotency-Key already used for another order", Status: http.StatusUnprocessableEntity,
+			Detail:    "This Idempotency-Key was used for an order with other content. Nothing was sent. Use a new key for a new order, or send the first order's content unchanged to get its reference.",
+			pageTitle: "Sorry, we could not send your answers", pageDetail: "Your order has not been sent. Start again."}
+	case errors.Is(err, errKeyStale):
+		return problem{Type: "urn:booklets:problem:idempotency-key-stale", Title: "Idempotency-Key of an unconfirmed order of an earlier day", Status: http.StatusConflict,
+			Detail:    "The order first sent with this Idempotency-Key was never confirmed, and its day has ended. Nothing was sent. Send the order again with a new key.",
+			pageTitle: "Your order has not been sent", pageDetail: "We could not confirm your earlier attempt to send it before the end of the day. Select \"Try again\" to send it now."}
+	case errors.Is(err, errDayKeyFault):
+		// Not "try again in a few minutes": this needs an operator. No
+		// Retry-After and no "Try again" button on the form.
+		return problem{Type: "urn:booklets:problem:out-of-service", Title: "Sorry, the service is unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "Your order has not been sent. There is a fault that we have to fix before we can take orders, so trying again straight away will not work. Please come back later."}
 	case errors.Is(err, stream.ErrUnavailable), errors.Is(err, errKeysUnavailable):
 		return problem{Type: "urn:booklets:problem:unavailable", Title: "Sorry, the service is unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "Your order has not been sent. Try again in a few minutes.", retryAfter: 10 * time.Second}
@@ -128,6 +144,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(p.Status)
 		_ = json.NewEncoder(w).Encode(p)
 		return
+	}
+	if p.pageTitle != "" {
+		p.Title, p.Detail = p.pageTitle, p.pageDetail
 	}
 	var retry *retryableError
 	page := pageData{Title: p.Title, Problem: &p}

@@ -87,7 +87,7 @@ type fixture struct {
 func newFixture(t testing.TB, change func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{
-		orders: testenv.Orders(t),
+		orders: idempotentOrders(t),
 		keys:   newMemKeys(),
 		clock:  &clock{t: time.Date(2026, 11, 25, 14, 30, 0, 0, time.UTC)},
 		logs:   &testenv.Buffer{},
@@ -112,6 +112,22 @@ func newFixture(t testing.TB, change func(*Config)) *fixture {
 	}
 	f.srv = srv
 	return f
+}
+
+// idempotentOrders is the test's own stream with its idempotency bucket,
+// which is deleted when the test ends (testenv deletes the stream only).
+func idempotentOrders(t testing.TB) *stream.Orders {
+	t.Helper()
+	o := testenv.Orders(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	testenv.Must(t, o.EnsureIdempotency(ctx))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = o.JetStream().DeleteKeyValue(ctx, stream.IdempotencyBucket(o.Config()))
+	})
+	return o
 }
 
 func (f *fixture) do(r *http.Request) *httptest.ResponseRecorder {

@@ -20,6 +20,7 @@ type Metrics struct {
 	rejected      *prometheus.CounterVec
 	invalidFields *prometheus.CounterVec
 	publish       *prometheus.HistogramVec
+	dayKey        prometheus.Gauge
 	// The series every accepted order touches, looked up once: a
 	// WithLabelValues per order hashes the labels and takes a lock.
 	receivedBy map[string]prometheus.Counter  // by channel
@@ -34,8 +35,11 @@ var (
 	// booklets_intake_invalid_fields_total for which fields), malformed (not
 	// JSON, wrong shape, unreadable or expired form state), too_large,
 	// unsupported_media_type, rate_limited, unavailable (NATS, the stream or
-	// the day keys could not be reached: nothing stored) and internal.
-	RejectReasons = []string{"invalid", "malformed", "too_large", "unsupported_media_type", "rate_limited", "unavailable", "internal"}
+	// the day keys could not be reached, or the day key cannot be used:
+	// nothing stored), idempotency_conflict (an Idempotency-Key used for
+	// another order, or of an unconfirmed order of an earlier day) and
+	// internal.
+	RejectReasons = []string{"invalid", "malformed", "too_large", "unsupported_media_type", "rate_limited", "unavailable", "idempotency_conflict", "internal"}
 	// InvalidFields are the order's fields a validation error can name.
 	InvalidFields = []string{order.FieldArea, order.FieldFormats, order.FieldName, order.FieldAddressLine1,
 		order.FieldAddressLine2, order.FieldTown, order.FieldPostcode, "other"}
@@ -64,6 +68,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from publishing an order to JetStream's acknowledgement (or failure), by result.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"result"}),
+		dayKey: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "booklets_intake_day_key_unavailable",
+			Help: "1 while the current business day's key exists but cannot be used (wrapped under a key-encryption key that is not configured, or not authentic): every order is refused until KEK or KEK_FILE is fixed. Alert on it.",
+		}),
 	}
 	// Every series exists from the start at 0, so that rates and alerts
 	// work before the first event.
@@ -82,7 +90,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.publishBy[r] = m.publish.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.rejected, m.invalidFields, m.publish)
+		reg.MustRegister(m.received, m.rejected, m.invalidFields, m.publish, m.dayKey)
 	}
 	return m
 }
@@ -148,6 +156,18 @@ func (m *Metrics) published(d time.Duration, duplicate bool, err error) {
 	m.publishBy[result].Observe(d.Seconds())
 }
 
+// dayKeyUnavailable sets the day-key alert gauge.
+func (m *Metrics) dayKeyUnavailable(on bool) {
+	if m == nil {
+		return
+	}
+	if on {
+		m.dayKey.Set(1)
+	} else {
+		m.dayKey.Set(0)
+	}
+}
+
 // rejectReason maps a handler's error to a reason, as problemFor maps it
 // to a status.
 func rejectReason(err error) string {
@@ -168,6 +188,8 @@ func rejectReason(err error) string {
 		return "malformed"
 	case errors.As(err, &limited):
 		return "rate_limited"
+	case errors.Is(err, errKeyReused), errors.Is(err, errKeyStale):
+		return "idempotency_conflict"
 	case problemFor(err).Status == http.StatusServiceUnavailable, errors.Is(err, stream.ErrUnavailable):
 		return "unavailable"
 	}

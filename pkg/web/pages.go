@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -182,10 +183,11 @@ func (s *Server) showAddress(w http.ResponseWriter, r *http.Request, st formStat
 }
 
 // showCheck shows "Check your answers". The submission's idempotency key
-// is made here, once, and kept in the sealed state from then on.
+// is made here and kept in the sealed state for as long as the answers
+// stay the same; other answers get a new key.
 func (s *Server) showCheck(w http.ResponseWriter, r *http.Request, st formState, v order.Validated) error {
-	if st.Key == "" {
-		st.Key = newKey()
+	if fp := fingerprint(s.fpKey, v); st.Key == "" || st.KeyFor != fp {
+		st.Key, st.KeyFor = newKey(), fp
 	}
 	sealed, err := s.sealer.seal(st)
 	if err != nil {
@@ -274,7 +276,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st.Key = ""
+	st.Key, st.KeyFor = "", ""
 	if r.PostForm.Get("page") == "address" {
 		return s.showAddress(w, r, st, nil)
 	}
@@ -296,11 +298,30 @@ func (s *Server) checkSubmit(w http.ResponseWriter, r *http.Request) error {
 	v, err := st.Draft.Validate(s.catalogue)
 	if err != nil {
 		// Only possible if the catalogue changed under a person's feet.
-		st.Key = ""
+		st.Key, st.KeyFor = "", ""
 		return s.next(w, r, st, nil)
 	}
+	if st.KeyFor != "" && st.KeyFor != fingerprint(s.fpKey, v) {
+		// showCheck binds the key to the answers; a state where they differ
+		// was not made by this form. (A state sealed before KeyFor existed
+		// has none; the idempotency record still refuses its key for other
+		// answers.)
+		return errStateInvalid
+	}
 	ref, err := s.place(r.Context(), v, st.Key)
-	if err != nil {
+	switch {
+	case errors.Is(err, errKeyStale):
+		// The first attempt (answered with an error) is of a day that has
+		// ended: "Try again" sends the same answers as a new order.
+		st.Key = newKey()
+		sealed, serr := s.sealer.seal(st)
+		if serr != nil {
+			return serr
+		}
+		return &retryableError{err: err, state: sealed}
+	case errors.Is(err, errDayKeyFault), errors.Is(err, errKeyReused):
+		return err // trying again will not help
+	case err != nil:
 		return &retryableError{err: err, state: r.PostForm.Get("state")}
 	}
 	s.render(w, r, http.StatusOK, "confirmation.html", pageData{Title: "Order received", Reference: ref.String()})

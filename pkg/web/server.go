@@ -12,9 +12,7 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"errors"
@@ -39,7 +37,9 @@ import (
 
 // DayKeys gives the key that the orders of a business date are sealed
 // under (keystore.Store). It refuses a destroyed key with
-// seal.ErrKeyDestroyed: nothing is sealed under a key that is gone.
+// seal.ErrKeyDestroyed: nothing is sealed under a key that is gone; and a
+// key it cannot unwrap with seal.ErrUnknownKEK (its key-encryption key is
+// not configured), seal.ErrTampered or seal.ErrMalformed.
 type DayKeys interface {
 	GetOrCreate(ctx context.Context, day businessday.Date) (*seal.DayKey, error)
 }
@@ -102,7 +102,6 @@ type Server struct {
 	keys      DayKeys
 	cutoff    businessday.Cutoff
 	ready     func(context.Context) error
-	secret    []byte
 	clock     func() time.Time
 	log       zerolog.Logger
 	sealer    *sealer
@@ -112,6 +111,10 @@ type Server struct {
 	handler   http.Handler
 	research  Volunteers // nil: no research pages
 	metrics   *Metrics   // nil: not counted
+	// idemKeyKey keys the hash an idempotency key is stored under, fpKey
+	// the fingerprint of an order (both derived from the secret).
+	idemKeyKey, fpKey []byte
+	dayKey            dayKeyHealth
 }
 
 // New checks the configuration, parses every page template and builds
@@ -150,7 +153,6 @@ func New(cfg Config) (*Server, error) {
 		keys:      cfg.Keys,
 		cutoff:    cfg.Cutoff,
 		ready:     cfg.Ready,
-		secret:    cfg.Secret,
 		clock:     cfg.Clock,
 		log:       cfg.Logger,
 		sealer:    sl,
@@ -161,6 +163,9 @@ func New(cfg Config) (*Server, error) {
 		pages:    pages,
 		research: cfg.Volunteers,
 		metrics:  cfg.Metrics,
+
+		idemKeyKey: deriveKey(cfg.Secret, "booklets/idempotency-key/v1"),
+		fpKey:      deriveKey(cfg.Secret, "booklets/order-fingerprint/v1"),
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -388,54 +393,48 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 }
 
 // place publishes a validated order and returns its reference once
-// JetStream has acknowledged it. With an idempotency key the reference and
-// the message id are both derived from it with the secret (the raw key is
-// never sent or logged), so a retry gets the same reference and JetStream
-// stores the order once.
+// JetStream has acknowledged it. With an idempotency key, a retry gets the
+// same reference and one order is stored, and the key cannot be reused for
+// another order (placeKeyed, idempotency.go).
 func (s *Server) place(ctx context.Context, v order.Validated, idemKey string) (reference.Reference, error) {
+	if idemKey != "" {
+		return s.placeKeyed(ctx, v, idemKey)
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return "", fmt.Errorf("new order id: %w", err)
 	}
-	ref, msgID := reference.New(), id.String()
-	if idemKey != "" {
-		ref = reference.Derive(s.secret, []byte(idemKey))
-		mac := hmac.New(sha256.New, s.secret)
-		mac.Write([]byte("booklets/msg-id/v1\x00"))
-		mac.Write([]byte(idemKey))
-		msgID = "idem-" + hex.EncodeToString(mac.Sum(nil)[:16])
+	o := order.Order{ID: id.String(), Reference: reference.New(), ReceivedAt: s.clock().UTC(),
+		Area: v.Area, Formats: v.Formats, Personal: v.Personal}
+	if err := s.publish(ctx, o); err != nil {
+		return "", err
 	}
-	o := order.Order{
-		ID:         id.String(),
-		Reference:  ref,
-		ReceivedAt: s.clock().UTC(),
-		Area:       v.Area,
-		Formats:    v.Formats,
-		Personal:   v.Personal,
-	}
+	return o.Reference, nil
+}
+
+// publish seals an order under its business day's key and publishes it,
+// with its id as the message id (a republished order is stored once).
+func (s *Server) publish(ctx context.Context, o order.Order) error {
 	// Sealed here, before anything leaves the process: NATS and everything
 	// after it only ever hold ciphertext.
 	day := s.cutoff.DateOf(o.ReceivedAt)
 	key, err := s.keys.GetOrCreate(ctx, day)
 	if err != nil {
-		err = fmt.Errorf("seal order %s: %w: %w", ref, errKeysUnavailable, err)
-		// The public get a 503; operators must hear of it.
-		infoFrom(ctx).logger(s.log).Warn().Err(err).Str("reference", ref.String()).Msg("order not accepted: no day key to seal it")
-		return "", err
+		return s.noDayKey(ctx, day, o.Reference, err)
 	}
 	so, err := order.Seal(o, day, key)
 	if err != nil {
-		return "", err // names the reference and the step already
+		return err // names the reference and the step already
 	}
 	start := time.Now()
-	pub, err := s.orders.Publish(ctx, so, msgID)
+	pub, err := s.orders.Publish(ctx, so, o.ID)
 	s.metrics.published(time.Since(start), pub.Duplicate, err)
 	if err != nil {
-		return "", err // names the reference and the step already
+		return err // names the reference and the step already
 	}
 	info := infoFrom(ctx)
-	info.reference, info.duplicate = ref.String(), pub.Duplicate
-	return ref, nil
+	info.reference, info.duplicate = o.Reference.String(), pub.Duplicate
+	return nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
@@ -444,22 +443,58 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyz answers 200 only when NATS is connected and the stream exists, so
-// that a load balancer sends no orders to an instance that cannot store them.
+// readyz answers 200 only when NATS is connected, the stream and the
+// idempotency bucket exist, Ready (the intake's: the database) passes and
+// the current day's key can be used, so that a load balancer sends no
+// orders to an instance that cannot store them. A 503 says why in one line
+// of fixed text (no addresses, no KEK ids: anyone may ask).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	reason := ""
 	err := s.orders.Ready(ctx)
+	if err != nil {
+		reason = "order stream unavailable (NATS JetStream)"
+	}
 	if err == nil && s.ready != nil {
-		err = s.ready(ctx)
+		if err = s.ready(ctx); err != nil {
+			reason = "not ready"
+			if re := (*ReadyError)(nil); errors.As(err, &re) {
+				reason = re.Reason // the intake's own words
+			}
+		}
+	}
+	if err == nil {
+		if err = s.CheckDayKey(ctx); err != nil {
+			reason = "day key unavailable"
+			if errors.Is(err, errDayKeyFault) {
+				reason = err.Error()
+			}
+		}
 	}
 	if err != nil {
 		infoFrom(r.Context()).logger(s.log).Debug().Err(err).Msg("not ready")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not ready")
+		fmt.Fprintln(w, "not ready:", reason)
 		return nil
 	}
 	fmt.Fprintln(w, "ready")
 	return nil
 }
+
+// ReadyError is a reason for not being ready that Config.Ready may give
+// in words fit for /readyz's answer; any other error is shown as "not
+// ready" (and logged at debug level).
+type ReadyError struct {
+	Reason string // fixed text: no address, no secret
+	Err    error  // the cause, for the log
+}
+
+func (e *ReadyError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+func (e *ReadyError) Unwrap() error { return e.Err }

@@ -40,7 +40,11 @@ type formState struct {
 	// Key is the idempotency key of the submission, set when "Check your
 	// answers" is shown, so that a double-click or a refresh of the submit
 	// sends the same key and JetStream stores one order.
-	Key     string `json:"k,omitempty"`
+	Key string `json:"k,omitempty"`
+	// KeyFor is the fingerprint of the answers Key was made for: answers
+	// that differ (another person's, or changed ones posted with an old
+	// state) get a new key, so a key never names two sets of answers.
+	KeyFor  string `json:"kf,omitempty"`
 	Expires int64  `json:"e"` // Unix seconds
 }
 
