@@ -3,6 +3,8 @@ package volunteerstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -57,7 +59,21 @@ func newStore(t *testing.T, start time.Time) (*Store, *clock, *pgxpool.Pool) {
 	t.Helper()
 	db := database(t)
 	c := &clock{t: start}
-	return New(db, c.now), c, db
+	return New(db, c.now, WithRing(testRing(t, "test-kek"))), c, db
+}
+
+// testRing returns a KEK ring of one fresh key under id.
+func testRing(t testing.TB, id string) *seal.Ring {
+	t.Helper()
+	r, err := seal.ParseRing(kekEntry(id))
+	testenv.Must(t, err)
+	return r
+}
+
+func kekEntry(id string) string {
+	k := make([]byte, seal.KeySize)
+	rand.Read(k)
+	return id + ":" + base64.StdEncoding.EncodeToString(k)
 }
 
 func signUp(t *testing.T, s *Store, name, email string) volunteer.Receipt {
@@ -135,8 +151,13 @@ func TestSignUpAndWithdraw(t *testing.T) {
 			t.Errorf("the database holds the withdrawal code %s", r.Code)
 		}
 	}
-	if !strings.Contains(all, "research.fan@example.org") {
-		t.Error("the email address was not stored normalised")
+	// Sealed: neither the address as typed nor as normalised is in the
+	// table (TestContactSealedAtRest searches every copy).
+	if strings.Contains(strings.ToLower(all), "research.fan@example.org") {
+		t.Error("the email address is stored in clear")
+	}
+	if e, err := s.Show(ctx, emailOnly.ID, "test"); err != nil || e.Email != "research.fan@example.org" {
+		t.Errorf("the email address was not stored normalised: %q, %v", e.Email, err)
 	}
 
 	// Sign-up dates are dates, not instants.
@@ -177,13 +198,13 @@ func TestSignUpAndWithdraw(t *testing.T) {
 	}
 
 	es := entries(t, db)
-	if len(es) != 3 {
-		t.Fatalf("%d audit entries, want 3", len(es))
+	if len(es) != 4 || es[0].Kind != audit.VolunteerViewed {
+		t.Fatalf("%d audit entries, want the view and 3 deletions", len(es))
 	}
 	wantReasons := map[string]string{nameOnly.ID: ReasonWithdrawnByCode, both.ID: ReasonWithdrawnByEmail, again.ID: ReasonWithdrawnByEmail}
-	for _, e := range es {
+	for _, e := range es[1:] {
 		id, _ := e.Details["volunteer_id"].(string)
-		if e.Kind != audit.VolunteerDeleted || e.Details["reason"] != wantReasons[id] {
+		if e.Kind != audit.VolunteerDeleted || e.Details["reason"] != wantReasons[id] || e.Details["key_destroyed"] != true {
 			t.Errorf("audit entry %s %v", e.Kind, e.Details)
 		}
 	}

@@ -2,6 +2,9 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"booklets/migrations"
+	"booklets/pkg/seal"
 	"booklets/pkg/testenv"
 	"booklets/pkg/volunteer"
 	"booklets/pkg/volunteerstore"
@@ -28,8 +32,35 @@ func researchFixture(t *testing.T) (*fixture, *pgxpool.Pool) {
 	db, err := pgxpool.New(ctx, url)
 	testenv.Must(t, err)
 	t.Cleanup(db.Close)
-	f := newFixture(t, func(c *Config) { c.Volunteers = volunteerstore.New(db, c.Clock) })
+	k := make([]byte, seal.KeySize)
+	rand.Read(k)
+	ring, err := seal.ParseRing("test-kek:" + base64.StdEncoding.EncodeToString(k))
+	testenv.Must(t, err)
+	f := newFixture(t, func(c *Config) { c.Volunteers = volunteerstore.New(db, c.Clock, volunteerstore.WithRing(ring)) })
 	return f, db
+}
+
+// TestResearchSignUpSealed signs up through the form and finds the name
+// and email in no row of the table (they are sealed under the entry's own
+// key; pkg/volunteerstore's TestContactSealedAtRest searches every copy).
+func TestResearchSignUpSealed(t *testing.T) {
+	t.Parallel()
+	f, db := researchFixture(t)
+	w := f.postForm("/research/sign-up", formOf("research_name", "Hermione Faircloth-Dunmore", "research_email", "Hermione.Faircloth@Example.org",
+		"research_consent", "yes", "consent_version", volunteer.ConsentVersion))
+	if w.Code != 200 || withdrawalCode.FindStringSubmatch(w.Body.String()) == nil {
+		t.Fatalf("sign up: %d\n%s", w.Code, w.Body)
+	}
+	var rows string
+	testenv.Must(t, db.QueryRow(context.Background(), `SELECT string_agg(row_to_json(v)::text, E'\n') FROM research.volunteers v`).Scan(&rows))
+	if !strings.Contains(rows, `"has_name":true,"has_email":true`) {
+		t.Fatalf("no entry stored: %s", rows)
+	}
+	for _, p := range []string{"faircloth", "hermione", hex.EncodeToString([]byte("Faircloth"))} {
+		if strings.Contains(strings.ToLower(rows), p) {
+			t.Errorf("the table holds %q in clear", p)
+		}
+	}
 }
 
 func countVolunteers(t *testing.T, db *pgxpool.Pool) int {

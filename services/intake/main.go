@@ -20,6 +20,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -64,8 +65,60 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "intake:", err)
+		if errors.As(err, new(*usageError)) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
+}
+
+// usage is what -h and --help print (to stdout, exit 0), and what follows
+// a wrong flag or argument (on stderr, exit 2).
+const usage = `Usage: intake [-h | --help]
+
+Serves the public order form and the orders API (POST /api/v1/orders),
+seals each order under its business day's key and publishes it to NATS
+JetStream. It takes no arguments: it is configured by environment
+variables, each with a default (README.md, "Configuration"):
+
+  HTTP_ADDR              listen address (127.0.0.1:8080): pages, API,
+                         /healthz, /readyz, /metrics
+  NATS_URL, NATS_STREAM, NATS_SUBJECT, NATS_REPLICAS, NATS_DUPE_WINDOW
+                         JetStream; NATS_DUPE_WINDOW (24h) is also how long
+                         an Idempotency-Key is honoured
+  KEK or KEK_FILE        key-encryption keys (required), id:base64key
+  INTAKE_SECRET[_FILE]   shared by every replica (random per process if unset)
+  DATABASE_URL, MIGRATE  PostgreSQL: day keys, research sign-ups
+  BATCH_CUTOFF           end of the business day (23:00, Europe/London)
+  AREAS_FILE, RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, CLIENT_IP_HEADER,
+  SHUTDOWN_TIMEOUT, LOG_FORMAT, LOG_LEVEL, PPROF_ADDR, DEMO_DAY, DEMO_EPOCH
+
+-h and --help print this and do nothing else.
+`
+
+// usageError is a wrong flag or argument: main prints the usage after it.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// parseArgs reads the command line: only -h or --help (help true), or
+// nothing. It reads no setting and connects to nothing.
+func parseArgs(args []string) (help bool, err error) {
+	fs := flag.NewFlagSet("intake", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // the usage is printed by the caller, once
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, &usageError{err}
+	}
+	if fs.NArg() > 0 {
+		// Not repeated: a mistyped secret must not end up in a log.
+		return false, &usageError{fmt.Errorf("intake takes no arguments (got %d): it is configured by environment variables", fs.NArg())}
+	}
+	return false, nil
 }
 
 // config is the intake's configuration, read from the environment.
@@ -178,8 +231,13 @@ func decodeSecret(s string) ([]byte, error) {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q: intake is configured by environment variables", args)
+	help, err := parseArgs(args)
+	if err != nil {
+		return err
+	}
+	if help {
+		_, err := fmt.Fprint(stdout, usage)
+		return err
 	}
 	cfg, err := readConfig(getenv)
 	if err != nil {
@@ -227,24 +285,30 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	var schemaReady atomic.Bool
 	keysReady := func(ctx context.Context) error {
 		if !schemaReady.Load() {
-			return errors.New("database schema not applied yet")
+			return &web.ReadyError{Reason: "database schema not applied yet"}
 		}
-		return db.Ping(ctx)
+		if err := db.Ping(ctx); err != nil {
+			return &web.ReadyError{Reason: "database unavailable (PostgreSQL, for the day keys)", Err: err}
+		}
+		return nil
 	}
 	// From SIGTERM, /readyz fails so that a load balancer stops sending
 	// orders here.
 	var stopping atomic.Bool
 	ready := func(ctx context.Context) error {
 		if stopping.Load() {
-			return errors.New("shutting down")
+			return &web.ReadyError{Reason: "shutting down"}
 		}
 		return keysReady(ctx)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := web.NewMetrics(reg)
+	// Sign-ups are sealed under a key per volunteer, wrapped by the KEK
+	// (docs/research.md).
+	vols := volunteerstore.New(db, time.Now, volunteerstore.WithRing(cfg.Ring))
 	srv, err := web.New(web.Config{
-		Volunteers:     volunteerstore.New(db, time.Now),
+		Volunteers:     vols,
 		Keys:           keystore.New(db, cfg.Ring),
 		Cutoff:         cfg.Cutoff,
 		Ready:          ready,
@@ -282,13 +346,19 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go ensureStream(ctx, orders, log)
+	// The day key is checked now and then, not only by /readyz and orders,
+	// so that a KEK that cannot unwrap it raises the alert (log and
+	// booklets_intake_day_key_unavailable) before the first order fails.
+	go srv.WatchDayKey(ctx, dayKeyCheckEvery)
 	if cfg.Migrate {
 		go func() {
 			ensureSchema(ctx, db, log)
 			schemaReady.Store(ctx.Err() == nil)
+			sealLegacyVolunteers(ctx, vols, log)
 		}()
 	} else {
 		schemaReady.Store(true)
+		go sealLegacyVolunteers(ctx, vols, log)
 	}
 
 	if cfg.PprofAddr != "" {
@@ -296,14 +366,18 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		if err != nil {
 			return fmt.Errorf("listen on PPROF_ADDR %s: %w", cfg.PprofAddr, err)
 		}
-		ps := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 5 * time.Second}
+		// WriteTimeout leaves room for a profile or trace of up to a
+		// minute and a half (?seconds=, 30 by default): pprof refuses a
+		// longer one rather than be cut off.
+		ps := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 		go func() { _ = ps.Serve(pl) }()
 		defer ps.Close()
 		log.Info().Str("addr", pl.Addr().String()).Msg("profiler listening (PPROF_ADDR)")
 	}
 
 	fmt.Fprintf(stdout, "Order form: http://%s/\n", ln.Addr())
-	log.Info().Str("addr", ln.Addr().String()).Str("stream", cfg.Stream.Stream).Msg("intake listening")
+	log.Info().Str("addr", ln.Addr().String()).Str("stream", cfg.Stream.Stream).Strs("kek_ids", cfg.Ring.IDs()).Msg("intake listening")
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -344,14 +418,21 @@ func pprofMux() *http.ServeMux {
 	return mux
 }
 
-// ensureStream creates or updates the stream, retrying while NATS is
-// down. The form is served meanwhile and /readyz answers 503 until the
-// stream exists.
+// dayKeyCheckEvery is how often the intake checks that the current day's
+// key can be used (web.Server.WatchDayKey).
+const dayKeyCheckEvery = 30 * time.Second
+
+// ensureStream creates or updates the stream and its idempotency bucket,
+// retrying while NATS is down. The form is served meanwhile and /readyz
+// answers 503 until both exist.
 func ensureStream(ctx context.Context, orders *stream.Orders, log zerolog.Logger) {
 	wait := time.Second
 	for {
 		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := orders.Ensure(ectx)
+		if err == nil {
+			err = orders.EnsureIdempotency(ectx)
+		}
 		cancel()
 		if err == nil {
 			log.Info().Str("stream", orders.Config().Stream).Msg("stream ready")
