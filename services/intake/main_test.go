@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -60,6 +61,7 @@ func startIntake(t *testing.T, extra map[string]string) (string, testIntake) {
 	for k, v := range extra {
 		env[k] = v
 	}
+	deleteIdempotencyBucket(t, cfg.Config)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -101,6 +103,25 @@ func startIntake(t *testing.T, extra map[string]string) (string, testIntake) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return base, cfg
+}
+
+// deleteIdempotencyBucket deletes, when the test ends, the idempotency
+// bucket the intake makes beside its stream (testenv deletes the stream).
+func deleteIdempotencyBucket(t *testing.T, cfg stream.Config) {
+	t.Cleanup(func() {
+		nc, err := stream.Connect(testenv.NATSURL(), "cleanup")
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		s, err := stream.New(nc, cfg)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.JetStream().DeleteKeyValue(ctx, stream.IdempotencyBucket(cfg))
+	})
 }
 
 // storedOrders reads every order in a stream and opens its personal part
@@ -251,7 +272,31 @@ func TestConfig(t *testing.T) {
 	if strings.Contains(err.Error(), "c2hvcnQtc2VjcmV0") {
 		t.Errorf("error repeats the secret: %v", err)
 	}
-	if err := run(context.Background(), []string{"extra"}, env(), io.Discard); err == nil {
-		t.Error("arguments accepted")
+}
+
+// TestHelp: -h and --help print the usage and exit 0 without reading a
+// setting or connecting to anything; anything else on the command line is
+// a usage error.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	noEnv := func(k string) string {
+		t.Errorf("asked for help, the intake read %s", k)
+		return ""
+	}
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		var out strings.Builder
+		if err := run(context.Background(), []string{arg}, noEnv, &out); err != nil {
+			t.Errorf("%s: %v", arg, err)
+		}
+		if !strings.HasPrefix(out.String(), "Usage: intake") || !strings.Contains(out.String(), "KEK_FILE") {
+			t.Errorf("%s printed %q", arg, out.String())
+		}
+	}
+	for _, args := range [][]string{{"extra"}, {"-x"}, {"--port", "80"}, {"extra", "-h"}} {
+		var out strings.Builder
+		err := run(context.Background(), args, noEnv, &out)
+		if !errors.As(err, new(*usageError)) || out.Len() != 0 {
+			t.Errorf("%q: error %v, printed %q; want a usage error", args, err, out.String())
+		}
 	}
 }
