@@ -351,14 +351,26 @@ type Manifest struct {
 	Bytes         int64     `json:"bytes"`
 	CreatedAt     time.Time `json:"created_at"`
 	FormatVersion int       `json:"format_version"`
-	// Encryption is "openpgp" when the data file is encrypted to the
-	// partner's key; then SHA256 and Bytes are of the encrypted file (what
-	// was sent) and RecipientFingerprint names the key.
-	Encryption           string `json:"encryption,omitempty"`
+	// Encryption says how the data file is sent: EncryptionOpenPGP when it
+	// is encrypted to the partner's key (then SHA256 and Bytes are of the
+	// encrypted file, what was sent, and RecipientFingerprint names the
+	// key), EncryptionNone for plain CSV. Always present in what we send,
+	// so that the partner can tell a plain file from an encrypted one
+	// without guessing from its name; manifests of earlier versions had
+	// it only for encrypted files (absent: plain).
+	Encryption           string `json:"encryption"`
 	RecipientFingerprint string `json:"recipient_fingerprint,omitempty"`
 }
 
-// NewManifest describes a written data file.
+// The values of Manifest.Encryption, which the batcher also records for
+// each batch when it assembles it.
+const (
+	EncryptionOpenPGP = "openpgp" // encrypted to the partner's OpenPGP key, *.csv.gpg
+	EncryptionNone    = "none"    // plain CSV, *.csv (PARTNER_PLAINTEXT)
+)
+
+// NewManifest describes a written data file, plain CSV (the sender sets
+// the encryption and the bytes sent of an encrypted one).
 func NewManifest(batchID string, date businessday.Date, createdAt time.Time, s Summary) Manifest {
 	return Manifest{
 		BatchID:       batchID,
@@ -370,6 +382,7 @@ func NewManifest(batchID string, date businessday.Date, createdAt time.Time, s S
 		Bytes:         s.Bytes,
 		CreatedAt:     createdAt.UTC().Truncate(time.Second),
 		FormatVersion: FormatVersion,
+		Encryption:    EncryptionNone,
 	}
 }
 

@@ -170,6 +170,7 @@ func TestEmptyBatchAndManifest(t *testing.T) {
 		"batch_id": id, "business_date": "2026-11-25",
 		"data_file": "booklets_2026-11-25_" + id + ".csv", "record_count": 0.0, "order_count": 0.0,
 		"sha256": sum.SHA256, "bytes": float64(sum.Bytes), "created_at": "2026-11-25T23:00:01Z", "format_version": 1.0,
+		"encryption": "none", // said, not left to the file name (issue 20)
 	}
 	for k, v := range wantFields {
 		if fields[k] != v {
@@ -183,7 +184,7 @@ func TestEmptyBatchAndManifest(t *testing.T) {
 		t.Errorf("manifest name %s", got)
 	}
 	m, err := batchfile.ParseManifest(b)
-	if err != nil || m.BatchID != id {
+	if err != nil || m.BatchID != id || m.Encryption != batchfile.EncryptionNone {
 		t.Errorf("ParseManifest = %+v, %v", m, err)
 	}
 }

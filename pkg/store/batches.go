@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,6 +12,7 @@ import (
 
 	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
+	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
 	"booklets/pkg/keystore"
 	"booklets/pkg/order"
@@ -44,17 +46,22 @@ type Batch struct {
 	DeliveryDate businessday.Date
 	DueDate      businessday.Date
 	Attempts     int
+	// Encryption is how the data file is sent, decided when the batch is
+	// assembled (migration 080): batchfile.EncryptionOpenPGP (DataFile ends
+	// in .gpg) or batchfile.EncryptionNone. A run resuming the batch must
+	// send it the same way or stop.
+	Encryption string
 }
 
 const batchColumns = `batch_id, business_date, state, record_count, order_count, coalesce(sha256, ''),
-	data_file, manifest_file, created_at, uploaded_at, sent_at, delivery_date, due_date, attempts`
+	data_file, manifest_file, created_at, uploaded_at, sent_at, delivery_date, due_date, attempts, encryption`
 
 func scanBatch(row pgx.Row) (Batch, error) {
 	var b Batch
 	var date time.Time
 	var uploaded, sent, delivery, due *time.Time
 	err := row.Scan(&b.ID, &date, &b.State, &b.RecordCount, &b.OrderCount, &b.SHA256,
-		&b.DataFile, &b.ManifestFile, &b.CreatedAt, &uploaded, &sent, &delivery, &due, &b.Attempts)
+		&b.DataFile, &b.ManifestFile, &b.CreatedAt, &uploaded, &sent, &delivery, &due, &b.Attempts, &b.Encryption)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -144,8 +151,9 @@ func (l *SendLock) Release() {
 // Assemble returns the batch of candidate.Date, creating it from candidate
 // if there is none: it then holds every order of that date or earlier that
 // is in no batch yet (and not erased). An existing batch is returned as it
-// is, with its own id and orders, so that a run after a crash resumes the
-// same batch.
+// is, with its own id, orders and encryption, so that a run after a crash
+// resumes the same batch the same way. candidate.Encryption records how its
+// file is to be sent; left empty it is what the data file's name says.
 //
 // A batch being assembled has no counts yet (zero): they are those of the
 // file, set when it is uploaded (MarkUploaded). Counting here would scan
@@ -160,6 +168,14 @@ func (l *SendLock) Release() {
 // taken here), and it spares rewriting every order of the day
 // (docs/performance.md).
 func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, error) {
+	if candidate.Encryption == "" {
+		// What the file name says, as migration 080 did for existing
+		// batches; the database refuses a value that contradicts it.
+		candidate.Encryption = batchfile.EncryptionNone
+		if strings.HasSuffix(candidate.DataFile, ".gpg") {
+			candidate.Encryption = batchfile.EncryptionOpenPGP
+		}
+	}
 	var b Batch
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -171,13 +187,13 @@ func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, err
 		// Two assemblers of the same day (only possible without the sending
 		// lock) meet here: the loser's insert waits and then does nothing.
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO batches (batch_id, business_date, state, data_file, manifest_file, created_at, first_date)
+			INSERT INTO batches (batch_id, business_date, state, data_file, manifest_file, created_at, first_date, encryption)
 			VALUES ($1, $2, 'assembling', $3, $4, $5, coalesce(
 				(SELECT max(business_date) + 1 FROM batches),
 				(SELECT least(min(business_date), $2) FROM orders),
-				$2))
+				$2), $6)
 			ON CONFLICT (business_date) DO NOTHING`,
-			candidate.ID, candidate.Date.UTC(), candidate.DataFile, candidate.ManifestFile, candidate.CreatedAt)
+			candidate.ID, candidate.Date.UTC(), candidate.DataFile, candidate.ManifestFile, candidate.CreatedAt, candidate.Encryption)
 		if err != nil {
 			return err
 		}
@@ -362,9 +378,9 @@ func (s *Store) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var state string
 		var date time.Time
-		var dataFile string
-		err := tx.QueryRow(ctx, `SELECT state, business_date, data_file FROM batches WHERE batch_id = $1 FOR UPDATE`,
-			r.BatchID).Scan(&state, &date, &dataFile)
+		var dataFile, encryption string
+		err := tx.QueryRow(ctx, `SELECT state, business_date, data_file, encryption FROM batches WHERE batch_id = $1 FOR UPDATE`,
+			r.BatchID).Scan(&state, &date, &dataFile, &encryption)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -405,6 +421,7 @@ func (s *Store) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 		if _, err := log.Append(ctx, tx, audit.Event{Kind: audit.BatchSent, BatchID: r.BatchID, Details: map[string]any{
 			"business_date": businessday.FromTime(date).String(),
 			"data_file":     dataFile,
+			"encryption":    encryption,
 			"record_count":  r.Records,
 			"order_count":   r.Orders,
 			"sha256":        r.SHA256,

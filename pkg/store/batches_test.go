@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"booklets/pkg/batchfile"
 	"booklets/pkg/businessday"
 	"booklets/pkg/order"
 	"booklets/pkg/store"
@@ -109,5 +111,47 @@ func TestEachOrderReadsInIndexOrderWithoutSorting(t *testing.T) {
 	testenv.Must(t, err)
 	if strings.Contains(plan, "Sort") || !strings.Contains(plan, "Index Scan") {
 		t.Errorf("batch rows are not read in index order:\n%s", plan)
+	}
+}
+
+// How a batch's file is sent is recorded when it is assembled and comes
+// back with it, a resumed batch keeps its own whatever the next run asks
+// for, and the database refuses a value that contradicts the file's name
+// (a plain file under a .gpg name, or the other way round).
+func TestAssembleRecordsEncryption(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := migratedStore(t)
+	day := func(d int) businessday.Date { return businessday.Date{Year: 2026, Month: 11, Day: d} }
+	b, created, err := st.Assemble(ctx, store.Batch{ID: "B20", Date: day(20), CreatedAt: time.Now(),
+		DataFile: "B20.csv.gpg", ManifestFile: "B20.json", Encryption: batchfile.EncryptionOpenPGP})
+	testenv.Must(t, err)
+	if !created || b.Encryption != batchfile.EncryptionOpenPGP {
+		t.Fatalf("assembled %+v", b)
+	}
+	again, created, err := st.Assemble(ctx, store.Batch{ID: "other", Date: day(20), CreatedAt: time.Now(),
+		DataFile: "other.csv", ManifestFile: "other.json", Encryption: batchfile.EncryptionNone})
+	testenv.Must(t, err)
+	if created || again.ID != "B20" || again.Encryption != batchfile.EncryptionOpenPGP || again.DataFile != "B20.csv.gpg" {
+		t.Errorf("resumed %+v", again)
+	}
+	got, err := st.BatchFor(ctx, day(20))
+	if err != nil || got.Encryption != batchfile.EncryptionOpenPGP {
+		t.Errorf("BatchFor = %+v, %v", got, err)
+	}
+	for _, c := range []store.Batch{
+		{ID: "B21", Date: day(21), DataFile: "B21.csv.gpg", Encryption: batchfile.EncryptionNone},
+		{ID: "B22", Date: day(22), DataFile: "B22.csv", Encryption: batchfile.EncryptionOpenPGP},
+		{ID: "B23", Date: day(23), DataFile: "B23.csv", Encryption: "rot13"},
+	} {
+		c.CreatedAt, c.ManifestFile = time.Now(), c.ID+".json"
+		if _, _, err := st.Assemble(ctx, c); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "23514") {
+			t.Errorf("%s as %s: %v, want the database's refusal", c.DataFile, c.Encryption, err)
+		}
+	}
+	// Left empty, it is what the name says.
+	b24, _, err := st.Assemble(ctx, store.Batch{ID: "B24", Date: day(24), CreatedAt: time.Now(), DataFile: "B24.csv", ManifestFile: "B24.json"})
+	if err != nil || b24.Encryption != batchfile.EncryptionNone {
+		t.Errorf("unsaid: %+v, %v", b24, err)
 	}
 }

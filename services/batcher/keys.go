@@ -18,19 +18,24 @@ import (
 	"booklets/pkg/seal"
 )
 
+// parseKeys checks a keys command's arguments, before any setting is read.
+func parseKeys(args []string) (string, error) {
+	switch {
+	case len(args) == 0:
+		return "", usageError{"keys: a verb (list or rewrap) is needed", usages["keys"]}
+	case args[0] != "list" && args[0] != "rewrap":
+		return "", usageError{fmt.Sprintf("keys: unknown verb %q (want list or rewrap)", args[0]), usages["keys"]}
+	case len(args) > 1:
+		return "", usageError{"keys " + args[0] + ": takes no arguments", usages["keys"]}
+	}
+	return args[0], nil
+}
+
 // keysCommand is `batcher keys list|rewrap`: the day keys' records, and the
 // rewrap step of a KEK rotation (docs/privacy.md, "KEK rotation
 // procedure"). Neither ever prints or logs key material: a day key exists
 // only wrapped, and only its date, KEK id and times are shown.
-func keysCommand(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
-	const usage = "usage: batcher keys list|rewrap"
-	if len(args) != 1 {
-		return errors.New(usage)
-	}
-	verb := args[0]
-	if verb != "list" && verb != "rewrap" {
-		return errors.New(usage)
-	}
+func keysCommand(ctx context.Context, cfg config, verb string, stdout io.Writer) error {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

@@ -17,7 +17,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -64,6 +63,9 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "batcher:", err)
+		if isUsage(err) {
+			os.Exit(2) // as Go's flag package exits for a bad command line
+		}
 		os.Exit(1)
 	}
 }
@@ -101,8 +103,13 @@ type config struct {
 	// day's cut-off personal data may be held before the watchdog raises
 	// it (RETENTION_GRACE), and how long a batch waits for the stream
 	// consumer to catch up (CATCH_UP_TIMEOUT).
-	Ring           *seal.Ring
-	PGPKeyFile     string
+	Ring       *seal.Ring
+	PGPKeyFile string
+	// Plaintext allows sending batch files as plain CSV, for a partner
+	// without an OpenPGP key (PARTNER_PLAINTEXT, default false). Without
+	// it and without PGPKeyFile the batcher does not send at all; with
+	// both it refuses to start.
+	Plaintext      bool
 	RetentionGrace time.Duration
 	CatchUpTimeout time.Duration
 }
@@ -157,6 +164,7 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 		r.Fail("SFTP_RETRIES", "must not be negative")
 	}
 	c.PGPKeyFile = r.String(pgpfile.EnvKeyFile, "")
+	c.Plaintext = r.Bool(EnvPlaintext, false)
 	c.RetentionGrace = r.Duration("RETENTION_GRACE", 2*time.Hour)
 	c.CatchUpTimeout = r.Duration("CATCH_UP_TIMEOUT", 2*time.Minute)
 	if c.RetentionGrace < 0 {
@@ -175,10 +183,23 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 	return c, r.Err()
 }
 
-// sftpConfigured reports the SFTP settings that sending needs and that have
-// no safe default.
-func (c config) checkSFTP() error {
+// EnvPlaintext allows plain CSV batch files (docs/batcher.md, "Encryption").
+const EnvPlaintext = "PARTNER_PLAINTEXT"
+
+// checkSending reports the settings that sending needs and that have no
+// safe default: SFTP's, and how batch files are protected. Plain CSV of
+// people's names and addresses is never the silent fallback of a missing
+// key: it must be asked for, and cannot be asked for together with a key.
+func (c config) checkSending() error {
 	var errs []error
+	switch {
+	case c.PGPKeyFile != "" && c.Plaintext:
+		errs = append(errs, fmt.Errorf("%s=true and %s are both set: batch files are either encrypted to the partner's key or plain CSV; unset one",
+			EnvPlaintext, pgpfile.EnvKeyFile))
+	case c.PGPKeyFile == "" && !c.Plaintext:
+		errs = append(errs, fmt.Errorf("%s must be set (the partner's OpenPGP public key: batch files hold names and addresses); "+
+			"only for a partner without a key, set %s=true to send plain CSV", pgpfile.EnvKeyFile, EnvPlaintext))
+	}
 	if c.Partner.KeyFile == "" {
 		errs = append(errs, errors.New("SFTP_KEY_FILE must be set"))
 	}
@@ -194,11 +215,21 @@ func (c config) checkSFTP() error {
 // run is the whole command. stdin is read only by the order commands, for
 // the personal data they must never take from args (visible in ps and
 // shell history); nil reads as empty.
+//
+// The command line is checked first: -h and --help (of the binary or of a
+// command) print the usage and return, and a command line that cannot be
+// run is an error with the usage, before any setting is read or anything
+// connected to.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
-	cmd := ""
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
+	c, err := parseCommand(args)
+	if err != nil {
+		return err
 	}
+	if c.help != "" {
+		_, err := io.WriteString(stdout, c.help)
+		return err
+	}
+	cmd := c.name
 	cfg, err := loadConfigFor(getenv, cmd)
 	if err != nil {
 		return err
@@ -220,13 +251,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		log.Info().Msg("database migrated")
 		return nil
 	case "send-now":
-		return sendNow(ctx, cfg, log, args, stdout)
+		return sendNow(ctx, cfg, log, c.sendDate, stdout)
 	case "order":
-		return orderCommand(ctx, cfg, args, stdin, stdout)
+		return orderCommand(ctx, cfg, c.order, stdin, stdout)
 	case "keys":
-		return keysCommand(ctx, cfg, args, stdout)
-	default:
-		return fmt.Errorf("unknown command %q (want no command, migrate, send-now, order or keys)", cmd)
+		return keysCommand(ctx, cfg, c.keysVerb, stdout)
+	default: // parseCommand knows no other
+		return usageError{fmt.Sprintf("unknown command %q", cmd), usage}
 	}
 }
 
@@ -246,7 +277,7 @@ func openStore(ctx context.Context, cfg config) (*store.Store, error) {
 }
 
 func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metrics, opts ...batcher.Option) (*batcher.Sender, error) {
-	if err := cfg.checkSFTP(); err != nil {
+	if err := cfg.checkSending(); err != nil {
 		return nil, err
 	}
 	if cfg.PGPKeyFile != "" {
@@ -258,7 +289,10 @@ func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metri
 		log.Info().Str("recipient_fingerprint", rec.Fingerprint()).Msg("batch files are encrypted to the partner's OpenPGP key")
 		opts = append(opts, batcher.WithRecipient(rec))
 	} else {
-		log.Warn().Msg(pgpfile.EnvKeyFile + " is not set: batch files are sent as plain CSV (over SFTP)")
+		// checkSending: PARTNER_PLAINTEXT=true, asked for.
+		log.Warn().Str("encryption", "none").
+			Msg(EnvPlaintext + "=true: batch files are sent as plain CSV (over SFTP), not encrypted to the partner")
+		opts = append(opts, batcher.WithPlaintext())
 	}
 	areas, err := catalogue.Load(cfg.AreasFile)
 	if err != nil {
@@ -276,17 +310,13 @@ func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metri
 		batcher.WithKeys(keystore.New(st.Pool(), cfg.Ring, keystore.WithClock(cfg.Now)))}, opts...)...), nil
 }
 
-func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("send-now", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	dateFlag := fs.String("date", "", "business date to send (YYYY-MM-DD); default: the day that closed at the last cut-off")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+// sendNow is `batcher send-now [--date D]`; dateFlag "" sends the day that
+// closed at the last cut-off, which it names before it starts.
+func sendNow(ctx context.Context, cfg config, log zerolog.Logger, dateFlag string, stdout io.Writer) error {
 	now := cfg.Now()
 	date := cfg.Cutoff.LastClosed(now)
-	if *dateFlag != "" {
-		d, err := businessday.ParseDate(*dateFlag)
+	if dateFlag != "" {
+		d, err := businessday.ParseDate(dateFlag)
 		if err != nil {
 			return fmt.Errorf("--date: %w", err)
 		}
@@ -297,6 +327,14 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string,
 			return fmt.Errorf("--date %s has not closed yet (the current business day is %s; it closes at %s Europe/London)", d, open, cfg.Cutoff)
 		}
 		date = d
+	}
+	if err := cfg.checkSending(); err != nil {
+		return err
+	}
+	if dateFlag == "" {
+		// The operator did not say which day: say it before anything is sent.
+		fmt.Fprintf(stdout, "sending the batch of business day %s (the day that closed at the last cut-off, %s Europe/London); "+
+			"--date YYYY-MM-DD sends another\n", date, cfg.Cutoff)
 	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -338,6 +376,11 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, args []string,
 }
 
 func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
+	// Refused at start-up, before anything is connected to, rather than at
+	// the first cut-off.
+	if err := cfg.checkSending(); err != nil {
+		return err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/csv"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,6 +168,43 @@ func TestConfigErrors(t *testing.T) {
 	noKEK := map[string]string{"DATABASE_URL": env["DATABASE_URL"]}
 	if err := run(context.Background(), []string{"migrate"}, func(k string) string { return noKEK[k] }, nil, &bytes.Buffer{}); err != nil {
 		t.Errorf("migrate without a KEK: %v", err)
+	}
+}
+
+// Plain CSV is never the silent fallback of a missing partner key: without
+// PARTNER_PGP_KEY_FILE and without PARTNER_PLAINTEXT=true the service does
+// not start and send-now does not send, and the two together are refused;
+// each error names the settings, before anything is connected to.
+func TestPlaintextMustBeAskedFor(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"KEK": testKEK("k1"), "SFTP_KEY_FILE": "/nonexistent/key", "SFTP_KNOWN_HOSTS": "/nonexistent/known_hosts",
+		"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "NATS_URL": "nats://127.0.0.1:1", "HTTP_ADDR": "127.0.0.1:0"}
+	for _, c := range []struct {
+		name  string
+		extra map[string]string
+		want  []string
+	}{
+		{"neither", nil, []string{"PARTNER_PGP_KEY_FILE must be set", "PARTNER_PLAINTEXT=true"}},
+		{"plaintext false", map[string]string{"PARTNER_PLAINTEXT": "false"}, []string{"PARTNER_PGP_KEY_FILE must be set"}},
+		{"both", map[string]string{"PARTNER_PLAINTEXT": "true", "PARTNER_PGP_KEY_FILE": "/nonexistent/partner.asc"},
+			[]string{"PARTNER_PLAINTEXT=true and PARTNER_PGP_KEY_FILE are both set"}},
+	} {
+		env := map[string]string{}
+		maps.Copy(env, base)
+		maps.Copy(env, c.extra)
+		getenv := func(k string) string { return env[k] }
+		for _, args := range [][]string{nil, {"send-now"}, {"send-now", "--date", "2026-11-20"}} {
+			var out testenv.Buffer
+			err := run(context.Background(), args, getenv, nil, &out)
+			for _, w := range c.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("%s, %q: %v, want it to say %q", c.name, args, err, w)
+				}
+			}
+			if strings.Contains(out.String(), "sent batch") {
+				t.Errorf("%s, %q sent: %s", c.name, args, out.String())
+			}
+		}
 	}
 }
 

@@ -57,15 +57,27 @@ const (
 // is a terminal - never from the arguments. What is held is printed to
 // stdout for the operator only; it is never logged, and the audit log
 // records the use without the personal data.
-func orderCommand(ctx context.Context, cfg config, args []string, stdin io.Reader, stdout io.Writer) error {
-	const usage = "usage: batcher order show|correct|erase REF [--field NAME ...] (the postcode, then each new value, on standard input)"
+// orderArgs are the parsed arguments of an order command.
+type orderArgs struct {
+	verb, ref string
+	fields    []string
+}
+
+// parseOrder checks an order command's arguments, before any setting is
+// read. Its errors never quote an argument: a stray one may be personal
+// data.
+func parseOrder(args []string) (orderArgs, error) {
+	usage := usages["order"]
 	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
-		return errors.New(usage)
+		return orderArgs{}, usageError{"order: a verb (show, correct or erase) and an order reference are needed", usage}
 	}
 	verb, ref := args[0], args[1]
+	if verb != "show" && verb != "correct" && verb != "erase" {
+		return orderArgs{}, usageError{"order: unknown verb (want show, correct or erase)", usage}
+	}
 	for _, a := range args[2:] {
 		if name := strings.TrimLeft(a, "-"); a != name && (name == "postcode" || strings.HasPrefix(name, "postcode=")) {
-			return errors.New(errPostcodeArg)
+			return orderArgs{}, errors.New(errPostcodeArg)
 		}
 	}
 	fs := flag.NewFlagSet("order "+verb, flag.ContinueOnError)
@@ -76,21 +88,27 @@ func orderCommand(ctx context.Context, cfg config, args []string, stdin io.Reade
 	}
 	if err := fs.Parse(args[2:]); err != nil {
 		if fields.withValue {
-			return errors.New(errFieldValueArg)
+			return orderArgs{}, errors.New(errFieldValueArg)
 		}
-		return fmt.Errorf("%s: bad arguments", usage)
+		return orderArgs{}, usageError{"order " + verb + ": bad arguments", usage}
 	}
 	if fs.NArg() > 0 {
-		return errors.New(usage) // never echoed: a stray argument may be personal data
+		// never echoed: a stray argument may be personal data
+		return orderArgs{}, usageError{"order " + verb + ": unexpected arguments", usage}
 	}
 	for _, f := range fields.names {
 		if !slices.Contains(batcher.Fields, f) {
-			return fmt.Errorf("--field takes one of %s", strings.Join(batcher.Fields, ", "))
+			return orderArgs{}, fmt.Errorf("--field takes one of %s", strings.Join(batcher.Fields, ", "))
 		}
 	}
 	if verb == "correct" && len(fields.names) == 0 {
-		return errors.New("give at least one --field NAME (its new value is then read from standard input)")
+		return orderArgs{}, errors.New("give at least one --field NAME (its new value is then read from standard input)")
 	}
+	return orderArgs{verb: verb, ref: ref, fields: fields.names}, nil
+}
+
+func orderCommand(ctx context.Context, cfg config, a orderArgs, stdin io.Reader, stdout io.Writer) error {
+	verb, ref, fields := a.verb, a.ref, fieldNames{names: a.fields}
 	in := newAnswers(stdin, stdout)
 	pc, err := in.line("postcode the order was placed with")
 	if err != nil {
@@ -147,8 +165,6 @@ func orderCommand(ctx context.Context, cfg config, args []string, stdin io.Reade
 			return explain(err)
 		}
 		fmt.Fprintf(stdout, "erased the personal data of order %s; it will not be sent (recorded in the audit log)\n", h.Reference)
-	default:
-		return errors.New(usage)
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 	testenv.Must(b, err)
 	srv := sftptest.Start(b)
 	s := NewSender(st, partner.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
-		WithCodec(benchCodec{}))
+		WithCodec(benchCodec{}), WithPlaintext())
 	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
 	id := batchfile.NewBatchID(date)
 	batch, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: date, CreatedAt: time.Now(),

@@ -22,6 +22,7 @@ import (
 	"booklets/pkg/keystore"
 	"booklets/pkg/order"
 	"booklets/pkg/partner"
+	"booklets/pkg/pgpfile"
 	"booklets/pkg/reference"
 	"booklets/pkg/seal"
 	"booklets/pkg/sftptest"
@@ -74,7 +75,17 @@ func (e *env) setNow(t time.Time) {
 	e.clock = t
 }
 
+// sender sends plain CSV (PARTNER_PLAINTEXT), as most tests read the file.
 func (e *env) sender(opts ...batcher.Option) *batcher.Sender {
+	return e.newSender(append([]batcher.Option{batcher.WithPlaintext()}, opts...)...)
+}
+
+// pgpSender encrypts to rec (PARTNER_PGP_KEY_FILE).
+func (e *env) pgpSender(rec *pgpfile.Recipient, opts ...batcher.Option) *batcher.Sender {
+	return e.newSender(append([]batcher.Option{batcher.WithRecipient(rec)}, opts...)...)
+}
+
+func (e *env) newSender(opts ...batcher.Option) *batcher.Sender {
 	base := []batcher.Option{
 		batcher.WithClock(e.now), batcher.WithRetries(0, time.Millisecond), batcher.WithKeys(e.keys),
 	}

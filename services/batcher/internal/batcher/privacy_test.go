@@ -291,6 +291,35 @@ func TestBatchWaitsForTheConsumer(t *testing.T) {
 // (the partner's tool) decrypts it to the CSV.
 func TestPGPFileDecryptsWithGnuPG(t *testing.T) {
 	t.Parallel()
+	run, rec := gnuPG(t)
+
+	e := newEnv(t)
+	o := newOrder(at("2026-11-25 10:00:00"), person("Petra Pretty-Good"), order.Braille, order.Audio)
+	e.save(o)
+	res, err := e.pgpSender(rec).SendBatch(context.Background(), date("2026-11-25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, mf := decryptAtPartner(t, e, run, res.Batch)
+	if mf.RecipientFingerprint != rec.Fingerprint() || mf.RecordCount != 2 {
+		t.Errorf("manifest %+v", mf)
+	}
+	if fpr := run("--with-colons", "--fingerprint", "pgp@partner.example"); !bytes.Contains(fpr, []byte(mf.RecipientFingerprint)) {
+		t.Errorf("manifest fingerprint %s is not gpg's", mf.RecipientFingerprint)
+	}
+	if len(rows) != 3 || rows[1][0] != o.Reference.String() || rows[1][4] != "Petra Pretty-Good" || rows[2][3] != "audio" {
+		t.Errorf("decrypted rows %q", rows)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 0 {
+		t.Error("personal data kept after a verified encrypted upload")
+	}
+}
+
+// gnuPG makes a GnuPG home with the partner's key pair, and returns a
+// runner of gpg in it and the partner's public key as PARTNER_PGP_KEY_FILE
+// gives it to the batcher.
+func gnuPG(t *testing.T) (func(args ...string) []byte, *pgpfile.Recipient) {
+	t.Helper()
 	gpg, err := exec.LookPath("gpg")
 	if err != nil {
 		t.Skip("gpg is not installed (apt-get install gnupg)")
@@ -319,21 +348,21 @@ func TestPGPFileDecryptsWithGnuPG(t *testing.T) {
 	testenv.Must(t, os.WriteFile(keyFile, run("--armor", "--export", "pgp@partner.example"), 0o600))
 	rec, err := pgpfile.LoadRecipient(keyFile, time.Now)
 	testenv.Must(t, err)
+	return run, rec
+}
 
-	e := newEnv(t)
-	o := newOrder(at("2026-11-25 10:00:00"), person("Petra Pretty-Good"), order.Braille, order.Audio)
-	e.save(o)
-	res, err := e.sender(batcher.WithRecipient(rec)).SendBatch(context.Background(), date("2026-11-25"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := res.Batch
-	if !strings.HasSuffix(b.DataFile, ".csv.gpg") {
-		t.Fatalf("data file %s", b.DataFile)
+// decryptAtPartner checks a batch sent encrypted as the partner would
+// (docs/partner-interface.md): a *.csv.gpg file with no plaintext in it,
+// the manifest's checksum of the bytes sent and "encryption": "openpgp",
+// then gpg --decrypt. It returns the CSV's rows and the manifest.
+func decryptAtPartner(t *testing.T, e *env, run func(args ...string) []byte, b store.Batch) ([][]string, batchfile.Manifest) {
+	t.Helper()
+	if !strings.HasSuffix(b.DataFile, ".csv.gpg") || b.Encryption != batchfile.EncryptionOpenPGP {
+		t.Fatalf("data file %s, encryption %q", b.DataFile, b.Encryption)
 	}
 	enc, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
 	testenv.Must(t, err)
-	if bytes.Contains(enc, []byte("Petra")) || bytes.Contains(enc, []byte("CT1 1AA")) {
+	if bytes.Contains(enc, []byte("CT1 1AA")) || bytes.Contains(enc, []byte("Canterbury")) {
 		t.Fatal("the file sent holds plaintext")
 	}
 	mraw, err := os.ReadFile(e.srv.Path("outbox", b.ManifestFile))
@@ -342,24 +371,119 @@ func TestPGPFileDecryptsWithGnuPG(t *testing.T) {
 	testenv.Must(t, err)
 	sum := sha256.Sum256(enc)
 	if mf.SHA256 != hex.EncodeToString(sum[:]) || mf.SHA256 != b.SHA256 || mf.Bytes != int64(len(enc)) ||
-		mf.DataFile != b.DataFile || mf.Encryption != "openpgp" || mf.RecipientFingerprint != rec.Fingerprint() || mf.RecordCount != 2 {
+		mf.DataFile != b.DataFile || mf.Encryption != "openpgp" || mf.RecipientFingerprint == "" {
 		t.Errorf("manifest %+v, file sha256 %x", mf, sum)
 	}
-	if fpr := run("--with-colons", "--fingerprint", "pgp@partner.example"); !bytes.Contains(fpr, []byte(mf.RecipientFingerprint)) {
-		t.Errorf("manifest fingerprint %s is not gpg's", mf.RecipientFingerprint)
-	}
-	// The partner, as docs/partner-interface.md says.
 	out := filepath.Join(t.TempDir(), strings.TrimSuffix(b.DataFile, ".gpg"))
 	run("--pinentry-mode", "loopback", "--passphrase", "", "--output", out, "--decrypt", e.srv.Path("outbox", b.DataFile))
 	plain, err := os.ReadFile(out)
 	testenv.Must(t, err)
 	rows, err := csv.NewReader(bytes.NewReader(plain)).ReadAll()
 	testenv.Must(t, err)
-	if len(rows) != 3 || rows[1][0] != o.Reference.String() || rows[1][4] != "Petra Pretty-Good" || rows[2][3] != "audio" {
+	return rows, mf
+}
+
+// Encryption is decided once, when a batch is assembled (issue 20). A batch
+// assembled to be encrypted, whose run stopped before the upload, resumed
+// by a batcher without the partner's key (plain CSV allowed) stops: nothing
+// reaches the partner (no plain file under its .csv.gpg name), nothing is
+// recorded as sent, the personal data and the day key are kept, and the
+// alert is raised. A batcher with the key then sends it, and GnuPG
+// decrypts it. The other way round (assembled plain, resumed with a key)
+// stops too, and a sender told neither way (or both) assembles nothing.
+func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
+	t.Parallel()
+	run, rec := gnuPG(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	o := newOrder(at("2026-11-25 10:00:00"), person("Resumed Later"), order.Braille)
+	e.save(o)
+	_, err := e.pgpSender(rec, batcher.WithFault(func(step string, _ int64) error {
+		if step == batcher.StepBeforeUpload {
+			return errCrash
+		}
+		return nil
+	})).SendBatch(ctx, date("2026-11-25"))
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("first run: %v", err)
+	}
+	b, err := e.st.BatchFor(ctx, date("2026-11-25"))
+	testenv.Must(t, err)
+	if b.State != store.StateAssembling || b.Encryption != batchfile.EncryptionOpenPGP || !strings.HasSuffix(b.DataFile, ".csv.gpg") {
+		t.Fatalf("assembled %+v", b)
+	}
+
+	var logs bytes.Buffer
+	m := batcher.NewMetrics(nil)
+	_, err = e.sender(batcher.WithLogger(zerolog.New(&logs)), batcher.WithMetrics(m)).SendBatch(ctx, date("2026-11-25"))
+	if !errors.Is(err, batcher.ErrEncryptionMismatch) || !strings.Contains(err.Error(), "PARTNER_PGP_KEY_FILE") {
+		t.Fatalf("resumed without the key: %v, want ErrEncryptionMismatch naming the setting", err)
+	}
+	if got := e.files(); len(got) != 0 {
+		t.Errorf("files at the partner %v, want none", got)
+	}
+	after, err := e.st.BatchFor(ctx, date("2026-11-25"))
+	testenv.Must(t, err)
+	// Two failed attempts: the crash and the refused resume.
+	if after.State != store.StateAssembling || after.Attempts != 2 || after.ID != b.ID {
+		t.Errorf("batch after the refused resume %+v", after)
+	}
+	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+		t.Error("personal data deleted though nothing was sent")
+	}
+	if n := e.count(`SELECT count(*) FROM day_keys WHERE destroyed_at IS NULL`); n != 1 {
+		t.Error("day key destroyed though nothing was sent")
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent'`); n != 0 {
+		t.Error("recorded as sent")
+	}
+	if !strings.Contains(logs.String(), `"alert":"batch_not_sent"`) || !strings.Contains(logs.String(), `"encryption":"openpgp"`) ||
+		value(m.BatchFailures) != 1 {
+		t.Errorf("no alert naming the batch's encryption: %s", logs.String())
+	}
+
+	// With the key it goes, encrypted, and the partner decrypts it.
+	res, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-25"))
+	testenv.Must(t, err)
+	rows, _ := decryptAtPartner(t, e, run, res.Batch)
+	if len(rows) != 2 || rows[1][0] != o.Reference.String() || rows[1][4] != "Resumed Later" {
 		t.Errorf("decrypted rows %q", rows)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 0 {
-		t.Error("personal data kept after a verified encrypted upload")
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent' AND details->>'encryption' = 'openpgp'`); n != 1 {
+		t.Error("the audit entry does not say the batch was encrypted")
+	}
+
+	// Assembled plain, resumed with a key: stops too.
+	e.save(newOrder(at("2026-11-26 10:00:00"), person("Plain Day"), order.Braille))
+	_, err = e.sender(batcher.WithFault(func(step string, _ int64) error {
+		if step == batcher.StepBeforeUpload {
+			return errCrash
+		}
+		return nil
+	})).SendBatch(ctx, date("2026-11-26"))
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("first run of the 26th: %v", err)
+	}
+	before := e.files()
+	if _, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, batcher.ErrEncryptionMismatch) {
+		t.Errorf("plain batch resumed with a key: %v, want ErrEncryptionMismatch", err)
+	}
+	if got := e.files(); len(got) != len(before) || e.count(`SELECT count(*) FROM order_personal`) != 1 {
+		t.Errorf("files %v (before %v) or personal data changed", got, before)
+	}
+
+	// Told neither way, or both: nothing assembled.
+	e.save(newOrder(at("2026-11-27 10:00:00"), person("Not Yet"), order.Braille))
+	for name, s := range map[string]*batcher.Sender{
+		"neither": e.newSender(),
+		"both":    e.newSender(batcher.WithRecipient(rec), batcher.WithPlaintext()),
+	} {
+		if _, err := s.SendBatch(ctx, date("2026-11-27")); !errors.Is(err, batcher.ErrEncryptionConfig) {
+			t.Errorf("%s: %v, want ErrEncryptionConfig", name, err)
+		}
+	}
+	if _, err := e.st.BatchFor(ctx, date("2026-11-27")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a batch was assembled without a decided encryption: %v", err)
 	}
 }
 
@@ -381,7 +505,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	// at the partner, before the batch is marked uploaded.
 	crashAfterUpload := func(day string) store.Batch {
 		t.Helper()
-		_, err := e.sender(batcher.WithRecipient(rec), batcher.WithFault(func(step string, _ int64) error {
+		_, err := e.pgpSender(rec, batcher.WithFault(func(step string, _ int64) error {
 			if step == batcher.StepAfterUpload {
 				return errCrash
 			}
@@ -398,7 +522,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	sent, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
 	testenv.Must(t, err)
 
-	res, err := e.sender(batcher.WithRecipient(rec)).SendBatch(ctx, date("2026-11-25"))
+	res, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-25"))
 	testenv.Must(t, err)
 	again, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
 	testenv.Must(t, err)
@@ -421,7 +545,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	changed, err := m.Marshal()
 	testenv.Must(t, err)
 	testenv.Must(t, os.WriteFile(mpath, changed, 0o644))
-	if _, err := e.sender(batcher.WithRecipient(rec)).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, batcher.ErrPartnerMismatch) {
+	if _, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, batcher.ErrPartnerMismatch) {
 		t.Errorf("a manifest with other counts: %v, want ErrPartnerMismatch", err)
 	}
 	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {

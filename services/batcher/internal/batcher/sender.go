@@ -54,6 +54,18 @@ var ErrSealedRejected = errors.New("a sealed personal part did not open; batch s
 // run fails and is retried (next run or `batcher send-now`).
 var ErrNotCaughtUp = errors.New("the stream consumer has not caught up")
 
+// ErrEncryptionConfig means the sender has not been told how to send batch
+// files: it has neither the partner's OpenPGP key (WithRecipient) nor leave
+// to send plain CSV (WithPlaintext), or it has both. Nothing is assembled.
+var ErrEncryptionConfig = errors.New("batch file encryption not configured")
+
+// ErrEncryptionMismatch means a batch was assembled to be sent one way
+// (encrypted to the partner's key, or plain CSV: decided once, at assembly)
+// and this sender would send it the other way. Nothing is uploaded,
+// recorded or deleted, and it is not retried: a batcher configured as the
+// batch was assembled must send it.
+var ErrEncryptionMismatch = errors.New("the batch was assembled to be sent otherwise")
+
 // Sender sends a business day's batch.
 type Sender struct {
 	store     *store.Store
@@ -61,6 +73,7 @@ type Sender struct {
 	codec     PersonalCodec
 	keys      *keystore.Store
 	recipient *pgpfile.Recipient
+	plaintext bool
 	catchUp   func(context.Context, businessday.Date) error
 	areas     *catalogue.Catalogue
 	calendar  *workdays.Calendar
@@ -89,6 +102,11 @@ func WithKeys(k *keystore.Store) Option {
 // (PARTNER_PGP_KEY_FILE): CSV -> OpenPGP -> SFTP, named *.csv.gpg; the
 // manifest's checksum is of the encrypted bytes sent.
 func WithRecipient(r *pgpfile.Recipient) Option { return func(s *Sender) { s.recipient = r } }
+
+// WithPlaintext lets the sender send plain CSV, named *.csv, for a partner
+// without an OpenPGP key (PARTNER_PLAINTEXT). A sender needs either this or
+// WithRecipient, not both: without either it sends nothing.
+func WithPlaintext() Option { return func(s *Sender) { s.plaintext = true } }
 
 // WithCatchUp sets the wait, before a day's batch is assembled, until every
 // order of that day in the stream is stored (Consumer.WaitCaughtUp).
@@ -188,6 +206,9 @@ func (s *Sender) step(name string, written int64) error {
 // Unfinished batches of earlier days are completed first. If another
 // instance is sending, it returns at once with Result.Skipped.
 func (s *Sender) SendBatch(ctx context.Context, date businessday.Date) (Result, error) {
+	if _, err := s.encryption(); err != nil {
+		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
+	}
 	lock, ok, err := s.store.TryLockSending(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
@@ -212,7 +233,25 @@ func (s *Sender) SendBatch(ctx context.Context, date businessday.Date) (Result, 
 	return s.send(ctx, date)
 }
 
+// encryption is how this sender sends a batch file it assembles:
+// batchfile.EncryptionOpenPGP or batchfile.EncryptionNone.
+func (s *Sender) encryption() (string, error) {
+	switch {
+	case s.recipient != nil && s.plaintext:
+		return "", fmt.Errorf("%w: both a partner key and plain CSV were given", ErrEncryptionConfig)
+	case s.recipient != nil:
+		return batchfile.EncryptionOpenPGP, nil
+	case s.plaintext:
+		return batchfile.EncryptionNone, nil
+	}
+	return "", fmt.Errorf("%w: no partner OpenPGP key, and plain CSV not allowed", ErrEncryptionConfig)
+}
+
 func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error) {
+	encryption, err := s.encryption()
+	if err != nil {
+		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
+	}
 	if s.catchUp != nil {
 		if _, err := s.store.BatchFor(ctx, date); errors.Is(err, store.ErrNotFound) {
 			if err := s.catchUp(ctx, date); err != nil {
@@ -228,7 +267,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	}
 	id := batchfile.NewBatchID(date)
 	dataFile := batchfile.DataFileName(date, id)
-	if s.recipient != nil {
+	if encryption == batchfile.EncryptionOpenPGP {
 		dataFile += pgpfile.Ext
 	}
 	// Durations are real time even on the demo clock; they go in the log
@@ -236,12 +275,13 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	assembleStart := time.Now()
 	b, created, err := s.store.Assemble(ctx, store.Batch{
 		ID: id, Date: date, CreatedAt: s.now().UTC().Truncate(time.Second),
-		DataFile: dataFile, ManifestFile: batchfile.ManifestFileName(date, id),
+		DataFile: dataFile, ManifestFile: batchfile.ManifestFileName(date, id), Encryption: encryption,
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
 	}
-	log := s.log.With().Str("batch_id", b.ID).Str("business_date", date.String()).Logger()
+	// Every line of the send says how its file goes: "openpgp" or "none".
+	log := s.log.With().Str("batch_id", b.ID).Str("business_date", date.String()).Str("encryption", b.Encryption).Logger()
 	if b.State == store.StateSent {
 		log.Info().Msg("batch already sent")
 		return Result{AlreadySent: true, Batch: b}, nil
@@ -250,6 +290,20 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 		log.Info().Dur("assemble_ms", time.Since(assembleStart)).Msg("batch assembled")
 	} else {
 		log.Warn().Str("state", b.State).Msg("resuming an unfinished batch")
+	}
+
+	// Encryption was decided when the batch was assembled: a run resuming
+	// it sends it that way or not at all. Once uploaded (both files
+	// verified at the partner) nothing more is sent, only recorded.
+	if b.State == store.StateAssembling && b.Encryption != encryption {
+		err := s.mismatch(b, encryption)
+		s.metrics.BatchFailures.Inc()
+		log.Error().Err(err).Str("alert", "batch_not_sent").Str("configured_encryption", encryption).
+			Msg("batch NOT sent: it was assembled to be sent otherwise; nothing sent, personal data kept")
+		if nerr := s.store.NoteAttempt(context.WithoutCancel(ctx), b.ID, err.Error()); nerr != nil {
+			log.Error().Err(nerr).Msg("note failed attempt")
+		}
+		return Result{Batch: b}, fmt.Errorf("send batch %s for %s: %w", b.ID, date, err)
 	}
 
 	sent := store.Sent{BatchID: b.ID, SHA256: b.SHA256, Records: b.RecordCount, Orders: b.OrderCount, SentAt: b.UploadedAt}
@@ -316,6 +370,19 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	return Result{Batch: b, Deleted: del}, nil
 }
 
+// mismatch explains, for an operator, a batch assembled to be sent
+// otherwise than this sender would, and what to do.
+func (s *Sender) mismatch(b store.Batch, configured string) error {
+	if b.Encryption == batchfile.EncryptionOpenPGP {
+		return fmt.Errorf("%w: batch %s (%s) was assembled to be encrypted to the partner's OpenPGP key and this batcher has none "+
+			"(configured: %s); it is never sent as plain CSV: start the batcher with %s to send it",
+			ErrEncryptionMismatch, b.ID, b.DataFile, configured, pgpfile.EnvKeyFile)
+	}
+	return fmt.Errorf("%w: batch %s (%s) was assembled as plain CSV and this batcher encrypts (configured: %s); "+
+		"send it with PARTNER_PLAINTEXT=true and without %s, or have an operator decide",
+		ErrEncryptionMismatch, b.ID, b.DataFile, configured, pgpfile.EnvKeyFile)
+}
+
 // uploadWithRetries uploads the batch, retrying with exponential backoff on
 // failures that may pass (network, server, database). A refused host key
 // or an injected fault is not retried.
@@ -330,7 +397,7 @@ func (s *Sender) uploadWithRetries(ctx context.Context, b store.Batch, log zerol
 		}
 		var fault faultError
 		if errors.As(err, &fault) || errors.Is(err, partner.ErrHostKey) || errors.Is(err, ErrPartnerMismatch) ||
-			errors.Is(err, ErrSealedRejected) || ctx.Err() != nil || attempt >= s.retries {
+			errors.Is(err, ErrSealedRejected) || errors.Is(err, ErrEncryptionMismatch) || ctx.Err() != nil || attempt >= s.retries {
 			return batchfile.Manifest{}, err
 		}
 		s.metrics.UploadRetries.Inc()
@@ -347,6 +414,16 @@ func (s *Sender) uploadWithRetries(ctx context.Context, b store.Batch, log zerol
 // the batch complete (a crash after uploading, before recording), and if
 // not upload the data file and then the manifest.
 func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest, error) {
+	// How the file is written follows the batch's record, never the
+	// sender's configuration alone (send has checked that they agree).
+	configured, err := s.encryption()
+	if err != nil {
+		return batchfile.Manifest{}, err
+	}
+	encrypt := b.Encryption == batchfile.EncryptionOpenPGP
+	if b.Encryption != configured || encrypt != strings.HasSuffix(b.DataFile, pgpfile.Ext) {
+		return batchfile.Manifest{}, s.mismatch(b, configured)
+	}
 	c, err := partner.Dial(ctx, s.partner)
 	if err != nil {
 		return batchfile.Manifest{}, err
@@ -355,7 +432,7 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 	if err := c.EnsureDir(); err != nil {
 		return batchfile.Manifest{}, err
 	}
-	if m, ok, err := s.alreadyThere(ctx, c, b); err != nil || ok {
+	if m, ok, err := s.alreadyThere(ctx, c, b, encrypt); err != nil || ok {
 		return m, err
 	}
 	if err := s.step(StepBeforeUpload, 0); err != nil {
@@ -364,7 +441,7 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 	var sum batchfile.Summary
 	up, err := c.Upload(ctx, b.DataFile, func(w io.Writer) error {
 		fw := &faultWriter{w: w, s: s}
-		if s.recipient == nil {
+		if !encrypt {
 			var err error
 			sum, err = s.write(ctx, b, fw, true)
 			return err
@@ -385,7 +462,7 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 	if err != nil {
 		return batchfile.Manifest{}, err
 	}
-	if s.recipient == nil && (up.SHA256 != sum.SHA256 || up.Bytes != sum.Bytes) {
+	if !encrypt && (up.SHA256 != sum.SHA256 || up.Bytes != sum.Bytes) {
 		return batchfile.Manifest{}, fmt.Errorf("%w: data file of batch %s: written and uploaded checksums differ", partner.ErrVerify, b.ID)
 	}
 	if err := s.step(StepAfterData, up.Bytes); err != nil {
@@ -393,9 +470,9 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 	}
 	m := batchfile.NewManifest(b.ID, b.Date, b.CreatedAt, sum)
 	// The manifest describes the bytes sent: the partner checks those.
-	m.DataFile, m.SHA256, m.Bytes = b.DataFile, up.SHA256, up.Bytes
-	if s.recipient != nil {
-		m.Encryption, m.RecipientFingerprint = "openpgp", s.recipient.Fingerprint()
+	m.DataFile, m.SHA256, m.Bytes, m.Encryption = b.DataFile, up.SHA256, up.Bytes, b.Encryption
+	if encrypt {
+		m.RecipientFingerprint = s.recipient.Fingerprint()
 	}
 	body, err := m.Marshal()
 	if err != nil {
@@ -421,7 +498,7 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 // alreadyThere reports whether the partner already has this batch complete:
 // its manifest under the final name, naming this batch, with the checksum
 // the batch's content has, and a data file with that checksum.
-func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Batch) (batchfile.Manifest, bool, error) {
+func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Batch, encrypt bool) (batchfile.Manifest, bool, error) {
 	body, err := c.ReadFile(c.Path(b.ManifestFile), 1<<20)
 	if errors.Is(err, partner.ErrNotFound) {
 		return batchfile.Manifest{}, false, nil
@@ -433,7 +510,7 @@ func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Ba
 	if err != nil {
 		return batchfile.Manifest{}, false, fmt.Errorf("batch %s: partner has an unreadable manifest %s", b.ID, b.ManifestFile)
 	}
-	if s.recipient != nil {
+	if encrypt {
 		// Encryption is not deterministic, so the content cannot be
 		// recomputed: the manifest must name this batch and its file and
 		// counts, and the partner's data file must have its checksum.

@@ -291,7 +291,7 @@ func TestTwoSendersOneBatch(t *testing.T) {
 	}()
 	<-inside
 	// A second replica, with its own connections.
-	other := batcher.NewSender(e.openStore(), e.sftp, batcher.WithClock(e.now), batcher.WithKeys(e.keys))
+	other := batcher.NewSender(e.openStore(), e.sftp, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext())
 	res, err := other.SendBatch(ctx, date("2026-11-25"))
 	if err != nil || !res.Skipped {
 		t.Errorf("second sender: %+v %v", res, err)
@@ -315,7 +315,7 @@ func TestHostKeyRefusedKeepsPersonalData(t *testing.T) {
 	cfg := e.sftp
 	cfg.KnownHosts = e.srv.WriteKnownHosts(t, true)
 	slept := 0
-	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithRetries(5, time.Millisecond),
+	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext(), batcher.WithRetries(5, time.Millisecond),
 		batcher.WithSleep(func(context.Context, time.Duration) error { slept++; return nil }))
 	_, err := s.SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, partner.ErrHostKey) || !strings.Contains(err.Error(), "host key mismatch") {
@@ -354,7 +354,7 @@ func TestSFTPDownThenUp(t *testing.T) {
 	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
 	var delays []time.Duration
 	var up atomic.Bool
-	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithRetries(5, 100*time.Millisecond),
+	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext(), batcher.WithRetries(5, 100*time.Millisecond),
 		batcher.WithSleep(func(_ context.Context, d time.Duration) error {
 			delays = append(delays, d)
 			if len(delays) == 3 && !up.Load() {
@@ -400,7 +400,7 @@ func TestSFTPDownForGood(t *testing.T) {
 	cfg.Addr = addr
 	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
 	tries := 0
-	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithRetries(2, time.Millisecond),
+	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext(), batcher.WithRetries(2, time.Millisecond),
 		batcher.WithSleep(func(context.Context, time.Duration) error { tries++; return nil }))
 	_, err = s.SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, partner.ErrUnavailable) || tries != 2 {
