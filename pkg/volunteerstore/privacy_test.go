@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"booklets/migrations"
 	"booklets/pkg/audit"
 	"booklets/pkg/seal"
 	"booklets/pkg/testenv"
@@ -376,5 +377,33 @@ func TestLegacyEntriesSealed(t *testing.T) {
 	want := []string{"deleted " + b + " with key false", "deleted " + c + " with key false", "sealed 1 under test-kek", "deleted " + a + " with key true"}
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
 		t.Fatalf("audit entries\n got %v\nwant %v", got, want)
+	}
+}
+
+// BenchmarkWithdrawByEmail measures a withdrawal by email that matches
+// nothing among 2,000 entries: every entry is opened and compared
+// (docs/research.md gives the figure).
+func BenchmarkWithdrawByEmail(b *testing.B) {
+	ctx := context.Background()
+	url := testenv.Database(b)
+	conn, err := pgx.Connect(ctx, url)
+	testenv.Must(b, err)
+	testenv.Must(b, migrations.Apply(ctx, conn))
+	conn.Close(ctx)
+	db, err := pgxpool.New(ctx, url)
+	testenv.Must(b, err)
+	b.Cleanup(db.Close)
+	s := New(db, nil, WithRing(testRing(b, "bench-kek")))
+	for i := range 2000 {
+		v, err := volunteer.Draft{Name: fmt.Sprintf("Bench Person %d", i), Email: fmt.Sprintf("bench.%d@example.org", i), Consent: true}.Validate()
+		testenv.Must(b, err)
+		_, err = s.SignUp(ctx, v)
+		testenv.Must(b, err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if n, err := s.WithdrawByEmail(ctx, "nobody@example.org"); err != nil || n != 0 {
+			b.Fatal(n, err)
+		}
 	}
 }
