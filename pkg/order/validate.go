@@ -164,24 +164,20 @@ func parseFormats(codes []string) ([]Format, error) {
 
 // cleanText trims, collapses inner runs of white space, normalises to NFC
 // (so "Siân" typed with a combining accent is the same as with a
-// precomposed one) and rejects control characters, invisible formatting
-// characters and bidirectional overrides, which could hide or reorder text
-// on an envelope or in a spreadsheet.
+// precomposed one) and rejects what could hide or reorder text on an
+// envelope or in a spreadsheet, or that no printer can print (refused).
 func cleanText(s, label string, max int) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", fmt.Errorf("%s must only include letters, numbers and punctuation", label)
 	}
 	for _, r := range s {
-		if r == ' ' {
-			continue
+		if r == '\t' || r == '\n' || r == '\r' {
+			continue // folded to a space below: pasted addresses often have them
 		}
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Co, r) || unicode.Is(unicode.Cs, r) || r == utf8.RuneError {
-			if r == '\t' || r == '\n' || r == '\r' {
-				continue // folded to a space below: pasted addresses often have them
-			}
-			if r == '\u200d' || r == '\u200c' {
-				continue // zero-width (non-)joiner: needed to spell some names correctly
-			}
+		if r == '\u200d' || r == '\u200c' {
+			continue // zero-width (non-)joiner: needed to spell some names correctly
+		}
+		if refused(r) {
 			return "", fmt.Errorf("%s must only include letters, numbers and punctuation", label)
 		}
 	}
@@ -190,4 +186,33 @@ func cleanText(s, label string, max int) (string, error) {
 		return "", fmt.Errorf("%s must be %d characters or fewer", label, max)
 	}
 	return clean, nil
+}
+
+// refused reports whether a character may not be part of a name or an
+// address:
+//   - control characters, invisible formatting characters and
+//     bidirectional overrides (Cc, Cf), private-use characters (Co),
+//     surrogates (Cs) and U+FFFD (what undecodable input becomes);
+//   - code points that are not characters: noncharacters (U+FDD0-U+FDEF,
+//     U+FFFE and U+FFFF in every plane), and code points not yet assigned
+//     in the Unicode version Go knows (unicode.Version), which no font or
+//     printer can be relied on to show;
+//   - characters Unicode says to ignore when displaying
+//     (Other_Default_Ignorable_Code_Point): the Hangul fillers U+3164,
+//     U+115F, U+1160 and U+FFA0 (classed as letters, so a name of three of
+//     them looked like a name of three letters), the combining grapheme
+//     joiner, tag characters;
+//   - a few visible-as-nothing symbols that Unicode does not class as
+//     ignorable but which print as blank and so are used to fake an
+//     answer: U+2800 BRAILLE PATTERN BLANK, U+FFFC OBJECT REPLACEMENT
+//     CHARACTER and U+1D159 MUSICAL SYMBOL NULL NOTEHEAD. Other braille
+//     patterns are accepted: they are visible.
+func refused(r rune) bool {
+	switch r {
+	case utf8.RuneError, '\u2800', '\ufffc', '\U0001d159':
+		return true
+	}
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs,
+		unicode.Noncharacter_Code_Point, unicode.Other_Default_Ignorable_Code_Point) ||
+		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
 }

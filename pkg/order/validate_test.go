@@ -47,6 +47,9 @@ func TestValidateGood(t *testing.T) {
 			}
 		}},
 		{"Nguyễn", func(d *Draft) { d.Name = "Nguyễn Văn An" }, nil},
+		{"Korean name (real syllables, no fillers)", func(d *Draft) { d.Name = "김민준" }, nil},
+		{"Persian name with a zero-width non-joiner", func(d *Draft) { d.Name = "مهر\u200cناز" }, nil},
+		{"Welsh place, Greek and Cyrillic", func(d *Draft) { d.Town = "Llanfair Pwllgwyngyll"; d.Name = "Αλέξης Иванов" }, nil},
 		{"Zoë-Jane", func(d *Draft) { d.Name = "Zoë-Jane Smith" }, nil},
 		{"trims and collapses spaces", func(d *Draft) { d.Name = "  Ann   \t Lee  " }, func(t *testing.T, v Validated) {
 			if v.Personal.Name != "Ann Lee" {
@@ -95,6 +98,23 @@ func TestValidateBad(t *testing.T) {
 		{"escape character", func(d *Draft) { d.AddressLine1 = "1 High St\x1b[31m" }, []string{FieldAddressLine1}},
 		{"bidi override", func(d *Draft) { d.Town = "Staff\u202eord" }, []string{FieldTown}},
 		{"invalid UTF-8", func(d *Draft) { d.Name = "Ann \xff" }, []string{FieldName}},
+		// Hangul fillers are classed as letters but print as nothing.
+		{"name of Hangul fillers", func(d *Draft) { d.Name = "\u3164\u3164\u3164" }, []string{FieldName}},
+		{"Hangul filler in a name", func(d *Draft) { d.Name = "Ann\u3164Lee" }, []string{FieldName}},
+		{"Hangul choseong filler", func(d *Draft) { d.Name = "\u115f" }, []string{FieldName}},
+		{"Hangul jungseong filler", func(d *Draft) { d.Town = "\u1160Stafford" }, []string{FieldTown}},
+		{"halfwidth Hangul filler", func(d *Draft) { d.AddressLine1 = "1 High St\uffa0" }, []string{FieldAddressLine1}},
+		{"braille blank", func(d *Draft) { d.Name = "\u2800\u2800" }, []string{FieldName}},
+		{"braille blank in a name", func(d *Draft) { d.Name = "Ann\u2800Lee" }, []string{FieldName}},
+		{"combining grapheme joiner", func(d *Draft) { d.Name = "Ann\u034fLee" }, []string{FieldName}},
+		{"tag character", func(d *Draft) { d.Town = "Stafford\U000e0041" }, []string{FieldTown}},
+		{"object replacement character", func(d *Draft) { d.Name = "Ann \ufffc" }, []string{FieldName}},
+		{"noncharacter U+FDD0", func(d *Draft) { d.Name = "Ann\ufdd0" }, []string{FieldName}},
+		{"noncharacter U+FFFE", func(d *Draft) { d.AddressLine2 = "\ufffe" }, []string{FieldAddressLine2}},
+		{"noncharacter U+10FFFF", func(d *Draft) { d.Town = "Stafford\U0010ffff" }, []string{FieldTown}},
+		{"unassigned U+0378", func(d *Draft) { d.Name = "Ann\u0378" }, []string{FieldName}},
+		{"unassigned in plane 3", func(d *Draft) { d.Name = "Ann\U0003fff0" }, []string{FieldName}},
+		{"private use", func(d *Draft) { d.Name = "Ann\ue000" }, []string{FieldName}},
 		{"bad postcode", func(d *Draft) { d.Postcode = "ZZ99 9ZZZ" }, []string{FieldPostcode}},
 		{"BFPO", func(d *Draft) { d.Postcode = "BFPO 801" }, []string{FieldPostcode}},
 		{"town too long", func(d *Draft) { d.Town = strings.Repeat("x", MaxTownLen+1) }, []string{FieldTown}},

@@ -97,6 +97,13 @@ func TestAPIRejectsUnreadableRequests(t *testing.T) {
 		{"form encoded", "application/x-www-form-urlencoded", "area=x", "", 415},
 		{"no content type", "", goodJSON, "", 415},
 		{"charset is fine", "application/json; charset=utf-8", goodJSON, "", 201},
+		{"charset in capitals is fine", "application/json; charset=UTF-8", goodJSON, "", 201},
+		{"charset latin-1", "application/json; charset=iso-8859-1", goodJSON, "", 415},
+		{"charset utf-16", "application/json; charset=utf-16", goodJSON, "", 415},
+		{"field twice", "application/json", `{"name":"SECRET",` + goodJSON[1:], "", 400},
+		{"field twice in other cases", "application/json", `{"NAME":"SECRET",` + goodJSON[1:], "", 400},
+		{"field in capitals", "application/json", strings.Replace(goodJSON, `"name"`, `"Name"`, 1), "", 400},
+		{"field with a long s", "application/json", strings.Replace(goodJSON, `"address_line_1"`, `"addre\u017f\u017f_line_1"`, 1), "", 400},
 		{"bad idempotency key", "application/json", goodJSON, "SECRET KEY with spaces", 400},
 		{"long idempotency key", "application/json", goodJSON, strings.Repeat("k", 256), 400},
 	}
@@ -279,5 +286,53 @@ func TestRateLimitTrustsConfiguredProxyHeader(t *testing.T) {
 	}
 	if get("192.0.2.1") != 429 {
 		t.Fatal("client over its limit was not limited")
+	}
+}
+
+// TestAPIRefusesInvisibleAndUnassigned: Hangul fillers, noncharacters and
+// unassigned code points are refused with a 422 naming each field.
+func TestAPIRefusesInvisibleAndUnassigned(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	w := f.postJSON(`{"area":"staffordshire","formats":["audio"],"name":"\u3164\u3164\u3164",
+		"address_line_1":"1 High St\ufffe","address_line_2":"\u0378","town":"\u2800","postcode":"ST18 0YY"}`, "")
+	if w.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("status = %d, body %s", w.Code, w.Body)
+	}
+	var p struct{ Errors []order.FieldError }
+	jsonUnmarshal(t, w.Body.Bytes(), &p)
+	got := map[string]bool{}
+	for _, e := range p.Errors {
+		got[e.Field] = true
+	}
+	for _, want := range []string{"name", "address_line_1", "address_line_2", "town"} {
+		if !got[want] {
+			t.Errorf("no error for %s: %s", want, w.Body)
+		}
+	}
+	if n := len(f.messages(t)); n != 0 {
+		t.Errorf("stream holds %d messages", n)
+	}
+}
+
+func TestCheckFieldNames(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]bool{ // true: refused
+		goodJSON:                              false,
+		`{"name":"a","name":"b"}`:             true,
+		`{"name":"a","NAME":"b"}`:             true,
+		`{"Name":"a"}`:                        true,
+		`{"na\u006de":"a","name":"b"}`:        true, // an escaped name is the same name
+		`{"x":"\"name\",\"name\"","name":1}`:  false,
+		`{"a":{"b":1,"b":2}}`:                 true,
+		`{"a":{"b":1},"b":{"b":2}}`:           false,
+		`{"a":[{"b":1},{"b":1}],"c":[1,"a"]}`: false,
+		`{"name":"a\\","name":"b"}`:           true,
+		`{"name":`:                            false, // not JSON: the decoder reports it
+		`[]`:                                  false,
+	} {
+		if got := checkFieldNames([]byte(body)) != nil; got != want {
+			t.Errorf("%s: refused %v, want %v", body, got, want)
+		}
 	}
 }

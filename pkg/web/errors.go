@@ -19,6 +19,7 @@ import (
 // (*http.MaxBytesError).
 var (
 	errUnsupportedMediaType = errors.New("unsupported media type")
+	errUnsupportedCharset   = errors.New("unsupported charset")
 	errCrossOrigin          = errors.New("cross-origin request rejected")
 	errNotFound             = errors.New("not found")
 	// errKeysUnavailable: the day key could not be had (database down, or
@@ -79,6 +80,9 @@ func problemFor(err error) problem {
 	case errors.As(err, &tooBig):
 		return problem{Type: "urn:booklets:problem:too-large", Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("The request body must be %d bytes or fewer.", tooBig.Limit)}
+	case errors.Is(err, errUnsupportedCharset):
+		return problem{Type: "urn:booklets:problem:unsupported-media-type", Title: "Unsupported charset", Status: http.StatusUnsupportedMediaType,
+			Detail: "Send the order as application/json in UTF-8: charset=utf-8, or no charset."}
 	case errors.Is(err, errUnsupportedMediaType):
 		return problem{Type: "urn:booklets:problem:unsupported-media-type", Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
 			Detail: "Send the order as application/json."}

@@ -362,3 +362,37 @@ func TestNoPersonalDataInLogs(t *testing.T) {
 		t.Errorf("log lacks the reference or route:\n%s", logs)
 	}
 }
+
+// TestFormRefusesInvisibleAnswers: a name of Hangul fillers (letters to
+// Unicode, blank on paper) and a town with a noncharacter are shown as
+// errors in the GOV.UK error summary, and the answers cannot go on.
+func TestFormRefusesInvisibleAnswers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	w := f.postForm("/order/booklet", formOf("area", "dyfed-powys", "formats", "braille"))
+	w = f.postForm("/order/address", formOf("state", stateOf(t, w.Body.String()), "name", "\u3164\u3164\u3164",
+		"address_line_1", "1 High Street", "town", "Stafford\ufdd0", "postcode", "ST18 0YY"))
+	body := w.Body.String()
+	if w.Code != 200 || strings.Contains(body, "Check your answers") {
+		t.Fatalf("address page: %d %s", w.Code, body)
+	}
+	for _, want := range []string{"govuk-error-summary", `href="#name"`, `href="#town"`, `id="name-error"`, `id="town-error"`,
+		"Full name must only include letters, numbers and punctuation"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("address page lacks %q", want)
+		}
+	}
+}
+
+// TestFormRefusesAnotherCharset: a form post declared in another charset
+// than the pages' UTF-8 is refused, not misread.
+func TestFormRefusesAnotherCharset(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	r := newRequest("POST", "/order/booklet", formOf("area", "dyfed-powys", "formats", "braille").Encode())
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=windows-1252")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if w := f.do(r); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "UTF-8") {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+}

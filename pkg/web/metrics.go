@@ -182,7 +182,7 @@ func rejectReason(err error) string {
 		return "invalid"
 	case errors.As(err, &tooBig):
 		return "too_large"
-	case errors.Is(err, errUnsupportedMediaType):
+	case errors.Is(err, errUnsupportedMediaType), errors.Is(err, errUnsupportedCharset):
 		return "unsupported_media_type"
 	case errors.As(err, &bad), errors.Is(err, errStateInvalid), errors.Is(err, errStateExpired):
 		return "malformed"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -233,6 +234,13 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request, st formState, answ
 // openForm parses a posted form and opens its state. An empty state is a
 // fresh start only where allowEmpty says so.
 func (s *Server) openForm(r *http.Request, allowEmpty bool) (formState, error) {
+	// The pages are UTF-8 and browsers send forms in the page's encoding;
+	// a post declared in another one would be misread, so it is refused.
+	if _, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return formState{}, &badRequestError{detail: "The form must be sent in UTF-8."}
+		}
+	}
 	if err := r.ParseForm(); err != nil {
 		return formState{}, &badRequestError{detail: "The form could not be read."}
 	}
