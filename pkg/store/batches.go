@@ -108,6 +108,26 @@ func (s *Store) Unfinished(ctx context.Context, before businessday.Date) ([]Batc
 	return bs, nil
 }
 
+// Unsent reports whether anything of the business days up to closed is
+// still to be sent: a batch not sent yet (a failed or interrupted run), or
+// personal data of an order of such a day in no batch yet (the end of
+// day's run failed before assembling, or nothing ran at the cut-off).
+// Batches cover consecutive date ranges up to the latest batch's date
+// (Assemble), so an order in no batch is one of a later date. A closed day
+// with no orders owes nothing.
+func (s *Store) Unsent(ctx context.Context, closed businessday.Date) (bool, error) {
+	var unsent bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT EXISTS (SELECT FROM batches WHERE state <> 'sent' AND business_date <= $1)
+			OR EXISTS (SELECT FROM order_personal WHERE business_date <= $1
+				AND business_date > coalesce((SELECT max(business_date) FROM batches), '-infinity'::date))`,
+		closed.UTC()).Scan(&unsent)
+	if err != nil {
+		return false, fmt.Errorf("unsent days up to %s: %w", closed, dbErr(err))
+	}
+	return unsent, nil
+}
+
 // SendLockKey is the advisory lock key held while a batch is sent ("batch"
 // in ASCII), so that one replica sends and the others stand aside.
 const SendLockKey int64 = 0x6261746368

@@ -155,3 +155,42 @@ func TestAssembleRecordsEncryption(t *testing.T) {
 		t.Errorf("unsaid: %+v, %v", b24, err)
 	}
 }
+
+// Unsent: nothing on a fresh database or for days without orders; an
+// order of a closed day in no batch, or a batch not sent, is owed; once
+// sent, nothing; an order of a later (open) day is not owed yet.
+func TestUnsent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := migratedStore(t)
+	day := func(d int) businessday.Date { return businessday.Date{Year: 2026, Month: 11, Day: d} }
+	unsent := func(d businessday.Date) bool {
+		t.Helper()
+		u, err := st.Unsent(ctx, d)
+		testenv.Must(t, err)
+		return u
+	}
+	if unsent(day(24)) {
+		t.Error("a fresh database owes a batch")
+	}
+	_, err := st.SaveOrder(ctx, sealedOrder(t, day(24), order.Braille))
+	testenv.Must(t, err)
+	if unsent(day(23)) || !unsent(day(24)) || !unsent(day(25)) {
+		t.Error("an order in no batch: owed from its own day on")
+	}
+	b, _, err := st.Assemble(ctx, store.Batch{ID: "B25", Date: day(25), CreatedAt: time.Now(), DataFile: "B25.csv", ManifestFile: "B25.json"})
+	testenv.Must(t, err)
+	if !unsent(day(25)) || !unsent(day(26)) {
+		t.Error("a batch assembled and not sent is owed")
+	}
+	_, err = st.RecordSent(ctx, store.Sent{BatchID: b.ID, SHA256: "ab", SentAt: time.Now(), DeliveryDate: day(26), DueDate: day(26).AddDays(40)})
+	testenv.Must(t, err)
+	if unsent(day(26)) {
+		t.Error("owed after the batch was sent")
+	}
+	_, err = st.SaveOrder(ctx, sealedOrder(t, day(27), order.Braille))
+	testenv.Must(t, err)
+	if unsent(day(26)) || !unsent(day(27)) {
+		t.Error("an order of a day after the last batch")
+	}
+}

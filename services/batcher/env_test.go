@@ -12,7 +12,8 @@ import (
 // serviceEnv is the environment of a batcher running as a service in a
 // test: its database, the test's stream on the local NATS, the test's sshd
 // with the partner folder "outbox", no upload retries, a free HTTP port,
-// plain CSV (PARTNER_PLAINTEXT) unless extra gives PARTNER_PGP_KEY_FILE.
+// plain CSV (PARTNER_PLAINTEXT) unless extra gives PARTNER_PGP_KEY_FILE,
+// no end-of-day retry job.
 // extra adds or overrides settings (KEK, MIGRATE, ...).
 func serviceEnv(dbURL string, orders *stream.Orders, srv *sftptest.Server, extra map[string]string) map[string]string {
 	env := map[string]string{
@@ -21,6 +22,9 @@ func serviceEnv(dbURL string, orders *stream.Orders, srv *sftptest.Server, extra
 		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile,
 		"SFTP_KNOWN_HOSTS": srv.KnownHosts, "SFTP_DIR": "outbox", "SFTP_RETRIES": "0",
 		"HTTP_ADDR": "127.0.0.1:0",
+		// Tests stage orders of past days and send them with send-now;
+		// the retry job would send them first (retry_test.go turns it on).
+		"SEND_RETRY_INTERVAL": "0",
 	}
 	if _, ok := extra[pgpfile.EnvKeyFile]; !ok {
 		env[EnvPlaintext] = "true"

@@ -81,6 +81,8 @@ type config struct {
 	Stream       string
 	Subject      string
 	Consumer     string
+	Replicas     int           // NATS_REPLICAS, as the intake's (see serve)
+	DupeWindow   time.Duration // NATS_DUPE_WINDOW, as the intake's
 	Partner      partner.Config
 	Retries      int
 	RetryBase    time.Duration
@@ -112,6 +114,28 @@ type config struct {
 	Plaintext      bool
 	RetentionGrace time.Duration
 	CatchUpTimeout time.Duration
+	// SendRetryInterval is how often, and at start-up, a closed day not
+	// yet sent is sent again (SEND_RETRY_INTERVAL, default 5m); 0 turns
+	// that off, leaving only the cut-off job (tests that stage past days
+	// by hand; not for production).
+	SendRetryInterval time.Duration
+	// HTTP are the HTTP server's timeouts (not settings: tests shorten
+	// them).
+	HTTP httpTimeouts
+}
+
+// httpTimeouts are the HTTP server's. Without them a client could hold a
+// connection, and its goroutine, for ever: trickling a request, never
+// reading the answer, or keeping an idle keep-alive connection open.
+type httpTimeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+var defaultHTTPTimeouts = httpTimeouts{
+	ReadHeader: 5 * time.Second,
+	Read:       10 * time.Second, // GETs without a body
+	Write:      30 * time.Second, // /metrics counts the personal data held in the database
+	Idle:       60 * time.Second,
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -131,6 +155,8 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 		Stream:      r.String("NATS_STREAM", def.Stream),
 		Subject:     r.String("NATS_SUBJECT", def.Subject),
 		Consumer:    r.String("NATS_CONSUMER", "batcher"),
+		Replicas:    r.Int("NATS_REPLICAS", def.Replicas),
+		DupeWindow:  r.Duration("NATS_DUPE_WINDOW", def.DupeWindow),
 		Partner: partner.Config{
 			Addr:       r.String("SFTP_ADDR", "127.0.0.1:2222"),
 			User:       r.String("SFTP_USER", "booklets"),
@@ -146,6 +172,7 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 		AreasFile:       r.String("AREAS_FILE", ""),
 		BankHolidays:    r.String("BANK_HOLIDAYS_FILE", ""),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		HTTP:            defaultHTTPTimeouts,
 	}
 	now, day, err := clock.FromEnv(getenv)
 	if err != nil {
@@ -160,6 +187,9 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 		r.Fail("BATCH_CUTOFF", err.Error())
 	}
 	c.Cutoff = cut
+	if c.Replicas < 1 || c.Replicas > 5 {
+		r.Fail("NATS_REPLICAS", "must be 1 to 5")
+	}
 	if c.Retries < 0 {
 		r.Fail("SFTP_RETRIES", "must not be negative")
 	}
@@ -167,6 +197,10 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 	c.Plaintext = r.Bool(EnvPlaintext, false)
 	c.RetentionGrace = r.Duration("RETENTION_GRACE", 2*time.Hour)
 	c.CatchUpTimeout = r.Duration("CATCH_UP_TIMEOUT", 2*time.Minute)
+	c.SendRetryInterval = r.Duration("SEND_RETRY_INTERVAL", 5*time.Minute)
+	if c.SendRetryInterval < 0 {
+		r.Fail("SEND_RETRY_INTERVAL", "must not be negative")
+	}
 	if c.RetentionGrace < 0 {
 		r.Fail("RETENTION_GRACE", "must not be negative")
 	}
@@ -400,6 +434,11 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	defer nc.Close()
 	sc := stream.DefaultConfig()
 	sc.Stream, sc.Subject = cfg.Stream, cfg.Subject
+	// The intake ensures the stream too, with its NATS_REPLICAS and
+	// NATS_DUPE_WINDOW: the two must agree, or a restart of one changes
+	// the stream (a batcher with 1 would make a three-replica stream a
+	// single copy).
+	sc.Replicas, sc.DupeWindow = cfg.Replicas, cfg.DupeWindow
 	orders, err := stream.New(nc, sc)
 	if err != nil {
 		return err
@@ -450,6 +489,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 			Msg("DEMO MODE: a day lasts DEMO_DAY; closed days are sent every simulated hour")
 	} else {
 		job, err = batcher.ScheduleEndOfDay(jobCtx, sched, cfg.Cutoff, cfg.Now, send, log)
+		if err == nil && cfg.SendRetryInterval > 0 {
+			// At start-up and then every SEND_RETRY_INTERVAL: a closed day
+			// whose batch did not go is not left for the next cut-off.
+			_, err = batcher.ScheduleRetry(jobCtx, sched, cfg.SendRetryInterval, batcher.Retry{
+				Cutoff: cfg.Cutoff, Now: cfg.Now, Pending: st.Unsent, Send: send, Log: log,
+			})
+		}
 	}
 	if err != nil {
 		return err
@@ -469,7 +515,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	}
 	sched.Start()
 	if next, err := job.NextRun(); err == nil && !cfg.Demo {
-		log.Info().Str("cutoff", cfg.Cutoff.String()).Time("next_run", next).Msg("end-of-day job scheduled")
+		log.Info().Str("cutoff", cfg.Cutoff.String()).Time("next_run", next).Dur("retry_every", cfg.SendRetryInterval).
+			Msg("end-of-day job scheduled")
 	}
 
 	mux := http.NewServeMux()
@@ -493,7 +540,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		_ = sched.Shutdown()
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HTTP.ReadHeader, ReadTimeout: cfg.HTTP.Read,
+		WriteTimeout: cfg.HTTP.Write, IdleTimeout: cfg.HTTP.Idle}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	log.Info().Str("addr", l.Addr().String()).Msg("batcher listening")

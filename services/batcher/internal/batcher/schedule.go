@@ -129,3 +129,55 @@ func ScheduleCatchUp(ctx context.Context, s gocron.Scheduler, every time.Duratio
 	}
 	return job, nil
 }
+
+// Retry makes sure that a closed day whose batch failed to go (the partner
+// down at the cut-off, a crash, a restart) does not wait for the next
+// cut-off with its personal data: run at start-up and then every
+// SEND_RETRY_INTERVAL, it sends the day that closed last whenever anything
+// of a closed day is still unsent (Pending: store.Unsent). One send covers
+// every closed day: SendBatch first finishes unfinished batches of earlier
+// days, and the batch of the day that closed last takes every earlier
+// order in no batch yet. A closed day with nothing to send is left to the
+// end-of-day job. A failure raises the same alert as the end-of-day job
+// (batch_not_sent, logged by SendBatch) and is tried again on the next
+// run.
+type Retry struct {
+	Cutoff  businessday.Cutoff
+	Now     func() time.Time
+	Pending func(ctx context.Context, closed businessday.Date) (bool, error)
+	Send    func(context.Context, businessday.Date) (Result, error)
+	Log     zerolog.Logger
+}
+
+// Run sends the day that closed last if anything of a closed day is unsent.
+func (r Retry) Run(ctx context.Context) error {
+	last := r.Cutoff.LastClosed(r.Now())
+	pending, err := r.Pending(ctx, last)
+	if err != nil || !pending {
+		return err
+	}
+	r.Log.Warn().Str("business_date", last.String()).Msg("a closed day is not sent yet: sending it now")
+	_, err = r.Send(ctx, last)
+	return err
+}
+
+// ScheduleRetry adds the job running r at once (start-up) and then every
+// interval, never two at once.
+func ScheduleRetry(ctx context.Context, s gocron.Scheduler, every time.Duration, r Retry) (gocron.Job, error) {
+	job, err := s.NewJob(
+		gocron.DurationJob(every),
+		gocron.NewTask(func() {
+			if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+				r.Log.Error().Err(err).Dur("retry_in", every).Msg("sending a closed day failed; retrying")
+			}
+		}),
+		gocron.WithName("end-of-day retry"),
+		gocron.WithStartAt(gocron.WithStartImmediately()),
+		gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		gocron.WithContext(ctx),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("schedule the end-of-day retry every %s: %w", every, err)
+	}
+	return job, nil
+}
