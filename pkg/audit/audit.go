@@ -60,6 +60,10 @@ const (
 	// rewrap`): how many live day keys were rewrapped and under which KEK
 	// id; never key material.
 	DayKeysRewrapped Kind = "day_keys_rewrapped"
+	// ConfirmationsUnmatched is one entry per reconciliation run that met
+	// files naming no batch of ours (junk names, unknown batch ids, files
+	// over the size limit): counts by reason, instead of an entry per file.
+	ConfirmationsUnmatched Kind = "confirmations_unmatched"
 )
 
 // Genesis is the PrevHash of the first entry.

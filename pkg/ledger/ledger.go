@@ -96,6 +96,11 @@ func (l *Ledger) Record(ctx context.Context, f reconcile.File, now time.Time, ju
 			}
 		}
 		rec = judge(batch, accepted)
+		if rec.Unmatched {
+			// Not a confirmation of any batch of ours: the run's summary
+			// counts it (RecordRun).
+			return nil
+		}
 		var count *int
 		var sha, deletedBy *string
 		var deletedAt *time.Time
@@ -214,6 +219,76 @@ func (l *Ledger) RaiseOverdue(ctx context.Context, b reconcile.Batch, today, now
 		return false, fmt.Errorf("ledger: raise overdue alert for batch %s: %w", b.ID, err)
 	}
 	return raised, nil
+}
+
+// RecordRun implements reconcile.Store.
+func (l *Ledger) RecordRun(ctx context.Context, run reconcile.Run) error {
+	s := run.Summary
+	err := pgx.BeginFunc(ctx, l.db, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO reconcile_runs
+			(started_at, finished_at, ok, files, accepted, rejected, duplicates, unmatched, failed, overdue)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			run.StartedAt, run.FinishedAt, run.OK, s.Files, s.Accepted, s.Rejected, s.Duplicates, s.Unmatched, s.Failed, len(s.Overdue))
+		if err != nil {
+			return fmt.Errorf("insert run: %w", err)
+		}
+		if s.Unmatched == 0 {
+			return nil
+		}
+		details := map[string]any{"files": s.Unmatched, "run_started_at": run.StartedAt.UTC().Format(time.RFC3339)}
+		for _, why := range []string{reconcile.BadName, reconcile.UnknownBatch, reconcile.Oversized} {
+			details[why] = s.UnmatchedBy[why]
+		}
+		_, err = auditlog.Appender{Now: func() time.Time { return run.FinishedAt }}.Append(ctx, tx,
+			audit.Event{Kind: audit.ConfirmationsUnmatched, Details: details})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: record reconciliation run: %w", err)
+	}
+	return nil
+}
+
+// Stats are the alert figures, from the records of every run whichever
+// process made it (the daemon serves them on /metrics).
+type Stats struct {
+	Accepted, Rejected int64     // confirmation files recorded, by outcome
+	Unmatched, Dupes   int64     // files naming no batch of ours; files seen again (summed over runs)
+	LastRejected       time.Time // when a file was last rejected or unmatched; zero if never
+	RunsOK, RunsFailed int64
+	LastOK, LastFailed time.Time // when the last run of each result finished; zero if never
+}
+
+// Stats reads the figures. Every count only grows (the service role may
+// not delete confirmations or runs), so they are Prometheus counters.
+func (l *Ledger) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	var lastRej, lastUnm, lastOK, lastFailed *time.Time
+	err := l.db.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM confirmations WHERE accepted),
+			(SELECT count(*) FROM confirmations WHERE NOT accepted),
+			(SELECT max(received_at) FROM confirmations WHERE NOT accepted),
+			coalesce(sum(unmatched), 0), coalesce(sum(duplicates), 0),
+			max(finished_at) FILTER (WHERE unmatched > 0),
+			count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok),
+			max(finished_at) FILTER (WHERE ok), max(finished_at) FILTER (WHERE NOT ok)
+		FROM reconcile_runs`).Scan(&s.Accepted, &s.Rejected, &lastRej, &s.Unmatched, &s.Dupes, &lastUnm,
+		&s.RunsOK, &s.RunsFailed, &lastOK, &lastFailed)
+	if err != nil {
+		return Stats{}, fmt.Errorf("ledger: read reconciliation figures: %w", err)
+	}
+	for _, t := range []*time.Time{lastRej, lastUnm} {
+		if t != nil && t.After(s.LastRejected) {
+			s.LastRejected = *t
+		}
+	}
+	if lastOK != nil {
+		s.LastOK = *lastOK
+	}
+	if lastFailed != nil {
+		s.LastFailed = *lastFailed
+	}
+	return s, nil
 }
 
 // Ready checks the database answers.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"booklets/pkg/reconcile"
 )
@@ -47,9 +48,13 @@ func (f *Confirmations) List(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// Read returns a waiting file's content.
+// Read returns a waiting file's content, or reconcile.ErrOversized.
 func (f *Confirmations) Read(ctx context.Context, name string) ([]byte, error) {
-	return f.client.ReadFile(path.Join(f.dir, name), reconcile.MaxFileSize)
+	b, err := f.client.ReadFile(path.Join(f.dir, name), reconcile.MaxFileSize)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("%w (%d bytes): %v", reconcile.ErrOversized, reconcile.MaxFileSize, err)
+	}
+	return b, err
 }
 
 // Done moves a handled file: accepted ones to the processed folder under
@@ -59,10 +64,37 @@ func (f *Confirmations) Read(ctx context.Context, name string) ([]byte, error) {
 func (f *Confirmations) Done(ctx context.Context, file reconcile.File, accepted bool) error {
 	to := path.Join(f.processed, file.Name)
 	if !accepted {
-		stem := strings.TrimSuffix(file.Name, path.Ext(file.Name))
-		to = path.Join(f.rejected, fmt.Sprintf("%s.%s%s", stem, file.SHA256[:12], path.Ext(file.Name)))
+		ext := path.Ext(file.Name)
+		to = path.Join(f.rejected, fmt.Sprintf("%s.%s%s", stem(file.Name), file.SHA256[:12], shortExt(ext)))
 	}
 	return f.client.Move(path.Join(f.dir, file.Name), to)
+}
+
+// Quarantine moves a file that was not read (too large) to the rejected
+// folder as <name>.<why>-<time>, so that it stops failing every run and
+// its name says why it was set aside; the time keeps each one.
+func (f *Confirmations) Quarantine(ctx context.Context, name, why string, now time.Time) error {
+	to := path.Join(f.rejected, fmt.Sprintf("%s%s.%s-%s", stem(name), shortExt(path.Ext(name)), why, now.UTC().Format("20060102T150405.000000000Z")))
+	return f.client.Move(path.Join(f.dir, name), to)
+}
+
+// stem is a file name without its extension, cut to 100 bytes: a
+// partner's (or an intruder's) name of 250 bytes plus our suffix would
+// exceed the 255 a file system allows, and the move would fail, and the
+// file stay, at every run. Real confirmations' names are far shorter.
+func stem(name string) string {
+	s := strings.TrimSuffix(name, path.Ext(name))
+	if len(s) > 100 {
+		s = strings.ToValidUTF8(s[:100], "")
+	}
+	return s
+}
+
+func shortExt(ext string) string {
+	if len(ext) > 16 {
+		return ""
+	}
+	return ext
 }
 
 // Close ends the connection.

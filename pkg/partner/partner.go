@@ -39,6 +39,8 @@ var (
 	ErrVerify = errors.New("SFTP upload verification failed")
 	// ErrNotFound means a remote file does not exist.
 	ErrNotFound = errors.New("remote file not found")
+	// ErrTooLarge means a remote file is larger than the caller's limit.
+	ErrTooLarge = errors.New("remote file too large")
 )
 
 // Config says where and how to connect.
@@ -352,7 +354,8 @@ func (c *Client) Checksum(name string) (string, int64, error) {
 }
 
 // ReadFile reads a remote file (a path relative to the login folder, or
-// absolute) of at most max bytes.
+// absolute) of at most max bytes; a larger one is ErrTooLarge, and is not
+// read further than the limit.
 func (c *Client) ReadFile(p string, max int64) ([]byte, error) {
 	f, err := c.sftp.Open(p)
 	if err != nil {
@@ -367,7 +370,7 @@ func (c *Client) ReadFile(p string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: read %s: %v", ErrUnavailable, p, err)
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("read %s: larger than %d bytes", p, max)
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrTooLarge, p, max)
 	}
 	return b, nil
 }

@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"booklets/pkg/businessday"
 )
@@ -27,6 +28,10 @@ const FormatVersion = 1
 
 // MaxFileSize bounds a confirmation file; real ones are a few hundred bytes.
 const MaxFileSize = 64 << 10
+
+// ErrOversized is what an Inbox's Read returns for a file larger than
+// MaxFileSize: it is not read, and the run quarantines it.
+var ErrOversized = errors.New("confirmation file larger than the limit")
 
 // Status of a sent batch.
 type Status string
@@ -156,6 +161,11 @@ func Parse(f File) (Confirmation, error) {
 	if len(c.DeletedBy) > 200 {
 		return c, errors.New("deleted_by is longer than 200 characters")
 	}
+	if strings.ContainsFunc(c.DeletedBy, unicode.IsControl) {
+		// A NUL cannot even be stored in a PostgreSQL text column: such a
+		// file would fail to be recorded, and stay, at every run.
+		return c, errors.New("deleted_by holds control characters")
+	}
 	return c, nil
 }
 
@@ -200,20 +210,26 @@ type Recorded struct {
 	Accepted   bool
 	Early      bool
 	Reason     string
-	Conf       Confirmation // as parsed, as far as it could be
+	Conf       Confirmation // as parsed; only the batch id when it could not be
 	ReceivedAt time.Time
+	// Unmatched: the file names no batch of ours (no batch of that id). It
+	// is not recorded on its own, only counted in the run's summary
+	// (see Run), so that a folder of junk does not flood the audit log.
+	Unmatched bool
 }
 
 // Judge decides on a confirmation file against the batch it names (nil
 // when there is no such batch) and the confirmation already accepted for
 // it (nil when none). now is when it is received.
 func Judge(f File, batch *Batch, accepted *Recorded, now time.Time) Recorded {
-	r := Recorded{FileName: f.Name, FileSHA256: f.SHA256, ReceivedAt: now}
+	r := Recorded{FileName: f.Name, FileSHA256: f.SHA256, ReceivedAt: now, Unmatched: batch == nil}
 	c, err := Parse(f)
-	r.Conf = c
-	r.BatchID = c.BatchID
-	if r.BatchID == "" {
+	r.Conf, r.BatchID = c, c.BatchID
+	if err != nil {
+		// Keep nothing from a file that failed to parse: its fields were
+		// not checked, and the file itself is kept in the rejected folder.
 		r.BatchID, _ = BatchIDFromFileName(f.Name)
+		r.Conf = Confirmation{BatchID: r.BatchID}
 	}
 	reject := func(format string, args ...any) Recorded {
 		r.Reason = fmt.Sprintf(format, args...)
