@@ -17,7 +17,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,10 +38,29 @@ type Auth struct {
 	Token        string // AUDIT_TOKEN: Authorization: Bearer <token>
 	User         string // AUDIT_USER
 	PasswordHash string // AUDIT_PASSWORD_HASH: bcrypt
+	// Failed sign-ins allowed per client: FailuresPerMinute on average
+	// after a first FailureBurst (AUDIT_FAILURES_PER_MINUTE,
+	// AUDIT_FAILURE_BURST); beyond, 429 with Retry-After. Zero: the
+	// defaults.
+	FailuresPerMinute int
+	FailureBurst      int
 }
 
 // Configured reports whether any way in is set up.
 func (a Auth) Configured() bool { return a.Token != "" || (a.User != "" && a.PasswordHash != "") }
+
+// Validate refuses credentials too weak to serve the record behind.
+func (a Auth) Validate() error {
+	if a.Token != "" && len(a.Token) < MinTokenLength {
+		return fmt.Errorf("auditweb: AUDIT_TOKEN is %d bytes; it must be at least %d (make one with `openssl rand -hex 32`)", len(a.Token), MinTokenLength)
+	}
+	if a.PasswordHash != "" {
+		if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
+			return fmt.Errorf("auditweb: AUDIT_PASSWORD_HASH is not a bcrypt hash: %w", err)
+		}
+	}
+	return nil
+}
 
 // Source is where the record comes from (pkg/ledger).
 type Source interface {
@@ -60,6 +81,14 @@ type RetentionSource interface {
 	LastRetentionCheck(ctx context.Context) (checkedAt time.Time, overdue int, oldest time.Time, err error)
 }
 
+// EncryptionSource says how each batch's data file was sent, decided when
+// the batcher assembled it: "openpgp" (encrypted to the partner's key) or
+// "none" (plain CSV, PARTNER_PLAINTEXT). A Source that is one too
+// (pkg/ledger) adds it to the page.
+type EncryptionSource interface {
+	BatchEncryption(ctx context.Context, batchIDs []string) (map[string]string, error)
+}
+
 // Server serves the auditors' pages.
 type Server struct {
 	// Retention, when set, adds the personal data held too long.
@@ -68,12 +97,18 @@ type Server struct {
 	// Volunteers, when set, adds the overdue volunteer reviews to the page.
 	Volunteers VolunteerSource
 
-	src    Source
-	auth   Auth
-	now    func() time.Time
-	log    zerolog.Logger
-	page   *template.Template
-	assets http.Handler // GOV.UK Frontend CSS and fonts, or nil
+	// OnSignInFailure, when set, is told of each failed sign-in: refused
+	// (wrong credentials), or limited (429) when the client has failed too
+	// often (a metric).
+	OnSignInFailure func(limited bool)
+
+	src      Source
+	auth     Auth
+	failures *failures
+	now      func() time.Time
+	log      zerolog.Logger
+	page     *template.Template
+	assets   http.Handler // GOV.UK Frontend CSS and fonts, or nil
 }
 
 // New parses the page template (failing at start-up, not on a request).
@@ -93,12 +128,11 @@ func New(src Source, auth Auth, now func() time.Time, log zerolog.Logger, assets
 	if err != nil {
 		return nil, fmt.Errorf("auditweb: parse templates: %w", err)
 	}
-	if auth.PasswordHash != "" {
-		if _, err := bcrypt.Cost([]byte(auth.PasswordHash)); err != nil {
-			return nil, fmt.Errorf("auditweb: AUDIT_PASSWORD_HASH is not a bcrypt hash: %w", err)
-		}
+	if err := auth.Validate(); err != nil {
+		return nil, err
 	}
-	return &Server{src: src, auth: auth, now: now, log: log, page: page, assets: assets}, nil
+	return &Server{src: src, auth: auth, failures: newFailures(auth.FailuresPerMinute, auth.FailureBurst),
+		now: now, log: log, page: page, assets: assets}, nil
 }
 
 // Register adds the routes to mux.
@@ -124,9 +158,7 @@ func (s *Server) guard(h func(http.ResponseWriter, *http.Request) error) http.Ha
 				"Set AUDIT_TOKEN, or AUDIT_USER and AUDIT_PASSWORD_HASH, and restart the reconciler.", http.StatusServiceUnavailable)
 			return
 		}
-		if !s.authorised(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="booklets audit", charset="UTF-8"`)
-			http.Error(w, "Sign in to see the audit record.", http.StatusUnauthorized)
+		if !s.signIn(w, r) {
 			return
 		}
 		if err := h(w, r); err != nil {
@@ -138,6 +170,55 @@ func (s *Server) guard(h func(http.ResponseWriter, *http.Request) error) http.Ha
 			http.Error(w, "Something went wrong reading the audit record. Try again later.", http.StatusInternalServerError)
 		}
 	})
+}
+
+// signIn checks the request's credentials within its client's allowance
+// of failures, and answers 401 or 429 itself when it returns false.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) bool {
+	method, user := presented(r)
+	if method == "" {
+		// A browser's first request, before it asks for the password: not
+		// an attempt, and no bcrypt work.
+		unauthorised(w)
+		return false
+	}
+	key, now := clientKey(r), s.now()
+	c := s.failures.take(key, now)
+	defer c.turn.Unlock()
+	if wait := c.wait(now); wait > 0 {
+		// Refused before any check, the right credentials included: a
+		// guesser must not learn which try was right.
+		if !c.limited {
+			c.limited = true // once per spell, so a flood cannot flood the log
+			s.log.Warn().Str("client", key).Str("method", method).Dur("retry_after", wait).
+				Msg("auditors' sign-in: too many failures from this client; refusing its attempts for a while")
+		}
+		if s.OnSignInFailure != nil {
+			s.OnSignInFailure(true)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		http.Error(w, "Too many failed sign-ins. Try again later.", http.StatusTooManyRequests)
+		return false
+	}
+	if s.authorised(r) {
+		return true
+	}
+	c.fail(now)
+	ev := s.log.Warn().Str("client", key).Str("method", method)
+	if method == "basic" {
+		ev = ev.Str("user", logName(user))
+	}
+	ev.Msg("auditors' sign-in failed")
+	if s.OnSignInFailure != nil {
+		s.OnSignInFailure(false)
+	}
+	unauthorised(w)
+	return false
+}
+
+func unauthorised(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="booklets audit", charset="UTF-8"`)
+	http.Error(w, "Sign in to see the audit record.", http.StatusUnauthorized)
 }
 
 func (s *Server) authorised(r *http.Request) bool {
@@ -226,6 +307,9 @@ type pageData struct {
 	OverdueReviews   []volunteer.Summary
 	// Retention is nil when no retention source is set.
 	Retention *retentionData
+	// Encryption is how each shown batch's file was sent, by batch id
+	// (EncryptionSource); nil without one.
+	Encryption map[string]string
 }
 
 type retentionData struct {
@@ -257,6 +341,15 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 		d.Retention = &retentionData{CheckedAt: at, Overdue: n}
 		if n > 0 {
 			d.Retention.OldestAge = d.Now.Sub(oldest).Round(time.Minute).String()
+		}
+	}
+	if es, ok := s.src.(EncryptionSource); ok && len(shown) > 0 {
+		ids := make([]string, len(shown))
+		for i, v := range shown {
+			ids[i] = v.ID
+		}
+		if d.Encryption, err = es.BatchEncryption(r.Context(), ids); err != nil {
+			return err
 		}
 	}
 	var b strings.Builder
