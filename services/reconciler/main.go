@@ -7,11 +7,13 @@
 //	reconciler verify-audit          check the audit log's hash chain; non-zero exit if broken
 //	reconciler report --from DATE --to DATE --format csv|json
 //	reconciler volunteers due|show ID|review ID --keep|--delete   (volunteers.go)
+//	reconciler help, or -h / --help after any command: its usage (connects to nothing)
 //
 // Configuration (environment): DATABASE_URL, MIGRATE, SFTP_ADDR, SFTP_USER,
 // SFTP_KEY_FILE, SFTP_KNOWN_HOSTS, SFTP_CONFIRMATIONS_DIR,
 // SFTP_PROCESSED_DIR, SFTP_REJECTED_DIR, SFTP_TIMEOUT, RECONCILE_AT, HTTP_ADDR, AUDIT_TOKEN, AUDIT_USER,
-// AUDIT_PASSWORD_HASH, LOG_FORMAT, LOG_LEVEL. See docs/reconciler.md.
+// AUDIT_PASSWORD_HASH, AUDIT_FAILURES_PER_MINUTE, AUDIT_FAILURE_BURST, LOG_FORMAT, LOG_LEVEL.
+// See docs/reconciler.md.
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // London dates must not depend on the host's zone files
@@ -45,6 +48,7 @@ import (
 	"booklets/pkg/logging"
 	"booklets/pkg/partner"
 	"booklets/pkg/reconcile"
+	"booklets/pkg/seal"
 	"booklets/pkg/volunteerstore"
 	bookletsweb "booklets/pkg/web"
 )
@@ -54,8 +58,130 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "reconciler:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
+}
+
+const usage = `Usage: reconciler [COMMAND]
+
+Checks that the print partner deletes every batch on time, and keeps the
+auditors' record. Settings are environment variables (docs/reconciler.md).
+
+Commands:
+  (none)         serve the auditors' page, /metrics, /healthz and /readyz,
+                 and check the partner's confirmations daily at RECONCILE_AT
+  check-now      fetch and check the confirmations once; print what it did as JSON
+  verify-audit   check the audit log's hash chain; exit 1 if it is broken
+  report         list the sent batches and their deletion status (csv or json)
+  volunteers     the research volunteers' 2-year review: due, show, review (and seal, rewrap)
+  help           this text; "reconciler COMMAND -h" explains a command
+`
+
+// usages are the commands' own texts, printed for COMMAND -h.
+var usages = map[string]string{
+	"check-now": `Usage: reconciler check-now
+
+Fetches the partner's deletion confirmations over SFTP once, judges and
+records each, moves them out of the folder, checks every sent batch for an
+overdue deletion, and prints a JSON summary: files, accepted, rejected,
+duplicates, unmatched (files naming no batch of ours), failed, overdue,
+alerts_raised.
+`,
+	"verify-audit": `Usage: reconciler verify-audit
+
+Checks the audit log's hash chain; prints the head (seq and hash) to note
+for the next visit, or the first broken entry and exits 1.
+`,
+	"report": `Usage: reconciler report [--from DATE] [--to DATE] [--format csv|json]
+
+Lists the sent batches of business dates DATE (YYYY-MM-DD) to DATE,
+inclusive, with their deletion status.
+
+  --from DATE        first business date (default: the first)
+  --to DATE          last business date (default: the last)
+  --format csv|json  output format (default csv)
+`,
+	"volunteers": volunteersUsage,
+}
+
+// usageError is a mistake on the command line: main prints it with the
+// usage and exits 2.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e usageError) Error() string { return e.err.Error() + "\n\n" + e.usage }
+func (e usageError) Unwrap() error { return e.err }
+
+// isHelp tells whether an argument asks for the usage.
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// command is a parsed command line.
+type command struct {
+	name       string // "" serves
+	report     reportArgs
+	volunteers volunteersArgs
+}
+
+// parseArgs reads the command line, and nothing else: it runs before the
+// configuration is read and before anything is connected to, so that a
+// request for help (flag.ErrHelp, with the text to print) or a mistake
+// never acts.
+func parseArgs(args []string) (command, string, error) {
+	if len(args) == 0 {
+		return command{}, "", nil
+	}
+	c := command{name: args[0]}
+	text, known := usages[c.name]
+	switch {
+	case isHelp(c.name):
+		return c, usage, flag.ErrHelp
+	case c.name == "help":
+		if len(args) > 1 {
+			if t, ok := usages[args[1]]; ok {
+				return c, t, flag.ErrHelp
+			}
+			return c, usage, usageError{fmt.Errorf("help: unknown command %q", args[1]), usage}
+		}
+		return c, usage, flag.ErrHelp
+	case !known:
+		what := "command"
+		if strings.HasPrefix(c.name, "-") {
+			what = "flag"
+		}
+		return c, usage, usageError{fmt.Errorf("unknown %s %q", what, c.name), usage}
+	}
+	var err error
+	switch c.name {
+	case "check-now", "verify-audit":
+		err = noArgs(c.name, args[1:])
+	case "report":
+		c.report, err = parseReport(args[1:])
+	case "volunteers":
+		c.volunteers, err = parseVolunteers(args[1:])
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		err = usageError{err, text}
+	}
+	return c, text, err
+}
+
+// noArgs accepts only -h or --help.
+func noArgs(name string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s takes no arguments (got %q)", name, fs.Arg(0))
+	}
+	return nil
 }
 
 type config struct {
@@ -79,6 +205,26 @@ type config struct {
 	// ShutdownTimeout bounds how long a check in progress may take to
 	// finish after SIGTERM.
 	ShutdownTimeout time.Duration
+	// HTTP bounds how long a client may hold a connection (not settings:
+	// tests shorten them).
+	HTTP httpTimeouts
+	// Ring is the KEK ring, nil if none is set: only `volunteers show`,
+	// `seal` and `rewrap` need it (volunteers.go).
+	Ring *seal.Ring
+}
+
+// httpTimeouts are the HTTP server's. Without them a client could hold a
+// connection, and its goroutine, for ever: trickling a request, never
+// reading the answer, or keeping an idle keep-alive connection open.
+type httpTimeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+var defaultHTTPTimeouts = httpTimeouts{
+	ReadHeader: 5 * time.Second,
+	Read:       15 * time.Second, // requests are GETs without a body
+	Write:      60 * time.Second, // the CSV and /metrics read the database
+	Idle:       60 * time.Second,
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -100,13 +246,16 @@ func readConfig(getenv func(string) string) (config, error) {
 		Auth: auditweb.Auth{
 			// Secrets: the value, or a file named by *_FILE (container
 			// secrets, deploy/README.md).
-			Token:        r.Secret("AUDIT_TOKEN"),
-			User:         r.String("AUDIT_USER", ""),
-			PasswordHash: r.Secret("AUDIT_PASSWORD_HASH"),
+			Token:             r.Secret("AUDIT_TOKEN"),
+			User:              r.String("AUDIT_USER", ""),
+			PasswordHash:      r.Secret("AUDIT_PASSWORD_HASH"),
+			FailuresPerMinute: r.Int("AUDIT_FAILURES_PER_MINUTE", auditweb.DefaultFailuresPerMinute),
+			FailureBurst:      r.Int("AUDIT_FAILURE_BURST", auditweb.DefaultFailureBurst),
 		},
 		LogFormat:       r.String("LOG_FORMAT", "json"),
 		LogLevel:        r.String("LOG_LEVEL", "info"),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		HTTP:            defaultHTTPTimeouts,
 	}
 	now, day, err := clock.FromEnv(getenv)
 	if err != nil {
@@ -119,22 +268,42 @@ func readConfig(getenv func(string) string) (config, error) {
 	} else {
 		c.At = time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
 	}
+	c.Ring = volunteersKEK(r, getenv)
 	if (c.Auth.User == "") != (c.Auth.PasswordHash == "") {
 		r.Fail("AUDIT_USER", "AUDIT_USER and AUDIT_PASSWORD_HASH must be set together")
+	}
+	if c.Auth.FailuresPerMinute < 1 {
+		r.Fail("AUDIT_FAILURES_PER_MINUTE", "must be at least 1")
+	}
+	if c.Auth.FailureBurst < 1 {
+		r.Fail("AUDIT_FAILURE_BURST", "must be at least 1")
 	}
 	return c, r.Err()
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd, text, err := parseArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		_, err := io.WriteString(stdout, text)
+		return err
+	}
+	if err != nil {
+		return err
+	}
 	cfg, err := readConfig(getenv)
 	if err != nil {
 		return err
 	}
+	return runCommand(ctx, cfg, cmd, stdout)
+}
+
+// runCommand runs a parsed command with its configuration.
+func runCommand(ctx context.Context, cfg config, cmd command, stdout io.Writer) error {
 	log, err := logging.New(stdout, cfg.LogFormat, cfg.LogLevel, "reconciler")
 	if err != nil {
 		return fmt.Errorf("LOG_LEVEL: %w", err)
 	}
-	if len(args) > 0 {
+	if cmd.name != "" {
 		// A command's result goes to stdout: keep log lines out of it.
 		log = log.Output(os.Stderr)
 	}
@@ -151,15 +320,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	led := ledger.New(db)
 	now := cfg.Now
 
-	cmd := ""
-	if len(args) > 0 {
-		cmd = args[0]
-	}
-	switch cmd {
+	switch cmd.name {
 	case "":
 		return serve(ctx, cfg, db, led, now, log)
 	case "check-now":
-		rec := reconciler(cfg, led, log, nil)
+		rec := reconciler(cfg, led, log)
 		sum, err := rec.Reconcile(ctx, now())
 		_ = json.NewEncoder(stdout).Encode(sum)
 		return err
@@ -174,11 +339,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return nil
 	case "report":
-		return report(ctx, args[1:], led, now, stdout)
+		return report(ctx, cmd.report, led, now, stdout)
 	case "volunteers":
-		return volunteersCommand(ctx, args[1:], volunteerstore.New(db, now), stdout)
+		return volunteersCommand(ctx, cmd.volunteers, volunteerstore.New(db, now, volunteerstore.WithRing(cfg.Ring)), stdout)
 	}
-	return fmt.Errorf("unknown command %q (want check-now, verify-audit, report or volunteers)", cmd)
+	return fmt.Errorf("unknown command %q", cmd.name) // parseArgs knows them all
 }
 
 func migrate(ctx context.Context, db *pgxpool.Pool) error {
@@ -190,7 +355,7 @@ func migrate(ctx context.Context, db *pgxpool.Pool) error {
 	return migrations.Apply(ctx, conn.Conn())
 }
 
-func reconciler(cfg config, led *ledger.Ledger, log zerolog.Logger, overdue reconcile.Gauge) *reconcile.Reconciler {
+func reconciler(cfg config, led *ledger.Ledger, log zerolog.Logger) *reconcile.Reconciler {
 	return &reconcile.Reconciler{
 		Store: led,
 		Open: func(ctx context.Context) (reconcile.Inbox, error) {
@@ -200,52 +365,64 @@ func reconciler(cfg config, led *ledger.Ledger, log zerolog.Logger, overdue reco
 			}
 			return c.Confirmations(cfg.ConfDir, cfg.Processed, cfg.Rejected), nil
 		},
-		Log:     log,
-		Overdue: overdue,
+		Log: log,
 	}
 }
 
-func report(ctx context.Context, args []string, led *ledger.Ledger, now func() time.Time, stdout io.Writer) error {
+// reportArgs is a parsed `reconciler report` command line.
+type reportArgs struct {
+	filter reconcile.Filter
+	format string
+}
+
+func parseReport(args []string) (reportArgs, error) {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	from := fs.String("from", "", "first business date, YYYY-MM-DD")
 	to := fs.String("to", "", "last business date, YYYY-MM-DD")
 	format := fs.String("format", "csv", "csv or json")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("report: %w (usage: report --from DATE --to DATE --format csv|json)", err)
+		return reportArgs{}, fmt.Errorf("report: %w", err)
 	}
-	var f reconcile.Filter
+	if fs.NArg() > 0 {
+		return reportArgs{}, fmt.Errorf("report: unexpected argument %q", fs.Arg(0))
+	}
+	a := reportArgs{format: *format}
+	if a.format != "csv" && a.format != "json" {
+		return a, fmt.Errorf("report: --format %q is not csv or json", a.format)
+	}
 	for _, p := range []struct {
 		name, val string
 		dst       *time.Time
-	}{{"--from", *from, &f.From}, {"--to", *to, &f.To}} {
+	}{{"--from", *from, &a.filter.From}, {"--to", *to, &a.filter.To}} {
 		if p.val == "" {
 			continue
 		}
 		d, err := businessday.ParseDate(p.val)
 		if err != nil {
-			return fmt.Errorf("report: %s %q is not a date like 2025-03-31", p.name, p.val)
+			return a, fmt.Errorf("report: %s %q is not a date like 2025-03-31", p.name, p.val)
 		}
 		*p.dst = d.UTC()
 	}
-	states, err := led.States(ctx, f)
+	return a, nil
+}
+
+func report(ctx context.Context, a reportArgs, led *ledger.Ledger, now func() time.Time, stdout io.Writer) error {
+	states, err := led.States(ctx, a.filter)
 	if err != nil {
 		return err
 	}
 	views := reconcile.Views(states, now())
-	switch *format {
-	case "csv":
-		return reconcile.WriteCSV(stdout, views)
-	case "json":
+	if a.format == "json" {
 		return reconcile.WriteJSON(stdout, views)
 	}
-	return fmt.Errorf("report: --format %q is not csv or json", *format)
+	return reconcile.WriteCSV(stdout, views)
 }
 
 func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger, now func() time.Time, log zerolog.Logger) error {
-	m := newMetrics(led.States, now, log)
+	m := newMetrics(led, now, log)
 	reg := m.reg
-	rec := reconciler(cfg, led, log, m.overdue)
+	rec := reconciler(cfg, led, log)
 	// The check runs with a context that outlives the SIGTERM, so that a
 	// run in progress finishes (each file is one transaction, and a run is
 	// harmless to repeat); past SHUTDOWN_TIMEOUT it is cancelled.
@@ -254,8 +431,9 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 	jobCtx := jobs.Context()
 	check := func(what string) {
 		defer jobs.Begin()()
-		sum, err := rec.Reconcile(jobCtx, now())
-		m.observe(sum, err)
+		// What the run did is recorded in the database, where /metrics
+		// reads it (metrics.go), as for a `check-now` run elsewhere.
+		_, err := rec.Reconcile(jobCtx, now())
 		if err != nil {
 			log.Error().Err(err).Msg(what + " incomplete")
 		}
@@ -266,6 +444,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 		return err
 	}
 	web.Volunteers = volunteerstore.New(db, now)
+	web.OnSignInFailure = m.signInFailure
 	web.Retention = led
 	if !cfg.Auth.Configured() {
 		log.Error().Msg("no AUDIT_TOKEN or AUDIT_USER/AUDIT_PASSWORD_HASH: the audit pages answer 503 until one is set")
@@ -329,7 +508,8 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 		stop()
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HTTP.ReadHeader, ReadTimeout: cfg.HTTP.Read,
+		WriteTimeout: cfg.HTTP.Write, IdleTimeout: cfg.HTTP.Idle}
 	log.Info().Str("addr", ln.Addr().String()).Str("reconcile_at", fmt.Sprintf("%02d:%02d", h, mi)).Msg("reconciler listening")
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

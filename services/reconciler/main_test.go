@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
@@ -81,8 +79,8 @@ func (e *env) batch(id string, delivered time.Time, count int, sha string) time.
 	e.t.Helper()
 	due := e.cal.DueDate(delivered)
 	_, err := e.db.Exec(context.Background(), `INSERT INTO batches
-		(batch_id, business_date, state, record_count, order_count, sha256, data_file, manifest_file, created_at, sent_at, delivery_date, due_date)
-		VALUES ($1, $2, 'sent', $3, $3, $4, $1 || '.csv', $1 || '.manifest.json', $5, $5, $6, $7)`,
+		(batch_id, business_date, state, record_count, order_count, sha256, data_file, manifest_file, created_at, sent_at, delivery_date, due_date, encryption)
+		VALUES ($1, $2, 'sent', $3, $3, $4, $1 || '.csv', $1 || '.manifest.json', $5, $5, $6, $7, 'none')`,
 		id, delivered.AddDate(0, 0, -1), count, sha, delivered.Add(9*time.Hour), delivered, due)
 	testenv.Must(e.t, err)
 	return due
@@ -127,9 +125,9 @@ func TestEndToEnd(t *testing.T) {
 	e.confirm("deletion_B-GHOST.json", conf("B-GHOST", 1, sum('1'), today))
 	e.confirm("deletion_B-EARLY.json", conf("B-EARLY", 4, sum('e'), today.Add(-12*time.Hour)))
 
-	var s struct{ Files, Accepted, Rejected, Duplicates int }
+	var s struct{ Files, Accepted, Rejected, Duplicates, Unmatched int }
 	testenv.Must(t, json.Unmarshal([]byte(e.run("check-now")), &s))
-	if s.Files != 5 || s.Accepted != 2 || s.Rejected != 3 || s.Duplicates != 0 {
+	if s.Files != 5 || s.Accepted != 2 || s.Rejected != 2 || s.Unmatched != 1 || s.Duplicates != 0 {
 		t.Fatalf("first run: %+v", s)
 	}
 	for _, p := range []string{"processed/deletion_B-OK.json", "processed/deletion_B-EARLY.json"} {
@@ -153,7 +151,7 @@ func TestEndToEnd(t *testing.T) {
 		reasons[id] = reason
 	}
 	testenv.Must(t, rows.Err())
-	for id, want := range map[string]string{"B-SUM": "sha256 does not match", "B-COUNT": "record_count 6 does not match the 7", "B-GHOST": "unknown batch"} {
+	for id, want := range map[string]string{"B-SUM": "sha256 does not match", "B-COUNT": "record_count 6 does not match the 7"} {
 		if !strings.Contains(reasons[id], want) {
 			t.Errorf("%s rejected with %q, want %q", id, reasons[id], want)
 		}
@@ -252,8 +250,7 @@ func TestOverdueAlertsDaily(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := readConfig(e.getenv)
 	testenv.Must(t, err)
-	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "overdue_batches"})
-	rec := reconciler(cfg, ledger.New(e.db), zerolog.Nop(), gauge)
+	rec := reconciler(cfg, ledger.New(e.db), zerolog.Nop())
 	delivered := workdays.Date(2025, 3, 3)
 	due := e.batch("B-1", delivered, 2, sum('a'))
 	if due.Format(time.DateOnly) != "2025-04-14" {
@@ -270,10 +267,10 @@ func TestOverdueAlertsDaily(t *testing.T) {
 		if len(s.Overdue) != wantOverdue || s.Raised != wantRaised {
 			t.Fatalf("at %s: overdue %v raised %d, want %d and %d", now, s.Overdue, s.Raised, wantOverdue, wantRaised)
 		}
-		var m dto.Metric
-		testenv.Must(t, gauge.Write(&m))
-		if got := m.GetGauge().GetValue(); got != float64(wantOverdue) {
-			t.Fatalf("gauge %v, want %d", got, wantOverdue)
+		var ran int
+		testenv.Must(t, e.db.QueryRow(ctx, "SELECT overdue FROM reconcile_runs ORDER BY run_id DESC LIMIT 1").Scan(&ran))
+		if ran != wantOverdue {
+			t.Fatalf("run recorded %d overdue, want %d", ran, wantOverdue)
 		}
 	}
 	check(at("2025-04-14", 22), 0, 0) // the due date itself: still in time
@@ -304,7 +301,7 @@ func TestAuditorPages(t *testing.T) {
 	e.batch("B-WAIT", today.AddDate(0, 0, -1), 9, sum('f'))
 	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
 	testenv.Must(t, err)
-	auth := auditweb.Auth{Token: "s3cret-token", User: "auditor", PasswordHash: string(hash)}
+	auth := auditweb.Auth{Token: "s3cret-token-0123456789abcdefghijkl", User: "auditor", PasswordHash: string(hash)}
 	get := func(srv *httptest.Server, path string, set func(*http.Request)) (int, string, http.Header) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
@@ -327,7 +324,7 @@ func TestAuditorPages(t *testing.T) {
 		return srv
 	}
 	srv := newServer(auth)
-	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret-token") }
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret-token-0123456789abcdefghijkl") }
 	for _, p := range []string{"/audit", "/audit/batches.csv", "/api/v1/batches"} {
 		if code, _, h := get(srv, p, nil); code != http.StatusUnauthorized || h.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s without credentials: %d", p, code)
@@ -379,7 +376,7 @@ func TestAuditorPages(t *testing.T) {
 func TestServe(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.vars["AUDIT_TOKEN"] = "tok"
+	e.vars["AUDIT_TOKEN"] = strings.Repeat("t", 32)
 	e.vars["LOG_LEVEL"] = "info"
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -417,4 +414,46 @@ func TestServe(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// daemon runs the service with cfg until the test ends, and returns its
+// address once it listens; ran is closed after the start-up check.
+func (e *env) daemon(cfg config) (addr string, ran <-chan struct{}) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- runCommand(ctx, cfg, command{}, pw); pw.Close() }()
+	addrs, checked := make(chan string, 1), make(chan struct{})
+	go func() {
+		dec := json.NewDecoder(pr)
+		closed := false
+		for {
+			var line map[string]any
+			if err := dec.Decode(&line); err != nil {
+				io.Copy(io.Discard, pr)
+				return
+			}
+			if a, ok := line["addr"].(string); ok {
+				addrs <- a
+			}
+			if line["message"] == "reconciliation run" && !closed {
+				close(checked)
+				closed = true
+			}
+		}
+	}()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("reconciler: %v", err)
+		}
+	})
+	select {
+	case a := <-addrs:
+		return a, checked
+	case err := <-done:
+		e.t.Fatalf("reconciler stopped: %v", err)
+	}
+	return "", nil
 }

@@ -8,89 +8,139 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/ledger"
 	"booklets/pkg/reconcile"
 )
 
 // metrics are the reconciler's, all named booklets_reconciler_*. The only
-// labels are fixed vocabularies: a confirmation's outcome and a batch
-// status.
+// labels are fixed vocabularies: a confirmation's outcome, a batch status,
+// a run's result.
+//
+// Everything an alert is raised on is read from the database at each
+// scrape (recordsCollector), not counted by this process: a `check-now`
+// run by an operator, or another replica, records its work there too, and
+// the daemon's alerts see it. Only sign-in failures, which happen in this
+// process, are counted here.
 type metrics struct {
-	reg           *prometheus.Registry
-	overdue       prometheus.Gauge
-	confirmations *prometheus.CounterVec
-	runs          *prometheus.CounterVec
+	reg     *prometheus.Registry
+	signIns *prometheus.CounterVec
 }
 
-// Outcomes of a confirmation file, the label values of
-// booklets_reconciler_confirmations_total.
-var outcomes = []string{"accepted", "rejected", "duplicate"}
+// ledgerReader is what the metrics read (pkg/ledger).
+type ledgerReader interface {
+	States(ctx context.Context, f reconcile.Filter) ([]reconcile.State, error)
+	Stats(ctx context.Context) (ledger.Stats, error)
+}
 
-func newMetrics(states func(context.Context, reconcile.Filter) ([]reconcile.State, error), now func() time.Time, log zerolog.Logger) *metrics {
+func newMetrics(led ledgerReader, now func() time.Time, log zerolog.Logger) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
-		overdue: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "booklets_reconciler_overdue_batches",
-			Help: "Batches whose deletion due date has passed without an accepted confirmation from the partner (alert if > 0).",
-		}),
-		confirmations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "booklets_reconciler_confirmations_total",
-			Help: "Deletion confirmation files handled, by outcome: accepted, rejected (alert), duplicate (seen before).",
-		}, []string{"status"}),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "booklets_reconciler_runs_total",
-			Help: "Reconciliation runs, by result: ok, or failed (the partner or the database could not be reached; alert when it persists).",
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "booklets_reconciler_sign_in_failures_total",
+			Help: "Failed sign-ins to the auditors' pages, by result: refused (wrong credentials) or limited (429: too many failures from the client).",
 		}, []string{"result"}),
 	}
-	for _, o := range outcomes {
-		m.confirmations.WithLabelValues(o)
-	}
-	m.runs.WithLabelValues("ok")
-	m.runs.WithLabelValues("failed")
+	m.signIns.WithLabelValues("refused")
+	m.signIns.WithLabelValues("limited")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.overdue, m.confirmations, m.runs,
-		&batchCollector{states: states, now: now, log: log, desc: prometheus.NewDesc("booklets_reconciler_batches",
-			"Sent batches by deletion status (awaiting, confirmed, confirmed_early, overdue, rejected), as on the auditors' page.",
-			[]string{"status"}, nil)})
+		m.signIns, newRecordsCollector(led, now, log))
 	return m
 }
 
-// observe counts what one run did.
-func (m *metrics) observe(sum reconcile.Summary, err error) {
-	m.confirmations.WithLabelValues("accepted").Add(float64(sum.Accepted))
-	m.confirmations.WithLabelValues("rejected").Add(float64(sum.Rejected))
-	m.confirmations.WithLabelValues("duplicate").Add(float64(sum.Duplicates))
-	if err != nil {
-		m.runs.WithLabelValues("failed").Inc()
-	} else {
-		m.runs.WithLabelValues("ok").Inc()
-	}
-}
-
-// batchCollector reads the batches' statuses from the database at each
-// scrape, so that every replica reports the same.
-type batchCollector struct {
-	states func(context.Context, reconcile.Filter) ([]reconcile.State, error)
-	now    func() time.Time
-	log    zerolog.Logger
-	desc   *prometheus.Desc
-}
-
-func (c *batchCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *batchCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	states, err := c.states(ctx, reconcile.Filter{})
-	if err != nil {
-		c.log.Warn().Err(err).Msg("metrics: could not read the batches")
-		ch <- prometheus.NewInvalidMetric(c.desc, err)
+// signInFailure counts a failed sign-in (auditweb.Server.OnSignInFailure).
+func (m *metrics) signInFailure(limited bool) {
+	if limited {
+		m.signIns.WithLabelValues("limited").Inc()
 		return
 	}
-	counts := map[reconcile.Status]int{}
-	for _, v := range reconcile.Views(states, c.now()) {
-		counts[v.Status]++
+	m.signIns.WithLabelValues("refused").Inc()
+}
+
+// recordsCollector reads the record at each scrape, so that every replica
+// reports the same and no work done by another process is missed.
+type recordsCollector struct {
+	led ledgerReader
+	now func() time.Time
+	log zerolog.Logger
+
+	batches, overdue            *prometheus.Desc
+	confirmations, lastRejected *prometheus.Desc
+	runs, lastRun               *prometheus.Desc
+}
+
+func newRecordsCollector(led ledgerReader, now func() time.Time, log zerolog.Logger) *recordsCollector {
+	return &recordsCollector{led: led, now: now, log: log,
+		batches: prometheus.NewDesc("booklets_reconciler_batches",
+			"Sent batches by deletion status (awaiting, confirmed, confirmed_early, overdue, rejected), as on the auditors' page.",
+			[]string{"status"}, nil),
+		overdue: prometheus.NewDesc("booklets_reconciler_overdue_batches",
+			"Batches whose deletion due date has passed without an accepted confirmation from the partner, whatever their status (alert if > 0).",
+			nil, nil),
+		confirmations: prometheus.NewDesc("booklets_reconciler_confirmations_total",
+			"Files met in the partner's confirmations folder by any run (daemon or check-now), by outcome: accepted, rejected (a confirmation of one of our batches that failed a check), unmatched (naming no batch of ours, or over the size limit), duplicate (seen before).",
+			[]string{"status"}, nil),
+		lastRejected: prometheus.NewDesc("booklets_reconciler_last_rejected_confirmation_timestamp_seconds",
+			"When a file in the confirmations folder was last rejected or unmatched (Unix time; 0 if never).",
+			nil, nil),
+		runs: prometheus.NewDesc("booklets_reconciler_runs_total",
+			"Reconciliation runs by any process (daemon or check-now), by result: ok, or failed (the partner or the database could not be reached, or a file could not be handled).",
+			[]string{"result"}, nil),
+		lastRun: prometheus.NewDesc("booklets_reconciler_last_run_timestamp_seconds",
+			"When the last reconciliation run of each result finished (Unix time; 0 if never): alert when the last ok run is more than a day old.",
+			[]string{"result"}, nil),
 	}
-	for _, s := range reconcile.Statuses {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), string(s))
+}
+
+func (c *recordsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.batches, c.overdue, c.confirmations, c.lastRejected, c.runs, c.lastRun} {
+		ch <- d
 	}
+}
+
+func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	states, err := c.led.States(ctx, reconcile.Filter{})
+	if err != nil {
+		c.log.Warn().Err(err).Msg("metrics: could not read the batches")
+		ch <- prometheus.NewInvalidMetric(c.batches, err)
+		ch <- prometheus.NewInvalidMetric(c.overdue, err)
+	} else {
+		now := c.now()
+		counts, overdue := map[reconcile.Status]int{}, 0
+		for _, v := range reconcile.Views(states, now) {
+			counts[v.Status]++
+			if v.Overdue {
+				overdue++
+			}
+		}
+		for _, s := range reconcile.Statuses {
+			ch <- prometheus.MustNewConstMetric(c.batches, prometheus.GaugeValue, float64(counts[s]), string(s))
+		}
+		ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, float64(overdue))
+	}
+	st, err := c.led.Stats(ctx)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("metrics: could not read the reconciliation figures")
+		for _, d := range []*prometheus.Desc{c.confirmations, c.lastRejected, c.runs, c.lastRun} {
+			ch <- prometheus.NewInvalidMetric(d, err)
+		}
+		return
+	}
+	for status, n := range map[string]int64{"accepted": st.Accepted, "rejected": st.Rejected, "unmatched": st.Unmatched, "duplicate": st.Dupes} {
+		ch <- prometheus.MustNewConstMetric(c.confirmations, prometheus.CounterValue, float64(n), status)
+	}
+	ch <- prometheus.MustNewConstMetric(c.lastRejected, prometheus.GaugeValue, unix(st.LastRejected))
+	ch <- prometheus.MustNewConstMetric(c.runs, prometheus.CounterValue, float64(st.RunsOK), "ok")
+	ch <- prometheus.MustNewConstMetric(c.runs, prometheus.CounterValue, float64(st.RunsFailed), "failed")
+	ch <- prometheus.MustNewConstMetric(c.lastRun, prometheus.GaugeValue, unix(st.LastOK), "ok")
+	ch <- prometheus.MustNewConstMetric(c.lastRun, prometheus.GaugeValue, unix(st.LastFailed), "failed")
+}
+
+// unix is a time as Prometheus timestamps are given, 0 for none.
+func unix(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }

@@ -21,7 +21,7 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	tokenFile := filepath.Join(t.TempDir(), "audit_token")
-	testenv.Must(t, os.WriteFile(tokenFile, []byte("file-token\n"), 0o600))
+	testenv.Must(t, os.WriteFile(tokenFile, []byte("file-token-0123456789abcdefghijkl\n"), 0o600))
 	e.vars["AUDIT_TOKEN_FILE"] = tokenFile
 	e.vars["LOG_LEVEL"] = "info"
 
@@ -61,31 +61,62 @@ func TestMetrics(t *testing.T) {
 	<-ran // the start-up check
 
 	req, _ := http.NewRequest("GET", base+"/api/v1/batches", nil)
-	req.Header.Set("Authorization", "Bearer file-token")
+	req.Header.Set("Authorization", "Bearer file-token-0123456789abcdefghijkl")
 	resp, err := http.DefaultClient.Do(req)
 	testenv.Must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("token from AUDIT_TOKEN_FILE: %s", resp.Status)
 	}
+	// A one-shot `check-now` (its own instance, as an operator's would be
+	// its own process) meets a bad confirmation and a junk file: the
+	// daemon's /metrics shows both, read from the database.
+	e.batch("B20250105-LATE01", delivered.AddDate(0, 0, 2), 4, sum('c'))
+	e.confirm("deletion_B20250105-LATE01.json", conf("B20250105-LATE01", 4, sum('d'), due.Add(10*time.Hour)))
+	testenv.Must(t, os.WriteFile(e.srv.Path("confirmations", "junk.txt"), []byte("not a confirmation"), 0o644))
+	var s struct{ Rejected, Unmatched int }
+	testenv.Must(t, json.Unmarshal([]byte(e.run("check-now")), &s))
+	if s.Rejected != 1 || s.Unmatched != 1 {
+		t.Fatalf("check-now: %+v", s)
+	}
+
 	fams := testenv.Scrape(t, base+"/metrics")
 	testenv.CheckMetrics(t, fams, []string{
 		"booklets_reconciler_overdue_batches", "booklets_reconciler_confirmations_total",
 		"booklets_reconciler_batches", "booklets_reconciler_runs_total", "booklets_reconciler_volunteer_reviews_due",
+		"booklets_reconciler_last_rejected_confirmation_timestamp_seconds", "booklets_reconciler_last_run_timestamp_seconds",
+		"booklets_reconciler_sign_in_failures_total",
 	}, map[string][]string{
-		"status": {"accepted", "rejected", "duplicate", "awaiting", "confirmed", "confirmed_early", "overdue"},
-		"result": {"ok", "failed"},
+		"status": {"accepted", "rejected", "unmatched", "duplicate", "awaiting", "confirmed", "confirmed_early", "overdue"},
+		"result": {"ok", "failed", "refused", "limited"},
 	})
 	for _, c := range []struct {
 		name, label, value string
 		want               float64
 	}{
 		{"booklets_reconciler_confirmations_total", "status", "accepted", 1},
-		{"booklets_reconciler_confirmations_total", "status", "rejected", 1},
+		{"booklets_reconciler_confirmations_total", "status", "rejected", 2},
+		{"booklets_reconciler_confirmations_total", "status", "unmatched", 1},
 		{"booklets_reconciler_batches", "status", "confirmed", 1},
+		{"booklets_reconciler_batches", "status", "rejected", 2},
+		{"booklets_reconciler_runs_total", "result", "ok", 2},
+		// Both batches past their due date without an accepted confirmation.
+		{"booklets_reconciler_overdue_batches", "", "", 2},
 	} {
 		if got, ok := testenv.Value(fams, c.name, c.label, c.value); !ok || got != c.want {
 			t.Errorf("%s{%s=%q} = %v (present %v), want %v", c.name, c.label, c.value, got, ok, c.want)
+		}
+	}
+	checkNow := time.Now()
+	for name, label := range map[string]string{"booklets_reconciler_last_rejected_confirmation_timestamp_seconds": "",
+		"booklets_reconciler_last_run_timestamp_seconds": "result"} {
+		value := ""
+		if label != "" {
+			value = "ok"
+		}
+		got, ok := testenv.Value(fams, name, label, value)
+		if at := time.Unix(int64(got), 0); !ok || at.Before(checkNow.Add(-time.Minute)) || at.After(checkNow.Add(time.Minute)) {
+			t.Errorf("%s = %v (present %v), want about %s", name, got, ok, checkNow.UTC())
 		}
 	}
 	cancel()

@@ -33,7 +33,7 @@ func TestAuditorsPageShowsRetention(t *testing.T) {
 
 	page := func() string {
 		t.Helper()
-		w, err := auditweb.New(ledger.New(db), auditweb.Auth{Token: "tok"}, time.Now, zerolog.Nop(), nil)
+		w, err := auditweb.New(ledger.New(db), auditweb.Auth{Token: retentionToken}, time.Now, zerolog.Nop(), nil)
 		testenv.Must(t, err)
 		w.Retention = ledger.New(db)
 		mux := http.NewServeMux()
@@ -41,7 +41,7 @@ func TestAuditorsPageShowsRetention(t *testing.T) {
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
 		req, _ := http.NewRequest("GET", srv.URL+"/audit", nil)
-		req.Header.Set("Authorization", "Bearer tok")
+		req.Header.Set("Authorization", "Bearer "+retentionToken)
 		resp, err := srv.Client().Do(req)
 		testenv.Must(t, err)
 		defer resp.Body.Close()
@@ -61,3 +61,5 @@ func TestAuditorsPageShowsRetention(t *testing.T) {
 		t.Errorf("after a check:\n%s", body)
 	}
 }
+
+const retentionToken = "retention-test-token-0123456789ab"

@@ -61,6 +61,7 @@ func TestSentBatchesEndToEnd(t *testing.T) {
 		"SFTP_KNOWN_HOSTS": e.vars["SFTP_KNOWN_HOSTS"], "SFTP_DIR": "outbox", "SFTP_RETRIES": "0",
 		"NATS_URL": testenv.NATSURL(), "NATS_STREAM": orders.Stream, "NATS_SUBJECT": orders.Subject,
 		"CATCH_UP_TIMEOUT": "10s", "LOG_LEVEL": "warn",
+		"PARTNER_PLAINTEXT": "true", // plain CSV: the partner here has no OpenPGP key
 	}
 	testenv.Must(t, os.MkdirAll(e.srv.Path("outbox"), 0o755))
 
@@ -155,11 +156,13 @@ func TestSentBatchesEndToEnd(t *testing.T) {
 
 	var s reconcile.Summary
 	testenv.Must(t, json.Unmarshal([]byte(e.run("check-now")), &s))
-	if s.Files != 4 || s.Accepted != 1 || s.Rejected != 3 || s.Duplicates != 0 || len(s.Overdue) != 0 {
+	if s.Files != 4 || s.Accepted != 1 || s.Rejected != 2 || s.Unmatched != 1 || s.UnmatchedBy["unknown_batch"] != 1 || s.Duplicates != 0 || len(s.Overdue) != 0 {
 		t.Fatalf("first check: %+v", s)
 	}
 
-	// The database: one record per file, with the reason of each rejection.
+	// The database: one record per file that names one of our batches,
+	// with the reason of each rejection; the ghost's is counted in the
+	// run's audit entry instead.
 	type outcome struct {
 		accepted, early bool
 		reason          string
@@ -183,10 +186,19 @@ func TestSentBatchesEndToEnd(t *testing.T) {
 	if o := got[ids[0]]; len(o) != 1 || !o[0].accepted || !o[0].early {
 		t.Errorf("batch 1: %+v, want one accepted early confirmation", o)
 	}
-	for id, want := range map[string]string{ids[1]: "sha256 does not match", ids[2]: "record_count 2 does not match the 4", ghost.BatchID: "unknown batch"} {
+	for id, want := range map[string]string{ids[1]: "sha256 does not match", ids[2]: "record_count 2 does not match the 4"} {
 		if o := got[id]; len(o) != 1 || o[0].accepted || !strings.Contains(o[0].reason, want) {
 			t.Errorf("%s: %+v, want one rejection %q", id, o, want)
 		}
+	}
+	if o := got[ghost.BatchID]; len(o) != 0 {
+		t.Errorf("the ghost batch has confirmation records: %+v", o)
+	}
+	var unmatched int
+	testenv.Must(t, e.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE kind = 'confirmations_unmatched'
+		AND details->>'files' = '1' AND details->>'unknown_batch' = '1'`).Scan(&unmatched))
+	if unmatched != 1 {
+		t.Errorf("%d confirmations_unmatched audit entries counting the ghost, want 1", unmatched)
 	}
 	if o := got[ids[3]]; len(o) != 0 {
 		t.Errorf("batch 4 has confirmations: %+v", o)
@@ -292,8 +304,9 @@ func TestSentBatchesEndToEnd(t *testing.T) {
 	}
 	want := map[string]int{
 		"confirmation_accepted": 1, "confirmation_accepted " + ids[0]: 1,
-		"confirmation_rejected": 3, "confirmation_rejected " + ids[1]: 1, "confirmation_rejected " + ids[2]: 1,
-		"overdue_raised": 3, "overdue_raised " + ids[0]: 0, "overdue_raised " + ids[1]: 1, "overdue_raised " + ids[2]: 1, "overdue_raised " + ids[3]: 1,
+		"confirmation_rejected": 2, "confirmation_rejected " + ids[1]: 1, "confirmation_rejected " + ids[2]: 1,
+		"confirmations_unmatched": 1, // the ghost's, counted in its run's entry
+		"overdue_raised":          3, "overdue_raised " + ids[0]: 0, "overdue_raised " + ids[1]: 1, "overdue_raised " + ids[2]: 1, "overdue_raised " + ids[3]: 1,
 	}
 	for k, n := range want {
 		if count[k] != n {

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/envconfig"
+	"booklets/pkg/seal"
 	"booklets/pkg/volunteer"
 	"booklets/pkg/volunteerstore"
 )
@@ -21,9 +26,28 @@ import (
 //	reconciler volunteers due                        list entries whose review is due: ids and dates only
 //	reconciler volunteers show ID                    print one entry's name and email (audited)
 //	reconciler volunteers review ID --keep|--delete  record the decision (audited)
+//	reconciler volunteers seal                       seal entries stored in clear before migration 082
+//	reconciler volunteers rewrap                     KEK rotation: rewrap the entries' keys under the current KEK
 //
 // Names and email addresses are printed only by "show", to stdout, never
-// to a log.
+// to a log. Each entry's contact details are sealed under a key of its
+// own, wrapped by the KEK ring: show, seal and rewrap need KEK_FILE (or
+// KEK); the daemon and the other commands never open a volunteer's details
+// and run without one.
+
+// volunteersKEK reads the KEK ring if one is configured. It is optional for
+// the reconciler (see above), but a ring that is set and wrong is refused
+// at start, naming the entry, never the key.
+func volunteersKEK(r *envconfig.Reader, getenv func(string) string) *seal.Ring {
+	if getenv(seal.EnvKEKFile) == "" && getenv(seal.EnvKEK) == "" {
+		return nil
+	}
+	ring, err := seal.RingFromEnv(getenv)
+	if err != nil {
+		r.Fail("KEK_FILE or KEK", err.Error())
+	}
+	return ring
+}
 
 // flagVolunteerReviews is the daily job: it marks entries whose review has
 // fallen due, sets the gauge to how many await a decision, and logs the
@@ -73,28 +97,82 @@ func scheduleVolunteerReviews(ctx context.Context, sched gocron.Scheduler, reg p
 	return nil
 }
 
-const volunteersUsage = "usage: volunteers due | volunteers show ID | volunteers review ID --keep|--delete"
+const volunteersUsage = `Usage: reconciler volunteers due | show ID | review ID --keep|--delete | seal | rewrap
 
-// volunteersCommand runs `reconciler volunteers ...`.
-func volunteersCommand(ctx context.Context, args []string, st *volunteerstore.Store, stdout io.Writer) error {
-	if len(args) == 0 {
-		return errors.New(volunteersUsage)
-	}
-	switch args[0] {
-	case "due":
-		if len(args) != 1 {
-			return errors.New(volunteersUsage)
+  due                      list the volunteers whose 2-year review is due (ids and dates only)
+  show ID                  print one volunteer's name and email (audited; needs KEK_FILE or KEK)
+  review ID --keep         keep them for another 2 years (audited)
+  review ID --delete       delete their details and their key now (audited)
+  seal                     seal entries stored in clear before migration 082 (needs the KEK;
+                           the intake also does this at start)
+  rewrap                   KEK rotation: rewrap every entry's key under the current KEK, then
+                           print how many keys each KEK wraps (needs the KEK ring, old key included)
+`
+
+// volunteersArgs is a parsed `reconciler volunteers ...` command line.
+type volunteersArgs struct {
+	sub      string // due, show or review
+	id       string
+	decision volunteer.Decision
+}
+
+// parseVolunteers reads the command line without acting on it:
+// flag.ErrHelp for -h or --help anywhere in it (an id never starts with a
+// dash), an error for anything else it does not know.
+func parseVolunteers(args []string) (volunteersArgs, error) {
+	for _, a := range args {
+		if isHelp(a) {
+			return volunteersArgs{}, flag.ErrHelp
 		}
+	}
+	if len(args) == 0 {
+		return volunteersArgs{}, errors.New("volunteers: say due, show ID or review ID")
+	}
+	v := volunteersArgs{sub: args[0]}
+	switch v.sub {
+	case "due", "seal", "rewrap":
+		if len(args) != 1 {
+			return v, fmt.Errorf("volunteers %s: unexpected %q", v.sub, args[1])
+		}
+	case "show":
+		if len(args) != 2 || strings.HasPrefix(args[1], "-") {
+			return v, errors.New("volunteers show: give exactly one ID")
+		}
+		v.id = args[1]
+	case "review":
+		for _, a := range args[1:] {
+			switch a {
+			case "--keep", "-keep":
+				v.decision = pick(v.decision, volunteer.Keep)
+			case "--delete", "-delete":
+				v.decision = pick(v.decision, volunteer.Delete)
+			default:
+				if v.id != "" || len(a) > 0 && a[0] == '-' {
+					return v, fmt.Errorf("volunteers review: unexpected %q", a)
+				}
+				v.id = a
+			}
+		}
+		if v.id == "" || (v.decision != volunteer.Keep && v.decision != volunteer.Delete) {
+			return v, errors.New("volunteers review: give an ID and exactly one of --keep and --delete")
+		}
+	default:
+		return v, fmt.Errorf("volunteers: unknown command %q", v.sub)
+	}
+	return v, nil
+}
+
+// volunteersCommand runs a parsed `reconciler volunteers ...`.
+func volunteersCommand(ctx context.Context, args volunteersArgs, st *volunteerstore.Store, stdout io.Writer) error {
+	switch args.sub {
+	case "due":
 		list, err := st.Due(ctx)
 		if err != nil {
 			return err
 		}
 		return writeDue(stdout, list)
 	case "show":
-		if len(args) != 2 {
-			return errors.New(volunteersUsage)
-		}
-		e, err := st.Show(ctx, args[1], "operator_show")
+		e, err := st.Show(ctx, args.id, "operator_show")
 		if err != nil {
 			return notFound(err)
 		}
@@ -105,24 +183,7 @@ func volunteersCommand(ctx context.Context, args []string, st *volunteerstore.St
 		}
 		return nil
 	case "review":
-		var id string
-		var d volunteer.Decision
-		for _, a := range args[1:] {
-			switch a {
-			case "--keep", "-keep":
-				d = pick(d, volunteer.Keep)
-			case "--delete", "-delete":
-				d = pick(d, volunteer.Delete)
-			default:
-				if id != "" || len(a) > 0 && a[0] == '-' {
-					return errors.New(volunteersUsage)
-				}
-				id = a
-			}
-		}
-		if id == "" || (d != volunteer.Keep && d != volunteer.Delete) {
-			return errors.New(volunteersUsage + " (exactly one of --keep and --delete)")
-		}
+		id, d := args.id, args.decision
 		next, err := st.Review(ctx, id, d)
 		if err != nil {
 			return notFound(err)
@@ -133,8 +194,44 @@ func volunteersCommand(ctx context.Context, args []string, st *volunteerstore.St
 			fmt.Fprintf(stdout, "deleted %s\n", id)
 		}
 		return nil
+	case "seal":
+		n, err := st.SealPlaintext(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "sealed %d entries stored in clear\n", n)
+		return err
+	case "rewrap":
+		n, err := st.Rewrap(ctx)
+		fmt.Fprintf(stdout, "rewrapped %d volunteer keys\n", n)
+		if err != nil {
+			return err
+		}
+		return writeKeysPerKEK(ctx, stdout, st)
 	}
-	return errors.New(volunteersUsage)
+	return fmt.Errorf("volunteers: unknown command %q", args.sub)
+}
+
+// writeKeysPerKEK prints how many entries' keys each KEK wraps: before an
+// old KEK is removed from the ring, only the current one may be listed.
+func writeKeysPerKEK(ctx context.Context, w io.Writer, st *volunteerstore.Store) error {
+	counts, err := st.KeysPerKEK(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(counts))
+	for id := range counts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		name := id
+		if id == "" {
+			name = "(not sealed yet: run `reconciler volunteers seal`)"
+		}
+		fmt.Fprintf(w, "KEK %s: %d keys\n", name, counts[id])
+	}
+	return nil
 }
 
 // pick returns the decision, or an invalid one if two were given.
