@@ -195,6 +195,16 @@ func readConfig(getenv func(string) string) (config, error) {
 	if c.RateBurst <= 0 {
 		r.Fail("RATE_LIMIT_BURST", "must be more than 0")
 	}
+	// The idempotency bucket is named after the stream, and a bucket's
+	// name allows only these.
+	if sc.Stream == "" || strings.ContainsFunc(sc.Stream, func(r rune) bool {
+		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		r.Fail("NATS_STREAM", "must be letters, digits, '-' or '_'")
+	}
+	if sc.DupeWindow < time.Second {
+		r.Fail("NATS_DUPE_WINDOW", "must be at least 1s")
+	}
 	if sc.Replicas < 1 || sc.Replicas > 5 {
 		r.Fail("NATS_REPLICAS", "must be 1 to 5")
 	}

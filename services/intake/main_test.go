@@ -260,11 +260,11 @@ func TestConfig(t *testing.T) {
 	}
 
 	// Every mistake is reported at once, and a secret's value never.
-	_, err = readConfig(env("INTAKE_SECRET", "c2hvcnQtc2VjcmV0", "NATS_REPLICAS", "x", "RATE_LIMIT_PER_MINUTE", "0", "LOG_FORMAT", "xml", "BATCH_CUTOFF", "25:00", "KEK", "k1:c2hvcnQtc2VjcmV0"))
+	_, err = readConfig(env("INTAKE_SECRET", "c2hvcnQtc2VjcmV0", "NATS_REPLICAS", "x", "RATE_LIMIT_PER_MINUTE", "0", "LOG_FORMAT", "xml", "BATCH_CUTOFF", "25:00", "KEK", "k1:c2hvcnQtc2VjcmV0", "NATS_STREAM", "ORDERS.v1", "NATS_DUPE_WINDOW", "0s"))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"INTAKE_SECRET", "NATS_REPLICAS", "RATE_LIMIT_PER_MINUTE", "LOG_FORMAT", "BATCH_CUTOFF", "KEK"} {
+	for _, want := range []string{"INTAKE_SECRET", "NATS_REPLICAS", "RATE_LIMIT_PER_MINUTE", "LOG_FORMAT", "BATCH_CUTOFF", "KEK", "NATS_STREAM", "NATS_DUPE_WINDOW"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}
