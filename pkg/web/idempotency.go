@@ -81,9 +81,9 @@ func (s *Server) placeKeyed(ctx context.Context, v order.Validated, idemKey stri
 		return "", fmt.Errorf("new order id: %w", err)
 	}
 	now := s.clock().UTC()
-	kid := s.keyID(idemKey)
+	kid, fp := s.keyID(idemKey), fingerprint(s.fpKey, v)
 	c, created, err := s.orders.Claim(ctx, kid, stream.Claim{
-		Fingerprint: fingerprint(s.fpKey, v), OrderID: id.String(), Reference: reference.New(), ReceivedAt: now,
+		Fingerprint: fp, OrderID: id.String(), Reference: reference.New(), ReceivedAt: now,
 	})
 	if err != nil {
 		return "", err
@@ -91,7 +91,7 @@ func (s *Server) placeKeyed(ctx context.Context, v order.Validated, idemKey stri
 	info := infoFrom(ctx)
 	if !created {
 		switch {
-		case !hmac.Equal([]byte(c.Fingerprint), []byte(fingerprint(s.fpKey, v))):
+		case !hmac.Equal([]byte(c.Fingerprint), []byte(fp)):
 			return "", fmt.Errorf("order %s: %w", c.Reference, errKeyReused)
 		case c.Published:
 			info.reference, info.duplicate = c.Reference.String(), true
