@@ -403,8 +403,9 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, dateFlag strin
 	case res.AlreadySent:
 		fmt.Fprintf(stdout, "batch %s for %s was already sent on %s\n", res.Batch.ID, date, res.Batch.SentAt.UTC().Format(time.RFC3339))
 	default:
-		fmt.Fprintf(stdout, "sent batch %s for %s: %d records, %d orders, sha256 %s, due %s\n",
-			res.Batch.ID, date, res.Batch.RecordCount, res.Batch.OrderCount, res.Batch.SHA256, res.Batch.DueDate)
+		fmt.Fprintf(stdout, "sent batch %s for %s: %d records, %d orders, sha256 %s, due %s, encryption %s (%s)\n",
+			res.Batch.ID, date, res.Batch.RecordCount, res.Batch.OrderCount, res.Batch.SHA256, res.Batch.DueDate,
+			res.Batch.Encryption, res.Batch.DataFile)
 	}
 	return nil
 }

@@ -85,7 +85,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	if err := run(ctx, []string{"send-now", "--date", "2026-11-20"}, getenv, nil, &sendOut); err != nil {
 		t.Fatalf("send-now: %v\n%s", err, sendOut.String())
 	}
-	if !strings.Contains(sendOut.String(), "sent batch B20261120-") {
+	if !strings.Contains(sendOut.String(), "sent batch B20261120-") || !strings.Contains(sendOut.String(), "encryption none") {
 		t.Errorf("send-now said %s", sendOut.String())
 	}
 	matches, _ := filepath.Glob(srv.Path("outbox", "booklets_2026-11-20_*.csv"))

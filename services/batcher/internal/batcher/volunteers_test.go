@@ -21,7 +21,7 @@ func TestNoVolunteerDataInABatch(t *testing.T) {
 	ctx := context.Background()
 	v, err := volunteer.Draft{Name: "Vera Volunteer", Email: "vera.volunteer@example.net", Consent: true}.Validate()
 	testenv.Must(t, err)
-	if _, err := volunteerstore.New(e.st.Pool(), e.now).SignUp(ctx, v); err != nil {
+	if _, err := volunteerstore.New(e.st.Pool(), e.now, volunteerstore.WithRing(e.ring)).SignUp(ctx, v); err != nil {
 		t.Fatal(err)
 	}
 	e.save(newOrder(at("2026-11-25 09:00:00"), person("Orla Orderer")))
