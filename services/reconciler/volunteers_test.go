@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +22,7 @@ import (
 	"booklets/pkg/auditweb"
 	"booklets/pkg/businessday"
 	"booklets/pkg/ledger"
+	"booklets/pkg/seal"
 	"booklets/pkg/testenv"
 	"booklets/pkg/volunteer"
 	"booklets/pkg/volunteerstore"
@@ -37,17 +41,33 @@ func (c *testClock) set(t time.Time) {
 }
 
 // volunteerEnv is a migrated database (through the command itself) and a
-// store on it with a test clock.
+// store on it with a test clock, sealing under the KEK the commands are
+// given (e.vars["KEK"]; e.ring).
 func volunteerEnv(t *testing.T, start time.Time) (*env, *volunteerstore.Store, *testClock) {
 	t.Helper()
-	e := &env{t: t, vars: map[string]string{"DATABASE_URL": testenv.Database(t), "LOG_LEVEL": "disabled"}}
+	kek := kekEntry("kek-a")
+	e := &env{t: t, vars: map[string]string{"DATABASE_URL": testenv.Database(t), "LOG_LEVEL": "disabled", "KEK": kek}}
 	e.run("volunteers", "due")
 	db, err := pgxpool.New(context.Background(), e.vars["DATABASE_URL"])
 	testenv.Must(t, err)
 	t.Cleanup(db.Close)
 	e.db = db
 	clk := &testClock{t: start}
-	return e, volunteerstore.New(db, clk.now), clk
+	return e, volunteerstore.New(db, clk.now, volunteerstore.WithRing(mustRing(t, kek))), clk
+}
+
+// kekEntry is a KEK ring entry with a fresh key under id.
+func kekEntry(id string) string {
+	k := make([]byte, seal.KeySize)
+	rand.Read(k)
+	return id + ":" + base64.StdEncoding.EncodeToString(k)
+}
+
+func mustRing(t *testing.T, spec string) *seal.Ring {
+	t.Helper()
+	r, err := seal.ParseRing(spec)
+	testenv.Must(t, err)
+	return r
 }
 
 func signUpVolunteer(t *testing.T, st *volunteerstore.Store, name, email string) string {
@@ -125,7 +145,7 @@ func TestVolunteerCommands(t *testing.T) {
 	e, st, _ := volunteerEnv(t, time.Now().AddDate(-3, 0, 0))
 	keep := signUpVolunteer(t, st, "Keep Kim", "kim@example.com")
 	drop := signUpVolunteer(t, st, "", "drop@example.com")
-	fresh := volunteerstore.New(e.db, time.Now)
+	fresh := volunteerstore.New(e.db, time.Now, volunteerstore.WithRing(mustRing(t, e.vars["KEK"])))
 	recent := signUpVolunteer(t, fresh, "Recent Rae", "")
 
 	out := e.run("volunteers", "due")
@@ -160,7 +180,7 @@ func TestVolunteerCommands(t *testing.T) {
 		{"volunteers"}, {"volunteers", "due", "x"}, {"volunteers", "show"}, {"volunteers", "review", keep},
 		{"volunteers", "review", keep, "--keep", "--delete"}, {"volunteers", "review", "--keep"}, {"volunteers", "nonsense"},
 	} {
-		if _, err := e.runErr(args...); err == nil || !strings.Contains(err.Error(), "usage") {
+		if _, err := e.runErr(args...); err == nil || !strings.Contains(strings.ToLower(err.Error()), "usage") {
 			t.Errorf("%v: %v", args, err)
 		}
 	}
@@ -200,21 +220,26 @@ func TestVolunteerCommands(t *testing.T) {
 	}
 }
 
+// auditToken is long enough for auditweb (32 bytes at least).
+const auditToken = "volunteers-test-token-0123456789abcdef"
+
 func TestAuditorsPageShowsOverdueReviews(t *testing.T) {
 	t.Parallel()
 	e, st, _ := volunteerEnv(t, time.Now().AddDate(-2, 0, -10))
 	over := signUpVolunteer(t, st, "Olive Overdue", "olive@example.com")
-	signUpVolunteer(t, volunteerstore.New(e.db, time.Now), "Newer Ned", "")
+	signUpVolunteer(t, volunteerstore.New(e.db, time.Now, volunteerstore.WithRing(mustRing(t, e.vars["KEK"]))), "Newer Ned", "")
 
-	w, err := auditweb.New(ledger.New(e.db), auditweb.Auth{Token: "tok"}, time.Now, zerolog.Nop(), nil)
+	w, err := auditweb.New(ledger.New(e.db), auditweb.Auth{Token: auditToken}, time.Now, zerolog.Nop(), nil)
 	testenv.Must(t, err)
+	// As the reconciler serves it: without a KEK, which the page never
+	// needs.
 	w.Volunteers = volunteerstore.New(e.db, time.Now)
 	mux := http.NewServeMux()
 	w.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequest("GET", srv.URL+"/audit", nil)
-	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Authorization", "Bearer "+auditToken)
 	resp, err := srv.Client().Do(req)
 	testenv.Must(t, err)
 	defer resp.Body.Close()
@@ -229,5 +254,70 @@ func TestAuditorsPageShowsOverdueReviews(t *testing.T) {
 		if strings.Contains(body, p) {
 			t.Errorf("the auditors' page shows %q", p)
 		}
+	}
+}
+
+// TestVolunteerKeyCommands: `volunteers show` needs the KEK (and says so
+// without one, while `due` and `review` work without); `volunteers seal`
+// seals an entry stored in clear before migration 082; `volunteers
+// rewrap` moves every entry's key to the current KEK, so that the old one
+// can be removed from the ring and `show` still works.
+func TestVolunteerKeyCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, st, _ := volunteerEnv(t, time.Now())
+	a := signUpVolunteer(t, st, "Rowena Rotate-Keys", "rowena@example.org")
+	var legacy string
+	testenv.Must(t, e.db.QueryRow(ctx, `INSERT INTO research.volunteers (name, email, has_name, has_email, purpose,
+		consent_version, withdrawal_code_sha256, signed_up_on, review_due_on)
+		VALUES ('Lionel Legacy', NULL, true, false, 'user_research', 'research-consent-v1', repeat('e', 64), current_date, current_date + 730)
+		RETURNING volunteer_id::text`).Scan(&legacy))
+	kekA := e.vars["KEK"]
+
+	// Without a KEK: show refuses and says what to set; due works.
+	delete(e.vars, "KEK")
+	if out, err := e.runErr("volunteers", "show", a); err == nil || !strings.Contains(err.Error(), "KEK_FILE") || strings.Contains(out, "Rowena") {
+		t.Fatalf("show without a KEK: %v\n%s", err, out)
+	}
+	e.run("volunteers", "due")
+
+	e.vars["KEK"] = kekA
+	if out := e.run("volunteers", "seal"); !strings.Contains(out, "sealed 1 entries") {
+		t.Fatalf("seal: %s", out)
+	}
+	if out := e.run("volunteers", "show", legacy); !strings.Contains(out, "Lionel Legacy") {
+		t.Fatalf("show the sealed legacy entry: %s", out)
+	}
+
+	// Rotation: the new KEK first, the old one still there; rewrap; then
+	// the old one removed.
+	kekB := kekEntry("kek-b")
+	e.vars["KEK"] = kekB + "," + kekA
+	out := e.run("volunteers", "rewrap")
+	if !strings.Contains(out, "rewrapped 2 volunteer keys") || !strings.Contains(out, "KEK kek-b: 2 keys") || strings.Contains(out, "kek-a") {
+		t.Fatalf("rewrap:\n%s", out)
+	}
+	e.vars["KEK"] = kekB
+	if out := e.run("volunteers", "show", a); !strings.Contains(out, "Rowena Rotate-Keys") || !strings.Contains(out, "rowena@example.org") {
+		t.Fatalf("show after the rotation: %s", out)
+	}
+	// An entry left under a KEK no longer in the ring is named, with its
+	// KEK, not opened.
+	c := signUpVolunteer(t, volunteerstore.New(e.db, time.Now, volunteerstore.WithRing(mustRing(t, kekEntry("kek-gone")))), "Gone Gwen", "")
+	if _, err := e.runErr("volunteers", "show", c); !errors.Is(err, seal.ErrUnknownKEK) || !strings.Contains(err.Error(), "kek-gone") {
+		t.Fatalf("show under a removed KEK: %v", err)
+	}
+	if out, err := e.runErr("volunteers", "rewrap"); err == nil || !strings.Contains(err.Error(), c) || !strings.Contains(out, "rewrapped 0") {
+		t.Fatalf("rewrap with a removed KEK: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"volunteers", "seal", "x"}, {"volunteers", "rewrap", "now"}} {
+		if _, err := e.runErr(args...); err == nil {
+			t.Errorf("%v was accepted", args)
+		}
+	}
+	var n int
+	testenv.Must(t, e.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE kind IN ('volunteer_contacts_sealed', 'volunteer_keys_rewrapped')`).Scan(&n))
+	if n != 2 {
+		t.Errorf("%d audit entries for seal and rewrap, want 2", n)
 	}
 }
