@@ -14,7 +14,9 @@
 // ReviewPeriod: kept for another period, or deleted.
 //
 // This package imports no driver; pkg/volunteerstore keeps entries in
-// PostgreSQL. Nothing here puts a name or an email address in an error.
+// PostgreSQL, each one's name and email sealed under a key of its own that
+// is deleted with the entry. Nothing here puts a name or an email address
+// in an error.
 package volunteer
 
 import (
