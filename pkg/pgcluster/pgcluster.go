@@ -51,9 +51,11 @@ type Config struct {
 	// Settings are extra server settings (name to value), such as
 	// fsync=off for a throwaway test cluster.
 	Settings map[string]string
-	// Log receives the server's own log (it never logs statements or
-	// their values, see Start). Default: discarded.
-	Log io.Writer
+	// LogFile is where the server's own log is appended (it never logs
+	// statements or their values, see start); when empty, Log receives it,
+	// and when both are empty it is discarded.
+	LogFile string
+	Log     io.Writer
 	// BinDir holds initdb and postgres; default: found with FindBinaries.
 	BinDir string
 	// ReadyTimeout bounds the wait for the server to accept connections;
@@ -296,16 +298,39 @@ func (c *Cluster) start(cred *syscall.Credential) error {
 	cmd := exec.Command(filepath.Join(c.cfg.BinDir, "postgres"), args...)
 	cmd.Env = serverEnv()
 	cmd.Stdout, cmd.Stderr = c.cfg.Log, c.cfg.Log
+	var logFile *os.File
+	if c.cfg.LogFile != "" {
+		f, err := os.OpenFile(c.cfg.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("private PostgreSQL: log file: %w", err)
+		}
+		logFile = f
+		cmd.Stdout, cmd.Stderr = f, f
+	}
 	cmd.SysProcAttr = procAttr(cred)
 	if err := cmd.Start(); err != nil {
+		if logFile != nil {
+			logFile.Close()
+		}
 		return fmt.Errorf("private PostgreSQL: start postgres: %w", err)
 	}
 	c.cmd = cmd
 	go func() {
 		c.err = cmd.Wait()
+		if logFile != nil {
+			logFile.Close()
+		}
 		close(c.done)
 	}()
 	return nil
+}
+
+// logHint says where to read why the server stopped.
+func (c *Cluster) logHint() string {
+	if c.cfg.LogFile != "" {
+		return "its log " + c.cfg.LogFile
+	}
+	return "its log"
 }
 
 // waitReady polls until the server accepts a connection, it exits, or
@@ -327,8 +352,8 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		last = err
 		select {
 		case <-c.done:
-			return fmt.Errorf("private PostgreSQL in %s exited while starting (%v): its log says why "+
-				"(is another server already using this folder?)", c.cfg.Dir, c.err)
+			return fmt.Errorf("private PostgreSQL in %s exited while starting (%v): %s says why "+
+				"(is another server already using this folder?)", c.cfg.Dir, c.err, c.logHint())
 		case <-ctx.Done():
 			return fmt.Errorf("private PostgreSQL in %s did not accept connections within %s: %w", c.cfg.Dir, c.cfg.ReadyTimeout, last)
 		case <-tick.C:

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"booklets/pkg/natsembed"
+	"booklets/pkg/pgcluster"
 )
 
 // ensureNATS checks that a NATS server with JetStream answers at the
@@ -72,6 +73,107 @@ func isLocal(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// ensurePostgres makes sure a PostgreSQL server answers for the run. When
+// nothing answers at DATABASE_URL and it names this machine, or when
+// DATABASE_URL is not set and the server at the default address will not
+// let user postgres in without a password (as a freshly installed Debian
+// server does), it starts a private cluster in runDir/postgres from the
+// server programs on this machine - on the URL's port when that is free,
+// else on any free loopback port - and returns it with the URL the
+// services are to use. The cluster is kept, so the run's data survives a
+// restart; the caller stops it last.
+func ensurePostgres(ctx context.Context, cfg config, getenv func(string) string, out *console) (*pgcluster.Cluster, string, error) {
+	pc, err := pgx.ParseConfig(cfg.databaseURL)
+	if err != nil {
+		return nil, "", errors.New("DATABASE_URL is not a PostgreSQL URL") // may hold a password: not repeated
+	}
+	where := net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port)))
+	why, err := probePostgres(ctx, pc)
+	if err == nil {
+		return nil, cfg.databaseURL, nil
+	}
+	switch why {
+	case refusedUs:
+		if getenv("DATABASE_URL") != "" {
+			return nil, "", fmt.Errorf("PostgreSQL at %s refused the connection (check DATABASE_URL's user and PGPASSFILE): %w", where, err)
+		}
+	case noAnswer:
+		if !isLocal(pc.Host) {
+			return nil, "", fmt.Errorf("PostgreSQL does not answer at %s and it is not on this machine, so no private cluster can stand in (start it, or set DATABASE_URL): %w", where, err)
+		}
+	}
+	port := int(pc.Port)
+	if !portFree(port) {
+		port = 0
+	}
+	dir := filepath.Join(cfg.runDir, "postgres")
+	// The server's log goes to a file: its start-up chatter and the
+	// services' probes ("database does not exist") are noise in the console.
+	logFile := filepath.Join(cfg.runDir, "postgres.log")
+	cluster, err := pgcluster.Start(ctx, pgcluster.Config{Dir: dir, Port: port, User: pc.User, LogFile: logFile})
+	if errors.Is(err, pgcluster.ErrNotInstalled) {
+		return nil, "", fmt.Errorf("no PostgreSQL lets us in at %s and none can be started here: %w", where, err)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := url.Parse(cfg.databaseURL)
+	if err != nil {
+		_ = cluster.Stop(cfg.stopWait)
+		return nil, "", errors.New("DATABASE_URL is not a URL")
+	}
+	u.Host = cluster.Addr()
+	reason := "nothing answered"
+	if why == refusedUs {
+		reason = fmt.Sprintf("the server there wants a password for user %s", pc.User)
+	}
+	made := "data kept"
+	if cluster.Created() {
+		made = "created,"
+	}
+	out.printf("PostgreSQL: %s at %s: started a private cluster on %s (pid %d; %s in %s; log %s)",
+		reason, where, cluster.Addr(), cluster.Pid(), made, dir, logFile)
+	return cluster, u.String(), nil
+}
+
+// Why a PostgreSQL server could not be used.
+const (
+	noAnswer  = "no answer"
+	refusedUs = "refused us"
+)
+
+// probePostgres connects once. A server that answers but lacks the
+// database is fine (ensureDatabase creates it).
+func probePostgres(ctx context.Context, pc *pgx.ConnConfig) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, pc)
+	if err == nil {
+		conn.Close(ctx)
+		return "", nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return noAnswer, err
+	}
+	switch pgErr.Code {
+	case "3D000": // invalid_catalog_name: the server answers
+		return "", nil
+	case "28P01", "28000": // invalid_password, invalid_authorization_specification
+		return refusedUs, err
+	}
+	return "", nil // it answers; ensureDatabase reports anything else
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // ensureDatabase checks that PostgreSQL answers at the configured URL and

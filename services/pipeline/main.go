@@ -11,6 +11,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,11 +29,26 @@ func main() {
 	}
 }
 
+const usage = `Usage: pipeline   (what make run runs)
+
+Starts the whole pipeline on this machine - intake, batcher, reconciler and a
+simulated print partner - and prints the order form's URL and the auditors'
+page; Ctrl-C stops everything. NATS and PostgreSQL are used where they answer;
+where they do not, an embedded NATS and a private PostgreSQL cluster (in
+RUN_DIR) are started for the run.
+
+It takes no arguments: it is configured by environment variables, among them
+RUN_DIR (.run), NATS_URL, DATABASE_URL, INTAKE_ADDR, BATCHER_ADDR,
+RECONCILER_ADDR, PARTNER_ADDR, PIPELINE_SERVICES, DEMO, DEMO_DAY, LOG_FORMAT,
+LOG_LEVEL, STARTUP_TIMEOUT, SHUTDOWN_TIMEOUT (docs/operations.md).
+`
+
 // run starts the pipeline and blocks until ctx is cancelled (Ctrl-C,
-// SIGTERM) or a service dies. It returns nil after a clean stop.
+// SIGTERM) or a service dies. It returns nil after a clean stop, and after
+// an interruption while starting: the person asked for the stop.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("no arguments expected (got %q): configure with environment variables, see docs/operations.md", args[0])
+	if help, err := parseArgs(args, stdout); help || err != nil {
+		return err
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -39,9 +56,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	out := newConsole(stdout)
 	p := &pipeline{cfg: cfg, out: out, getenv: getenv}
-	defer p.close()
-	if err := p.start(ctx); err != nil {
-		return err
+	err = p.start(ctx)
+	if err != nil && ctx.Err() != nil {
+		out.printf("interrupted while starting: stopping what had started")
+		err = nil
+	} else if err == nil {
+		err = p.wait(ctx)
 	}
-	return p.wait(ctx)
+	return errors.Join(err, p.close())
+}
+
+// parseArgs accepts -h and --help (usage on stdout, nothing else done) and
+// nothing more: every setting is an environment variable.
+func parseArgs(args []string, stdout io.Writer) (help bool, err error) {
+	fs := flag.NewFlagSet("pipeline", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return true, nil
+		}
+		return false, fmt.Errorf("%w\n\n%s", err, usage)
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("unexpected argument %q: the launcher is configured by environment variables\n\n%s", fs.Arg(0), usage)
+	}
+	return false, nil
 }

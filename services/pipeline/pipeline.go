@@ -14,6 +14,7 @@ import (
 	"booklets/pkg/logging"
 	"booklets/pkg/natsembed"
 	"booklets/pkg/partnersim"
+	"booklets/pkg/pgcluster"
 	"booklets/pkg/workdays"
 )
 
@@ -27,6 +28,7 @@ type pipeline struct {
 	getenv func(string) string
 
 	nats     *natsembed.Server  // nil when a NATS server was already running
+	pg       *pgcluster.Cluster // nil when a PostgreSQL server was already running
 	partner  *partnersim.Server // nil when neither batcher nor reconciler runs
 	secrets  secrets
 	children []*child
@@ -70,6 +72,9 @@ func (p *pipeline) start(ctx context.Context) error {
 		return err
 	}
 	if cfg.natsURL, err = p.natsURL(); err != nil {
+		return err
+	}
+	if p.pg, cfg.databaseURL, err = ensurePostgres(ctx, cfg, p.getenv, p.out); err != nil {
 		return err
 	}
 	if cfg.demo {
@@ -155,6 +160,16 @@ func (p *pipeline) natsURL() (string, error) {
 
 func (p *pipeline) printURLs(addrs map[string]string) {
 	p.out.printf("the pipeline is running:")
+	if p.nats != nil {
+		p.out.printf("  NATS:              embedded in the launcher, %s", p.cfg.natsURL)
+	} else {
+		p.out.printf("  NATS:              found at %s", redact(p.cfg.natsURL))
+	}
+	if p.pg != nil {
+		p.out.printf("  PostgreSQL:        private cluster on %s, data in %s", p.pg.Addr(), p.pg.Dir())
+	} else {
+		p.out.printf("  PostgreSQL:        found at %s", redact(p.cfg.databaseURL))
+	}
 	if a, ok := addrs["intake"]; ok {
 		p.out.printf("  order form:        %s", browserURL(a, "/"))
 		p.out.printf("  orders API:        POST %s", browserURL(a, "/api/v1/orders"))
@@ -188,7 +203,20 @@ func (p *pipeline) wait(ctx context.Context) error {
 		p.out.printf("%s exited on its own (%s): stopping the others", c.name, exitStatus(c.err))
 		_ = p.stopChildren()
 		return fmt.Errorf("%s exited unexpectedly (%s): see its output above", c.name, exitStatus(c.err))
+	case <-p.pgDone():
+		p.out.printf("the private PostgreSQL exited on its own: stopping the services")
+		_ = p.stopChildren()
+		return fmt.Errorf("the private PostgreSQL exited unexpectedly: see %s", filepath.Join(p.cfg.runDir, "postgres.log"))
 	}
+}
+
+// pgDone is closed when the private PostgreSQL exits; nil (never ready)
+// when the run uses a server of its own.
+func (p *pipeline) pgDone() <-chan struct{} {
+	if p.pg == nil {
+		return nil
+	}
+	return p.pg.Done()
 }
 
 // stopChildren stops the services one by one in data-flow order: the
@@ -209,8 +237,9 @@ func (p *pipeline) stopChildren() error {
 }
 
 // close releases everything start set up, in reverse order. It is safe
-// after a failed or partial start.
-func (p *pipeline) close() {
+// after a failed or partial start. Only the private PostgreSQL reports a
+// failure to stop: the rest stop in process.
+func (p *pipeline) close() error {
 	_ = p.stopChildren()
 	if p.partner != nil {
 		_ = p.partner.Close()
@@ -222,6 +251,14 @@ func (p *pipeline) close() {
 		p.out.printf("embedded NATS stopped")
 		p.nats = nil
 	}
+	var err error
+	if p.pg != nil {
+		if err = p.pg.Stop(p.cfg.stopWait); err == nil {
+			p.out.printf("private PostgreSQL stopped")
+		}
+		p.pg = nil
+	}
+	return err
 }
 
 // passThrough are settings a person may set for `make run` that reach the

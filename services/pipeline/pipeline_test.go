@@ -131,10 +131,36 @@ func TestPrefixedOutputKeepsLinesWhole(t *testing.T) {
 	}
 }
 
-func TestRunRefusesArguments(t *testing.T) {
+func TestRunRefusesArgumentsWithTheUsage(t *testing.T) {
 	t.Parallel()
-	err := run(context.Background(), []string{"now"}, func(string) string { return "" }, &bytes.Buffer{})
-	if err == nil {
-		t.Fatal("no error for an argument")
+	for _, args := range [][]string{{"now"}, {"-x"}, {"--demo"}, {"now", "-h"}} {
+		var out bytes.Buffer
+		err := run(context.Background(), args, func(string) string { return "" }, &out)
+		if err == nil {
+			t.Errorf("%q: no error", args)
+			continue
+		}
+		if !strings.Contains(err.Error(), "Usage: pipeline") || !strings.Contains(err.Error(), strings.TrimLeft(args[0], "-")) {
+			t.Errorf("%q: error %q does not name the argument and give the usage", args, err)
+		}
+	}
+}
+
+// -h and --help print the usage and do nothing else: no setting is read,
+// so nothing is built, started or written.
+func TestHelpDoesNothingElse(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		var out bytes.Buffer
+		getenv := func(k string) string {
+			t.Errorf("%s read %s: help must touch nothing", arg, k)
+			return ""
+		}
+		if err := run(context.Background(), []string{arg}, getenv, &out); err != nil {
+			t.Errorf("%s: %v", arg, err)
+		}
+		if !strings.HasPrefix(out.String(), "Usage: pipeline") {
+			t.Errorf("%s printed %q", arg, out.String())
+		}
 	}
 }
