@@ -34,6 +34,10 @@ type Config struct {
 	// ReadyTimeout bounds the wait for the server to accept clients;
 	// default 10s.
 	ReadyTimeout time.Duration
+	// LogFile, when set, receives the server's log: JetStream tells its
+	// clients only a fixed sentence when it refuses a stream's store, and
+	// writes the cause there. Default: no log.
+	LogFile string
 }
 
 // Server is a running embedded NATS server.
@@ -78,9 +82,15 @@ func Start(cfg Config) (*Server, error) {
 		// No HTTP monitoring port: it would be one more port to clash.
 		HTTPPort: 0,
 	}
+	if cfg.LogFile != "" {
+		opts.NoLog, opts.LogFile = false, cfg.LogFile
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded NATS on %s:%d: %w", cfg.Host, port, err)
+	}
+	if cfg.LogFile != "" {
+		ns.ConfigureLogger()
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(cfg.ReadyTimeout) {

@@ -3,7 +3,10 @@ package natsembed_test
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +97,23 @@ func publish(t *testing.T, url string, cfg stream.Config) {
 	}
 	if _, err := s.JetStream().Publish(ctx, cfg.Subject, []byte(`{"test":true}`)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLogFileReceivesTheServersLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "nats.log")
+	srv, err := natsembed.Start(natsembed.Config{Dir: filepath.Join(dir, "data"), Port: -1, LogFile: logFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "Server is ready") {
+		t.Errorf("the log file does not have the server's start-up:\n%s", b)
 	}
 }
