@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrNotInstalled is returned when initdb and postgres are not on this
@@ -422,22 +423,31 @@ func (c *Cluster) exitErr() error {
 // Done is closed once the server has exited.
 func (c *Cluster) Done() <-chan struct{} { return c.done }
 
-// CreateDatabase creates a database unless it exists.
-func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
-	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+// EnsureDatabase creates the database that url names unless it exists,
+// connecting as url's user to the server's "postgres" database to do so.
+func EnsureDatabase(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return fmt.Errorf("private PostgreSQL: %w", err)
+		return errors.New("ensure database: not a PostgreSQL URL") // may hold a password: not repeated
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("ensure database %s: %w", name, err)
 	}
 	defer conn.Close(ctx)
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return fmt.Errorf("private PostgreSQL: look for database %s: %w", name, err)
+		return fmt.Errorf("ensure database %s: %w", name, err)
 	}
 	if exists {
 		return nil
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("private PostgreSQL: create database %s: %w", name, err)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // 42P04: made meanwhile
+		return fmt.Errorf("ensure database %s: %w", name, err)
 	}
 	return nil
 }
@@ -449,4 +459,49 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Answer is what a PostgreSQL server said to Probe.
+type Answer int
+
+const (
+	// Answered: the server let the user in (the database itself may be
+	// missing: that is for the caller to create).
+	Answered Answer = iota
+	// NoAnswer: nothing that speaks PostgreSQL answered.
+	NoAnswer
+	// RefusedUs: a server answered but wants a password for the user, or
+	// refuses the user (as a freshly installed Debian server does).
+	RefusedUs
+)
+
+// Probe connects to url once and says what answered; the error, for
+// NoAnswer and RefusedUs, is the driver's.
+func Probe(ctx context.Context, url string) (Answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err == nil {
+		conn.Close(ctx)
+		return Answered, nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return NoAnswer, err
+	}
+	switch pgErr.Code {
+	case "28P01", "28000": // invalid_password, invalid_authorization_specification
+		return RefusedUs, err
+	}
+	return Answered, nil // 3D000 (no such database) and the like: the server is there
+}
+
+// PortFree says whether a listener can be opened on 127.0.0.1:port now.
+func PortFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }

@@ -45,8 +45,8 @@ func TestClusterKeepsItsDataAcrossARestartAndLeavesNothingRunning(t *testing.T) 
 	if !c.Created() {
 		t.Error("first start: Created() = false")
 	}
-	testenv.Must(t, c.CreateDatabase(ctx, "booklets"))
-	testenv.Must(t, c.CreateDatabase(ctx, "booklets")) // already there: no error
+	testenv.Must(t, pgcluster.EnsureDatabase(ctx, c.URL("booklets")))
+	testenv.Must(t, pgcluster.EnsureDatabase(ctx, c.URL("booklets"))) // already there: no error
 	exec(t, c.URL("booklets"), "CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)")
 	if os.Geteuid() == 0 {
 		fi, err := os.Stat(dir)

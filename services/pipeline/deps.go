@@ -90,22 +90,21 @@ func ensurePostgres(ctx context.Context, cfg config, getenv func(string) string,
 		return nil, "", errors.New("DATABASE_URL is not a PostgreSQL URL") // may hold a password: not repeated
 	}
 	where := net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port)))
-	why, err := probePostgres(ctx, pc)
-	if err == nil {
-		return nil, cfg.databaseURL, nil
-	}
+	why, err := pgcluster.Probe(ctx, cfg.databaseURL)
 	switch why {
-	case refusedUs:
+	case pgcluster.Answered:
+		return nil, cfg.databaseURL, nil
+	case pgcluster.RefusedUs:
 		if getenv("DATABASE_URL") != "" {
 			return nil, "", fmt.Errorf("PostgreSQL at %s refused the connection (check DATABASE_URL's user and PGPASSFILE): %w", where, err)
 		}
-	case noAnswer:
+	case pgcluster.NoAnswer:
 		if !isLocal(pc.Host) {
 			return nil, "", fmt.Errorf("PostgreSQL does not answer at %s and it is not on this machine, so no private cluster can stand in (start it, or set DATABASE_URL): %w", where, err)
 		}
 	}
 	port := int(pc.Port)
-	if !portFree(port) {
+	if !pgcluster.PortFree(port) {
 		port = 0
 	}
 	dir := filepath.Join(cfg.runDir, "postgres")
@@ -126,7 +125,7 @@ func ensurePostgres(ctx context.Context, cfg config, getenv func(string) string,
 	}
 	u.Host = cluster.Addr()
 	reason := "nothing answered"
-	if why == refusedUs {
+	if why == pgcluster.RefusedUs {
 		reason = fmt.Sprintf("the server there wants a password for user %s", pc.User)
 	}
 	made := "data kept"
@@ -136,44 +135,6 @@ func ensurePostgres(ctx context.Context, cfg config, getenv func(string) string,
 	out.printf("PostgreSQL: %s at %s: started a private cluster on %s (pid %d; %s in %s; log %s)",
 		reason, where, cluster.Addr(), cluster.Pid(), made, dir, logFile)
 	return cluster, u.String(), nil
-}
-
-// Why a PostgreSQL server could not be used.
-const (
-	noAnswer  = "no answer"
-	refusedUs = "refused us"
-)
-
-// probePostgres connects once. A server that answers but lacks the
-// database is fine (ensureDatabase creates it).
-func probePostgres(ctx context.Context, pc *pgx.ConnConfig) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, pc)
-	if err == nil {
-		conn.Close(ctx)
-		return "", nil
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return noAnswer, err
-	}
-	switch pgErr.Code {
-	case "3D000": // invalid_catalog_name: the server answers
-		return "", nil
-	case "28P01", "28000": // invalid_password, invalid_authorization_specification
-		return refusedUs, err
-	}
-	return "", nil // it answers; ensureDatabase reports anything else
-}
-
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
 }
 
 // ensureDatabase checks that PostgreSQL answers at the configured URL and
