@@ -18,6 +18,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -114,7 +115,7 @@ func (f Figure) withTarget(target string, met bool) Figure {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs.SetOutput(io.Discard) // the usage goes with -h to stdout, with an error into the error
 	quick := fs.Bool("quick", false, "a short run: 1 s per intake level, 2,000 orders ingested, a 10,000-order batch only")
 	out := fs.String("out", "bench-results.json", "file the results are written to as JSON")
 	only := fs.String("only", "", "run only these benchmarks, comma-separated: intake, ingest, endofday, report")
@@ -125,7 +126,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	withFloor := fs.Bool("floor", false, "also measure the floor: a bare net/http server that only publishes with ack (floor.go)")
 	profile := fs.String("profile", "", "write CPU profiles of the intake under load to this folder (intake-N.pprof, N clients)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage(fs)) // and nothing else: no build, no server, no file
+			return nil
+		}
+		return fmt.Errorf("%w\n\n%s", err, usage(fs))
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: the bench takes flags only\n\n%s", fs.Arg(0), usage(fs))
 	}
 	p := fullPlan()
 	if *quick {
@@ -234,6 +242,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	fmt.Fprintf(stdout, "results written to %s\n", *out)
 	return nil
+}
+
+func usage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString(`Usage: bench [flags]
+
+Measures the pipeline against the raw cost of the same work done by the
+underlying tools alone and prints a table, also written as JSON
+(docs/performance.md). Environment: BENCH_DATABASE_URL, BENCH_NATS_URL,
+BENCH_BIN_DIR.
+
+Flags:
+`)
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return b.String()
 }
 
 func printTable(w io.Writer, r Results) {

@@ -12,6 +12,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,9 +37,30 @@ func main() {
 	}
 }
 
+const usage = `Usage: partnersim
+
+Runs the print partner simulator: an SFTP server with a clerk that confirms
+deletions after 30 working days. Prints the SFTP_* settings the batcher and
+the reconciler need, and runs until Ctrl-C.
+
+It takes no arguments: it is configured by environment variables -
+PARTNERSIM_ADDR (127.0.0.1:2222), PARTNERSIM_USER (booklets), PARTNERSIM_DIR
+(.run/partner), DEMO_DAY and DEMO_EPOCH, BANK_HOLIDAYS_FILE, LOG_FORMAT,
+LOG_LEVEL (docs/operations.md).
+`
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q: partnersim is configured by environment variables", args)
+	fs := flag.NewFlagSet("partnersim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage) // and nothing else: no folder, no port
+			return nil
+		}
+		return fmt.Errorf("%w\n\n%s", err, usage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: partnersim is configured by environment variables\n\n%s", fs.Arg(0), usage)
 	}
 	r := envconfig.New(getenv)
 	cfg := partnersim.Config{
