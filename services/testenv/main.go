@@ -90,7 +90,7 @@ var tools = []tool{
 func missingTools(lookPath func(string) (string, error)) (programs, packages []string) {
 	for _, t := range tools {
 		if _, err := lookPath(t.program); err != nil {
-			programs = append(programs, t.program)
+			programs = append(programs, filepath.Base(t.program))
 			if !slices.Contains(packages, t.pkg) {
 				packages = append(packages, t.pkg)
 			}
