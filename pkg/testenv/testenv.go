@@ -4,7 +4,9 @@
 //
 // The servers are found through TEST_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable) and
-// TEST_NATS_URL (default nats://127.0.0.1:4222).
+// TEST_NATS_URL (default nats://127.0.0.1:4222). `make test` runs go test
+// under services/testenv, which sets both to a private PostgreSQL cluster
+// and an embedded NATS where nothing answers at them.
 package testenv
 
 import (
@@ -57,7 +59,7 @@ func Database(t testing.TB) string {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, DatabaseURL())
 	if err != nil {
-		t.Fatalf("testenv: connect to PostgreSQL at %s (is it running?): %v", DatabaseURL(), err)
+		t.Fatalf("testenv: connect to PostgreSQL at %s (is it running? `make test`, or bin/testenv go test ..., starts one where none answers): %v", DatabaseURL(), err)
 	}
 	defer admin.Close(ctx)
 	name := Name("booklets_test")
@@ -137,7 +139,7 @@ func Orders(t testing.TB) *stream.Orders {
 		}
 		var apiErr *jetstream.APIError
 		if attempt == 3 || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeStreamStore {
-			t.Fatalf("testenv: %v (is NATS with JetStream running at %s? its log says why a store was refused)", err, NATSURL())
+			t.Fatalf("testenv: %v (is NATS with JetStream running at %s? `make test` starts one where none answers; its log says why a store was refused)", err, NATSURL())
 		}
 		t.Logf("testenv: attempt %d: %v; trying again", attempt, err)
 		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
