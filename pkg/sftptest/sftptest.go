@@ -44,7 +44,7 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	if _, err := os.Stat(SSHD); err != nil {
-		t.Fatalf("sftptest: OpenSSH server not installed at %s", SSHD)
+		t.Fatalf("sftptest: OpenSSH server not installed at %s (Debian: apt-get install openssh-server; make test checks this first)", SSHD)
 	}
 	// sshd running as root wants its privilege separation folder.
 	if os.Geteuid() == 0 {
