@@ -140,10 +140,13 @@ func startChild(name, bin, dir, addr string, env []string, out *console, exited 
 	return c, nil
 }
 
-// waitHealthy polls the child's /healthz until it answers 200, the child
-// exits, ctx ends or the start-up time runs out.
+// waitHealthy polls the child's /readyz until it answers 200, the child
+// exits, ctx ends or the start-up time runs out. Readiness, not liveness:
+// an intake whose day key no configured KEK can unwrap is alive but can
+// take no order, and the console must not say the pipeline is running.
 func waitHealthy(ctx context.Context, c *child, limit time.Duration) error {
-	url := browserURL(c.addr, "/healthz")
+	url := browserURL(c.addr, "/readyz")
+	var reason string
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
@@ -155,6 +158,7 @@ func waitHealthy(ctx context.Context, c *child, limit time.Duration) error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			reason = resp.Status
 		}
 		select {
 		case <-c.done:
@@ -162,6 +166,9 @@ func waitHealthy(ctx context.Context, c *child, limit time.Duration) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
+			if reason != "" {
+				return fmt.Errorf("%s was not ready at %s within %s (STARTUP_TIMEOUT): last answer %s; its log above says why", c.name, url, limit, reason)
+			}
 			return fmt.Errorf("%s did not answer %s within %s (STARTUP_TIMEOUT)", c.name, url, limit)
 		case <-tick.C:
 		}

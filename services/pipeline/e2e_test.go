@@ -65,7 +65,7 @@ func TestEndToEndWithRestart(t *testing.T) {
 	rand.Read(kek)
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	const token = "e2e-audit-token-0123456789"
+	const token = "e2e-audit-token-0123456789abcdef0123"
 	addrs := map[string]string{}
 	for _, s := range allServices {
 		addrs[s] = "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -105,7 +105,7 @@ func TestEndToEndWithRestart(t *testing.T) {
 	}
 
 	intake := start("intake", map[string]string{"INTAKE_SECRET": hex.EncodeToString(secret)})
-	batcher := start("batcher", nil)
+	batcher := start("batcher", map[string]string{"PARTNER_PLAINTEXT": "true"})
 	reconciler := start("reconciler", map[string]string{"AUDIT_TOKEN": token})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -131,7 +131,7 @@ func TestEndToEndWithRestart(t *testing.T) {
 	if err := batcher.stop(30 * time.Second); err != nil {
 		t.Fatalf("batcher on SIGTERM: %v", err)
 	}
-	batcher = start("batcher", nil)
+	batcher = start("batcher", map[string]string{"PARTNER_PLAINTEXT": "true"})
 
 	// Watch the partner's folder: the clerk deletes data files after 30
 	// working days, so note every file that holds the reference while it

@@ -21,7 +21,7 @@ func TestRunStartsEveryServiceAndStopsThemOnCancel(t *testing.T) {
 		"BATCHER_ADDR":     "127.0.0.1:0",
 		"RECONCILER_ADDR":  "127.0.0.1:0",
 		"PARTNER_ADDR":     "127.0.0.1:0",
-		"AUDIT_TOKEN":      "test-token-0123456789abcdef",
+		"AUDIT_TOKEN":      "test-token-0123456789abcdef-0123456789",
 		"LOG_FORMAT":       "json",
 		"SHUTDOWN_TIMEOUT": "30s",
 		"DEMO":             "1",

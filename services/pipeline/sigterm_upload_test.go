@@ -94,7 +94,7 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 		"NATS_STREAM=" + sc.Stream, "NATS_SUBJECT=" + sc.Subject, "NATS_CONSUMER=" + testenv.Name("batcher"),
 		"KEK=" + kekEntry, "BATCH_CUTOFF=" + cutoff.String(),
 		"DEMO_DAY=" + demoDay.String(), "DEMO_EPOCH=" + epoch.Format(time.RFC3339Nano),
-		"RETENTION_GRACE=24h", "SFTP_RETRIES=0",
+		"RETENTION_GRACE=24h", "SFTP_RETRIES=0", "PARTNER_PLAINTEXT=true",
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=" + shutdownTimeout.String(),
 		"HTTP_ADDR=" + addr,
 	}
