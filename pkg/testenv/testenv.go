@@ -88,7 +88,8 @@ func Database(t testing.TB) string {
 }
 
 // Stream returns a stream configuration with a name and subject of the
-// test's own. The stream is deleted when the test ends.
+// test's own. The stream and its idempotency-key bucket are deleted when
+// the test ends.
 func Stream(t testing.TB) stream.Config {
 	t.Helper()
 	name := strings.ToUpper(Name("ORDERS_TEST"))
@@ -109,6 +110,9 @@ func Stream(t testing.TB) stream.Config {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.JetStream().DeleteStream(ctx, cfg.Stream) // absent if the test never created it
+		// The intake makes the bucket on the first keyed order; left behind,
+		// every test run would add one to the server.
+		_ = s.JetStream().DeleteKeyValue(ctx, stream.IdempotencyBucket(cfg))
 	})
 	return cfg
 }
