@@ -5,16 +5,30 @@ GO        ?= go
 BIN       := bin
 SERVICES  := intake batcher reconciler pipeline partnersim
 
-.PHONY: run test bench bench-smoke build migrate vet assets clean
+.PHONY: run test test-tools alerts-test bench bench-smoke build migrate vet assets clean
 
 ## run: start the whole pipeline on this machine and print the URLs
+# Built, then run: `go run` exits 1 when the terminal's Ctrl-C reaches it,
+# even after the launcher stopped everything cleanly and exited 0.
 run: node_modules
-	$(GO) run ./services/pipeline
+	$(GO) build -o $(BIN)/pipeline ./services/pipeline
+	$(BIN)/pipeline
 
-## test: every test (unit, integration against the local PostgreSQL, NATS and sshd, browser)
-test: node_modules
+## test: every test (unit, integration against PostgreSQL, NATS and sshd, browser); where no
+## PostgreSQL or NATS answers, services/testenv starts private ones for the run
+test: node_modules test-tools alerts-test
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 25m ./...
+	$(BIN)/testenv $(GO) test -race -count=1 -timeout 25m ./...
+
+## test-tools: say in one line which Debian packages the tests need and are missing
+test-tools:
+	@$(GO) build -o $(BIN)/testenv ./services/testenv
+	@$(BIN)/testenv -check
+
+## alerts-test: check the Prometheus configuration and alerting rules and run their unit tests (promtool: Debian package prometheus)
+alerts-test:
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 ## bench: the benchmark suite against its baselines (not part of `make test`)
 bench:
