@@ -18,11 +18,11 @@ import (
 func seedBatches(ctx context.Context, conn *pgx.Conn, last businessday.Date, days int) error {
 	_, err := conn.Exec(ctx, `
 		INSERT INTO batches (batch_id, business_date, state, record_count, order_count, sha256, data_file, manifest_file,
-			created_at, uploaded_at, sent_at, delivery_date, due_date, attempts)
+			encryption, created_at, uploaded_at, sent_at, delivery_date, due_date, attempts)
 		SELECT 'B' || to_char(d, 'YYYYMMDD') || '-' || upper(substr(md5(d::text), 1, 6)), d, 'sent', 250 + i % 500, 250 + i % 500,
 			encode(sha256(d::text::bytea), 'hex'),
 			'booklets_' || to_char(d, 'YYYYMMDD') || '.csv', 'booklets_' || to_char(d, 'YYYYMMDD') || '.manifest.json',
-			d + time '23:00', d + time '23:01', d + time '23:02', d, d + 42, 1
+			'none', d + time '23:00', d + time '23:01', d + time '23:02', d, d + 42, 1
 		FROM generate_series(0, $2 - 1) AS i, LATERAL (SELECT ($1::date - i)::date AS d) AS x`, last.UTC(), days)
 	if err != nil {
 		return fmt.Errorf("seed batches: %w", err)
