@@ -1,12 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"errors"
-	"io"
-	"net"
-	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -24,29 +18,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 	cfg.HTTP.Idle = 200 * time.Millisecond
 	addr, _ := e.daemon(cfg)
 
-	conn, err := net.Dial("tcp", addr)
-	testenv.Must(t, err)
-	defer conn.Close()
-	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: reconciler\r\n\r\n")
-	testenv.Must(t, err)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	testenv.Must(t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Close {
-		t.Fatalf("healthz: %s, close %v: want a kept-alive 200", resp.Status, resp.Close)
-	}
-	// The deadline only stops the test from hanging when the server keeps
-	// the connection: it is far above the idle timeout.
-	testenv.Must(t, conn.SetReadDeadline(time.Now().Add(time.Minute)))
-	_, err = br.ReadByte()
-	if !errors.Is(err, io.EOF) {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatal("the idle connection was still open after a minute")
-		}
-		t.Fatalf("reading the idle connection: %v, want EOF (closed by the server)", err)
-	}
+	testenv.IdleConnectionClosed(t, addr, "reconciler")
 }
 
 // The server's timeouts are all set.
