@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/migrations"
 	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
 	"booklets/pkg/testenv"
@@ -20,15 +19,7 @@ import (
 
 func database(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	url := testenv.Database(t)
-	conn, err := pgx.Connect(ctx, url)
-	testenv.Must(t, err)
-	testenv.Must(t, migrations.Apply(ctx, conn))
-	conn.Close(ctx)
-	pool, err := pgxpool.New(ctx, url)
-	testenv.Must(t, err)
-	t.Cleanup(pool.Close)
+	pool, _ := testenv.MigratedPool(t)
 	return pool
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/migrations"
 	"booklets/pkg/audit"
 	"booklets/pkg/seal"
 	"booklets/pkg/testenv"
@@ -392,14 +391,7 @@ func TestLegacyEntriesSealed(t *testing.T) {
 // (docs/research.md gives the figure).
 func BenchmarkWithdrawByEmail(b *testing.B) {
 	ctx := context.Background()
-	url := testenv.Database(b)
-	conn, err := pgx.Connect(ctx, url)
-	testenv.Must(b, err)
-	testenv.Must(b, migrations.Apply(ctx, conn))
-	conn.Close(ctx)
-	db, err := pgxpool.New(ctx, url)
-	testenv.Must(b, err)
-	b.Cleanup(db.Close)
+	db, _ := testenv.MigratedPool(b)
 	s := New(db, nil, WithRing(testRing(b, "bench-kek")))
 	for i := range 2000 {
 		v, err := volunteer.Draft{Name: fmt.Sprintf("Bench Person %d", i), Email: fmt.Sprintf("bench.%d@example.org", i), Consent: true}.Validate()

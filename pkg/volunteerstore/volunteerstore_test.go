@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/migrations"
 	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
 	"booklets/pkg/batchfile"
@@ -43,15 +41,7 @@ func (c *clock) set(t time.Time) {
 
 func database(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	url := testenv.Database(t)
-	conn, err := pgx.Connect(ctx, url)
-	testenv.Must(t, err)
-	testenv.Must(t, migrations.Apply(ctx, conn))
-	conn.Close(ctx)
-	pool, err := pgxpool.New(ctx, url)
-	testenv.Must(t, err)
-	t.Cleanup(pool.Close)
+	pool, _ := testenv.MigratedPool(t)
 	return pool
 }
 

@@ -9,10 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/migrations"
 	"booklets/pkg/seal"
 	"booklets/pkg/testenv"
 	"booklets/pkg/volunteer"
@@ -23,15 +21,7 @@ import (
 // own database.
 func researchFixture(t *testing.T) (*fixture, *pgxpool.Pool) {
 	t.Helper()
-	ctx := context.Background()
-	url := testenv.Database(t)
-	conn, err := pgx.Connect(ctx, url)
-	testenv.Must(t, err)
-	testenv.Must(t, migrations.Apply(ctx, conn))
-	conn.Close(ctx)
-	db, err := pgxpool.New(ctx, url)
-	testenv.Must(t, err)
-	t.Cleanup(db.Close)
+	db, _ := testenv.MigratedPool(t)
 	k := make([]byte, seal.KeySize)
 	rand.Read(k)
 	ring, err := seal.ParseRing("test-kek:" + base64.StdEncoding.EncodeToString(k))

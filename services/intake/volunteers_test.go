@@ -6,10 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"booklets/migrations"
 	"booklets/pkg/seal"
 	"booklets/pkg/testenv"
 	"booklets/pkg/volunteerstore"
@@ -22,14 +18,7 @@ import (
 func TestLegacyVolunteersSealedAtStart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := testenv.Database(t)
-	conn, err := pgx.Connect(ctx, url)
-	testenv.Must(t, err)
-	testenv.Must(t, migrations.Apply(ctx, conn))
-	conn.Close(ctx)
-	db, err := pgxpool.New(ctx, url)
-	testenv.Must(t, err)
-	t.Cleanup(db.Close)
+	db, url := testenv.MigratedPool(t)
 	var id string
 	testenv.Must(t, db.QueryRow(ctx, `INSERT INTO research.volunteers (name, email, has_name, has_email, purpose,
 		consent_version, withdrawal_code_sha256, signed_up_on, review_due_on)
