@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
@@ -82,6 +83,11 @@ func TestEndOfDayAcrossClockChanges(t *testing.T) {
 			}
 			// Fire the runs on the fake clock and see which day each sends.
 			for i, w := range tt.want {
+				// Advance only once the scheduler has planned this run: after
+				// a run, the fake clock may still count the old timer as its
+				// waiter, and an advance made before the new timer exists
+				// would carry the clock past the run it was meant to fire.
+				waitNextRun(t, job, w)
 				if err := clock.BlockUntilContext(ctx, 1); err != nil {
 					t.Fatal(err)
 				}
@@ -102,5 +108,22 @@ func TestEndOfDayAcrossClockChanges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// waitNextRun waits until the scheduler reports want as the job's next
+// run. The limit only stops a hang.
+func waitNextRun(t *testing.T, job gocron.Job, want time.Time) {
+	t.Helper()
+	limit := time.Now().Add(10 * time.Second)
+	for {
+		next, err := job.NextRun()
+		if err == nil && next.Equal(want) {
+			return
+		}
+		if time.Now().After(limit) {
+			t.Fatalf("the next run is %s (%v), want %s", next.UTC(), err, want)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
