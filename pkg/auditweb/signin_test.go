@@ -1,7 +1,6 @@
 package auditweb_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -10,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
-	"booklets/migrations"
 	"booklets/pkg/auditweb"
 	"booklets/pkg/ledger"
 	"booklets/pkg/testenv"
@@ -24,14 +21,7 @@ const token = "signin-test-token-0123456789abcdef"
 
 func ledgerDB(t *testing.T) *ledger.Ledger {
 	t.Helper()
-	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.Database(t))
-	testenv.Must(t, err)
-	t.Cleanup(db.Close)
-	conn, err := db.Acquire(ctx)
-	testenv.Must(t, err)
-	testenv.Must(t, migrations.Apply(ctx, conn.Conn()))
-	conn.Release()
+	db, _ := testenv.MigratedPool(t)
 	return ledger.New(db)
 }
 

@@ -55,16 +55,7 @@ func everyCopy(t *testing.T, db *pgxpool.Pool, walFrom string) copies {
 	t.Helper()
 	ctx := context.Background()
 	out := copies{}
-	rows, err := db.Query(ctx, `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
-		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type IN ('BASE TABLE', 'VIEW')`)
-	testenv.Must(t, err)
-	var tables []string
-	for rows.Next() {
-		var n string
-		testenv.Must(t, rows.Scan(&n))
-		tables = append(tables, n)
-	}
-	testenv.Must(t, rows.Err())
+	tables := testenv.Tables(t, db)
 	for _, tbl := range tables {
 		var dump string
 		testenv.Must(t, db.QueryRow(ctx, `SELECT coalesce(string_agg(row_to_json(t)::text, E'\n'), '') FROM `+tbl+` t`).Scan(&dump))
@@ -79,7 +70,7 @@ func everyCopy(t *testing.T, db *pgxpool.Pool, walFrom string) copies {
 
 	// Raw pages: what the data files (and a file-level backup) hold,
 	// dead tuples included.
-	rows, err = db.Query(ctx, `SELECT c.oid::regclass::text, pg_relation_size(c.oid) / current_setting('block_size')::int
+	rows, err := db.Query(ctx, `SELECT c.oid::regclass::text, pg_relation_size(c.oid) / current_setting('block_size')::int
 		FROM pg_class c WHERE c.relnamespace = 'research'::regnamespace AND c.relkind IN ('r', 'i', 't')
 		   OR c.oid IN (SELECT reltoastrelid FROM pg_class WHERE relnamespace = 'research'::regnamespace)`)
 	testenv.Must(t, err)

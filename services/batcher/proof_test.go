@@ -141,16 +141,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	// pg_dump of it.
 	scanDatabase := func(when string) {
 		t.Helper()
-		rows, err := pool.Query(context.Background(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables
-			WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type IN ('BASE TABLE', 'VIEW')`)
-		testenv.Must(t, err)
-		var tables []string
-		for rows.Next() {
-			var n string
-			testenv.Must(t, rows.Scan(&n))
-			tables = append(tables, n)
-		}
-		testenv.Must(t, rows.Err())
+		tables := testenv.Tables(t, pool)
 		if len(tables) < 8 {
 			t.Fatalf("%s: only %d tables: %v", when, len(tables), tables)
 		}

@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
-	"booklets/migrations"
 	"booklets/pkg/auditweb"
 	"booklets/pkg/ledger"
 	"booklets/pkg/testenv"
@@ -23,13 +21,7 @@ import (
 func TestAuditorsPageShowsRetention(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := pgxpool.New(ctx, testenv.Database(t))
-	testenv.Must(t, err)
-	t.Cleanup(db.Close)
-	conn, err := db.Acquire(ctx)
-	testenv.Must(t, err)
-	testenv.Must(t, migrations.Apply(ctx, conn.Conn()))
-	conn.Release()
+	db, _ := testenv.MigratedPool(t)
 
 	page := func() string {
 		t.Helper()
@@ -54,7 +46,7 @@ func TestAuditorsPageShowsRetention(t *testing.T) {
 	if body := page(); !strings.Contains(body, "it has not checked yet") || !strings.Contains(body, `id="retention-overdue">0<`) {
 		t.Errorf("before any check:\n%s", body)
 	}
-	_, err = db.Exec(ctx, `INSERT INTO retention_check (id, checked_at, held, overdue, oldest_overdue_at, grace_seconds)
+	_, err := db.Exec(ctx, `INSERT INTO retention_check (id, checked_at, held, overdue, oldest_overdue_at, grace_seconds)
 		VALUES (1, now(), 5, 2, now() - interval '30 hours', 7200)`)
 	testenv.Must(t, err)
 	if body := page(); !strings.Contains(body, `id="retention-overdue">2<`) || !strings.Contains(body, `id="retention-oldest-age">30h0m0s<`) {
