@@ -3,7 +3,8 @@
 
 GO        ?= go
 BIN       := bin
-SERVICES  := intake batcher reconciler pipeline partnersim
+SERVICES  := intake batcher reconciler
+TOOLS     := pipeline partnersim
 
 .PHONY: run test test-tools alerts-test bench bench-smoke build migrate vet assets clean
 
@@ -11,18 +12,18 @@ SERVICES  := intake batcher reconciler pipeline partnersim
 # Built, then run: `go run` exits 1 when the terminal's Ctrl-C reaches it,
 # even after the launcher stopped everything cleanly and exited 0.
 run: node_modules
-	$(GO) build -o $(BIN)/pipeline ./services/pipeline
+	$(GO) build -o $(BIN)/pipeline ./services/tools/pipeline
 	$(BIN)/pipeline
 
 ## test: every test (unit, integration against PostgreSQL, NATS and sshd, browser); where no
-## PostgreSQL or NATS answers, services/testenv starts private ones for the run
+## PostgreSQL or NATS answers, services/tools/testenv starts private ones for the run
 test: node_modules test-tools alerts-test
 	$(GO) vet ./...
 	$(BIN)/testenv $(GO) test -race -count=1 -timeout 25m ./...
 
 ## test-tools: say in one line which Debian packages the tests need and are missing
 test-tools:
-	@$(GO) build -o $(BIN)/testenv ./services/testenv
+	@$(GO) build -o $(BIN)/testenv ./services/tools/testenv
 	@$(BIN)/testenv -check
 
 ## alerts-test: check the Prometheus configuration and alerting rules and run their unit tests (promtool: Debian package prometheus)
@@ -32,12 +33,13 @@ alerts-test:
 
 ## bench: the benchmark suite against its baselines (not part of `make test`)
 bench:
-	$(GO) run ./services/bench
+	$(GO) run ./services/tools/bench
 
 ## build: the service binaries into ./bin
 build:
 	@mkdir -p $(BIN)
 	for s in $(SERVICES); do $(GO) build -o $(BIN)/$$s ./services/$$s || exit 1; done
+	for s in $(TOOLS); do $(GO) build -o $(BIN)/$$s ./services/tools/$$s || exit 1; done
 
 ## migrate: apply the database migrations to DATABASE_URL
 migrate:

@@ -24,7 +24,7 @@ fi
 if new sftp_known_hosts; then
 	printf 'partner-sftp %s\n' "$(cut -d' ' -f1,2 partner_host_key_pub)" > sftp_known_hosts
 fi
-# The key-encryption key ring (pkg/seal format: id:base64key, current first).
+# The key-encryption key ring (pkg/domain/seal format: id:base64key, current first).
 new kek && printf 'k%s:%s\n' "$(date +%Y%m%d)" "$(openssl rand -base64 32)" > kek
 new intake_secret && openssl rand -hex 32 > intake_secret
 new audit_token && openssl rand -hex 24 > audit_token

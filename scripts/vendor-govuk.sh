@@ -1,13 +1,13 @@
 #!/bin/sh
 # Copies GOV.UK Frontend's built CSS, JavaScript, fonts and images from
-# node_modules into pkg/web/static/govuk, where the intake binary embeds them.
+# node_modules into pkg/adapter/web/public/static/govuk, where the intake binary embeds them.
 # The copies are committed, so `go build` works on a fresh clone without npm;
 # run this (after `npm ci`) only when package.json changes govuk-frontend's
-# version, then commit pkg/web/static/govuk.
+# version, then commit pkg/adapter/web/public/static/govuk.
 set -eu
 cd "$(dirname "$0")/.."
 src=node_modules/govuk-frontend/dist/govuk
-dst=pkg/web/static/govuk
+dst=pkg/adapter/web/public/static/govuk
 if [ ! -f "$src/govuk-frontend.min.css" ]; then
 	echo "vendor-govuk: $src not found: run 'npm ci' first" >&2
 	exit 1

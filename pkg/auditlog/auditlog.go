@@ -1,4 +1,4 @@
-// Package auditlog stores the audit chain (pkg/audit) in the PostgreSQL
+// Package auditlog stores the audit chain (pkg/stage/audit) in the PostgreSQL
 // table audit_log (migrations/010_audit_log.sql) and verifies it.
 //
 // Appending happens inside the caller's transaction, so an event is
@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"booklets/pkg/audit"
+	"booklets/pkg/stage/audit"
 )
 
 // LockKey is the pg_advisory_xact_lock key that serialises appends ("audit"

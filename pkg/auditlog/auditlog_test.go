@@ -12,9 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/testenv"
+	"booklets/pkg/stage/audit"
+	"booklets/pkg/testkit/testenv"
 )
 
 func database(t *testing.T) *pgxpool.Pool {

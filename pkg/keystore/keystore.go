@@ -1,4 +1,4 @@
-// Package keystore keeps the day keys of pkg/seal in PostgreSQL (table
+// Package keystore keeps the day keys of pkg/domain/seal in PostgreSQL (table
 // day_keys, migrations/020_day_keys.sql), wrapped by the configured
 // key-encryption key ring, and destroys them when a day's batch has been
 // recorded (crypto-shredding; see docs/privacy.md).
@@ -22,8 +22,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/seal"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/seal"
 )
 
 // ErrNoKey means no key was ever made for that business date, so nothing

@@ -13,12 +13,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/seal"
-	"booklets/pkg/testenv"
+	"booklets/pkg/stage/audit"
+	"booklets/pkg/testkit/testenv"
 )
 
 var (

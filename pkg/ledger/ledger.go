@@ -1,4 +1,4 @@
-// Package ledger is the PostgreSQL adapter of pkg/reconcile: it reads the
+// Package ledger is the PostgreSQL adapter of pkg/stage/reconcile: it reads the
 // batcher's batches table and keeps the partner's deletion confirmations
 // and overdue alerts (migrations/011_confirmations.sql), writing the audit
 // entry of each in the same transaction.
@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/reconcile"
+	"booklets/pkg/stage/audit"
+	"booklets/pkg/stage/reconcile"
 )
 
 // lockKey serialises reconciliation runs ("recon" in ASCII), so that the

@@ -11,8 +11,8 @@ import (
 
 	"booklets/migrations"
 	"booklets/pkg/ledger"
-	"booklets/pkg/reconcile"
-	"booklets/pkg/testenv"
+	"booklets/pkg/stage/reconcile"
+	"booklets/pkg/testkit/testenv"
 )
 
 // A run is recorded, with one audit entry for its unmatched files, by a

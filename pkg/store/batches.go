@@ -10,12 +10,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
+	"booklets/pkg/stage/audit"
 )
 
 // The states of a batch.

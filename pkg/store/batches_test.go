@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // A batch holds the orders of its date and of earlier dates in no batch

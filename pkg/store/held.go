@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
 )
 
 // Held is how much personal data the batcher holds: the orders whose

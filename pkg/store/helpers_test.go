@@ -7,12 +7,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // migratedStore opens a store on a database of the test's own, migrated;

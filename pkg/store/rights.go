@@ -8,10 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/stage/audit"
 )
 
 // Why an operator may not look at, correct or erase an order any more.

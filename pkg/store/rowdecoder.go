@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
 )
 
 // rowDecoder turns the raw values of EachOrder's rows (order_id,

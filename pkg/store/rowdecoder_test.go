@@ -7,8 +7,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
 )
 
 func fields(formats ...int16) []pgconn.FieldDescription {

@@ -23,8 +23,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"booklets/migrations"
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
 )
 
 // Errors callers tell apart with errors.Is.

@@ -16,10 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/audit"
-	"booklets/pkg/seal"
-	"booklets/pkg/testenv"
-	"booklets/pkg/volunteer"
+	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/audit"
+	"booklets/pkg/stage/research"
+	"booklets/pkg/testkit/testenv"
 )
 
 // forms are the ways a value can appear in what is searched: in clear,
@@ -192,7 +192,7 @@ func TestContactSealedAtRest(t *testing.T) {
 		{"Cressida Mountjoy-Vane", "cressida.mountjoy@example.co.uk"},         // stays
 	}
 	var ids []string
-	var receipts []volunteer.Receipt
+	var receipts []research.Receipt
 	var pii []string
 	for _, p := range people {
 		r := signUp(t, s, p.name, p.email)
@@ -224,7 +224,7 @@ func TestContactSealedAtRest(t *testing.T) {
 	if n, err := s.WithdrawByEmail(ctx, strings.ToUpper(people[1].email)); err != nil || n != 1 {
 		t.Fatalf("withdraw by email: %d, %v", n, err)
 	}
-	if _, err := s.Review(ctx, ids[2], volunteer.Delete); err != nil {
+	if _, err := s.Review(ctx, ids[2], research.Delete); err != nil {
 		t.Fatalf("delete at review: %v", err)
 	}
 
@@ -239,7 +239,7 @@ func TestContactSealedAtRest(t *testing.T) {
 				t.Errorf("entry %d's wrapped key is still in %s", i, where)
 			}
 		}
-		if _, err := s.Show(ctx, ids[i], "test"); !errors.Is(err, volunteer.ErrNotFound) {
+		if _, err := s.Show(ctx, ids[i], "test"); !errors.Is(err, research.ErrNotFound) {
 			t.Errorf("entry %d shown after deletion: %v", i, err)
 		}
 		// Nothing the database still holds opens the ciphertext: no live
@@ -284,7 +284,7 @@ func TestNoKEKNoSignUp(t *testing.T) {
 	sealed, _, db := newStore(t, start)
 	kept := signUp(t, sealed, "Ned Nokek", "ned@example.org")
 	s := New(db, func() time.Time { return start })
-	v, err := volunteer.Draft{Name: "Nina Nokek", Consent: true}.Validate()
+	v, err := research.Draft{Name: "Nina Nokek", Consent: true}.Validate()
 	testenv.Must(t, err)
 	if _, err := s.SignUp(ctx, v); !errors.Is(err, seal.ErrNoKEK) {
 		t.Fatalf("sign up without a KEK: %v", err)
@@ -336,7 +336,7 @@ func TestLegacyEntriesSealed(t *testing.T) {
 	if n, err := s.WithdrawByEmail(ctx, "Lettice.Legacy@example.org"); err != nil || n != 1 {
 		t.Fatalf("withdraw a legacy entry by email: %d, %v", n, err)
 	}
-	if _, err := s.Review(ctx, c, volunteer.Delete); err != nil {
+	if _, err := s.Review(ctx, c, research.Delete); err != nil {
 		t.Fatal(err)
 	}
 
@@ -387,7 +387,7 @@ func BenchmarkWithdrawByEmail(b *testing.B) {
 	db, _ := testenv.MigratedPool(b)
 	s := New(db, nil, WithRing(testRing(b, "bench-kek")))
 	for i := range 2000 {
-		v, err := volunteer.Draft{Name: fmt.Sprintf("Bench Person %d", i), Email: fmt.Sprintf("bench.%d@example.org", i), Consent: true}.Validate()
+		v, err := research.Draft{Name: fmt.Sprintf("Bench Person %d", i), Email: fmt.Sprintf("bench.%d@example.org", i), Consent: true}.Validate()
 		testenv.Must(b, err)
 		_, err = s.SignUp(ctx, v)
 		testenv.Must(b, err)

@@ -1,4 +1,4 @@
-// Package volunteerstore keeps user-research volunteers (pkg/volunteer) in
+// Package volunteerstore keeps user-research volunteers (pkg/stage/research) in
 // PostgreSQL, in the research schema (migrations/030_volunteers.sql and
 // 082_volunteer_contact_sealed.sql), apart from every table of orders.
 //
@@ -27,11 +27,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/businessday"
-	"booklets/pkg/seal"
-	"booklets/pkg/volunteer"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/audit"
+	"booklets/pkg/stage/research"
 )
 
 // How an entry came to be deleted, as recorded in the audit log.
@@ -41,7 +41,7 @@ const (
 	ReasonReview           = "review"
 )
 
-// Audit kinds of this package, besides pkg/audit's volunteer kinds.
+// Audit kinds of this package, besides pkg/stage/audit's volunteer kinds.
 const (
 	// KindContactSealed records that legacy entries stored in clear
 	// (before migration 082) were sealed: how many, under which KEK.
@@ -155,34 +155,34 @@ func (s *Store) openContact(id string, sealed []byte, w seal.Wrapped) (contact, 
 // of its own, and returns its id and withdrawal code. The code is returned
 // here once; only its hash is stored. Without a KEK ring nothing is
 // stored: there is no plain-text fallback.
-func (s *Store) SignUp(ctx context.Context, v volunteer.SignUp) (volunteer.Receipt, error) {
+func (s *Store) SignUp(ctx context.Context, v research.SignUp) (research.Receipt, error) {
 	// The id is made here, not by the database, because the key and the
 	// sealed value are bound to it.
 	id := uuid.NewString()
 	sealed, w, err := s.sealContact(id, contact{Name: v.Name, Email: v.Email})
 	if err != nil {
-		return volunteer.Receipt{}, fmt.Errorf("volunteers: sign up: %w", err)
+		return research.Receipt{}, fmt.Errorf("volunteers: sign up: %w", err)
 	}
-	code := volunteer.NewCode()
-	hash, _ := volunteer.HashCode(code)
-	today := volunteer.Today(s.now())
+	code := research.NewCode()
+	hash, _ := research.HashCode(code)
+	today := research.Today(s.now())
 	_, err = s.db.Exec(ctx,
 		`INSERT INTO research.volunteers (volunteer_id, contact, kek_id, wrapped_key, has_name, has_email,
 		     purpose, consent_version, withdrawal_code_sha256, signed_up_on, review_due_on)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		id, sealed, w.KEKID, w.Data, v.Name != "", v.Email != "",
-		volunteer.Purpose, v.ConsentVersion, hash, today.UTC(), volunteer.ReviewDue(today).UTC())
+		research.Purpose, v.ConsentVersion, hash, today.UTC(), research.ReviewDue(today).UTC())
 	if err != nil {
-		return volunteer.Receipt{}, fmt.Errorf("volunteers: sign up: %w", dbErr(err))
+		return research.Receipt{}, fmt.Errorf("volunteers: sign up: %w", dbErr(err))
 	}
-	return volunteer.Receipt{ID: id, Code: code}, nil
+	return research.Receipt{ID: id, Code: code}, nil
 }
 
 // WithdrawByCode deletes the entry whose withdrawal code this is, and
 // reports how many entries were deleted (0 or 1). A string that is not a
 // code deletes nothing.
 func (s *Store) WithdrawByCode(ctx context.Context, code string) (int, error) {
-	hash, ok := volunteer.HashCode(code)
+	hash, ok := research.HashCode(code)
 	if !ok {
 		return 0, nil
 	}
@@ -204,7 +204,7 @@ func (s *Store) WithdrawByCode(ctx context.Context, code string) (int, error) {
 // cannot be opened (its KEK no longer configured, its data changed) does
 // not stop the others being deleted; it is reported in the error, by id.
 func (s *Store) WithdrawByEmail(ctx context.Context, email string) (int, error) {
-	norm, err := volunteer.NormaliseEmail(email)
+	norm, err := research.NormaliseEmail(email)
 	if err != nil {
 		return 0, nil
 	}
@@ -329,7 +329,7 @@ type FlagResult struct {
 // running it again the same day changes nothing.
 func (s *Store) FlagDue(ctx context.Context) (FlagResult, error) {
 	now := s.now()
-	today := volunteer.Today(now).UTC()
+	today := research.Today(now).UTC()
 	var r FlagResult
 	tag, err := s.db.Exec(ctx,
 		`UPDATE research.volunteers SET review_flagged_at = $2
@@ -348,8 +348,8 @@ const selectSummary = `SELECT volunteer_id::text, consent_version, signed_up_on,
 	coalesce(last_reviewed_on, 'epoch'::date), review_flagged_at, has_name, has_email
 	FROM research.volunteers`
 
-func scanSummary(row pgx.CollectableRow) (volunteer.Summary, error) {
-	var v volunteer.Summary
+func scanSummary(row pgx.CollectableRow) (research.Summary, error) {
+	var v research.Summary
 	var signed, due, reviewed time.Time
 	if err := row.Scan(&v.ID, &v.ConsentVersion, &signed, &due, &reviewed, &v.FlaggedAt, &v.HasName, &v.HasEmail); err != nil {
 		return v, err
@@ -363,19 +363,19 @@ func scanSummary(row pgx.CollectableRow) (volunteer.Summary, error) {
 
 // Due lists the entries whose review date is today or earlier, oldest
 // first, without their personal data.
-func (s *Store) Due(ctx context.Context) ([]volunteer.Summary, error) {
+func (s *Store) Due(ctx context.Context) ([]research.Summary, error) {
 	return s.summaries(ctx, "review_due_on <= $1", "due reviews")
 }
 
 // Overdue lists the entries whose review date has passed (before today)
 // without a decision: what the auditors' page shows.
-func (s *Store) Overdue(ctx context.Context) ([]volunteer.Summary, error) {
+func (s *Store) Overdue(ctx context.Context) ([]research.Summary, error) {
 	return s.summaries(ctx, "review_due_on < $1", "overdue reviews")
 }
 
-func (s *Store) summaries(ctx context.Context, cond, what string) ([]volunteer.Summary, error) {
+func (s *Store) summaries(ctx context.Context, cond, what string) ([]research.Summary, error) {
 	rows, err := s.db.Query(ctx, selectSummary+" WHERE "+cond+" ORDER BY review_due_on, volunteer_id",
-		volunteer.Today(s.now()).UTC())
+		research.Today(s.now()).UTC())
 	if err != nil {
 		return nil, fmt.Errorf("volunteers: list %s: %w", what, dbErr(err))
 	}
@@ -400,8 +400,8 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 // is never read without a trace. why is a short reason kept with the audit
 // entry (not personal data: "review", say). It needs the KEK ring to open
 // the sealed contact details.
-func (s *Store) Show(ctx context.Context, id, why string) (volunteer.Entry, error) {
-	var e volunteer.Entry
+func (s *Store) Show(ctx context.Context, id, why string) (research.Entry, error) {
+	var e research.Entry
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var name, email, decision, kekID *string
 		var sealed, wrapped []byte
@@ -429,11 +429,11 @@ func (s *Store) Show(ctx context.Context, id, why string) (volunteer.Entry, erro
 		if reviewed != nil {
 			e.LastReviewOn = businessday.FromTime(*reviewed)
 		}
-		e.LastDecision = volunteer.Decision(deref(decision))
+		e.LastDecision = research.Decision(deref(decision))
 		return s.audit(ctx, tx, audit.VolunteerViewed, map[string]any{"volunteer_id": e.ID, "reason": why})
 	})
 	if err != nil {
-		return volunteer.Entry{}, fmt.Errorf("volunteers: show %s: %w", safeID(id), err)
+		return research.Entry{}, fmt.Errorf("volunteers: show %s: %w", safeID(id), err)
 	}
 	return e, nil
 }
@@ -442,15 +442,15 @@ func (s *Store) Show(ctx context.Context, id, why string) (volunteer.Entry, erro
 // from today; Delete deletes the entry. Either way a "volunteer_review"
 // entry is appended (and, for Delete, "volunteer_deleted") in the same
 // transaction. It returns the entry's next review date (zero after Delete).
-func (s *Store) Review(ctx context.Context, id string, d volunteer.Decision) (businessday.Date, error) {
+func (s *Store) Review(ctx context.Context, id string, d research.Decision) (businessday.Date, error) {
 	now := s.now()
-	today := volunteer.Today(now)
+	today := research.Today(now)
 	var next businessday.Date
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		details := map[string]any{"volunteer_id": id, "decision": string(d)}
 		switch d {
-		case volunteer.Keep:
-			next = volunteer.ReviewDue(today)
+		case research.Keep:
+			next = research.ReviewDue(today)
 			tag, err := tx.Exec(ctx,
 				`UPDATE research.volunteers
 				 SET last_reviewed_on = $2, last_decision = 'keep', review_due_on = $3, review_flagged_at = NULL
@@ -459,11 +459,11 @@ func (s *Store) Review(ctx context.Context, id string, d volunteer.Decision) (bu
 				return dbErr(err)
 			}
 			if tag.RowsAffected() == 0 {
-				return volunteer.ErrNotFound
+				return research.ErrNotFound
 			}
 			details["next_review_on"] = next.String()
 			return s.audit(ctx, tx, audit.VolunteerReview, details)
-		case volunteer.Delete:
+		case research.Delete:
 			// The row holds the entry's wrapped key: deleting it destroys
 			// the key with the sealed details.
 			gone, err := deleteRows(ctx, tx, "volunteer_id = $1", []any{id})
@@ -471,7 +471,7 @@ func (s *Store) Review(ctx context.Context, id string, d volunteer.Decision) (bu
 				return err
 			}
 			if len(gone) == 0 {
-				return volunteer.ErrNotFound
+				return research.ErrNotFound
 			}
 			if err := s.audit(ctx, tx, audit.VolunteerReview, details); err != nil {
 				return err
@@ -483,7 +483,7 @@ func (s *Store) Review(ctx context.Context, id string, d volunteer.Decision) (bu
 	if err != nil {
 		return businessday.Date{}, fmt.Errorf("volunteers: review %s: %w", safeID(id), err)
 	}
-	if d == volunteer.Delete {
+	if d == research.Delete {
 		return businessday.Date{}, nil
 	}
 	return next, nil
@@ -667,9 +667,9 @@ func dbErr(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return volunteer.ErrNotFound
+		return research.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == "22P02": // invalid_text_representation (not a uuid)
-		return volunteer.ErrNotFound
+		return research.ErrNotFound
 	case errors.As(err, &pgErr):
 		// The message of a constraint violation may quote the row; keep
 		// the code and the constraint only.

@@ -15,16 +15,16 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/audit"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/audit"
+	"booklets/pkg/stage/research"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
-	"booklets/pkg/volunteer"
+	"booklets/pkg/testkit/testenv"
 )
 
 type clock struct {
@@ -66,9 +66,9 @@ func kekEntry(id string) string {
 	return id + ":" + base64.StdEncoding.EncodeToString(k)
 }
 
-func signUp(t *testing.T, s *Store, name, email string) volunteer.Receipt {
+func signUp(t *testing.T, s *Store, name, email string) research.Receipt {
 	t.Helper()
-	v, err := volunteer.Draft{Name: name, Email: email, Consent: true}.Validate()
+	v, err := research.Draft{Name: name, Email: email, Consent: true}.Validate()
 	testenv.Must(t, err)
 	r, err := s.SignUp(context.Background(), v)
 	testenv.Must(t, err)
@@ -133,7 +133,7 @@ func TestSignUpAndWithdraw(t *testing.T) {
 
 	// The database holds neither code.
 	all := dump(t, db)
-	for _, r := range []volunteer.Receipt{nameOnly, emailOnly, both, again} {
+	for _, r := range []research.Receipt{nameOnly, emailOnly, both, again} {
 		if _, err := uuid.Parse(r.ID); err != nil {
 			t.Errorf("id %q is not a UUID", r.ID)
 		}
@@ -166,7 +166,7 @@ func TestSignUpAndWithdraw(t *testing.T) {
 		t.Fatalf("second withdrawal by code: %d, %v", n, err)
 	}
 	// Not a code, or nobody's code: nothing happens.
-	for _, c := range []string{"", "nonsense", volunteer.NewCode()} {
+	for _, c := range []string{"", "nonsense", research.NewCode()} {
 		if n, err := s.WithdrawByCode(ctx, c); err != nil || n != 0 {
 			t.Fatalf("withdraw by code %q: %d, %v", c, n, err)
 		}
@@ -272,27 +272,27 @@ func TestReviewAcrossTheTwoYearBoundary(t *testing.T) {
 
 	// Showing one entry gives its personal data and audits the view.
 	e, err := s.Show(ctx, keep.ID, "review")
-	if err != nil || e.Name != "Keep Me" || e.Email != "keep@example.com" || e.Purpose != volunteer.Purpose ||
-		e.ConsentVersion != volunteer.ConsentVersion || e.SignedUpOn.String() != "2026-03-10" {
+	if err != nil || e.Name != "Keep Me" || e.Email != "keep@example.com" || e.Purpose != research.Purpose ||
+		e.ConsentVersion != research.ConsentVersion || e.SignedUpOn.String() != "2026-03-10" {
 		t.Fatalf("show = %+v, %v", e, err)
 	}
-	if _, err := s.Show(ctx, uuid.NewString(), "review"); !errors.Is(err, volunteer.ErrNotFound) {
+	if _, err := s.Show(ctx, uuid.NewString(), "review"); !errors.Is(err, research.ErrNotFound) {
 		t.Fatalf("show unknown: %v", err)
 	}
-	if _, err := s.Show(ctx, "not-a-uuid", "review"); !errors.Is(err, volunteer.ErrNotFound) || strings.Contains(err.Error(), "not-a-uuid") {
+	if _, err := s.Show(ctx, "not-a-uuid", "review"); !errors.Is(err, research.ErrNotFound) || strings.Contains(err.Error(), "not-a-uuid") {
 		t.Fatalf("show malformed: %v", err)
 	}
 
 	// Keep pushes the review two years from the decision.
-	next, err := s.Review(ctx, keep.ID, volunteer.Keep)
+	next, err := s.Review(ctx, keep.ID, research.Keep)
 	if err != nil || next.String() != "2030-03-11" {
 		t.Fatalf("keep: %s, %v", next, err)
 	}
 	// Delete deletes.
-	if _, err := s.Review(ctx, drop.ID, volunteer.Delete); err != nil {
+	if _, err := s.Review(ctx, drop.ID, research.Delete); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	if _, err := s.Review(ctx, drop.ID, volunteer.Delete); !errors.Is(err, volunteer.ErrNotFound) {
+	if _, err := s.Review(ctx, drop.ID, research.Delete); !errors.Is(err, research.ErrNotFound) {
 		t.Fatalf("delete again: %v", err)
 	}
 	if _, err := s.Review(ctx, later.ID, "maybe"); err == nil {
@@ -308,7 +308,7 @@ func TestReviewAcrossTheTwoYearBoundary(t *testing.T) {
 		t.Fatalf("due after review = %+v", due)
 	}
 	kept, _ := s.Show(ctx, keep.ID, "check")
-	if kept.LastDecision != volunteer.Keep || kept.LastReviewOn.String() != "2028-03-11" || kept.ReviewDueOn.String() != "2030-03-11" || kept.FlaggedAt != nil {
+	if kept.LastDecision != research.Keep || kept.LastReviewOn.String() != "2028-03-11" || kept.ReviewDueOn.String() != "2030-03-11" || kept.FlaggedAt != nil {
 		t.Fatalf("kept entry = %+v", kept)
 	}
 	// Two years on from the keep, it is due again.
@@ -341,7 +341,7 @@ func str(v any) string {
 }
 
 // TestNoVolunteerInABatchFile builds a day's batch file the way the batcher
-// does (pkg/store assembles and streams the orders, pkg/batchfile writes
+// does (pkg/store assembles and streams the orders, pkg/domain/batchfile writes
 // the CSV) with a volunteer signed up on the same day, and checks that the
 // file has the order and nothing of the volunteer.
 func TestNoVolunteerInABatchFile(t *testing.T) {

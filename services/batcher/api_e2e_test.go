@@ -18,21 +18,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
+	pgp "github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
-	"booklets/pkg/catalogue"
+	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/web/public"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
-	"booklets/pkg/pgpfile"
-	"booklets/pkg/seal"
-	"booklets/pkg/sftptest"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
-	"booklets/pkg/web"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
 
@@ -59,7 +59,7 @@ func (o apiOrder) body() string {
 }
 
 // TestAPIToPartnerEndToEnd is issue 4's end-to-end test: orders in through
-// the intake's HTTP API (pkg/web wired as services/intake wires it:
+// the intake's HTTP API (pkg/adapter/web/public wired as services/intake wires it:
 // sealing under the business day's key, publishing to JetStream), stored
 // by the batcher's consumer, sent by the batcher's sender (wired by
 // newSender, as `batcher send-now` is) to OpenSSH's sshd with the file
@@ -105,7 +105,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	pool, err := pgxpool.New(ctx, dbURL)
 	testenv.Must(t, err)
 	t.Cleanup(pool.Close)
-	intake, err := web.New(web.Config{
+	intake, err := public.New(public.Config{
 		Orders: orders, Catalogue: catalogue.Default(), Keys: keystore.New(pool, ring), Cutoff: cfg.Cutoff,
 		Secret: bytes.Repeat([]byte("e"), 32), Clock: intakeClock, StateClock: time.Now,
 		Logger: zerolog.New(&intakeLogs), RatePerMinute: 1000, Burst: 100,
@@ -202,7 +202,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	if left, _ := filepath.Glob(srv.Path("outbox", ".*")); len(left) != 0 {
 		t.Errorf("temporary files left at the partner: %v", left)
 	}
-	rec, err := pgpfile.ReadRecipient(bytes.NewReader(partnerPub), time.Now)
+	rec, err := openpgp.ReadRecipient(bytes.NewReader(partnerPub), time.Now)
 	testenv.Must(t, err)
 	sum := sha256.Sum256(enc)
 	wantRecords := 0
@@ -217,7 +217,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	}
 
 	// Only the partner's private key opens it; then it is the CSV.
-	md, err := openpgp.ReadMessage(bytes.NewReader(enc), openpgp.EntityList{partnerPriv}, nil, nil)
+	md, err := pgp.ReadMessage(bytes.NewReader(enc), pgp.EntityList{partnerPriv}, nil, nil)
 	testenv.Must(t, err)
 	plain, err := io.ReadAll(md.UnverifiedBody)
 	testenv.Must(t, err)

@@ -3,10 +3,10 @@ package main
 import (
 	"maps"
 
-	"booklets/pkg/pgpfile"
-	"booklets/pkg/sftptest"
-	"booklets/pkg/stream"
-	"booklets/pkg/testenv"
+	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // serviceEnv is the environment of a batcher running as a service in a
@@ -15,7 +15,7 @@ import (
 // plain CSV (PARTNER_PLAINTEXT) unless extra gives PARTNER_PGP_KEY_FILE,
 // no end-of-day retry job.
 // extra adds or overrides settings (KEK, MIGRATE, ...).
-func serviceEnv(dbURL string, orders *stream.Orders, srv *sftptest.Server, extra map[string]string) map[string]string {
+func serviceEnv(dbURL string, orders *jetstream.Orders, srv *sftptest.Server, extra map[string]string) map[string]string {
 	env := map[string]string{
 		"DATABASE_URL": dbURL, "NATS_URL": testenv.NATSURL(),
 		"NATS_STREAM": orders.Config().Stream, "NATS_SUBJECT": orders.Config().Subject,
@@ -26,7 +26,7 @@ func serviceEnv(dbURL string, orders *stream.Orders, srv *sftptest.Server, extra
 		// the retry job would send them first (retry_test.go turns it on).
 		"SEND_RETRY_INTERVAL": "0",
 	}
-	if _, ok := extra[pgpfile.EnvKeyFile]; !ok {
+	if _, ok := extra[openpgp.EnvKeyFile]; !ok {
 		env[EnvPlaintext] = "true"
 	}
 	maps.Copy(env, extra)

@@ -33,19 +33,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/catalogue"
-	"booklets/pkg/clock"
-	"booklets/pkg/envconfig"
-	"booklets/pkg/inflight"
+	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/sftp"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/seal"
+	"booklets/pkg/domain/workdays"
 	"booklets/pkg/keystore"
-	"booklets/pkg/logging"
-	"booklets/pkg/partner"
-	"booklets/pkg/pgpfile"
-	"booklets/pkg/seal"
+	"booklets/pkg/platform/clock"
+	"booklets/pkg/platform/envconfig"
+	"booklets/pkg/platform/inflight"
+	"booklets/pkg/platform/logging"
 	"booklets/pkg/store"
-	"booklets/pkg/stream"
-	"booklets/pkg/workdays"
 	"booklets/services/batcher/internal/batcher"
 )
 
@@ -83,7 +83,7 @@ type config struct {
 	Consumer     string
 	Replicas     int           // NATS_REPLICAS, as the intake's (see serve)
 	DupeWindow   time.Duration // NATS_DUPE_WINDOW, as the intake's
-	Partner      partner.Config
+	Partner      sftp.Config
 	Retries      int
 	RetryBase    time.Duration
 	Cutoff       businessday.Cutoff
@@ -147,7 +147,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 // personal data.
 func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 	r := envconfig.New(getenv)
-	def := stream.DefaultConfig()
+	def := jetstream.DefaultConfig()
 	c := config{
 		DatabaseURL: r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booklets?sslmode=disable"),
 		Migrate:     r.Bool("MIGRATE", true),
@@ -157,7 +157,7 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 		Consumer:    r.String("NATS_CONSUMER", "batcher"),
 		Replicas:    r.Int("NATS_REPLICAS", def.Replicas),
 		DupeWindow:  r.Duration("NATS_DUPE_WINDOW", def.DupeWindow),
-		Partner: partner.Config{
+		Partner: sftp.Config{
 			Addr:       r.String("SFTP_ADDR", "127.0.0.1:2222"),
 			User:       r.String("SFTP_USER", "booklets"),
 			KeyFile:    r.String("SFTP_KEY_FILE", ""),
@@ -193,7 +193,7 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 	if c.Retries < 0 {
 		r.Fail("SFTP_RETRIES", "must not be negative")
 	}
-	c.PGPKeyFile = r.String(pgpfile.EnvKeyFile, "")
+	c.PGPKeyFile = r.String(openpgp.EnvKeyFile, "")
 	c.Plaintext = r.Bool(EnvPlaintext, false)
 	c.RetentionGrace = r.Duration("RETENTION_GRACE", 2*time.Hour)
 	c.CatchUpTimeout = r.Duration("CATCH_UP_TIMEOUT", 2*time.Minute)
@@ -229,10 +229,10 @@ func (c config) checkSending() error {
 	switch {
 	case c.PGPKeyFile != "" && c.Plaintext:
 		errs = append(errs, fmt.Errorf("%s=true and %s are both set: batch files are either encrypted to the partner's key or plain CSV; unset one",
-			EnvPlaintext, pgpfile.EnvKeyFile))
+			EnvPlaintext, openpgp.EnvKeyFile))
 	case c.PGPKeyFile == "" && !c.Plaintext:
 		errs = append(errs, fmt.Errorf("%s must be set (the partner's OpenPGP public key: batch files hold names and addresses); "+
-			"only for a partner without a key, set %s=true to send plain CSV", pgpfile.EnvKeyFile, EnvPlaintext))
+			"only for a partner without a key, set %s=true to send plain CSV", openpgp.EnvKeyFile, EnvPlaintext))
 	}
 	if c.Partner.KeyFile == "" {
 		errs = append(errs, errors.New("SFTP_KEY_FILE must be set"))
@@ -316,9 +316,9 @@ func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metri
 	}
 	if cfg.PGPKeyFile != "" {
 		// Key validity is judged on real time, not the demo clock.
-		rec, err := pgpfile.LoadRecipient(cfg.PGPKeyFile, time.Now)
+		rec, err := openpgp.LoadRecipient(cfg.PGPKeyFile, time.Now)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", pgpfile.EnvKeyFile, err)
+			return nil, fmt.Errorf("%s: %w", openpgp.EnvKeyFile, err)
 		}
 		log.Info().Str("recipient_fingerprint", rec.Fingerprint()).Msg("batch files are encrypted to the partner's OpenPGP key")
 		opts = append(opts, batcher.WithRecipient(rec))
@@ -377,12 +377,12 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, dateFlag strin
 	defer st.Close()
 	// Orders of the day may still be in the stream: wait for the running
 	// service's consumer to store them before the day's key is destroyed.
-	nc, err := stream.Connect(cfg.NATSURL, "batcher-send-now")
+	nc, err := jetstream.Connect(cfg.NATSURL, "batcher-send-now")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	orders, err := stream.New(nc, stream.Config{Stream: cfg.Stream, Subject: cfg.Subject})
+	orders, err := jetstream.New(nc, jetstream.Config{Stream: cfg.Stream, Subject: cfg.Subject})
 	if err != nil {
 		return err
 	}
@@ -428,19 +428,19 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 
-	nc, err := stream.Connect(cfg.NATSURL, "batcher")
+	nc, err := jetstream.Connect(cfg.NATSURL, "batcher")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	sc := stream.DefaultConfig()
+	sc := jetstream.DefaultConfig()
 	sc.Stream, sc.Subject = cfg.Stream, cfg.Subject
 	// The intake ensures the stream too, with its NATS_REPLICAS and
 	// NATS_DUPE_WINDOW: the two must agree, or a restart of one changes
 	// the stream (a batcher with 1 would make a three-replica stream a
 	// single copy).
 	sc.Replicas, sc.DupeWindow = cfg.Replicas, cfg.DupeWindow
-	orders, err := stream.New(nc, sc)
+	orders, err := jetstream.New(nc, sc)
 	if err != nil {
 		return err
 	}

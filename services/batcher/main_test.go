@@ -17,14 +17,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
-	"booklets/pkg/sftptest"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // End to end: orders published on the stream are consumed by the running

@@ -9,10 +9,10 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/order"
-	"booklets/pkg/reference"
-	"booklets/pkg/sftptest"
-	"booklets/pkg/testenv"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // /metrics reports the orders holding personal data and the age of the

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"booklets/pkg/catalogue"
+	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/keystore"
 	"booklets/pkg/store"
 	"booklets/services/batcher/internal/batcher"

@@ -11,12 +11,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
-	"booklets/pkg/reference"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // The operator commands: show, correct and erase an unsent order after

@@ -17,20 +17,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
+	pgp "github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/catalogue"
+	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/web/public"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/natsembed"
-	"booklets/pkg/pgpfile"
-	"booklets/pkg/seal"
-	"booklets/pkg/sftptest"
-	"booklets/pkg/stream"
-	"booklets/pkg/testenv"
-	"booklets/pkg/web"
+	"booklets/pkg/platform/natsembed"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // The distinctive personal data of the proof: nothing like it is anywhere
@@ -80,7 +80,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	pubFile := filepath.Join(secretsDir, "partner.asc")
 	testenv.Must(t, os.WriteFile(pubFile, partnerPub, 0o600))
 
-	sc := stream.Config{Stream: testenv.Name("PROOF"), Subject: testenv.Name("proof.orders"), Replicas: 1, DupeWindow: time.Hour}
+	sc := jetstream.Config{Stream: testenv.Name("PROOF"), Subject: testenv.Name("proof.orders"), Replicas: 1, DupeWindow: time.Hour}
 	env := map[string]string{
 		"DATABASE_URL": dbURL, "NATS_URL": ns.URL(), "NATS_STREAM": sc.Stream, "NATS_SUBJECT": sc.Subject,
 		"SFTP_ADDR": srv.Addr, "SFTP_USER": srv.User, "SFTP_KEY_FILE": srv.KeyFile, "SFTP_KNOWN_HOSTS": srv.KnownHosts,
@@ -99,13 +99,13 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	pool, err := pgxpool.New(ctx, dbURL)
 	testenv.Must(t, err)
 	t.Cleanup(pool.Close)
-	nc, err := stream.Connect(ns.URL(), "proof-intake")
+	nc, err := jetstream.Connect(ns.URL(), "proof-intake")
 	testenv.Must(t, err)
 	t.Cleanup(nc.Close)
-	orders, err := stream.New(nc, sc)
+	orders, err := jetstream.New(nc, sc)
 	testenv.Must(t, err)
 	testenv.Must(t, orders.Ensure(ctx))
-	intake, err := web.New(web.Config{
+	intake, err := public.New(public.Config{
 		Orders: orders, Catalogue: catalogue.Default(), Keys: keystore.New(pool, ring), Cutoff: businessday.DefaultCutoff,
 		Secret: bytes.Repeat([]byte("s"), 32), Clock: yesterday, Logger: zerolog.New(&intakeLogs).Level(zerolog.DebugLevel),
 		RatePerMinute: 1000, Burst: 100,
@@ -218,7 +218,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	}
 	enc, err := os.ReadFile(files[0])
 	testenv.Must(t, err)
-	md, err := openpgp.ReadMessage(bytes.NewReader(enc), openpgp.EntityList{partnerPriv}, nil, nil)
+	md, err := pgp.ReadMessage(bytes.NewReader(enc), pgp.EntityList{partnerPriv}, nil, nil)
 	testenv.Must(t, err)
 	plain, err := io.ReadAll(md.UnverifiedBody)
 	testenv.Must(t, err)
@@ -315,9 +315,9 @@ func scanFiles(t *testing.T, when string, find func(where string, data []byte), 
 }
 
 // proofPartnerKey makes the partner's OpenPGP key pair with go-crypto.
-func proofPartnerKey(t *testing.T) (*openpgp.Entity, []byte) {
+func proofPartnerKey(t *testing.T) (*pgp.Entity, []byte) {
 	t.Helper()
-	k, err := pgpfile.NewKeyPair("Print Partner", "", "pgp@partner.example")
+	k, err := openpgp.NewKeyPair("Print Partner", "", "pgp@partner.example")
 	testenv.Must(t, err)
 	return k.Entity, k.Public
 }

@@ -11,12 +11,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
-	"booklets/pkg/reference"
-	"booklets/pkg/sftptest"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // retryEnv is a batcher's environment for the retry tests: its own

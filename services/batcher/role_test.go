@@ -14,12 +14,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
 	"booklets/pkg/ledger"
-	"booklets/pkg/order"
-	"booklets/pkg/reconcile"
-	"booklets/pkg/reference"
-	"booklets/pkg/sftptest"
-	"booklets/pkg/testenv"
+	"booklets/pkg/stage/reconcile"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // serviceRoleURL creates a login role that is a member of booklets_service,

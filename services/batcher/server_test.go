@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"booklets/pkg/logging"
-	"booklets/pkg/sftptest"
-	"booklets/pkg/testenv"
+	"booklets/pkg/platform/logging"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // The HTTP server's timeouts are all set by default, not only the

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/sftptest"
-	"booklets/pkg/testenv"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // TestMain lets a test run the real main in a child process (exit codes).

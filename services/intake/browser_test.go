@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"booklets/pkg/order"
+	"booklets/pkg/domain/order"
 )
 
 const chromiumPath = "/usr/bin/chromium"

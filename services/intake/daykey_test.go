@@ -16,10 +16,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/seal"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // TestDayKeyUnderAnotherKEK: today's key is wrapped under KEK "a" and the

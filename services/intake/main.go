@@ -41,16 +41,16 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
-	"booklets/pkg/businessday"
-	"booklets/pkg/catalogue"
-	"booklets/pkg/clock"
-	"booklets/pkg/envconfig"
+	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/adapter/web/public"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/logging"
-	"booklets/pkg/seal"
-	"booklets/pkg/stream"
+	"booklets/pkg/platform/clock"
+	"booklets/pkg/platform/envconfig"
+	"booklets/pkg/platform/logging"
 	"booklets/pkg/volunteerstore"
-	"booklets/pkg/web"
 )
 
 func main() {
@@ -125,7 +125,7 @@ func parseArgs(args []string) (help bool, err error) {
 type config struct {
 	HTTPAddr       string
 	NATSURL        string
-	Stream         stream.Config
+	Stream         jetstream.Config
 	AreasFile      string
 	Secret         []byte
 	SecretSet      bool
@@ -153,7 +153,7 @@ type config struct {
 
 func readConfig(getenv func(string) string) (config, error) {
 	r := envconfig.New(getenv)
-	sc := stream.DefaultConfig()
+	sc := jetstream.DefaultConfig()
 	c := config{
 		HTTPAddr:       r.String("HTTP_ADDR", "127.0.0.1:8080"),
 		NATSURL:        r.String("NATS_URL", "nats://127.0.0.1:4222"),
@@ -231,8 +231,8 @@ func decodeSecret(s string) ([]byte, error) {
 	}
 	for _, dec := range decoders {
 		if b, err := dec(s); err == nil {
-			if len(b) < web.MinSecretLen {
-				return nil, fmt.Errorf("must decode to at least %d bytes (e.g. `openssl rand -hex 32`)", web.MinSecretLen)
+			if len(b) < public.MinSecretLen {
+				return nil, fmt.Errorf("must decode to at least %d bytes (e.g. `openssl rand -hex 32`)", public.MinSecretLen)
 			}
 			return b, nil
 		}
@@ -273,12 +273,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	nc, err := stream.Connect(cfg.NATSURL, "intake")
+	nc, err := jetstream.Connect(cfg.NATSURL, "intake")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	orders, err := stream.New(nc, cfg.Stream)
+	orders, err := jetstream.New(nc, cfg.Stream)
 	if err != nil {
 		return err
 	}
@@ -295,10 +295,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	var schemaReady atomic.Bool
 	keysReady := func(ctx context.Context) error {
 		if !schemaReady.Load() {
-			return &web.ReadyError{Reason: "database schema not applied yet"}
+			return &public.ReadyError{Reason: "database schema not applied yet"}
 		}
 		if err := db.Ping(ctx); err != nil {
-			return &web.ReadyError{Reason: "database unavailable (PostgreSQL, for the day keys)", Err: err}
+			return &public.ReadyError{Reason: "database unavailable (PostgreSQL, for the day keys)", Err: err}
 		}
 		return nil
 	}
@@ -307,17 +307,17 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	var stopping atomic.Bool
 	ready := func(ctx context.Context) error {
 		if stopping.Load() {
-			return &web.ReadyError{Reason: "shutting down"}
+			return &public.ReadyError{Reason: "shutting down"}
 		}
 		return keysReady(ctx)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := web.NewMetrics(reg)
+	metrics := public.NewMetrics(reg)
 	// Sign-ups are sealed under a key per volunteer, wrapped by the KEK
 	// (docs/research.md).
 	vols := volunteerstore.New(db, time.Now, volunteerstore.WithRing(cfg.Ring))
-	srv, err := web.New(web.Config{
+	srv, err := public.New(public.Config{
 		Volunteers:     vols,
 		Keys:           keystore.New(db, cfg.Ring),
 		Cutoff:         cfg.Cutoff,
@@ -435,7 +435,7 @@ const dayKeyCheckEvery = 30 * time.Second
 // ensureStream creates or updates the stream and its idempotency bucket,
 // retrying while NATS is down. The form is served meanwhile and /readyz
 // answers 503 until both exist.
-func ensureStream(ctx context.Context, orders *stream.Orders, log zerolog.Logger) {
+func ensureStream(ctx context.Context, orders *jetstream.Orders, log zerolog.Logger) {
 	wait := time.Second
 	for {
 		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)

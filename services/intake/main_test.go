@@ -17,17 +17,17 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
-	"booklets/pkg/seal"
-	"booklets/pkg/stream"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // testIntake is what a test needs to read back what an intake published:
 // its stream, and the database and KEK ring of its day keys.
 type testIntake struct {
-	stream.Config
+	jetstream.Config
 	DatabaseURL string
 	KEK         string
 }
@@ -107,20 +107,20 @@ func startIntake(t *testing.T, extra map[string]string) (string, testIntake) {
 
 // deleteIdempotencyBucket deletes, when the test ends, the idempotency
 // bucket the intake makes beside its stream (testenv deletes the stream).
-func deleteIdempotencyBucket(t *testing.T, cfg stream.Config) {
+func deleteIdempotencyBucket(t *testing.T, cfg jetstream.Config) {
 	t.Cleanup(func() {
-		nc, err := stream.Connect(testenv.NATSURL(), "cleanup")
+		nc, err := jetstream.Connect(testenv.NATSURL(), "cleanup")
 		if err != nil {
 			return
 		}
 		defer nc.Close()
-		s, err := stream.New(nc, cfg)
+		s, err := jetstream.New(nc, cfg)
 		if err != nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = s.JetStream().DeleteKeyValue(ctx, stream.IdempotencyBucket(cfg))
+		_ = s.JetStream().DeleteKeyValue(ctx, jetstream.IdempotencyBucket(cfg))
 	})
 }
 
@@ -140,12 +140,12 @@ func storedOrders(t *testing.T, ti testIntake) []order.Order {
 	}
 	defer pool.Close()
 	keys := keystore.New(pool, ring)
-	nc, err := stream.Connect(testenv.NATSURL(), "read-back")
+	nc, err := jetstream.Connect(testenv.NATSURL(), "read-back")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	s, err := stream.New(nc, cfg)
+	s, err := jetstream.New(nc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

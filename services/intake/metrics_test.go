@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"booklets/pkg/testenv"
-	"booklets/pkg/web"
+	"booklets/pkg/adapter/web/public"
+	"booklets/pkg/testkit/testenv"
 )
 
 // /metrics counts orders received and rejected by reason, and times the
@@ -33,7 +33,7 @@ func TestMetrics(t *testing.T) {
 	if code := post(`{"`+pii+`":1}`, "application/json"); code != http.StatusBadRequest {
 		t.Fatalf("unknown field: %d", code)
 	}
-	if code := post(`{"name":"`+strings.Repeat("x", web.MaxBodyBytes)+`"}`, "application/json"); code != http.StatusRequestEntityTooLarge {
+	if code := post(`{"name":"`+strings.Repeat("x", public.MaxBodyBytes)+`"}`, "application/json"); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("too large: %d", code)
 	}
 
@@ -42,7 +42,7 @@ func TestMetrics(t *testing.T) {
 		"booklets_intake_orders_received_total", "booklets_intake_orders_rejected_total",
 		"booklets_intake_invalid_fields_total", "booklets_intake_publish_duration_seconds",
 	}, map[string][]string{
-		"channel": web.Channels, "reason": web.RejectReasons, "field": web.InvalidFields, "result": web.PublishResults,
+		"channel": public.Channels, "reason": public.RejectReasons, "field": public.InvalidFields, "result": public.PublishResults,
 	})
 	for _, c := range []struct {
 		name, label, value string

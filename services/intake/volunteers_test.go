@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"booklets/pkg/seal"
-	"booklets/pkg/testenv"
+	"booklets/pkg/domain/seal"
+	"booklets/pkg/testkit/testenv"
 	"booklets/pkg/volunteerstore"
 )
 

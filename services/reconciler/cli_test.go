@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // tripwire is a listener that counts the connections made to it: the

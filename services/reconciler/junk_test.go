@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"booklets/pkg/auditlog"
-	"booklets/pkg/reconcile"
-	"booklets/pkg/testenv"
+	"booklets/pkg/stage/reconcile"
+	"booklets/pkg/testkit/testenv"
 )
 
 // A confirmations folder full of junk (the partner's mistakes, or an

@@ -38,19 +38,19 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
+	"booklets/pkg/adapter/sftp"
+	"booklets/pkg/adapter/web/auditors"
+	"booklets/pkg/adapter/web/public"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/auditweb"
-	"booklets/pkg/businessday"
-	"booklets/pkg/clock"
-	"booklets/pkg/envconfig"
-	"booklets/pkg/inflight"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/ledger"
-	"booklets/pkg/logging"
-	"booklets/pkg/partner"
-	"booklets/pkg/reconcile"
-	"booklets/pkg/seal"
+	"booklets/pkg/platform/clock"
+	"booklets/pkg/platform/envconfig"
+	"booklets/pkg/platform/inflight"
+	"booklets/pkg/platform/logging"
+	"booklets/pkg/stage/reconcile"
 	"booklets/pkg/volunteerstore"
-	bookletsweb "booklets/pkg/web"
 )
 
 func main() {
@@ -187,13 +187,13 @@ func noArgs(name string, args []string) error {
 type config struct {
 	DatabaseURL string
 	Migrate     bool
-	SFTP        partner.Config
+	SFTP        sftp.Config
 	ConfDir     string
 	Processed   string
 	Rejected    string
 	At          time.Duration // time of day, London
 	HTTPAddr    string
-	Auth        auditweb.Auth
+	Auth        auditors.Auth
 	LogFormat   string
 	LogLevel    string
 	// Now is the clock: the real one, or in demo mode (DEMO_DAY) one on
@@ -232,7 +232,7 @@ func readConfig(getenv func(string) string) (config, error) {
 	c := config{
 		DatabaseURL: r.String("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/booklets?sslmode=disable"),
 		Migrate:     r.Bool("MIGRATE", true),
-		SFTP: partner.Config{
+		SFTP: sftp.Config{
 			Addr:       r.String("SFTP_ADDR", "127.0.0.1:2222"),
 			User:       r.String("SFTP_USER", "booklets"),
 			KeyFile:    r.String("SFTP_KEY_FILE", ""),
@@ -243,14 +243,14 @@ func readConfig(getenv func(string) string) (config, error) {
 		Processed: r.String("SFTP_PROCESSED_DIR", "confirmations/processed"),
 		Rejected:  r.String("SFTP_REJECTED_DIR", "confirmations/rejected"),
 		HTTPAddr:  r.String("HTTP_ADDR", "127.0.0.1:8082"),
-		Auth: auditweb.Auth{
+		Auth: auditors.Auth{
 			// Secrets: the value, or a file named by *_FILE (container
 			// secrets, deploy/README.md).
 			Token:             r.Secret("AUDIT_TOKEN"),
 			User:              r.String("AUDIT_USER", ""),
 			PasswordHash:      r.Secret("AUDIT_PASSWORD_HASH"),
-			FailuresPerMinute: r.Int("AUDIT_FAILURES_PER_MINUTE", auditweb.DefaultFailuresPerMinute),
-			FailureBurst:      r.Int("AUDIT_FAILURE_BURST", auditweb.DefaultFailureBurst),
+			FailuresPerMinute: r.Int("AUDIT_FAILURES_PER_MINUTE", auditors.DefaultFailuresPerMinute),
+			FailureBurst:      r.Int("AUDIT_FAILURE_BURST", auditors.DefaultFailureBurst),
 		},
 		LogFormat:       r.String("LOG_FORMAT", "json"),
 		LogLevel:        r.String("LOG_LEVEL", "info"),
@@ -359,7 +359,7 @@ func reconciler(cfg config, led *ledger.Ledger, log zerolog.Logger) *reconcile.R
 	return &reconcile.Reconciler{
 		Store: led,
 		Open: func(ctx context.Context) (reconcile.Inbox, error) {
-			c, err := partner.Dial(ctx, cfg.SFTP)
+			c, err := sftp.Dial(ctx, cfg.SFTP)
 			if err != nil {
 				return nil, err
 			}
@@ -439,7 +439,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 		}
 	}
 
-	web, err := auditweb.New(led, cfg.Auth, now, log, bookletsweb.GOVUKAssets())
+	web, err := auditors.New(led, cfg.Auth, now, log, public.GOVUKAssets())
 	if err != nil {
 		return err
 	}

@@ -18,12 +18,12 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"booklets/pkg/adapter/web/auditors"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/auditweb"
+	"booklets/pkg/domain/workdays"
 	"booklets/pkg/ledger"
-	"booklets/pkg/sftptest"
-	"booklets/pkg/testenv"
-	"booklets/pkg/workdays"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 type env struct {
@@ -301,7 +301,7 @@ func TestAuditorPages(t *testing.T) {
 	e.batch("B-WAIT", today.AddDate(0, 0, -1), 9, sum('f'))
 	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
 	testenv.Must(t, err)
-	auth := auditweb.Auth{Token: "s3cret-token-0123456789abcdefghijkl", User: "auditor", PasswordHash: string(hash)}
+	auth := auditors.Auth{Token: "s3cret-token-0123456789abcdefghijkl", User: "auditor", PasswordHash: string(hash)}
 	get := func(srv *httptest.Server, path string, set func(*http.Request)) (int, string, http.Header) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
@@ -314,8 +314,8 @@ func TestAuditorPages(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), resp.Header
 	}
-	newServer := func(a auditweb.Auth) *httptest.Server {
-		w, err := auditweb.New(ledger.New(e.db), a, time.Now, zerolog.Nop(), nil)
+	newServer := func(a auditors.Auth) *httptest.Server {
+		w, err := auditors.New(ledger.New(e.db), a, time.Now, zerolog.Nop(), nil)
 		testenv.Must(t, err)
 		mux := http.NewServeMux()
 		w.Register(mux)
@@ -366,7 +366,7 @@ func TestAuditorPages(t *testing.T) {
 	}
 
 	// No credentials configured: refuse rather than serve openly.
-	open := newServer(auditweb.Auth{})
+	open := newServer(auditors.Auth{})
 	if code, body, _ := get(open, "/audit", nil); code != http.StatusServiceUnavailable || !strings.Contains(body, "AUDIT_TOKEN") {
 		t.Errorf("unconfigured: %d %s", code, body)
 	}

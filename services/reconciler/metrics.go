@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/ledger"
-	"booklets/pkg/reconcile"
+	"booklets/pkg/stage/reconcile"
 )
 
 // metrics are the reconciler's, all named booklets_reconciler_*. The only

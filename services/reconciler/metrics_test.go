@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // /metrics has the reconciler's metrics after a run that accepted one

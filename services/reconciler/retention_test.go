@@ -11,9 +11,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/auditweb"
+	"booklets/pkg/adapter/web/auditors"
 	"booklets/pkg/ledger"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // The auditors' page shows the batcher's retention watchdog finding: how
@@ -25,7 +25,7 @@ func TestAuditorsPageShowsRetention(t *testing.T) {
 
 	page := func() string {
 		t.Helper()
-		w, err := auditweb.New(ledger.New(db), auditweb.Auth{Token: retentionToken}, time.Now, zerolog.Nop(), nil)
+		w, err := auditors.New(ledger.New(db), auditors.Auth{Token: retentionToken}, time.Now, zerolog.Nop(), nil)
 		testenv.Must(t, err)
 		w.Retention = ledger.New(db)
 		mux := http.NewServeMux()

@@ -17,16 +17,16 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
+	"booklets/pkg/domain/workdays"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
-	"booklets/pkg/reconcile"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
+	"booklets/pkg/stage/reconcile"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
-	"booklets/pkg/workdays"
+	"booklets/pkg/testkit/testenv"
 )
 
 // TestSentBatchesEndToEnd is issue 5's end-to-end test with nothing

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // An idle keep-alive connection is closed by the server after its idle

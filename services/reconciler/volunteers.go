@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/envconfig"
-	"booklets/pkg/seal"
-	"booklets/pkg/volunteer"
+	"booklets/pkg/domain/seal"
+	"booklets/pkg/platform/envconfig"
+	"booklets/pkg/stage/research"
 	"booklets/pkg/volunteerstore"
 )
 
@@ -113,7 +113,7 @@ const volunteersUsage = `Usage: reconciler volunteers due | show ID | review ID 
 type volunteersArgs struct {
 	sub      string // due, show or review
 	id       string
-	decision volunteer.Decision
+	decision research.Decision
 }
 
 // parseVolunteers reads the command line without acting on it:
@@ -143,9 +143,9 @@ func parseVolunteers(args []string) (volunteersArgs, error) {
 		for _, a := range args[1:] {
 			switch a {
 			case "--keep", "-keep":
-				v.decision = pick(v.decision, volunteer.Keep)
+				v.decision = pick(v.decision, research.Keep)
 			case "--delete", "-delete":
-				v.decision = pick(v.decision, volunteer.Delete)
+				v.decision = pick(v.decision, research.Delete)
 			default:
 				if v.id != "" || len(a) > 0 && a[0] == '-' {
 					return v, fmt.Errorf("volunteers review: unexpected %q", a)
@@ -153,7 +153,7 @@ func parseVolunteers(args []string) (volunteersArgs, error) {
 				v.id = a
 			}
 		}
-		if v.id == "" || (v.decision != volunteer.Keep && v.decision != volunteer.Delete) {
+		if v.id == "" || (v.decision != research.Keep && v.decision != research.Delete) {
 			return v, errors.New("volunteers review: give an ID and exactly one of --keep and --delete")
 		}
 	default:
@@ -188,7 +188,7 @@ func volunteersCommand(ctx context.Context, args volunteersArgs, st *volunteerst
 		if err != nil {
 			return notFound(err)
 		}
-		if d == volunteer.Keep {
+		if d == research.Keep {
 			fmt.Fprintf(stdout, "kept %s: next review due %s\n", id, next)
 		} else {
 			fmt.Fprintf(stdout, "deleted %s\n", id)
@@ -235,7 +235,7 @@ func writeKeysPerKEK(ctx context.Context, w io.Writer, st *volunteerstore.Store)
 }
 
 // pick returns the decision, or an invalid one if two were given.
-func pick(have, want volunteer.Decision) volunteer.Decision {
+func pick(have, want research.Decision) research.Decision {
 	if have != "" && have != want {
 		return "both"
 	}
@@ -243,7 +243,7 @@ func pick(have, want volunteer.Decision) volunteer.Decision {
 }
 
 func notFound(err error) error {
-	if errors.Is(err, volunteer.ErrNotFound) {
+	if errors.Is(err, research.ErrNotFound) {
 		return fmt.Errorf("%w: check the id with `reconciler volunteers due`", err)
 	}
 	return err
@@ -257,7 +257,7 @@ func orNone(s string) string {
 }
 
 // writeDue prints the entries awaiting review: ids and dates only.
-func writeDue(w io.Writer, list []volunteer.Summary) error {
+func writeDue(w io.Writer, list []research.Summary) error {
 	if len(list) == 0 {
 		_, err := fmt.Fprintln(w, "No volunteer reviews are due.")
 		return err

@@ -19,12 +19,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/auditweb"
-	"booklets/pkg/businessday"
+	"booklets/pkg/adapter/web/auditors"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/ledger"
-	"booklets/pkg/seal"
-	"booklets/pkg/testenv"
-	"booklets/pkg/volunteer"
+	"booklets/pkg/stage/research"
+	"booklets/pkg/testkit/testenv"
 	"booklets/pkg/volunteerstore"
 )
 
@@ -72,7 +72,7 @@ func mustRing(t *testing.T, spec string) *seal.Ring {
 
 func signUpVolunteer(t *testing.T, st *volunteerstore.Store, name, email string) string {
 	t.Helper()
-	v, err := volunteer.Draft{Name: name, Email: email, Consent: true}.Validate()
+	v, err := research.Draft{Name: name, Email: email, Consent: true}.Validate()
 	testenv.Must(t, err)
 	r, err := st.SignUp(context.Background(), v)
 	testenv.Must(t, err)
@@ -116,10 +116,10 @@ func TestVolunteerReviewJob(t *testing.T) {
 	if r, _ = flagVolunteerReviews(ctx, st, gauge, log); r.Due != 3 || r.NewlyFlagged != 1 || gaugeValue(t, gauge) != 3 {
 		t.Fatalf("a day later: %+v", r)
 	}
-	if _, err := st.Review(ctx, a, volunteer.Keep); err != nil {
+	if _, err := st.Review(ctx, a, research.Keep); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Review(ctx, b, volunteer.Delete); err != nil {
+	if _, err := st.Review(ctx, b, research.Delete); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ = flagVolunteerReviews(ctx, st, gauge, log); r.Due != 1 || gaugeValue(t, gauge) != 1 {
@@ -159,11 +159,11 @@ func TestVolunteerCommands(t *testing.T) {
 	}
 
 	out = e.run("volunteers", "show", keep)
-	if !strings.Contains(out, "Keep Kim") || !strings.Contains(out, "kim@example.com") || !strings.Contains(out, volunteer.ConsentVersion) {
+	if !strings.Contains(out, "Keep Kim") || !strings.Contains(out, "kim@example.com") || !strings.Contains(out, research.ConsentVersion) {
 		t.Fatalf("volunteers show:\n%s", out)
 	}
 	out = e.run("volunteers", "review", keep, "--keep")
-	wantNext := volunteer.ReviewDue(volunteer.Today(time.Now())).String()
+	wantNext := research.ReviewDue(research.Today(time.Now())).String()
 	if !strings.Contains(out, "next review due "+wantNext) {
 		t.Fatalf("review --keep: %s", out)
 	}
@@ -229,7 +229,7 @@ func TestAuditorsPageShowsOverdueReviews(t *testing.T) {
 	over := signUpVolunteer(t, st, "Olive Overdue", "olive@example.com")
 	signUpVolunteer(t, volunteerstore.New(e.db, time.Now, volunteerstore.WithRing(mustRing(t, e.vars["KEK"]))), "Newer Ned", "")
 
-	w, err := auditweb.New(ledger.New(e.db), auditweb.Auth{Token: auditToken}, time.Now, zerolog.Nop(), nil)
+	w, err := auditors.New(ledger.New(e.db), auditors.Auth{Token: auditToken}, time.Now, zerolog.Nop(), nil)
 	testenv.Must(t, err)
 	// As the reconciler serves it: without a KEK, which the page never
 	// needs.
@@ -245,7 +245,7 @@ func TestAuditorsPageShowsOverdueReviews(t *testing.T) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	body := string(b)
-	due := volunteer.ReviewDue(volunteer.Today(time.Now().AddDate(-2, 0, -10))).String()
+	due := research.ReviewDue(research.Today(time.Now().AddDate(-2, 0, -10))).String()
 	if resp.StatusCode != 200 || !strings.Contains(body, `id="volunteer-reviews-overdue">1<`) ||
 		!strings.Contains(body, `data-volunteer="`+over+`"`) || !strings.Contains(body, due) {
 		t.Fatalf("/audit: %d\n%s", resp.StatusCode, body)

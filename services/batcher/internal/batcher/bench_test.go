@@ -17,16 +17,16 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
-	"booklets/pkg/catalogue"
-	"booklets/pkg/order"
-	"booklets/pkg/partner"
-	"booklets/pkg/pgpfile"
-	"booklets/pkg/reference"
-	"booklets/pkg/sftptest"
+	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/sftp"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 )
 
 // BenchmarkBuildAndUpload100k streams a 100,000-order batch from
@@ -62,7 +62,7 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 		FROM orders`)
 	testenv.Must(b, err)
 	srv := sftptest.Start(b)
-	s := NewSender(st, partner.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
+	s := NewSender(st, sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
 		WithCodec(benchCodec{}), WithPlaintext())
 	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
 	id := batchfile.NewBatchID(date)
@@ -96,7 +96,7 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 
 // benchCodec reads the JSON personal parts the benchmark writes with SQL
 // (sealing 100,000 orders in Go would dominate the set-up); opening a
-// sealed value costs about 1 µs (pkg/seal's benchmarks).
+// sealed value costs about 1 µs (pkg/domain/seal's benchmarks).
 type benchCodec struct{}
 
 func (benchCodec) Decode(_ context.Context, _ string, _ reference.Reference, _ businessday.Date, data []byte) (order.Personal, error) {
@@ -108,7 +108,7 @@ func (benchCodec) Decode(_ context.Context, _ string, _ reference.Reference, _ b
 // BenchmarkWriteSealed measures the batcher's CPU per order on the
 // end-of-day path as it runs in production, which BenchmarkBuildAndUpload100k
 // does not (its fake codec reads plain JSON): 100,000 orders really sealed
-// under a day key (pkg/order, pkg/keystore) and stored by the consumer's
+// under a day key (pkg/domain/order, pkg/keystore) and stored by the consumer's
 // SaveOrders, opened with the day keys (WithKeys), written as CSV and
 // encrypted to an OpenPGP recipient (WithRecipient).
 //
@@ -126,7 +126,7 @@ func BenchmarkWriteSealed(b *testing.B) {
 	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
 	st, keys, key := sealingStore(b, ctx, date)
 
-	// Orders like services/bench's seedDay: every area, one or two formats.
+	// Orders like services/tools/bench's seedDay: every area, one or two formats.
 	areas := catalogue.Default().Areas
 	formats := [][]order.Format{{order.StandardPrint}, {order.LargePrint, order.Audio}, {order.EasyRead}, {order.Braille}}
 	towns := []string{"Stafford", "Canterbury", "Leeds", "Manchester", "Birmingham", "Croydon"}
@@ -154,17 +154,17 @@ func BenchmarkWriteSealed(b *testing.B) {
 		}
 	}
 
-	partnerKey, err := pgpfile.NewKeyPair("Print Partner", "", "pgp@partner.example")
+	partnerKey, err := openpgp.NewKeyPair("Print Partner", "", "pgp@partner.example")
 	testenv.Must(b, err)
 	rec, err := partnerKey.Recipient()
 	testenv.Must(b, err)
 
 	srv := sftptest.Start(b)
-	s := NewSender(st, partner.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
+	s := NewSender(st, sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
 		WithKeys(keys), WithRecipient(rec))
 	id := batchfile.NewBatchID(date)
 	batch, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: date, CreatedAt: time.Now(),
-		DataFile: batchfile.DataFileName(date, id) + pgpfile.Ext, ManifestFile: batchfile.ManifestFileName(date, id)})
+		DataFile: batchfile.DataFileName(date, id) + openpgp.Ext, ManifestFile: batchfile.ManifestFileName(date, id)})
 	testenv.Must(b, err)
 	if n, _, err := st.CountBatch(ctx, batch.ID); err != nil || n != orders {
 		b.Fatalf("batch holds %d orders, want %d (%v)", n, orders, err)
@@ -199,7 +199,7 @@ func BenchmarkWriteSealed(b *testing.B) {
 			// SHA-256 and size of what would be sent.
 			h := &hashCounter{h: sha256.New()}
 			w := bufio.NewWriterSize(h, 256<<10)
-			enc, err := rec.Encrypt(w, strings.TrimSuffix(batch.DataFile, pgpfile.Ext))
+			enc, err := rec.Encrypt(w, strings.TrimSuffix(batch.DataFile, openpgp.Ext))
 			testenv.Must(b, err)
 			sum, err := s.write(ctx, batch, enc, false) // as upload does when encrypting
 			testenv.Must(b, err)

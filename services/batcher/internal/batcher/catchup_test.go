@@ -8,7 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
 )
 
 // The demo mode's catch-up sends every closed day since the last batch

@@ -9,10 +9,10 @@ import (
 	"context"
 	"fmt"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
 )
 
 // DayKeys gives the existing key of a business date (keystore.Store). It

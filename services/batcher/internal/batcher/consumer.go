@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
 	"booklets/pkg/store"
 )
 

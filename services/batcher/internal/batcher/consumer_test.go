@@ -7,10 +7,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
-	"booklets/pkg/order"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
 

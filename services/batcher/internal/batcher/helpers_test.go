@@ -17,17 +17,17 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
+	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/sftp"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
-	"booklets/pkg/partner"
-	"booklets/pkg/pgpfile"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
-	"booklets/pkg/sftptest"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/sftptest"
+	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
 
@@ -37,7 +37,7 @@ type env struct {
 	url   string
 	st    *store.Store
 	srv   *sftptest.Server
-	sftp  partner.Config
+	sftp  sftp.Config
 	ring  *seal.Ring
 	keys  *keystore.Store
 	mu    sync.Mutex
@@ -52,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	e.ring = newRing(t, "test-kek")
 	e.keys = keystore.New(e.st.Pool(), e.ring)
 	e.srv = sftptest.Start(t)
-	e.sftp = partner.Config{Addr: e.srv.Addr, User: e.srv.User, KeyFile: e.srv.KeyFile, KnownHosts: e.srv.KnownHosts, Dir: "outbox"}
+	e.sftp = sftp.Config{Addr: e.srv.Addr, User: e.srv.User, KeyFile: e.srv.KeyFile, KnownHosts: e.srv.KnownHosts, Dir: "outbox"}
 	return e
 }
 
@@ -81,7 +81,7 @@ func (e *env) sender(opts ...batcher.Option) *batcher.Sender {
 }
 
 // pgpSender encrypts to rec (PARTNER_PGP_KEY_FILE).
-func (e *env) pgpSender(rec *pgpfile.Recipient, opts ...batcher.Option) *batcher.Sender {
+func (e *env) pgpSender(rec *openpgp.Recipient, opts ...batcher.Option) *batcher.Sender {
 	return e.newSender(append([]batcher.Option{batcher.WithRecipient(rec)}, opts...)...)
 }
 

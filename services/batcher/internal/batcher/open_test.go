@@ -11,11 +11,11 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
 )
 
 func TestStoredReferenceAsParse(t *testing.T) {

@@ -18,14 +18,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
+	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
-	"booklets/pkg/pgpfile"
-	"booklets/pkg/seal"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
 
@@ -318,7 +318,7 @@ func TestPGPFileDecryptsWithGnuPG(t *testing.T) {
 // gnuPG makes a GnuPG home with the partner's key pair, and returns a
 // runner of gpg in it and the partner's public key as PARTNER_PGP_KEY_FILE
 // gives it to the batcher.
-func gnuPG(t *testing.T) (func(args ...string) []byte, *pgpfile.Recipient) {
+func gnuPG(t *testing.T) (func(args ...string) []byte, *openpgp.Recipient) {
 	t.Helper()
 	gpg, err := exec.LookPath("gpg")
 	if err != nil {
@@ -346,7 +346,7 @@ func gnuPG(t *testing.T) (func(args ...string) []byte, *pgpfile.Recipient) {
 	run("--passphrase", "", "--quick-generate-key", "Print Partner <pgp@partner.example>", "future-default", "default", "never")
 	keyFile := filepath.Join(t.TempDir(), "partner.asc")
 	testenv.Must(t, os.WriteFile(keyFile, run("--armor", "--export", "pgp@partner.example"), 0o600))
-	rec, err := pgpfile.LoadRecipient(keyFile, time.Now)
+	rec, err := openpgp.LoadRecipient(keyFile, time.Now)
 	testenv.Must(t, err)
 	return run, rec
 }
@@ -554,9 +554,9 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 }
 
 // testRecipient is a partner OpenPGP key made for the test.
-func testRecipient(t *testing.T) *pgpfile.Recipient {
+func testRecipient(t *testing.T) *openpgp.Recipient {
 	t.Helper()
-	k, err := pgpfile.NewKeyPair("Print Partner", "", "pgp@partner.example")
+	k, err := openpgp.NewKeyPair("Print Partner", "", "pgp@partner.example")
 	testenv.Must(t, err)
 	rec, err := k.Recipient()
 	testenv.Must(t, err)

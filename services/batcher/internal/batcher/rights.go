@@ -7,10 +7,10 @@ import (
 	"sort"
 	"strings"
 
-	"booklets/pkg/catalogue"
-	"booklets/pkg/order"
-	"booklets/pkg/postcode"
-	"booklets/pkg/reference"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/postcode"
+	"booklets/pkg/domain/reference"
 	"booklets/pkg/store"
 )
 

@@ -9,7 +9,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
 )
 
 // NewScheduler returns a gocron scheduler on London time. clock is nil in

@@ -10,7 +10,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
 	"booklets/services/batcher/internal/batcher"
 )
 

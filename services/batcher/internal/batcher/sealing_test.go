@@ -6,11 +6,11 @@ import (
 	"encoding/base64"
 	"testing"
 
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/seal"
 	"booklets/pkg/keystore"
-	"booklets/pkg/seal"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // sealingStore opens a migrated store on a database of the test's own, with

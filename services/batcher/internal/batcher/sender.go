@@ -12,17 +12,17 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
-	"booklets/pkg/catalogue"
+	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/sftp"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
+	"booklets/pkg/domain/workdays"
 	"booklets/pkg/keystore"
-	"booklets/pkg/order"
-	"booklets/pkg/partner"
-	"booklets/pkg/pgpfile"
-	"booklets/pkg/reference"
-	"booklets/pkg/seal"
 	"booklets/pkg/store"
-	"booklets/pkg/workdays"
 )
 
 // The steps at which a fault can be injected (WithFault), in order.
@@ -69,10 +69,10 @@ var ErrEncryptionMismatch = errors.New("the batch was assembled to be sent other
 // Sender sends a business day's batch.
 type Sender struct {
 	store     *store.Store
-	partner   partner.Config
+	partner   sftp.Config
 	codec     PersonalCodec
 	keys      *keystore.Store
-	recipient *pgpfile.Recipient
+	recipient *openpgp.Recipient
 	plaintext bool
 	catchUp   func(context.Context, businessday.Date) error
 	areas     *catalogue.Catalogue
@@ -101,7 +101,7 @@ func WithKeys(k *keystore.Store) Option {
 // WithRecipient encrypts the data file to the partner's OpenPGP key
 // (PARTNER_PGP_KEY_FILE): CSV -> OpenPGP -> SFTP, named *.csv.gpg; the
 // manifest's checksum is of the encrypted bytes sent.
-func WithRecipient(r *pgpfile.Recipient) Option { return func(s *Sender) { s.recipient = r } }
+func WithRecipient(r *openpgp.Recipient) Option { return func(s *Sender) { s.recipient = r } }
 
 // WithPlaintext lets the sender send plain CSV, named *.csv, for a partner
 // without an OpenPGP key (PARTNER_PLAINTEXT). A sender needs either this or
@@ -149,7 +149,7 @@ func WithFault(f func(step string, written int64) error) Option {
 }
 
 // NewSender returns a sender to the partner over SFTP.
-func NewSender(st *store.Store, p partner.Config, opts ...Option) *Sender {
+func NewSender(st *store.Store, p sftp.Config, opts ...Option) *Sender {
 	s := &Sender{
 		store: st, partner: p, areas: catalogue.Default(), calendar: workdays.New(),
 		now: time.Now, log: zerolog.Nop(), retries: 5, retryBase: 2 * time.Second, sleep: sleepCtx,
@@ -268,7 +268,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	id := batchfile.NewBatchID(date)
 	dataFile := batchfile.DataFileName(date, id)
 	if encryption == batchfile.EncryptionOpenPGP {
-		dataFile += pgpfile.Ext
+		dataFile += openpgp.Ext
 	}
 	// Durations are real time even on the demo clock; they go in the log
 	// lines so that an operator sees where a slow end of day spent it.
@@ -376,11 +376,11 @@ func (s *Sender) mismatch(b store.Batch, configured string) error {
 	if b.Encryption == batchfile.EncryptionOpenPGP {
 		return fmt.Errorf("%w: batch %s (%s) was assembled to be encrypted to the partner's OpenPGP key and this batcher has none "+
 			"(configured: %s); it is never sent as plain CSV: start the batcher with %s to send it",
-			ErrEncryptionMismatch, b.ID, b.DataFile, configured, pgpfile.EnvKeyFile)
+			ErrEncryptionMismatch, b.ID, b.DataFile, configured, openpgp.EnvKeyFile)
 	}
 	return fmt.Errorf("%w: batch %s (%s) was assembled as plain CSV and this batcher encrypts (configured: %s); "+
 		"send it with PARTNER_PLAINTEXT=true and without %s, or have an operator decide",
-		ErrEncryptionMismatch, b.ID, b.DataFile, configured, pgpfile.EnvKeyFile)
+		ErrEncryptionMismatch, b.ID, b.DataFile, configured, openpgp.EnvKeyFile)
 }
 
 // uploadWithRetries uploads the batch, retrying with exponential backoff on
@@ -396,7 +396,7 @@ func (s *Sender) uploadWithRetries(ctx context.Context, b store.Batch, log zerol
 			return m, nil
 		}
 		var fault faultError
-		if errors.As(err, &fault) || errors.Is(err, partner.ErrHostKey) || errors.Is(err, ErrPartnerMismatch) ||
+		if errors.As(err, &fault) || errors.Is(err, sftp.ErrHostKey) || errors.Is(err, ErrPartnerMismatch) ||
 			errors.Is(err, ErrSealedRejected) || errors.Is(err, ErrEncryptionMismatch) || ctx.Err() != nil || attempt >= s.retries {
 			return batchfile.Manifest{}, err
 		}
@@ -421,10 +421,10 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 		return batchfile.Manifest{}, err
 	}
 	encrypt := b.Encryption == batchfile.EncryptionOpenPGP
-	if b.Encryption != configured || encrypt != strings.HasSuffix(b.DataFile, pgpfile.Ext) {
+	if b.Encryption != configured || encrypt != strings.HasSuffix(b.DataFile, openpgp.Ext) {
 		return batchfile.Manifest{}, s.mismatch(b, configured)
 	}
-	c, err := partner.Dial(ctx, s.partner)
+	c, err := sftp.Dial(ctx, s.partner)
 	if err != nil {
 		return batchfile.Manifest{}, err
 	}
@@ -448,7 +448,7 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 		}
 		// CSV -> OpenPGP -> SFTP: no plaintext file anywhere, and what
 		// travels and rests at the partner is ciphertext.
-		enc, err := s.recipient.Encrypt(fw, strings.TrimSuffix(b.DataFile, pgpfile.Ext))
+		enc, err := s.recipient.Encrypt(fw, strings.TrimSuffix(b.DataFile, openpgp.Ext))
 		if err != nil {
 			return err
 		}
@@ -463,7 +463,7 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 		return batchfile.Manifest{}, err
 	}
 	if !encrypt && (up.SHA256 != sum.SHA256 || up.Bytes != sum.Bytes) {
-		return batchfile.Manifest{}, fmt.Errorf("%w: data file of batch %s: written and uploaded checksums differ", partner.ErrVerify, b.ID)
+		return batchfile.Manifest{}, fmt.Errorf("%w: data file of batch %s: written and uploaded checksums differ", sftp.ErrVerify, b.ID)
 	}
 	if err := s.step(StepAfterData, up.Bytes); err != nil {
 		return batchfile.Manifest{}, err
@@ -498,9 +498,9 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 // alreadyThere reports whether the partner already has this batch complete:
 // its manifest under the final name, naming this batch, with the checksum
 // the batch's content has, and a data file with that checksum.
-func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Batch, encrypt bool) (batchfile.Manifest, bool, error) {
+func (s *Sender) alreadyThere(ctx context.Context, c *sftp.Client, b store.Batch, encrypt bool) (batchfile.Manifest, bool, error) {
 	body, err := c.ReadFile(c.Path(b.ManifestFile), 1<<20)
-	if errors.Is(err, partner.ErrNotFound) {
+	if errors.Is(err, sftp.ErrNotFound) {
 		return batchfile.Manifest{}, false, nil
 	}
 	if err != nil {
@@ -515,7 +515,7 @@ func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Ba
 		// recomputed: the manifest must name this batch and its file and
 		// counts, and the partner's data file must have its checksum.
 		got, _, err := c.Checksum(b.DataFile)
-		if err != nil && !errors.Is(err, partner.ErrNotFound) {
+		if err != nil && !errors.Is(err, sftp.ErrNotFound) {
 			return batchfile.Manifest{}, false, err
 		}
 		orders, records, err := s.store.CountBatch(ctx, b.ID)
@@ -533,7 +533,7 @@ func (s *Sender) alreadyThere(ctx context.Context, c *partner.Client, b store.Ba
 		return batchfile.Manifest{}, false, err
 	}
 	got, _, err := c.Checksum(b.DataFile)
-	if err != nil && !errors.Is(err, partner.ErrNotFound) {
+	if err != nil && !errors.Is(err, sftp.ErrNotFound) {
 		return batchfile.Manifest{}, false, err
 	}
 	if m.BatchID != b.ID || m.SHA256 != want.SHA256 || got != want.SHA256 {

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/auditlog"
-	"booklets/pkg/batchfile"
-	"booklets/pkg/order"
-	"booklets/pkg/partner"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/order"
 	"booklets/pkg/store"
 	"booklets/services/batcher/internal/batcher"
 )
@@ -318,7 +318,7 @@ func TestHostKeyRefusedKeepsPersonalData(t *testing.T) {
 	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext(), batcher.WithRetries(5, time.Millisecond),
 		batcher.WithSleep(func(context.Context, time.Duration) error { slept++; return nil }))
 	_, err := s.SendBatch(context.Background(), date("2026-11-25"))
-	if !errors.Is(err, partner.ErrHostKey) || !strings.Contains(err.Error(), "host key mismatch") {
+	if !errors.Is(err, sftp.ErrHostKey) || !strings.Contains(err.Error(), "host key mismatch") {
 		t.Fatalf("error %v", err)
 	}
 	if slept != 0 {
@@ -403,7 +403,7 @@ func TestSFTPDownForGood(t *testing.T) {
 	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext(), batcher.WithRetries(2, time.Millisecond),
 		batcher.WithSleep(func(context.Context, time.Duration) error { tries++; return nil }))
 	_, err = s.SendBatch(context.Background(), date("2026-11-25"))
-	if !errors.Is(err, partner.ErrUnavailable) || tries != 2 {
+	if !errors.Is(err, sftp.ErrUnavailable) || tries != 2 {
 		t.Fatalf("error %v after %d retries", err, tries)
 	}
 	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"booklets/pkg/testenv"
-	"booklets/pkg/volunteer"
+	"booklets/pkg/stage/research"
+	"booklets/pkg/testkit/testenv"
 	"booklets/pkg/volunteerstore"
 )
 
@@ -19,7 +19,7 @@ func TestNoVolunteerDataInABatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	v, err := volunteer.Draft{Name: "Vera Volunteer", Email: "vera.volunteer@example.net", Consent: true}.Validate()
+	v, err := research.Draft{Name: "Vera Volunteer", Email: "vera.volunteer@example.net", Consent: true}.Validate()
 	testenv.Must(t, err)
 	if _, err := volunteerstore.New(e.st.Pool(), e.now, volunteerstore.WithRing(e.ring)).SignUp(ctx, v); err != nil {
 		t.Fatal(err)

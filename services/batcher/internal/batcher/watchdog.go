@@ -8,7 +8,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
 	"booklets/pkg/store"
 )
 

@@ -8,9 +8,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/businessday"
+	"booklets/pkg/domain/businessday"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
 

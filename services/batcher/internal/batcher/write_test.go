@@ -12,14 +12,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/batchfile"
-	"booklets/pkg/businessday"
-	"booklets/pkg/catalogue"
-	"booklets/pkg/order"
-	"booklets/pkg/partner"
-	"booklets/pkg/reference"
+	"booklets/pkg/adapter/sftp"
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
 	"booklets/pkg/store"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 // The file write makes from sealed orders (opened and encoded in chunks on
@@ -65,7 +65,7 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 		_, err := st.SaveOrders(ctx, part)
 		testenv.Must(t, err)
 	}
-	s := NewSender(st, partner.Config{}, WithKeys(keys))
+	s := NewSender(st, sftp.Config{}, WithKeys(keys))
 	id := batchfile.NewBatchID(date)
 	b, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: date, CreatedAt: time.Now(),
 		DataFile: batchfile.DataFileName(date, id), ManifestFile: batchfile.ManifestFileName(date, id)})

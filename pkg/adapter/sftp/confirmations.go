@@ -1,0 +1,101 @@
+package sftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"booklets/pkg/stage/reconcile"
+)
+
+// Confirmations is the folder where the partner leaves deletion
+// confirmations, and the folders handled files are moved to. It is the
+// reconciler's reconcile.Inbox. Paths are relative to the login folder or
+// absolute.
+type Confirmations struct {
+	client    *Client
+	dir       string
+	processed string
+	rejected  string
+}
+
+var _ reconcile.Inbox = (*Confirmations)(nil)
+
+// Confirmations returns the confirmations folder dir, moving accepted files
+// to processed and rejected ones to rejected. The Confirmations owns the
+// client: closing it closes the connection.
+func (c *Client) Confirmations(dir, processed, rejected string) *Confirmations {
+	return &Confirmations{client: c, dir: dir, processed: processed, rejected: rejected}
+}
+
+// List returns the names of the files waiting (not hidden, not folders). A
+// folder that does not exist yet holds nothing.
+func (f *Confirmations) List(ctx context.Context) ([]string, error) {
+	files, err := f.client.List(f.dir)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(files))
+	for _, fi := range files {
+		names = append(names, fi.Name)
+	}
+	return names, nil
+}
+
+// Read returns a waiting file's content, or reconcile.ErrOversized.
+func (f *Confirmations) Read(ctx context.Context, name string) ([]byte, error) {
+	b, err := f.client.ReadFile(path.Join(f.dir, name), reconcile.MaxFileSize)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("%w (%d bytes): %v", reconcile.ErrOversized, reconcile.MaxFileSize, err)
+	}
+	return b, err
+}
+
+// Done moves a handled file: accepted ones to the processed folder under
+// their own name, rejected ones to the rejected folder with the start of
+// their content hash added, so that two different rejected files of the
+// same name are both kept.
+func (f *Confirmations) Done(ctx context.Context, file reconcile.File, accepted bool) error {
+	to := path.Join(f.processed, file.Name)
+	if !accepted {
+		ext := path.Ext(file.Name)
+		to = path.Join(f.rejected, fmt.Sprintf("%s.%s%s", stem(file.Name), file.SHA256[:12], shortExt(ext)))
+	}
+	return f.client.Move(path.Join(f.dir, file.Name), to)
+}
+
+// Quarantine moves a file that was not read (too large) to the rejected
+// folder as <name>.<why>-<time>, so that it stops failing every run and
+// its name says why it was set aside; the time keeps each one.
+func (f *Confirmations) Quarantine(ctx context.Context, name, why string, now time.Time) error {
+	to := path.Join(f.rejected, fmt.Sprintf("%s%s.%s-%s", stem(name), shortExt(path.Ext(name)), why, now.UTC().Format("20060102T150405.000000000Z")))
+	return f.client.Move(path.Join(f.dir, name), to)
+}
+
+// stem is a file name without its extension, cut to 100 bytes: a
+// partner's (or an intruder's) name of 250 bytes plus our suffix would
+// exceed the 255 a file system allows, and the move would fail, and the
+// file stay, at every run. Real confirmations' names are far shorter.
+func stem(name string) string {
+	s := strings.TrimSuffix(name, path.Ext(name))
+	if len(s) > 100 {
+		s = strings.ToValidUTF8(s[:100], "")
+	}
+	return s
+}
+
+func shortExt(ext string) string {
+	if len(ext) > 16 {
+		return ""
+	}
+	return ext
+}
+
+// Close ends the connection.
+func (f *Confirmations) Close() error { return f.client.Close() }

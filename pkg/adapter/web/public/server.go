@@ -1,0 +1,500 @@
+// Package web is the intake's HTTP adapter: the public order form (GOV.UK
+// Frontend, works without JavaScript), the JSON API, health checks, and the
+// protections around them (security headers, CSRF, body limit, rate
+// limit). It speaks to JetStream only through pkg/adapter/jetstream and knows nothing
+// of PostgreSQL.
+//
+// Personal data never leaves a handler except sealed, in the order
+// published to the stream (sealed under the day key of the order's business
+// date, docs/privacy.md): it is not logged, not put in a URL or cookie, and
+// not echoed in an error.
+package public
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/catalogue"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/domain/seal"
+)
+
+// DayKeys gives the key that the orders of a business date are sealed
+// under (keystore.Store). It refuses a destroyed key with
+// seal.ErrKeyDestroyed: nothing is sealed under a key that is gone; and a
+// key it cannot unwrap with seal.ErrUnknownKEK (its key-encryption key is
+// not configured), seal.ErrTampered or seal.ErrMalformed.
+type DayKeys interface {
+	GetOrCreate(ctx context.Context, day businessday.Date) (*seal.DayKey, error)
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// MinSecretLen is the least number of bytes INTAKE_SECRET must have.
+const MinSecretLen = 32
+
+// MaxBodyBytes is the largest request body accepted, form or API. An order
+// is well under 2 KiB; the sealed form state adds about as much again.
+const MaxBodyBytes = 16 << 10
+
+// Config is what the web adapter needs.
+type Config struct {
+	Orders    *jetstream.Orders
+	Catalogue *catalogue.Catalogue
+	// Keys seal the personal part of every order before it is published;
+	// Cutoff decides an order's business date, hence its key.
+	Keys   DayKeys
+	Cutoff businessday.Cutoff
+	// Ready, when set, is checked by /readyz besides the stream (the day
+	// keys' database).
+	Ready func(context.Context) error
+	// Secret keys the idempotent references, the message ids and the
+	// sealing of form state. Every replica must share it.
+	Secret []byte
+	Clock  func() time.Time
+	Logger zerolog.Logger
+	// RatePerMinute and Burst limit requests per client IP (assets and
+	// health checks excepted). Zero means 60 and 20.
+	RatePerMinute int
+	Burst         int
+	// ClientIPHeader, when set (e.g. "X-Forwarded-For"), is the header a
+	// trusted reverse proxy puts the client's address in; its last value is
+	// used. Unset, the connection's address is used.
+	ClientIPHeader string
+	// StateTTL is how long a person has between two pages. Zero means 1h.
+	StateTTL time.Duration
+	// Volunteers, when set, turns on the user-research sign-up and
+	// withdrawal pages (volunteer.go).
+	Volunteers Volunteers
+	// Metrics, when set, count orders received and rejected and time the
+	// publishes (metrics.go).
+	Metrics *Metrics
+	// StateClock times the form state's expiry (StateTTL); Clock when
+	// nil. In demo mode the intake passes the real clock here: on the demo
+	// clock an hour lasts a fraction of a second.
+	StateClock func() time.Time
+}
+
+// Server serves the form and the API.
+type Server struct {
+	orders    *jetstream.Orders
+	catalogue *catalogue.Catalogue
+	keys      DayKeys
+	cutoff    businessday.Cutoff
+	ready     func(context.Context) error
+	clock     func() time.Time
+	log       zerolog.Logger
+	sealer    *sealer
+	limiter   *limiter
+	ipHeader  string
+	pages     map[string]*template.Template
+	handler   http.Handler
+	research  Volunteers // nil: no research pages
+	metrics   *Metrics   // nil: not counted
+	// idemKeyKey keys the hash an idempotency key is stored under, fpKey
+	// the fingerprint of an order (both derived from the secret).
+	idemKeyKey, fpKey []byte
+	dayKey            dayKeyHealth
+}
+
+// New checks the configuration, parses every page template and builds
+// the handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Orders == nil || cfg.Catalogue == nil || cfg.Clock == nil || cfg.Keys == nil {
+		return nil, errors.New("web: Orders, Catalogue, Clock and Keys are required")
+	}
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, fmt.Errorf("web: secret must be at least %d bytes", MinSecretLen)
+	}
+	if cfg.RatePerMinute <= 0 {
+		cfg.RatePerMinute = 60
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 20
+	}
+	if cfg.StateTTL <= 0 {
+		cfg.StateTTL = time.Hour
+	}
+	stateClock := cfg.StateClock
+	if stateClock == nil {
+		stateClock = cfg.Clock
+	}
+	sl, err := newSealer(cfg.Secret, cfg.StateTTL, stateClock)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		orders:    cfg.Orders,
+		catalogue: cfg.Catalogue,
+		keys:      cfg.Keys,
+		cutoff:    cfg.Cutoff,
+		ready:     cfg.Ready,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		sealer:    sl,
+		// The limiter uses the real time, not the injected clock: it protects
+		// the process, and the clock is about when orders are received.
+		limiter:  newLimiter(cfg.RatePerMinute, cfg.Burst, time.Now),
+		ipHeader: cfg.ClientIPHeader,
+		pages:    pages,
+		research: cfg.Volunteers,
+		metrics:  cfg.Metrics,
+
+		idemKeyKey: deriveKey(cfg.Secret, "booklets/idempotency-key/v1"),
+		fpKey:      deriveKey(cfg.Secret, "booklets/order-fingerprint/v1"),
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, s.route(pattern, h))
+	}
+	handle("GET /{$}", s.start)
+	handle("GET /order/booklet", s.bookletPage)
+	handle("POST /order/booklet", s.bookletSubmit)
+	handle("GET /order/address", s.restart)
+	handle("POST /order/address", s.addressSubmit)
+	handle("GET /order/check", s.restart)
+	handle("POST /order/check", s.checkSubmit)
+	handle("POST /order/change", s.change)
+	handle("GET /privacy", s.static("privacy.html", "Privacy notice"))
+	handle("GET /cookies", s.static("cookies.html", "Cookies"))
+	handle("GET /accessibility", s.static("accessibility.html", "Accessibility statement"))
+	s.researchRoutes(handle)
+	handle("POST /api/v1/orders", s.createOrder)
+	handle("GET /healthz", s.healthz)
+	handle("GET /readyz", s.readyz)
+	handle("/", func(http.ResponseWriter, *http.Request) error { return errNotFound })
+
+	govuk, _ := fs.Sub(staticFS, "static/govuk")
+	app, _ := fs.Sub(staticFS, "static/app")
+	mux.Handle("GET /assets/app/", s.route("GET /assets/app/", assets(http.StripPrefix("/assets/app/", http.FileServerFS(app)))))
+	mux.Handle("GET /assets/", s.route("GET /assets/", assets(http.StripPrefix("/assets/", http.FileServerFS(govuk)))))
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errCrossOrigin)
+	}))
+	var h http.Handler = cop.Handler(mux)
+	h = s.limit(h)
+	h = limitBody(h)
+	h = securityHeaders(h)
+	return s.logRequests(h)
+}
+
+// route adapts a handler that returns an error, and records the route
+// pattern for the request log (the pattern, never the raw URL).
+func (s *Server) route(pattern string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = pattern
+		err := h(w, r)
+		s.metrics.order(orderChannel(pattern), err)
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// assets serves embedded files with long cache lifetimes. Links to the
+// stylesheet and script carry the version in a query string, so an
+// upgrade is fetched at once.
+func assets(h http.Handler) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			return errNotFound // no directory listings
+		}
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.ServeHTTP(w, r)
+		return nil
+	}
+}
+
+// securityHeaderValues are the headers every response carries. The policy
+// allows no inline script or style: GOV.UK Frontend's "js-enabled" class
+// is added by an external script. Pages carry answers and sealed state:
+// never store them (the assets handler overrides Cache-Control for its
+// files).
+var securityHeaderValues = [][2]string{
+	{"Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; " +
+		"connect-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"},
+	{"X-Content-Type-Options", "nosniff"},
+	{"Referrer-Policy", "no-referrer"},
+	{"X-Frame-Options", "DENY"},
+	{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
+	{"Cache-Control", "no-store"},
+}
+
+// securityHeaders sets securityHeaderValues on every response. The value
+// slices are made once and shared by all responses, sparing seven
+// allocations a request: each has length and capacity 1, so Header.Add
+// copies before appending, Header.Set replaces the slice, and net/http only
+// reads them; nothing writes into one in place.
+func securityHeaders(next http.Handler) http.Handler {
+	type header struct {
+		key   string
+		value []string
+	}
+	hs := make([]header, len(securityHeaderValues))
+	for i, kv := range securityHeaderValues {
+		hs[i] = header{http.CanonicalHeaderKey(kv[0]), []string{kv[1]}}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for _, kv := range hs {
+			h[kv.key] = kv.value
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps every request body.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limit applies the per-client rate limit, except to assets (a page needs
+// several) and health checks (the orchestrator polls them).
+func (s *Server) limit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/assets/") || p == "/healthz" || p == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if wait := s.limiter.reserve(s.clientIP(r)); wait > 0 {
+			s.metrics.rateLimited(r)
+			s.writeError(w, r, &rateLimitedError{retryAfter: wait})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) clientIP(r *http.Request) string {
+	if s.ipHeader != "" {
+		if vs := r.Header.Values(s.ipHeader); len(vs) > 0 {
+			parts := strings.Split(vs[len(vs)-1], ",")
+			if ip := strings.TrimSpace(parts[len(parts)-1]); ip != "" {
+				return ip
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// requestInfo is what the request log needs to know from the handlers.
+type requestInfo struct {
+	id        string
+	route     string
+	reference string
+	duplicate bool
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if i, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+func (i *requestInfo) logger(l zerolog.Logger) *zerolog.Logger {
+	l = l.With().Str("request_id", i.id).Logger()
+	return &l
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs one line per request: id, method, route pattern,
+// status, duration and, for an order, its reference. Never the URL, a
+// header value, or the body.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var b [8]byte
+		rand.Read(b[:])
+		info := &requestInfo{id: hex.EncodeToString(b[:]), route: "unmatched"}
+		w.Header().Set("X-Request-Id", info.id)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		ev := s.log.Info()
+		if strings.HasPrefix(info.route, "GET /assets/") || info.route == "GET /healthz" || info.route == "GET /readyz" {
+			ev = s.log.Debug()
+		}
+		if info.reference != "" {
+			ev = ev.Str("reference", info.reference).Bool("duplicate", info.duplicate)
+		}
+		ev.Str("request_id", info.id).Str("method", r.Method).Str("route", info.route).
+			Int("status", sw.status).Dur("duration", time.Since(start)).Msg("request")
+	})
+}
+
+// place publishes a validated order and returns its reference once
+// JetStream has acknowledged it. With an idempotency key, a retry gets the
+// same reference and one order is stored, and the key cannot be reused for
+// another order (placeKeyed, idempotency.go).
+func (s *Server) place(ctx context.Context, v order.Validated, idemKey string) (reference.Reference, error) {
+	if idemKey != "" {
+		return s.placeKeyed(ctx, v, idemKey)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("new order id: %w", err)
+	}
+	o := order.Order{ID: id.String(), Reference: reference.New(), ReceivedAt: s.clock().UTC(),
+		Area: v.Area, Formats: v.Formats, Personal: v.Personal}
+	if err := s.publish(ctx, o); err != nil {
+		return "", err
+	}
+	return o.Reference, nil
+}
+
+// publish seals an order under its business day's key and publishes it,
+// with its id as the message id (a republished order is stored once).
+func (s *Server) publish(ctx context.Context, o order.Order) error {
+	// Sealed here, before anything leaves the process: NATS and everything
+	// after it only ever hold ciphertext.
+	day := s.cutoff.DateOf(o.ReceivedAt)
+	key, err := s.keys.GetOrCreate(ctx, day)
+	if err != nil {
+		return s.noDayKey(ctx, day, o.Reference, err)
+	}
+	so, err := order.Seal(o, day, key)
+	if err != nil {
+		return err // names the reference and the step already
+	}
+	start := time.Now()
+	pub, err := s.orders.Publish(ctx, so, o.ID)
+	s.metrics.published(time.Since(start), pub.Duplicate, err)
+	if err != nil {
+		return err // names the reference and the step already
+	}
+	info := infoFrom(ctx)
+	info.reference, info.duplicate = o.Reference.String(), pub.Duplicate
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+	return nil
+}
+
+// readyz answers 200 only when NATS is connected, the stream and the
+// idempotency bucket exist, Ready (the intake's: the database) passes and
+// the current day's key can be used, so that a load balancer sends no
+// orders to an instance that cannot store them. A 503 says why in one line
+// of fixed text (no addresses, no KEK ids: anyone may ask).
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	reason := ""
+	err := s.orders.Ready(ctx)
+	if err != nil {
+		reason = "order stream unavailable (NATS JetStream)"
+	}
+	if err == nil && s.ready != nil {
+		if err = s.ready(ctx); err != nil {
+			reason = "not ready"
+			if re := (*ReadyError)(nil); errors.As(err, &re) {
+				reason = re.Reason // the intake's own words
+			}
+		}
+	}
+	if err == nil {
+		if err = s.CheckDayKey(ctx); err != nil {
+			reason = "day key unavailable"
+			if errors.Is(err, errDayKeyFault) {
+				reason = err.Error()
+			}
+		}
+	}
+	if err != nil {
+		infoFrom(r.Context()).logger(s.log).Debug().Err(err).Msg("not ready")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not ready:", reason)
+		return nil
+	}
+	fmt.Fprintln(w, "ready")
+	return nil
+}
+
+// ReadyError is a reason for not being ready that Config.Ready may give
+// in words fit for /readyz's answer; any other error is shown as "not
+// ready" (and logged at debug level).
+type ReadyError struct {
+	Reason string // fixed text: no address, no secret
+	Err    error  // the cause, for the log
+}
+
+func (e *ReadyError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+func (e *ReadyError) Unwrap() error { return e.Err }

@@ -1,0 +1,92 @@
+// Package order holds the domain of a booklet order: what is ordered, by
+// whom, and the rules an order must meet. It imports no driver.
+//
+// An order has two clearly separated parts: the facts about the order
+// (id, reference, received time, area, formats), which are not personal and
+// are kept for statistics and enquiries, and the Personal part (name and
+// address), which is held only until the end of the day and can be sealed
+// (encrypted) or deleted without touching the rest.
+package order
+
+import (
+	"time"
+
+	"booklets/pkg/domain/reference"
+)
+
+// Format is a booklet format, as its code.
+type Format string
+
+// The formats a booklet is produced in.
+const (
+	StandardPrint Format = "standard-print"
+	LargePrint    Format = "large-print"
+	Braille       Format = "braille"
+	EasyRead      Format = "easy-read"
+	Audio         Format = "audio"
+)
+
+// Formats lists every format in the order they are offered.
+var Formats = []Format{StandardPrint, LargePrint, Braille, EasyRead, Audio}
+
+// Label is the format's name as shown to the public.
+func (f Format) Label() string {
+	switch f {
+	case StandardPrint:
+		return "Standard print"
+	case LargePrint:
+		return "Large print"
+	case Braille:
+		return "Braille"
+	case EasyRead:
+		return "Easy read"
+	case Audio:
+		return "Audio"
+	}
+	return string(f)
+}
+
+// Hint is a short explanation of the format for the public.
+func (f Format) Hint() string {
+	switch f {
+	case LargePrint:
+		return "At least 16 point text"
+	case Braille:
+		return "Unified English Braille, on paper"
+	case EasyRead:
+		return "Short sentences with pictures"
+	case Audio:
+		return "A CD and a link to listen online"
+	}
+	return ""
+}
+
+// Valid reports whether f is one of the known formats.
+func (f Format) Valid() bool {
+	for _, k := range Formats {
+		if f == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Personal is the personal data of an order: everything that identifies
+// the person. It travels and is stored apart from the rest of the order.
+type Personal struct {
+	Name         string `json:"name"`
+	AddressLine1 string `json:"address_line_1"`
+	AddressLine2 string `json:"address_line_2"`
+	Town         string `json:"town"`
+	Postcode     string `json:"postcode"`
+}
+
+// Order is a validated order.
+type Order struct {
+	ID         string
+	Reference  reference.Reference
+	ReceivedAt time.Time
+	Area       string
+	Formats    []Format
+	Personal   Personal
+}

@@ -1,0 +1,359 @@
+// Package volunteer is the user-research sign-up: people who agree to be
+// invited to take part in research about the service, giving a name, an
+// email address, or both.
+//
+// It is a second, separate use of personal data with its own lawful basis
+// (consent, UK GDPR Art 6(1)(a)), so it is kept apart from orders in every
+// way: the sign-up carries nothing of an order, the store keeps it in its
+// own schema with no column that could join it to one, and the dates it
+// keeps are calendar dates, not instants, so that a sign-up made from the
+// confirmation page cannot be matched to the order placed a second before.
+//
+// Each sign-up gets a withdrawal code, shown once. Only its SHA-256 hash is
+// stored, so the database cannot give it back. Entries are reviewed every
+// ReviewPeriod: kept for another period, or deleted.
+//
+// This package imports no driver; pkg/volunteerstore keeps entries in
+// PostgreSQL, each one's name and email sealed under a key of its own that
+// is deleted with the entry. Nothing here puts a name or an email address
+// in an error.
+package research
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"booklets/pkg/domain/businessday"
+)
+
+// Purpose is the one purpose the sign-up is for. It is stored with every
+// entry so that the list can never quietly be used for anything else.
+const Purpose = "user_research"
+
+// ConsentVersion names the wording in ConsentText. Change both together:
+// every entry records the version its person agreed to, so a new wording
+// needs a new version (and the old wording kept in docs/research.md).
+const ConsentVersion = "research-consent-v1"
+
+// ConsentText is the exact statement a person agrees to by ticking the box.
+const ConsentText = "I agree that the election booklets team may keep the name and email address I give here " +
+	"to invite me to take part in user research about this service. My details will be kept apart from my order, " +
+	"will not be shared with the print partner, and will be deleted when I withdraw or when they are no longer needed. " +
+	"I can withdraw at any time."
+
+// ReviewYears is how long an entry is kept before someone must decide
+// whether it is still needed.
+const ReviewYears = 2
+
+// Form field names, also the ids of the page's inputs (an error summary
+// links to them).
+const (
+	FieldName    = "research_name"
+	FieldEmail   = "research_email"
+	FieldConsent = "research_consent"
+	FieldCode    = "withdraw"
+)
+
+// Limits, in characters.
+const (
+	MaxNameLen  = 100
+	MaxEmailLen = 254 // RFC 5321's limit on a path, less the angle brackets
+	maxLocalLen = 64
+)
+
+// FieldError is what is wrong with one field, in words for the public. It
+// never repeats the value given.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists every invalid field at once.
+type ValidationError []FieldError
+
+func (v ValidationError) Error() string {
+	fields := make([]string, len(v))
+	for i, f := range v {
+		fields[i] = f.Field
+	}
+	return "invalid volunteer fields: " + strings.Join(fields, ", ")
+}
+
+// For returns the message for a field, or "".
+func (v ValidationError) For(field string) string {
+	for _, f := range v {
+		if f.Field == field {
+			return f.Message
+		}
+	}
+	return ""
+}
+
+// The messages, in GOV.UK's style.
+const (
+	MsgNameOrEmail   = "Enter your name or your email address, or both"
+	MsgNameTooLong   = "Name must be 100 characters or fewer"
+	MsgNameInvalid   = "Name must not contain special characters such as line breaks"
+	MsgEmailFormat   = "Enter an email address in the correct format, like name@example.com"
+	MsgEmailTooLong  = "Email address must be 254 characters or fewer"
+	MsgConsent       = "Select that you agree to be contacted about user research"
+	MsgConsentChange = "The consent wording has changed since the page was opened. Read it again and select that you agree"
+	MsgWithdrawEmpty = "Enter your withdrawal code or the email address you signed up with"
+	MsgCodeFormat    = "Enter the withdrawal code as it was shown, like ABCD-EFGH-JKMN-PQRS"
+)
+
+// Draft is a sign-up as submitted.
+type Draft struct {
+	Name    string
+	Email   string
+	Consent bool
+	// ConsentVersion is the version of the wording the form showed. Empty
+	// means the current one.
+	ConsentVersion string
+}
+
+// SignUp is a valid sign-up: cleaned, with at least a name or an email.
+type SignUp struct {
+	Name           string // "" if not given
+	Email          string // "" if not given; normalised (see NormaliseEmail)
+	ConsentVersion string
+}
+
+// Validate checks a draft and returns the cleaned sign-up, or a
+// ValidationError naming every problem.
+func (d Draft) Validate() (SignUp, error) {
+	var errs ValidationError
+	name := cleanName(d.Name)
+	email := strings.TrimSpace(d.Email)
+	switch {
+	case name == "" && email == "":
+		errs = append(errs, FieldError{FieldName, MsgNameOrEmail})
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		errs = append(errs, FieldError{FieldName, MsgNameTooLong})
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		errs = append(errs, FieldError{FieldName, MsgNameInvalid})
+	}
+	if email != "" {
+		var err error
+		if email, err = NormaliseEmail(email); err != nil {
+			msg := MsgEmailFormat
+			if errors.Is(err, errEmailTooLong) {
+				msg = MsgEmailTooLong
+			}
+			errs = append(errs, FieldError{FieldEmail, msg})
+		}
+	}
+	switch {
+	case !d.Consent:
+		errs = append(errs, FieldError{FieldConsent, MsgConsent})
+	case d.ConsentVersion != "" && d.ConsentVersion != ConsentVersion:
+		errs = append(errs, FieldError{FieldConsent, MsgConsentChange})
+	}
+	if len(errs) > 0 {
+		return SignUp{}, errs
+	}
+	return SignUp{Name: name, Email: email, ConsentVersion: ConsentVersion}, nil
+}
+
+// cleanName trims, puts the name in Unicode NFC and collapses runs of
+// spaces. Control characters are kept (and then refused) rather than
+// silently removed.
+func cleanName(s string) string {
+	s = norm.NFC.String(s)
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\u00a0' }), " ")
+}
+
+var (
+	errEmailFormat  = errors.New("email address is not in the correct format")
+	errEmailTooLong = errors.New("email address is too long")
+)
+
+// NormaliseEmail checks an email address and returns it in the form it is
+// stored and compared in: trimmed and lower-cased. It accepts what people
+// type, a bare addr-spec such as name@example.com; not a display name, a
+// comment, a quoted local part, an IP-literal domain or a domain without a
+// dot, which net/mail allows but no one means when asked for their email.
+//
+// Lower-casing the local part is strictly speaking lossy, but no mailbox
+// provider in practice treats case as significant, and a withdrawal by
+// email must find the entry however the person types it.
+func NormaliseEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) > MaxEmailLen {
+		return "", errEmailTooLong
+	}
+	if s == "" || strings.ContainsAny(s, " \t\r\n<>()[]\\,;:\"") {
+		return "", errEmailFormat
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return "", errEmailFormat
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || strings.Contains(domain, "@") || utf8.RuneCountInString(local) > maxLocalLen {
+		return "", errEmailFormat
+	}
+	if strings.HasPrefix(local, ".") || strings.HasSuffix(local, ".") || strings.Contains(local, "..") {
+		return "", errEmailFormat
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return "", errEmailFormat
+	}
+	for _, l := range labels {
+		if !validLabel(l) {
+			return "", errEmailFormat
+		}
+	}
+	tld := labels[len(labels)-1]
+	if len(tld) < 2 || strings.IndexFunc(tld, unicode.IsDigit) >= 0 && !strings.HasPrefix(strings.ToLower(tld), "xn--") {
+		return "", errEmailFormat
+	}
+	return strings.ToLower(norm.NFC.String(s)), nil
+}
+
+// validLabel is a DNS label: 1 to 63 letters, digits or hyphens, not
+// starting or ending with a hyphen. Letters may be non-ASCII
+// (internationalised domain names typed as people see them).
+func validLabel(l string) bool {
+	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for _, r := range l {
+		if r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Withdrawal codes are 16 characters of Crockford's base32 (80 random
+// bits), shown in groups of four. Crockford's alphabet leaves out I, L, O
+// and U, so a code read aloud or copied by hand is hard to get wrong.
+const codeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// CodeLen is the number of characters in a withdrawal code.
+const CodeLen = 16
+
+// NewCode returns a fresh withdrawal code, formatted for showing.
+func NewCode() string {
+	var b [CodeLen]byte
+	rand.Read(b[:]) // never fails since Go 1.24
+	var out strings.Builder
+	for i, c := range b {
+		if i > 0 && i%4 == 0 {
+			out.WriteByte('-')
+		}
+		out.WriteByte(codeAlphabet[c&31]) // 256 is a multiple of 32: no bias
+	}
+	return out.String()
+}
+
+// NormaliseCode reads a code as a person may type it: any case, with or
+// without hyphens and spaces, with O for 0 and I or L for 1. It reports
+// false if what is left is not a code.
+func NormaliseCode(s string) (string, bool) {
+	var out strings.Builder
+	for _, r := range strings.ToUpper(s) {
+		switch r {
+		case '-', ' ', '\t':
+			continue
+		case 'O':
+			r = '0'
+		case 'I', 'L':
+			r = '1'
+		}
+		if r > unicode.MaxASCII || !strings.ContainsRune(codeAlphabet, r) {
+			return "", false
+		}
+		out.WriteRune(r)
+	}
+	if out.Len() != CodeLen {
+		return "", false
+	}
+	return out.String(), true
+}
+
+// HashCode is what the store keeps of a code: SHA-256 over a label and the
+// normalised code, in hex. 80 random bits cannot be found from it by trying,
+// so the hash neither reveals a code nor lets anyone make one that matches.
+// It returns false if s is not a code.
+func HashCode(s string) (string, bool) {
+	c, ok := NormaliseCode(s)
+	if !ok {
+		return "", false
+	}
+	h := sha256.Sum256([]byte("booklets/volunteer-withdrawal-code/v1\x00" + c))
+	return hex.EncodeToString(h[:]), true
+}
+
+// LooksLikeEmail tells a withdrawal request by email from one by code.
+func LooksLikeEmail(s string) bool { return strings.Contains(s, "@") }
+
+// Today is the London calendar date of t: the only precision the store
+// keeps of when someone signed up or was reviewed.
+func Today(t time.Time) businessday.Date { return businessday.LondonDate(t) }
+
+// ReviewDue is when an entry signed up, or last kept, on the given date
+// must next be reviewed: ReviewYears later. A 29 February becomes 1 March.
+func ReviewDue(from businessday.Date) businessday.Date {
+	return businessday.FromTime(from.UTC().AddDate(ReviewYears, 0, 0))
+}
+
+// Decision is the outcome of a review.
+type Decision string
+
+// The review decisions.
+const (
+	Keep   Decision = "keep"
+	Delete Decision = "delete"
+)
+
+// Entry is a stored sign-up. Name and Email are personal data: only
+// Show-style operations return them.
+type Entry struct {
+	ID             string
+	Name           string
+	Email          string
+	Purpose        string
+	ConsentVersion string
+	SignedUpOn     businessday.Date
+	ReviewDueOn    businessday.Date
+	LastReviewOn   businessday.Date // zero if never reviewed
+	LastDecision   Decision         // "" if never reviewed
+	FlaggedAt      *time.Time       // when the daily job found the review due
+}
+
+// Summary is an entry without its personal data: what lists, logs, the
+// operator's list and the auditors' page may show.
+type Summary struct {
+	ID             string
+	ConsentVersion string
+	SignedUpOn     businessday.Date
+	ReviewDueOn    businessday.Date
+	LastReviewOn   businessday.Date
+	FlaggedAt      *time.Time
+	HasName        bool
+	HasEmail       bool
+}
+
+// Receipt is what a person gets back from signing up. Code is shown to
+// them once and never stored.
+type Receipt struct {
+	ID   string
+	Code string
+}
+
+// Errors callers tell apart with errors.Is.
+var (
+	ErrNotFound = errors.New("volunteer not found")
+)

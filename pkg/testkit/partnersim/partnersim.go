@@ -1,0 +1,373 @@
+// Package partnersim is the print partner for `make run`, demos and the
+// end-to-end test, on machines without OpenSSH's sshd: an SFTP server in
+// the calling process (golang.org/x/crypto/ssh and pkg/sftp's server side)
+// with key-only authentication and a host key of its own, both kept in a
+// state folder so that restarts keep the same keys (and known_hosts stays
+// valid), and a clerk that plays the partner's data protection officer:
+// 30 working days after a batch arrived, by the clock it is given (so within
+// minutes in demo mode), it deletes the data file and writes the deletion
+// confirmation the reconciler expects.
+//
+// It is a simulator, not a hardened server: sessions start in the login
+// folder but are not jailed to it, so listen on loopback only. The
+// integration tests of the SFTP adapter run against OpenSSH (pkg/testkit/sftptest).
+package partnersim
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/workdays"
+	"booklets/pkg/platform/clock"
+	"booklets/pkg/stage/reconcile"
+)
+
+// The partner's folders, relative to the SFTP login folder. They are the
+// defaults of the batcher (SFTP_DIR) and the reconciler
+// (SFTP_CONFIRMATIONS_DIR, SFTP_PROCESSED_DIR, SFTP_REJECTED_DIR), and what
+// docs/partner-interface.md describes.
+const (
+	DirBatches       = "outbox"
+	DirConfirmations = "confirmations"
+	DirProcessed     = "confirmations/processed"
+	DirRejected      = "confirmations/rejected"
+)
+
+// Config sets up the simulator.
+type Config struct {
+	Addr string // listen address, e.g. "127.0.0.1:2222" ("127.0.0.1:0" for any free port)
+	User string // the only user name accepted; default "booklets" (the batcher's SFTP_USER default)
+	Dir  string // state folder: keys, known_hosts and the login folder "home"
+	// Clock is the clerk's clock; the services' clock in demo mode, so that
+	// all agree on the date. Nil means the real clock.
+	Clock clock.Clock
+	// Day is the real length of a day on Clock (DEMO_DAY in demo mode);
+	// zero means 24 hours. With it the clerk turns a file's arrival time on
+	// disk into Clock's time, so that the delivery date is the upload's, as
+	// for the batcher, however late the clerk looks.
+	Day time.Duration
+	// Calendar counts the 30 working days; nil means England and Wales
+	// without extra holidays.
+	Calendar *workdays.Calendar
+	// NoClerk turns the clerk off: batches are received and never
+	// confirmed (to show an overdue deletion, say).
+	NoClerk bool
+	// CheckEvery is how often the clerk looks at the batches folder, in
+	// real time; default 200ms.
+	CheckEvery time.Duration
+	Log        zerolog.Logger
+}
+
+// Server is a running simulator. Its fields are the settings the batcher
+// and the reconciler need (see Env).
+type Server struct {
+	Addr       string // SFTP_ADDR
+	User       string // SFTP_USER
+	KeyFile    string // SFTP_KEY_FILE: our (booklets') private key
+	KnownHosts string // SFTP_KNOWN_HOSTS: pins the simulator's host key
+	Root       string // the login folder on disk
+
+	l      net.Listener
+	sc     *ssh.ServerConfig
+	cfg    Config
+	cancel context.CancelFunc
+	done   chan struct{}
+	wg     sync.WaitGroup
+	close  sync.Once
+}
+
+// Start listens, starts the clerk and serves until Close.
+func Start(cfg Config) (*Server, error) {
+	if cfg.User == "" {
+		cfg.User = "booklets"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
+	if cfg.Calendar == nil {
+		cfg.Calendar = workdays.New()
+	}
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = 200 * time.Millisecond
+	}
+	root := filepath.Join(cfg.Dir, "home")
+	for _, d := range []string{DirBatches, DirConfirmations, DirProcessed, DirRejected} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			return nil, fmt.Errorf("partnersim: folder: %w", err)
+		}
+	}
+	hostKey, err := loadOrCreateKey(filepath.Join(cfg.Dir, "host_ed25519"))
+	if err != nil {
+		return nil, err
+	}
+	keyFile := filepath.Join(cfg.Dir, "booklets_ed25519")
+	userKey, err := loadOrCreateKey(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	userPub := userKey.PublicKey().Marshal()
+	sc := &ssh.ServerConfig{
+		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+			if c.User() == cfg.User && string(k.Marshal()) == string(userPub) {
+				return &ssh.Permissions{}, nil
+			}
+			return nil, errors.New("unknown user or key")
+		},
+	}
+	sc.AddHostKey(hostKey)
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("partnersim: listen on %s: %w", cfg.Addr, err)
+	}
+	s := &Server{
+		Addr: l.Addr().String(), User: cfg.User, KeyFile: keyFile, Root: root,
+		KnownHosts: filepath.Join(cfg.Dir, "known_hosts"),
+		l:          l, sc: sc, cfg: cfg, done: make(chan struct{}),
+	}
+	line := knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, hostKey.PublicKey())
+	if err := os.WriteFile(s.KnownHosts, []byte(line+"\n"), 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("partnersim: known_hosts: %w", err)
+	}
+	var ctx context.Context
+	ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.accept()
+	if !cfg.NoClerk {
+		s.wg.Add(1)
+		go s.clerk(ctx)
+	}
+	return s, nil
+}
+
+// Env is the SFTP settings of the batcher and the reconciler for this
+// simulator.
+func (s *Server) Env() map[string]string {
+	return map[string]string{
+		"SFTP_ADDR":              s.Addr,
+		"SFTP_USER":              s.User,
+		"SFTP_KEY_FILE":          s.KeyFile,
+		"SFTP_KNOWN_HOSTS":       s.KnownHosts,
+		"SFTP_DIR":               DirBatches,
+		"SFTP_CONFIRMATIONS_DIR": DirConfirmations,
+		"SFTP_PROCESSED_DIR":     DirProcessed,
+		"SFTP_REJECTED_DIR":      DirRejected,
+	}
+}
+
+// Path is the file on disk for a path relative to the login folder.
+func (s *Server) Path(elem ...string) string {
+	return filepath.Join(append([]string{s.Root}, elem...)...)
+}
+
+// Close stops listening and the clerk, ends the sessions and waits for
+// them.
+func (s *Server) Close() error {
+	var err error
+	s.close.Do(func() {
+		s.cancel()
+		close(s.done)
+		err = s.l.Close()
+		s.wg.Wait()
+	})
+	return err
+}
+
+// Wait blocks until ctx ends, then closes the server.
+func (s *Server) Wait(ctx context.Context) error {
+	<-ctx.Done()
+	return s.Close()
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.l.Accept()
+		if err != nil {
+			return // closed
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(c)
+		}()
+	}
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer c.Close()
+	conn, chans, reqs, err := ssh.NewServerConn(c, s.sc)
+	if err != nil {
+		s.cfg.Log.Warn().Err(err).Msg("partner simulator refused a connection")
+		return
+	}
+	defer conn.Close()
+	go ssh.DiscardRequests(reqs)
+	go func() {
+		<-s.done
+		conn.Close()
+	}()
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.UnknownChannelType, "only sessions")
+			continue
+		}
+		ch, requests, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		go s.session(ch, requests)
+	}
+}
+
+func (s *Server) session(ch ssh.Channel, requests <-chan *ssh.Request) {
+	defer ch.Close()
+	for req := range requests {
+		// The payload of a subsystem request is the length-prefixed name.
+		ok := req.Type == "subsystem" && len(req.Payload) > 4 && string(req.Payload[4:]) == "sftp"
+		req.Reply(ok, nil)
+		if !ok {
+			continue
+		}
+		srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.Root))
+		if err != nil {
+			return
+		}
+		_ = srv.Serve() // ends when the client closes
+		srv.Close()
+		return
+	}
+}
+
+// clerk plays the partner's data protection officer: for each complete
+// batch (its manifest has arrived), once 30 working days have passed since
+// it arrived, it deletes the data file and writes the deletion
+// confirmation.
+func (s *Server) clerk(ctx context.Context) {
+	defer s.wg.Done()
+	arrived := map[string]time.Time{} // manifest name -> when it arrived, on the clerk's clock
+	tick := time.NewTicker(s.cfg.CheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		manifests, _ := filepath.Glob(s.Path(DirBatches, "*.manifest.json"))
+		for _, path := range manifests {
+			name := filepath.Base(path)
+			now := s.cfg.Clock()
+			if _, seen := arrived[name]; !seen {
+				at := now
+				if fi, err := os.Stat(path); err == nil {
+					// How long ago it arrived in real time, scaled to the clock.
+					ago := time.Duration(float64(time.Since(fi.ModTime())) * clock.DayFactor(s.cfg.Day))
+					at = now.Add(-max(ago, 0))
+				}
+				arrived[name] = at
+				s.cfg.Log.Info().Str("file", name).Msg("partner simulator received a batch")
+			}
+			if err := s.confirm(path, arrived[name], now); err != nil {
+				s.cfg.Log.Warn().Err(err).Str("file", name).Msg("partner simulator could not confirm a batch")
+			}
+		}
+	}
+}
+
+func (s *Server) confirm(manifestPath string, arrived, now time.Time) error {
+	b, err := os.ReadFile(manifestPath)
+	if err != nil {
+		return err
+	}
+	m, err := batchfile.ParseManifest(b)
+	if err != nil {
+		return err
+	}
+	name := "deletion_" + m.BatchID + ".json"
+	for _, d := range []string{DirConfirmations, DirProcessed, DirRejected} {
+		if _, err := os.Stat(s.Path(d, name)); err == nil {
+			return nil // already confirmed
+		}
+	}
+	// Rejected copies are renamed <name>.<hash>.json: one is enough to
+	// know the clerk has written it.
+	if rejected, _ := filepath.Glob(s.Path(DirRejected, "deletion_"+m.BatchID+".*")); len(rejected) > 0 {
+		return nil
+	}
+	delivered := businessday.LondonDate(arrived).UTC()
+	due := s.cfg.Calendar.DueDate(delivered)
+	if businessday.LondonDate(now).UTC().Before(due) {
+		return nil
+	}
+	// The partner deletes the data file, then says so.
+	if err := os.Remove(s.Path(DirBatches, m.DataFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	count := m.RecordCount
+	c := reconcile.Confirmation{
+		FormatVersion: reconcile.FormatVersion, BatchID: m.BatchID, RecordCount: &count,
+		SHA256: m.SHA256, DeletedAt: now.Truncate(time.Second), DeletedBy: "Partner simulator",
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	// Written under a hidden name and renamed, as the interface asks, so
+	// the reconciler never reads half a confirmation.
+	final := s.Path(DirConfirmations, name)
+	tmp := s.Path(DirConfirmations, "."+name+".part")
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return err
+	}
+	s.cfg.Log.Info().Str("batch_id", m.BatchID).Str("delivered", delivered.Format(time.DateOnly)).
+		Str("due_date", due.Format(time.DateOnly)).Str("file", name).
+		Msg("partner simulator deleted the batch and wrote its deletion confirmation")
+	return nil
+}
+
+// loadOrCreateKey reads an ed25519 private key in OpenSSH format, creating
+// it the first time so that the host key (pinned in known_hosts) and our
+// key stay the same across runs.
+func loadOrCreateKey(path string) (ssh.Signer, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		signer, err := ssh.ParsePrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("partnersim: key %s: %w", path, err)
+		}
+		return signer, nil
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("partnersim: key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "booklets partner simulator")
+	if err != nil {
+		return nil, fmt.Errorf("partnersim: key: %w", err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, fmt.Errorf("partnersim: key: %w", err)
+	}
+	return ssh.NewSignerFromKey(priv)
+}
