@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/tern/v2/migrate"
 
 	"booklets/migrations"
-	"booklets/pkg/testenv"
+	"booklets/pkg/testkit/testenv"
 )
 
 func TestApplyIsRepeatable(t *testing.T) {
