@@ -10,6 +10,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"booklets/pkg/domain/postcode"
+	"booklets/pkg/domain/validation"
 )
 
 // Field names, as used in the API and as the ids of the form's inputs.
@@ -32,33 +33,13 @@ const (
 	MaxTownLen    = 60
 )
 
-// FieldError is what is wrong with one field, in words for the public. It
-// never repeats the value that was given.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// ValidationError lists every invalid field of a request at once.
-type ValidationError []FieldError
-
-func (v ValidationError) Error() string {
-	fields := make([]string, len(v))
-	for i, f := range v {
-		fields[i] = f.Field
-	}
-	return "invalid fields: " + strings.Join(fields, ", ")
-}
-
-// For returns the message for a field, or "" if the field is valid.
-func (v ValidationError) For(field string) string {
-	for _, f := range v {
-		if f.Field == field {
-			return f.Message
-		}
-	}
-	return ""
-}
+// FieldError and ValidationError are validation's types under the names
+// the order's callers have always used: the same types (aliases), so a
+// front end renders an order's and a volunteer's errors alike.
+type (
+	FieldError      = validation.FieldError
+	ValidationError = validation.Errors
+)
 
 // Draft is an order as submitted, before validation.
 type Draft struct {
@@ -88,7 +69,7 @@ type Validated struct {
 // content or a ValidationError naming every invalid field.
 func (d Draft) Validate(areas Areas) (Validated, error) {
 	var errs ValidationError
-	add := func(field, msg string) { errs = append(errs, FieldError{field, msg}) }
+	add := errs.Add
 	var v Validated
 
 	v.Area = strings.TrimSpace(d.Area)
@@ -99,10 +80,9 @@ func (d Draft) Validate(areas Areas) (Validated, error) {
 		add(FieldArea, "Select an area from the list")
 	}
 
-	var err error
-	v.Formats, err = parseFormats(d.Formats)
-	if err != nil {
-		add(FieldFormats, err.Error())
+	var msg string
+	if v.Formats, msg = parseFormats(d.Formats); msg != "" {
+		add(FieldFormats, msg)
 	}
 
 	// ifEmpty is the message for a required field left empty; "" means optional.
@@ -141,15 +121,18 @@ func (d Draft) Validate(areas Areas) (Validated, error) {
 	return v, nil
 }
 
-func parseFormats(codes []string) ([]Format, error) {
+// parseFormats returns the chosen formats in catalogue order, or the
+// message for the public saying what is wrong (a message, not an error: it
+// is shown as written, capital letter and all).
+func parseFormats(codes []string) ([]Format, string) {
 	if len(codes) == 0 {
-		return nil, errors.New("Select at least one format")
+		return nil, "Select at least one format"
 	}
 	chosen := map[Format]bool{}
 	for _, c := range codes {
 		f := Format(strings.TrimSpace(c))
 		if !f.Valid() {
-			return nil, errors.New("Select formats from the list: standard print, large print, braille, easy read or audio")
+			return nil, "Select formats from the list: standard print, large print, braille, easy read or audio"
 		}
 		chosen[f] = true
 	}
@@ -159,7 +142,7 @@ func parseFormats(codes []string) ([]Format, error) {
 			out = append(out, f)
 		}
 	}
-	return out, nil
+	return out, ""
 }
 
 // cleanText trims, collapses inner runs of white space, normalises to NFC

@@ -33,6 +33,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/validation"
 )
 
 // Purpose is the one purpose the sign-up is for. It is stored with every
@@ -70,33 +71,13 @@ const (
 	maxLocalLen = 64
 )
 
-// FieldError is what is wrong with one field, in words for the public. It
-// never repeats the value given.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// ValidationError lists every invalid field at once.
-type ValidationError []FieldError
-
-func (v ValidationError) Error() string {
-	fields := make([]string, len(v))
-	for i, f := range v {
-		fields[i] = f.Field
-	}
-	return "invalid volunteer fields: " + strings.Join(fields, ", ")
-}
-
-// For returns the message for a field, or "".
-func (v ValidationError) For(field string) string {
-	for _, f := range v {
-		if f.Field == field {
-			return f.Message
-		}
-	}
-	return ""
-}
+// FieldError and ValidationError are validation's types, the same ones an
+// order's validation returns (aliases), so the front end shows a sign-up's
+// errors exactly as it shows an order's.
+type (
+	FieldError      = validation.FieldError
+	ValidationError = validation.Errors
+)
 
 // The messages, in GOV.UK's style.
 const (
@@ -136,11 +117,11 @@ func (d Draft) Validate() (SignUp, error) {
 	email := strings.TrimSpace(d.Email)
 	switch {
 	case name == "" && email == "":
-		errs = append(errs, FieldError{FieldName, MsgNameOrEmail})
+		errs.Add(FieldName, MsgNameOrEmail)
 	case utf8.RuneCountInString(name) > MaxNameLen:
-		errs = append(errs, FieldError{FieldName, MsgNameTooLong})
+		errs.Add(FieldName, MsgNameTooLong)
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		errs = append(errs, FieldError{FieldName, MsgNameInvalid})
+		errs.Add(FieldName, MsgNameInvalid)
 	}
 	if email != "" {
 		var err error
@@ -149,14 +130,14 @@ func (d Draft) Validate() (SignUp, error) {
 			if errors.Is(err, errEmailTooLong) {
 				msg = MsgEmailTooLong
 			}
-			errs = append(errs, FieldError{FieldEmail, msg})
+			errs.Add(FieldEmail, msg)
 		}
 	}
 	switch {
 	case !d.Consent:
-		errs = append(errs, FieldError{FieldConsent, MsgConsent})
+		errs.Add(FieldConsent, MsgConsent)
 	case d.ConsentVersion != "" && d.ConsentVersion != ConsentVersion:
-		errs = append(errs, FieldError{FieldConsent, MsgConsentChange})
+		errs.Add(FieldConsent, MsgConsentChange)
 	}
 	if len(errs) > 0 {
 		return SignUp{}, errs

@@ -86,7 +86,7 @@ func (s *Server) researchSignUp(w http.ResponseWriter, r *http.Request) error {
 			d.Consent = false
 		}
 		s.render(w, r, http.StatusOK, "volunteer_signup.html", pageData{
-			Title: researchTitle, Errors: fieldErrors(verr), Research: researchData{Draft: d},
+			Title: researchTitle, Errors: verr, Research: researchData{Draft: d},
 		})
 		return nil
 	}
@@ -144,14 +144,4 @@ func (s *Server) withdrawSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.render(w, r, http.StatusOK, "volunteer_withdrawn.html", pageData{Title: withdrawnTitle})
 	return nil
-}
-
-// fieldErrors shows the sign-up's errors through the layout's error
-// summary, which lists order.FieldErrors.
-func fieldErrors(v research.ValidationError) order.ValidationError {
-	out := make(order.ValidationError, len(v))
-	for i, fe := range v {
-		out[i] = order.FieldError{Field: fe.Field, Message: fe.Message}
-	}
-	return out
 }
