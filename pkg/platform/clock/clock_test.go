@@ -119,7 +119,7 @@ func TestFromEnv(t *testing.T) {
 	if err != nil || day != clock.Day {
 		t.Fatalf("no demo: day %v, err %v", day, err)
 	}
-	if d := c().Sub(time.Now()); d > time.Minute || d < -time.Minute {
+	if d := time.Until(c()); d > time.Minute || d < -time.Minute {
 		t.Fatalf("no demo: clock is %v off the wall clock", d)
 	}
 
