@@ -23,14 +23,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/public"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
@@ -106,7 +105,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	testenv.Must(t, err)
 	t.Cleanup(pool.Close)
 	intake, err := public.New(public.Config{
-		Orders: orders, Catalogue: catalogue.Default(), Keys: keystore.New(pool, ring), Cutoff: cfg.Cutoff,
+		Orders: orders, Catalogue: catalogue.Default(), Keys: postgres.NewDayKeys(pool, ring), Cutoff: cfg.Cutoff,
 		Secret: bytes.Repeat([]byte("e"), 32), Clock: intakeClock, StateClock: time.Now,
 		Logger: zerolog.New(&intakeLogs), RatePerMinute: 1000, Burst: 100,
 	})
@@ -320,7 +319,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	// Delivered Tuesday 23 December 2025: Christmas Day, Boxing Day and
 	// New Year's Day do not count, so the 30th working day is Friday 6
 	// February 2026.
-	if state != store.StateSent || sha != m.SHA256 || records != wantRecords || nOrder != len(submitted) ||
+	if state != postgres.StateSent || sha != m.SHA256 || records != wantRecords || nOrder != len(submitted) ||
 		delivery.Format(time.DateOnly) != "2025-12-23" || due.Format(time.DateOnly) != "2026-02-06" {
 		t.Errorf("batch recorded as %s sha %s %d records %d orders, delivered %s due %s", state, sha, records, nOrder,
 			delivery.Format(time.DateOnly), due.Format(time.DateOnly))

@@ -12,9 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/auditlog"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 	"booklets/pkg/stage/audit"
 )
 
@@ -42,7 +41,7 @@ func keysCommand(ctx context.Context, cfg config, verb string, stdout io.Writer)
 	}
 	defer st.Close()
 	if verb == "list" {
-		infos, err := keystore.New(st.Pool(), cfg.Ring, keystore.WithClock(cfg.Now)).List(ctx)
+		infos, err := postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now)).List(ctx)
 		if err != nil {
 			return err
 		}
@@ -54,7 +53,7 @@ func keysCommand(ctx context.Context, cfg config, verb string, stdout io.Writer)
 // printKeys writes one line per day key and a summary of which KEKs still
 // wrap live keys: what step 4 of the rotation checks before a KEK is
 // removed.
-func printKeys(w io.Writer, infos []keystore.Info, ring *seal.Ring) error {
+func printKeys(w io.Writer, infos []postgres.DayKeyInfo, ring *seal.Ring) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "BUSINESS DATE\tKEK ID\tSTATE\tCREATED\tDESTROYED")
 	live := map[string]int{}
@@ -117,10 +116,10 @@ func rewrapKeys(ctx context.Context, cfg config, db *pgxpool.Pool, stdout io.Wri
 		return fmt.Errorf("keys rewrap: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", auditlog.LockKey); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", postgres.AuditLockKey); err != nil {
 		return fmt.Errorf("keys rewrap: lock: %w", err)
 	}
-	keys := keystore.New(tx, cfg.Ring, keystore.WithClock(cfg.Now), keystore.WithTTL(0))
+	keys := postgres.NewDayKeys(tx, cfg.Ring, postgres.WithClock(cfg.Now), postgres.WithTTL(0))
 	infos, err := keys.List(ctx)
 	if err != nil {
 		return fmt.Errorf("keys rewrap: %w", err)
@@ -142,7 +141,7 @@ func rewrapKeys(ctx context.Context, cfg config, db *pgxpool.Pool, stdout io.Wri
 	if rerr != nil && n == 0 {
 		return explainRewrap(rerr, missing)
 	}
-	if _, err := (auditlog.Appender{Now: cfg.Now}).Append(ctx, tx, audit.Event{Kind: audit.DayKeysRewrapped, Details: map[string]any{
+	if _, err := (postgres.AuditAppender{Now: cfg.Now}).Append(ctx, tx, audit.Event{Kind: audit.DayKeysRewrapped, Details: map[string]any{
 		"count": n, "kek_id": cfg.Ring.Current(), "from_kek_ids": from,
 	}}); err != nil {
 		return fmt.Errorf("keys rewrap: %w", err)

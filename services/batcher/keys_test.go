@@ -11,12 +11,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -26,14 +25,14 @@ type keysEnv struct {
 	t     *testing.T
 	dbURL string
 	kek   string
-	st    *store.Store
+	st    *postgres.Orders
 }
 
 func newKeysEnv(t *testing.T, kek string) *keysEnv {
 	t.Helper()
 	e := &keysEnv{t: t, dbURL: testenv.Database(t), kek: kek}
 	testenv.Must(t, run(context.Background(), []string{"migrate"}, e.getenv, nil, &testenv.Buffer{}))
-	st, err := store.Open(context.Background(), e.dbURL, nil)
+	st, err := postgres.OpenOrders(context.Background(), e.dbURL, nil)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
 	e.st = st
@@ -58,12 +57,12 @@ func (e *keysEnv) cmdWithInput(stdin string, args ...string) (string, error) {
 
 // keys returns a keystore over the test database with a ring of its own,
 // as the intake running with that KEK setting.
-func (e *keysEnv) keys(kek string) *keystore.Store {
+func (e *keysEnv) keys(kek string) *postgres.DayKeys {
 	return testKeys(e.t, e.dbURL, kek)
 }
 
 // saveOrder stores a sealed order received at noon London time on day.
-func (e *keysEnv) saveOrder(keys *keystore.Store, day string, name string) order.Order {
+func (e *keysEnv) saveOrder(keys *postgres.DayKeys, day string, name string) order.Order {
 	e.t.Helper()
 	d, err := businessday.ParseDate(day)
 	testenv.Must(e.t, err)

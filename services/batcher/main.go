@@ -35,17 +35,16 @@ import (
 
 	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/domain/workdays"
-	"booklets/pkg/keystore"
 	"booklets/pkg/platform/clock"
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/platform/inflight"
 	"booklets/pkg/platform/logging"
-	"booklets/pkg/store"
 	"booklets/services/batcher/internal/batcher"
 )
 
@@ -295,8 +294,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 }
 
-func openStore(ctx context.Context, cfg config) (*store.Store, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.Now)
+func openStore(ctx context.Context, cfg config) (*postgres.Orders, error) {
+	st, err := postgres.OpenOrders(ctx, cfg.DatabaseURL, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +309,7 @@ func openStore(ctx context.Context, cfg config) (*store.Store, error) {
 	return st, nil
 }
 
-func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metrics, opts ...batcher.Option) (*batcher.Sender, error) {
+func newSender(cfg config, st *postgres.Orders, log zerolog.Logger, m *batcher.Metrics, opts ...batcher.Option) (*batcher.Sender, error) {
 	if err := cfg.checkSending(); err != nil {
 		return nil, err
 	}
@@ -341,7 +340,7 @@ func newSender(cfg config, st *store.Store, log zerolog.Logger, m *batcher.Metri
 	return batcher.NewSender(st, cfg.Partner, append([]batcher.Option{
 		batcher.WithAreas(areas), batcher.WithCalendar(workdays.New(extra...)), batcher.WithLogger(log),
 		batcher.WithMetrics(m), batcher.WithRetries(cfg.Retries, cfg.RetryBase), batcher.WithClock(cfg.Now),
-		batcher.WithKeys(keystore.New(st.Pool(), cfg.Ring, keystore.WithClock(cfg.Now)))}, opts...)...), nil
+		batcher.WithKeys(postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now)))}, opts...)...), nil
 }
 
 // sendNow is `batcher send-now [--date D]`; dateFlag "" sends the day that

@@ -17,12 +17,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 )
@@ -216,18 +216,18 @@ func testKEK(id string) string {
 }
 
 // testKeys is the intake's view of the day keys in a test database.
-func testKeys(t *testing.T, dbURL, kek string) *keystore.Store {
+func testKeys(t *testing.T, dbURL, kek string) *postgres.DayKeys {
 	t.Helper()
 	ring, err := seal.ParseRing(kek)
 	testenv.Must(t, err)
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	testenv.Must(t, err)
 	t.Cleanup(pool.Close)
-	return keystore.New(pool, ring)
+	return postgres.NewDayKeys(pool, ring)
 }
 
 // sealOrder seals an order as the intake does.
-func sealOrder(t *testing.T, keys *keystore.Store, o order.Order) order.SealedOrder {
+func sealOrder(t *testing.T, keys *postgres.DayKeys, o order.Order) order.SealedOrder {
 	t.Helper()
 	day := businessday.DefaultCutoff.DateOf(o.ReceivedAt)
 	k, err := keys.GetOrCreate(context.Background(), day)

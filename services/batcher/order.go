@@ -11,9 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/catalogue"
-	"booklets/pkg/keystore"
-	"booklets/pkg/store"
 	"booklets/services/batcher/internal/batcher"
 )
 
@@ -132,7 +131,7 @@ func orderCommand(ctx context.Context, cfg config, a orderArgs, stdin io.Reader,
 	if err != nil {
 		return fmt.Errorf("AREAS_FILE: %w", err)
 	}
-	r := batcher.Rights{Store: st, Keys: keystore.New(st.Pool(), cfg.Ring, keystore.WithClock(cfg.Now)), Areas: areas}
+	r := batcher.Rights{Store: st, Keys: postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now)), Areas: areas}
 	switch verb {
 	case "show":
 		h, err := r.Show(ctx, ref, pc)
@@ -219,10 +218,10 @@ func (a *answers) line(what string) (string, error) {
 // explain turns the refusals into what the operator tells the person.
 func explain(err error) error {
 	switch {
-	case errors.Is(err, store.ErrAlreadySent):
+	case errors.Is(err, postgres.ErrAlreadySent):
 		return fmt.Errorf("%w: it can no longer be shown, corrected or erased here; the person's data is with the print partner now, "+
 			"who deletes it 30 working days after delivery (contact the partner for a correction or erasure)", err)
-	case errors.Is(err, store.ErrErased):
+	case errors.Is(err, postgres.ErrErased):
 		return fmt.Errorf("%w already: nothing is held any more", err)
 	case errors.Is(err, batcher.ErrNoMatch):
 		return fmt.Errorf("%w: check both with the person (an order already sent and deleted cannot be found by postcode)", err)

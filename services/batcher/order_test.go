@@ -11,11 +11,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -39,7 +39,7 @@ func TestOrderCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := testKeys(t, dbURL, env["KEK"])
-	st, err := store.Open(ctx, dbURL, nil)
+	st, err := postgres.OpenOrders(ctx, dbURL, nil)
 	testenv.Must(t, err)
 	defer st.Close()
 	received := time.Now().UTC()
@@ -145,7 +145,7 @@ func TestOrderCommands(t *testing.T) {
 	if personal != 0 || erased != 1 || !strings.Contains(audit("order_erased"), ref) {
 		t.Errorf("after erase: %d personal, %d erased, audit %q", personal, erased, audit("order_erased"))
 	}
-	if _, err := cmd("ME13 8AA\n", "show", ref); !errors.Is(err, store.ErrErased) {
+	if _, err := cmd("ME13 8AA\n", "show", ref); !errors.Is(err, postgres.ErrErased) {
 		t.Errorf("show after erase: %v", err)
 	}
 
@@ -153,18 +153,18 @@ func TestOrderCommands(t *testing.T) {
 	o2 := newOrder("Sam Sent")
 	day := businessday.DefaultCutoff.DateOf(received)
 	id := batchfile.NewBatchID(day)
-	b, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: day, CreatedAt: received,
+	b, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: day, CreatedAt: received,
 		DataFile: batchfile.DataFileName(day, id), ManifestFile: batchfile.ManifestFileName(day, id)})
 	testenv.Must(t, err)
 	if orders, _, err := st.CountBatch(ctx, b.ID); err != nil || orders != 1 {
 		t.Fatalf("the erased order was assembled: batch %s holds %d orders (%v)", b.ID, orders, err)
 	}
 	for _, verb := range []string{"show", "erase"} {
-		if _, err := cmd("ME13 8AA\n", verb, o2.Reference.String()); !errors.Is(err, store.ErrAlreadySent) || !strings.Contains(err.Error(), "partner") {
+		if _, err := cmd("ME13 8AA\n", verb, o2.Reference.String()); !errors.Is(err, postgres.ErrAlreadySent) || !strings.Contains(err.Error(), "partner") {
 			t.Errorf("%s of a sent order: %v", verb, err)
 		}
 	}
-	if _, err := cmd("ME13 8AA\nX\n", "correct", o2.Reference.String(), "--field", "name"); !errors.Is(err, store.ErrAlreadySent) {
+	if _, err := cmd("ME13 8AA\nX\n", "correct", o2.Reference.String(), "--field", "name"); !errors.Is(err, postgres.ErrAlreadySent) {
 		t.Errorf("correct of a sent order: %v", err)
 	}
 }

@@ -23,11 +23,11 @@ import (
 
 	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/public"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 	"booklets/pkg/platform/natsembed"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
@@ -106,7 +106,7 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	testenv.Must(t, err)
 	testenv.Must(t, orders.Ensure(ctx))
 	intake, err := public.New(public.Config{
-		Orders: orders, Catalogue: catalogue.Default(), Keys: keystore.New(pool, ring), Cutoff: businessday.DefaultCutoff,
+		Orders: orders, Catalogue: catalogue.Default(), Keys: postgres.NewDayKeys(pool, ring), Cutoff: businessday.DefaultCutoff,
 		Secret: bytes.Repeat([]byte("s"), 32), Clock: yesterday, Logger: zerolog.New(&intakeLogs).Level(zerolog.DebugLevel),
 		RatePerMinute: 1000, Burst: 100,
 	})

@@ -11,10 +11,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 )
@@ -26,7 +26,7 @@ import (
 type retryEnv struct {
 	t      *testing.T
 	srv    *sftptest.Server
-	st     *store.Store
+	st     *postgres.Orders
 	down   string // where nothing listens until up
 	env    map[string]string
 	closed businessday.Date
@@ -47,7 +47,7 @@ func newRetryEnv(t *testing.T, extra map[string]string) *retryEnv {
 		e.env[k] = v
 	}
 	testenv.Must(t, run(ctx, []string{"migrate"}, e.getenv, nil, &testenv.Buffer{}))
-	st, err := store.Open(ctx, dbURL, nil)
+	st, err := postgres.OpenOrders(ctx, dbURL, nil)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
 	e.st = st
@@ -118,7 +118,7 @@ func (e *retryEnv) count(sql string) int {
 // sent reports whether the closed day's batch is recorded as sent.
 func (e *retryEnv) sent() bool {
 	b, err := e.st.BatchFor(context.Background(), e.closed)
-	return err == nil && b.State == store.StateSent
+	return err == nil && b.State == postgres.StateSent
 }
 
 // The partner is down when the service tries to send a closed day (here at
@@ -167,7 +167,7 @@ func TestRestartSendsUnfinishedDay(t *testing.T) {
 	}
 	b, err := e.st.BatchFor(context.Background(), e.closed)
 	testenv.Must(t, err)
-	if b.State != store.StateAssembling {
+	if b.State != postgres.StateAssembling {
 		t.Fatalf("after the failed send-now: %+v", b)
 	}
 

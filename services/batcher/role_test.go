@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
-	"booklets/pkg/ledger"
 	"booklets/pkg/stage/reconcile"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
@@ -125,13 +125,13 @@ func TestServicesRunAsServiceRole(t *testing.T) {
 		"record_count": count, "sha256": sum, "deleted_at": now.UTC().Format(time.RFC3339), "deleted_by": "Data protection officer"})
 	testenv.Must(t, err)
 	f := reconcile.NewFile("deletion_"+batchID+".json", data)
-	rec, _, err := ledger.New(pool).Record(bg, f, now, func(b *reconcile.Batch, a *reconcile.Recorded) reconcile.Recorded {
+	rec, _, err := postgres.NewLedger(pool).Record(bg, f, now, func(b *reconcile.Batch, a *reconcile.Recorded) reconcile.Recorded {
 		return reconcile.Judge(f, b, a, now)
 	})
 	if err != nil || !rec.Accepted {
 		t.Fatalf("record a confirmation as the service role: %v (reason %q)", err, rec.Reason)
 	}
-	if _, err := ledger.New(pool).States(bg, reconcile.Filter{}); err != nil {
+	if _, err := postgres.NewLedger(pool).States(bg, reconcile.Filter{}); err != nil {
 		t.Errorf("read the states as the service role: %v", err)
 	}
 

@@ -16,9 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -45,12 +45,12 @@ func TestDayKeyUnderAnotherKEK(t *testing.T) {
 	ringA, err := seal.ParseRing(kekA)
 	testenv.Must(t, err)
 	today := businessday.DefaultCutoff.DateOf(time.Now())
-	if _, err := keystore.New(pool, ringA).GetOrCreate(ctx, today); err != nil {
+	if _, err := postgres.NewDayKeys(pool, ringA).GetOrCreate(ctx, today); err != nil {
 		t.Fatal(err)
 	}
 	// Near midnight the intake may already be on the next day: make that
 	// day's key under "a" too.
-	if _, err := keystore.New(pool, ringA).GetOrCreate(ctx, businessday.DefaultCutoff.DateOf(time.Now().Add(time.Hour))); err != nil {
+	if _, err := postgres.NewDayKeys(pool, ringA).GetOrCreate(ctx, businessday.DefaultCutoff.DateOf(time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 

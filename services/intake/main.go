@@ -42,15 +42,14 @@ import (
 
 	"booklets/migrations"
 	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/public"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 	"booklets/pkg/platform/clock"
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/platform/logging"
-	"booklets/pkg/volunteerstore"
 )
 
 func main() {
@@ -316,10 +315,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	metrics := public.NewMetrics(reg)
 	// Sign-ups are sealed under a key per volunteer, wrapped by the KEK
 	// (docs/research.md).
-	vols := volunteerstore.New(db, time.Now, volunteerstore.WithRing(cfg.Ring))
+	vols := postgres.NewVolunteers(db, time.Now, postgres.WithRing(cfg.Ring))
 	srv, err := public.New(public.Config{
 		Volunteers:     vols,
-		Keys:           keystore.New(db, cfg.Ring),
+		Keys:           postgres.NewDayKeys(db, cfg.Ring),
 		Cutoff:         cfg.Cutoff,
 		Ready:          ready,
 		Orders:         orders,

@@ -18,9 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -139,7 +139,7 @@ func storedOrders(t *testing.T, ti testIntake) []order.Order {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	keys := keystore.New(pool, ring)
+	keys := postgres.NewDayKeys(pool, ring)
 	nc, err := jetstream.Connect(testenv.NATSURL(), "read-back")
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/volunteerstore"
+	"booklets/pkg/adapter/postgres"
 )
 
 // sealLegacyVolunteers seals the user-research sign-ups stored in clear
@@ -16,7 +16,7 @@ import (
 // holds the KEK; once nothing is left to seal it is one query. It retries
 // while PostgreSQL is down or the schema not yet migrated, and logs counts
 // only.
-func sealLegacyVolunteers(ctx context.Context, st *volunteerstore.Store, log zerolog.Logger) {
+func sealLegacyVolunteers(ctx context.Context, st *postgres.Volunteers, log zerolog.Logger) {
 	wait := time.Second
 	for {
 		n, err := st.SealPlaintext(ctx)

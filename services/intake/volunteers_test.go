@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/testkit/testenv"
-	"booklets/pkg/volunteerstore"
 )
 
 // TestLegacyVolunteersSealedAtStart: a user-research sign-up stored in
@@ -46,7 +46,7 @@ func TestLegacyVolunteersSealedAtStart(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		e, err := volunteerstore.New(db, nil, volunteerstore.WithRing(ring)).Show(ctx, id, "test")
+		e, err := postgres.NewVolunteers(db, nil, postgres.WithRing(ring)).Show(ctx, id, "test")
 		if err != nil || e.Name != "Winifred Oldrow-Plain" || e.Email != "winifred.oldrow@example.org" {
 			t.Fatalf("MIGRATE=%s: show the sealed sign-up: %+v, %v", migrate, e, err)
 		}
@@ -57,7 +57,7 @@ func TestLegacyVolunteersSealedAtStart(t *testing.T) {
 		testenv.Must(t, err)
 	}
 	var rows string
-	testenv.Must(t, db.QueryRow(ctx, `SELECT count(*)::text FROM audit_log WHERE kind = $1`, string(volunteerstore.KindContactSealed)).Scan(&rows))
+	testenv.Must(t, db.QueryRow(ctx, `SELECT count(*)::text FROM audit_log WHERE kind = $1`, string(postgres.KindContactSealed)).Scan(&rows))
 	if strings.TrimSpace(rows) != "2" {
 		t.Fatalf("%s audit entries, want 2", rows)
 	}

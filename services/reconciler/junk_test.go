@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"booklets/pkg/auditlog"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/stage/reconcile"
 	"booklets/pkg/testkit/testenv"
 )
@@ -121,7 +121,7 @@ func TestJunkInTheConfirmationsFolder(t *testing.T) {
 	if runs != 2 || failed != 0 {
 		t.Errorf("%d runs recorded, %d failed; want 2 and 0", runs, failed)
 	}
-	res, err := auditlog.Verify(ctx, e.db)
+	res, err := postgres.VerifyAudit(ctx, e.db)
 	testenv.Must(t, err)
 	if !res.OK {
 		t.Error(res)

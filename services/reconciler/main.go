@@ -38,19 +38,17 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/adapter/web/auditors"
 	"booklets/pkg/adapter/web/public"
-	"booklets/pkg/auditlog"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/ledger"
 	"booklets/pkg/platform/clock"
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/platform/inflight"
 	"booklets/pkg/platform/logging"
 	"booklets/pkg/stage/reconcile"
-	"booklets/pkg/volunteerstore"
 )
 
 func main() {
@@ -317,7 +315,7 @@ func runCommand(ctx context.Context, cfg config, cmd command, stdout io.Writer) 
 			return err
 		}
 	}
-	led := ledger.New(db)
+	led := postgres.NewLedger(db)
 	now := cfg.Now
 
 	switch cmd.name {
@@ -329,7 +327,7 @@ func runCommand(ctx context.Context, cfg config, cmd command, stdout io.Writer) 
 		_ = json.NewEncoder(stdout).Encode(sum)
 		return err
 	case "verify-audit":
-		res, err := auditlog.Verify(ctx, db)
+		res, err := postgres.VerifyAudit(ctx, db)
 		if err != nil {
 			return err
 		}
@@ -341,7 +339,7 @@ func runCommand(ctx context.Context, cfg config, cmd command, stdout io.Writer) 
 	case "report":
 		return report(ctx, cmd.report, led, now, stdout)
 	case "volunteers":
-		return volunteersCommand(ctx, cmd.volunteers, volunteerstore.New(db, now, volunteerstore.WithRing(cfg.Ring)), stdout)
+		return volunteersCommand(ctx, cmd.volunteers, postgres.NewVolunteers(db, now, postgres.WithRing(cfg.Ring)), stdout)
 	}
 	return fmt.Errorf("unknown command %q", cmd.name) // parseArgs knows them all
 }
@@ -355,7 +353,7 @@ func migrate(ctx context.Context, db *pgxpool.Pool) error {
 	return migrations.Apply(ctx, conn.Conn())
 }
 
-func reconciler(cfg config, led *ledger.Ledger, log zerolog.Logger) *reconcile.Reconciler {
+func reconciler(cfg config, led *postgres.Ledger, log zerolog.Logger) *reconcile.Reconciler {
 	return &reconcile.Reconciler{
 		Store: led,
 		Open: func(ctx context.Context) (reconcile.Inbox, error) {
@@ -407,7 +405,7 @@ func parseReport(args []string) (reportArgs, error) {
 	return a, nil
 }
 
-func report(ctx context.Context, a reportArgs, led *ledger.Ledger, now func() time.Time, stdout io.Writer) error {
+func report(ctx context.Context, a reportArgs, led *postgres.Ledger, now func() time.Time, stdout io.Writer) error {
 	states, err := led.States(ctx, a.filter)
 	if err != nil {
 		return err
@@ -419,7 +417,7 @@ func report(ctx context.Context, a reportArgs, led *ledger.Ledger, now func() ti
 	return reconcile.WriteCSV(stdout, views)
 }
 
-func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger, now func() time.Time, log zerolog.Logger) error {
+func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledger, now func() time.Time, log zerolog.Logger) error {
 	m := newMetrics(led, now, log)
 	reg := m.reg
 	rec := reconciler(cfg, led, log)
@@ -443,7 +441,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 	if err != nil {
 		return err
 	}
-	web.Volunteers = volunteerstore.New(db, now)
+	web.Volunteers = postgres.NewVolunteers(db, now)
 	web.OnSignInFailure = m.signInFailure
 	web.Retention = led
 	if !cfg.Auth.Configured() {
@@ -479,7 +477,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *ledger.Ledger
 	if err != nil {
 		return fmt.Errorf("schedule daily reconciliation: %w", err)
 	}
-	if err := scheduleVolunteerReviews(jobCtx, sched, reg, volunteerstore.New(db, now), cfg.At, log); err != nil {
+	if err := scheduleVolunteerReviews(jobCtx, sched, reg, postgres.NewVolunteers(db, now), cfg.At, log); err != nil {
 		return err
 	}
 	sched.Start()

@@ -18,10 +18,9 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/auditors"
-	"booklets/pkg/auditlog"
 	"booklets/pkg/domain/workdays"
-	"booklets/pkg/ledger"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 )
@@ -250,7 +249,7 @@ func TestOverdueAlertsDaily(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := readConfig(e.getenv)
 	testenv.Must(t, err)
-	rec := reconciler(cfg, ledger.New(e.db), zerolog.Nop())
+	rec := reconciler(cfg, postgres.NewLedger(e.db), zerolog.Nop())
 	delivered := workdays.Date(2025, 3, 3)
 	due := e.batch("B-1", delivered, 2, sum('a'))
 	if due.Format(time.DateOnly) != "2025-04-14" {
@@ -285,7 +284,7 @@ func TestOverdueAlertsDaily(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d overdue_raised entries, want 2", n)
 	}
-	res, err := auditlog.Verify(ctx, e.db)
+	res, err := postgres.VerifyAudit(ctx, e.db)
 	testenv.Must(t, err)
 	if !res.OK {
 		t.Fatal(res)
@@ -315,7 +314,7 @@ func TestAuditorPages(t *testing.T) {
 		return resp.StatusCode, string(b), resp.Header
 	}
 	newServer := func(a auditors.Auth) *httptest.Server {
-		w, err := auditors.New(ledger.New(e.db), a, time.Now, zerolog.Nop(), nil)
+		w, err := auditors.New(postgres.NewLedger(e.db), a, time.Now, zerolog.Nop(), nil)
 		testenv.Must(t, err)
 		mux := http.NewServeMux()
 		w.Register(mux)

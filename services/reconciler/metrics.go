@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/ledger"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/stage/reconcile"
 )
 
@@ -26,10 +26,10 @@ type metrics struct {
 	signIns *prometheus.CounterVec
 }
 
-// ledgerReader is what the metrics read (pkg/ledger).
+// ledgerReader is what the metrics read (pkg/adapter/postgres).
 type ledgerReader interface {
 	States(ctx context.Context, f reconcile.Filter) ([]reconcile.State, error)
-	Stats(ctx context.Context) (ledger.Stats, error)
+	Stats(ctx context.Context) (postgres.Stats, error)
 }
 
 func newMetrics(led ledgerReader, now func() time.Time, log zerolog.Logger) *metrics {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/auditors"
-	"booklets/pkg/ledger"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -25,9 +25,9 @@ func TestAuditorsPageShowsRetention(t *testing.T) {
 
 	page := func() string {
 		t.Helper()
-		w, err := auditors.New(ledger.New(db), auditors.Auth{Token: retentionToken}, time.Now, zerolog.Nop(), nil)
+		w, err := auditors.New(postgres.NewLedger(db), auditors.Auth{Token: retentionToken}, time.Now, zerolog.Nop(), nil)
 		testenv.Must(t, err)
-		w.Retention = ledger.New(db)
+		w.Retention = postgres.NewLedger(db)
 		mux := http.NewServeMux()
 		w.Register(mux)
 		srv := httptest.NewServer(mux)

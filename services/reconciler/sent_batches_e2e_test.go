@@ -17,15 +17,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/domain/workdays"
-	"booklets/pkg/keystore"
 	"booklets/pkg/stage/reconcile"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -70,10 +69,10 @@ func TestSentBatchesEndToEnd(t *testing.T) {
 	// batch's record count (4) differs from its order count (2).
 	ring, err := seal.ParseRing(bEnv["KEK"])
 	testenv.Must(t, err)
-	st, err := store.Open(ctx, e.vars["DATABASE_URL"], time.Now)
+	st, err := postgres.OpenOrders(ctx, e.vars["DATABASE_URL"], time.Now)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
-	keys := keystore.New(st.Pool(), ring)
+	keys := postgres.NewDayKeys(st.Pool(), ring)
 	var days []businessday.Date
 	for i := range 4 {
 		received := time.Now().UTC().AddDate(0, 0, -14+i).Truncate(24 * time.Hour).Add(12 * time.Hour)

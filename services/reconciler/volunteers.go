@@ -15,10 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/stage/research"
-	"booklets/pkg/volunteerstore"
 )
 
 // The user-research volunteers' 2-year review (docs/research.md).
@@ -52,7 +52,7 @@ func volunteersKEK(r *envconfig.Reader, getenv func(string) string) *seal.Ring {
 // flagVolunteerReviews is the daily job: it marks entries whose review has
 // fallen due, sets the gauge to how many await a decision, and logs the
 // counts (never an id, a name or an email).
-func flagVolunteerReviews(ctx context.Context, st *volunteerstore.Store, due prometheus.Gauge, log zerolog.Logger) (volunteerstore.FlagResult, error) {
+func flagVolunteerReviews(ctx context.Context, st *postgres.Volunteers, due prometheus.Gauge, log zerolog.Logger) (postgres.FlagResult, error) {
 	r, err := st.FlagDue(ctx)
 	if err != nil {
 		return r, err
@@ -72,7 +72,7 @@ func flagVolunteerReviews(ctx context.Context, st *volunteerstore.Store, due pro
 // scheduleVolunteerReviews registers the daily review job on the
 // reconciler's scheduler, at the same time of day as the reconciliation,
 // and runs it once at start so that the gauge is right after a restart.
-func scheduleVolunteerReviews(ctx context.Context, sched gocron.Scheduler, reg prometheus.Registerer, st *volunteerstore.Store, at time.Duration, log zerolog.Logger) error {
+func scheduleVolunteerReviews(ctx context.Context, sched gocron.Scheduler, reg prometheus.Registerer, st *postgres.Volunteers, at time.Duration, log zerolog.Logger) error {
 	due := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "booklets_reconciler_volunteer_reviews_due",
 		Help: "User-research volunteers whose 2-year review is due and not yet decided.",
@@ -163,7 +163,7 @@ func parseVolunteers(args []string) (volunteersArgs, error) {
 }
 
 // volunteersCommand runs a parsed `reconciler volunteers ...`.
-func volunteersCommand(ctx context.Context, args volunteersArgs, st *volunteerstore.Store, stdout io.Writer) error {
+func volunteersCommand(ctx context.Context, args volunteersArgs, st *postgres.Volunteers, stdout io.Writer) error {
 	switch args.sub {
 	case "due":
 		list, err := st.Due(ctx)
@@ -214,7 +214,7 @@ func volunteersCommand(ctx context.Context, args volunteersArgs, st *volunteerst
 
 // writeKeysPerKEK prints how many entries' keys each KEK wraps: before an
 // old KEK is removed from the ring, only the current one may be listed.
-func writeKeysPerKEK(ctx context.Context, w io.Writer, st *volunteerstore.Store) error {
+func writeKeysPerKEK(ctx context.Context, w io.Writer, st *postgres.Volunteers) error {
 	counts, err := st.KeysPerKEK(ctx)
 	if err != nil {
 		return err

@@ -19,13 +19,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/auditors"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/ledger"
 	"booklets/pkg/stage/research"
 	"booklets/pkg/testkit/testenv"
-	"booklets/pkg/volunteerstore"
 )
 
 type testClock struct {
@@ -43,7 +42,7 @@ func (c *testClock) set(t time.Time) {
 // volunteerEnv is a migrated database (through the command itself) and a
 // store on it with a test clock, sealing under the KEK the commands are
 // given (e.vars["KEK"]; e.ring).
-func volunteerEnv(t *testing.T, start time.Time) (*env, *volunteerstore.Store, *testClock) {
+func volunteerEnv(t *testing.T, start time.Time) (*env, *postgres.Volunteers, *testClock) {
 	t.Helper()
 	kek := kekEntry("kek-a")
 	e := &env{t: t, vars: map[string]string{"DATABASE_URL": testenv.Database(t), "LOG_LEVEL": "disabled", "KEK": kek}}
@@ -53,7 +52,7 @@ func volunteerEnv(t *testing.T, start time.Time) (*env, *volunteerstore.Store, *
 	t.Cleanup(db.Close)
 	e.db = db
 	clk := &testClock{t: start}
-	return e, volunteerstore.New(db, clk.now, volunteerstore.WithRing(mustRing(t, kek))), clk
+	return e, postgres.NewVolunteers(db, clk.now, postgres.WithRing(mustRing(t, kek))), clk
 }
 
 // kekEntry is a KEK ring entry with a fresh key under id.
@@ -70,7 +69,7 @@ func mustRing(t *testing.T, spec string) *seal.Ring {
 	return r
 }
 
-func signUpVolunteer(t *testing.T, st *volunteerstore.Store, name, email string) string {
+func signUpVolunteer(t *testing.T, st *postgres.Volunteers, name, email string) string {
 	t.Helper()
 	v, err := research.Draft{Name: name, Email: email, Consent: true}.Validate()
 	testenv.Must(t, err)
@@ -145,7 +144,7 @@ func TestVolunteerCommands(t *testing.T) {
 	e, st, _ := volunteerEnv(t, time.Now().AddDate(-3, 0, 0))
 	keep := signUpVolunteer(t, st, "Keep Kim", "kim@example.com")
 	drop := signUpVolunteer(t, st, "", "drop@example.com")
-	fresh := volunteerstore.New(e.db, time.Now, volunteerstore.WithRing(mustRing(t, e.vars["KEK"])))
+	fresh := postgres.NewVolunteers(e.db, time.Now, postgres.WithRing(mustRing(t, e.vars["KEK"])))
 	recent := signUpVolunteer(t, fresh, "Recent Rae", "")
 
 	out := e.run("volunteers", "due")
@@ -227,13 +226,13 @@ func TestAuditorsPageShowsOverdueReviews(t *testing.T) {
 	t.Parallel()
 	e, st, _ := volunteerEnv(t, time.Now().AddDate(-2, 0, -10))
 	over := signUpVolunteer(t, st, "Olive Overdue", "olive@example.com")
-	signUpVolunteer(t, volunteerstore.New(e.db, time.Now, volunteerstore.WithRing(mustRing(t, e.vars["KEK"]))), "Newer Ned", "")
+	signUpVolunteer(t, postgres.NewVolunteers(e.db, time.Now, postgres.WithRing(mustRing(t, e.vars["KEK"]))), "Newer Ned", "")
 
-	w, err := auditors.New(ledger.New(e.db), auditors.Auth{Token: auditToken}, time.Now, zerolog.Nop(), nil)
+	w, err := auditors.New(postgres.NewLedger(e.db), auditors.Auth{Token: auditToken}, time.Now, zerolog.Nop(), nil)
 	testenv.Must(t, err)
 	// As the reconciler serves it: without a KEK, which the page never
 	// needs.
-	w.Volunteers = volunteerstore.New(e.db, time.Now)
+	w.Volunteers = postgres.NewVolunteers(e.db, time.Now)
 	mux := http.NewServeMux()
 	w.Register(mux)
 	srv := httptest.NewServer(mux)
@@ -303,7 +302,7 @@ func TestVolunteerKeyCommands(t *testing.T) {
 	}
 	// An entry left under a KEK no longer in the ring is named, with its
 	// KEK, not opened.
-	c := signUpVolunteer(t, volunteerstore.New(e.db, time.Now, volunteerstore.WithRing(mustRing(t, kekEntry("kek-gone")))), "Gone Gwen", "")
+	c := signUpVolunteer(t, postgres.NewVolunteers(e.db, time.Now, postgres.WithRing(mustRing(t, kekEntry("kek-gone")))), "Gone Gwen", "")
 	if _, err := e.runErr("volunteers", "show", c); !errors.Is(err, seal.ErrUnknownKEK) || !strings.Contains(err.Error(), "kek-gone") {
 		t.Fatalf("show under a removed KEK: %v", err)
 	}

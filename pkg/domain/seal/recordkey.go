@@ -7,7 +7,7 @@ import (
 )
 
 // RecordKey is the data key of one stored record rather than of a business
-// day: one user-research volunteer's contact details (pkg/volunteerstore),
+// day: one user-research volunteer's contact details (pkg/adapter/postgres),
 // say. It is the same envelope as a day key (32 random bytes, AES-256-GCM,
 // stored only wrapped by the KEK ring, rewrapped at a KEK rotation) for
 // data whose deletion is decided one record at a time, not at the end of a

@@ -13,7 +13,7 @@
 //     day key they wrapped has been destroyed or rewrapped.
 //
 // The package does no I/O besides reading the KEK file and knows no driver;
-// pkg/keystore stores the wrapped day keys in PostgreSQL. No error of this
+// pkg/adapter/postgres stores the wrapped day keys in PostgreSQL. No error of this
 // package carries plaintext or key material.
 package seal
 

@@ -14,7 +14,7 @@
 // auditors should note the head (last seq and hash) that Verify reports and
 // check later that the chain still reaches it (see docs/reconciler.md).
 //
-// This package imports no database driver; pkg/auditlog stores entries in
+// This package imports no database driver; pkg/adapter/postgres stores entries in
 // PostgreSQL. Details never hold personal data: counts, batch ids, order
 // references and reasons only.
 package audit
@@ -51,7 +51,7 @@ const (
 	VolunteerDeleted     Kind = "volunteer_deleted"
 	VolunteerReview      Kind = "volunteer_review"
 	// VolunteerViewed records that an operator displayed one volunteer's
-	// name and email (pkg/volunteerstore Show).
+	// name and email (pkg/adapter/postgres Show).
 	VolunteerViewed Kind = "volunteer_viewed"
 	// OrderViewed records that an operator displayed one order's personal
 	// data (`batcher order show`); the reference only.

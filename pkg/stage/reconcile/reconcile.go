@@ -5,7 +5,7 @@
 // confirmed_early, overdue, rejected), raising an alert for overdue ones.
 //
 // It imports no driver: the confirmations folder (Inbox) and the database
-// (Store) are interfaces implemented by pkg/adapter/sftp and pkg/ledger.
+// (Store) are interfaces implemented by pkg/adapter/sftp and pkg/adapter/postgres.
 package reconcile
 
 import (

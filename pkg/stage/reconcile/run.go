@@ -40,7 +40,7 @@ type Filter struct {
 	From, To time.Time
 }
 
-// Store is the record (pkg/ledger over PostgreSQL).
+// Store is the record (pkg/adapter/postgres over PostgreSQL).
 type Store interface {
 	// Record judges a file and records the outcome with its audit entry in
 	// one transaction. A file already recorded (same name and content) is

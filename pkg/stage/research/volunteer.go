@@ -13,7 +13,7 @@
 // stored, so the database cannot give it back. Entries are reviewed every
 // ReviewPeriod: kept for another period, or deleted.
 //
-// This package imports no driver; pkg/volunteerstore keeps entries in
+// This package imports no driver; pkg/adapter/postgres keeps entries in
 // PostgreSQL, each one's name and email sealed under a key of its own that
 // is deleted with the entry. Nothing here puts a name or an email address
 // in an error.

@@ -11,12 +11,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 )
 
 // seedDay stores n orders of one business day straight into the batcher's
@@ -56,13 +56,13 @@ func seedDay(ctx context.Context, conn *pgx.Conn, kek string, day businessday.Da
 		return fmt.Errorf("seed orders: %w", err)
 	}
 	// The personal part is stored as the batcher stores it: sealed under
-	// the day key of its business date (pkg/domain/order, pkg/keystore), with the
+	// the day key of its business date (pkg/domain/order, pkg/adapter/postgres), with the
 	// KEK ring the batcher is given.
 	ring, err := seal.ParseRing(kek)
 	if err != nil {
 		return fmt.Errorf("KEK: %w", err)
 	}
-	key, err := keystore.New(conn, ring).GetOrCreate(ctx, day)
+	key, err := postgres.NewDayKeys(conn, ring).GetOrCreate(ctx, day)
 	if err != nil {
 		return fmt.Errorf("day key: %w", err)
 	}

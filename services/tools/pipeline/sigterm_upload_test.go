@@ -19,12 +19,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/partnersim"
 	"booklets/pkg/testkit/testenv"
 )
@@ -72,7 +71,7 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 	day := cutoff.LastClosed(now)
 
 	dbURL := testenv.Database(t)
-	st, err := store.Open(ctx, dbURL, nil)
+	st, err := postgres.OpenOrders(ctx, dbURL, nil)
 	testenv.Must(t, err)
 	defer st.Close()
 	testenv.Must(t, st.Migrate(ctx))
@@ -81,7 +80,7 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 	kekEntry := "sig1:" + base64.StdEncoding.EncodeToString(kek)
 	ring, err := seal.ParseRing(kekEntry)
 	testenv.Must(t, err)
-	refs := seedSealed(ctx, t, st, keystore.New(st.Pool(), ring), day, cutoff, sigtermOrders)
+	refs := seedSealed(ctx, t, st, postgres.NewDayKeys(st.Pool(), ring), day, cutoff, sigtermOrders)
 
 	sc := testenv.Stream(t)
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -141,9 +140,9 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 	held, keyLive := personalHeld(ctx, t, conn, day)
 	logged, _ := os.ReadFile(logFile)
 	switch state {
-	case store.StateSent:
+	case postgres.StateSent:
 		t.Logf("the batch finished within SHUTDOWN_TIMEOUT")
-	case store.StateAssembling:
+	case postgres.StateAssembling:
 		// Abandoned (the upload was cancelled at the timeout, during the
 		// data file or before its manifest, which takes the data file
 		// back; the window after the manifest's rename and before the
@@ -169,7 +168,7 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 
 	// A new batcher resumes (or merely confirms) the same batch.
 	batcher = startProc(t, filepath.Join(bin, "batcher"), env, logFile, addr)
-	for state != store.StateSent {
+	for state != postgres.StateSent {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("batch %s still %s after the restart", batchID, state)
@@ -243,7 +242,7 @@ func TestSIGTERMDuringUpload(t *testing.T) {
 
 // seedSealed stores n orders of a business day sealed under its day key,
 // as the intake and the consumer would, and returns their references.
-func seedSealed(ctx context.Context, t *testing.T, st *store.Store, keys *keystore.Store, day businessday.Date, cutoff businessday.Cutoff, n int) []string {
+func seedSealed(ctx context.Context, t *testing.T, st *postgres.Orders, keys *postgres.DayKeys, day businessday.Date, cutoff businessday.Cutoff, n int) []string {
 	t.Helper()
 	key, err := keys.GetOrCreate(ctx, day)
 	testenv.Must(t, err)
@@ -282,7 +281,7 @@ func seedSealed(ctx context.Context, t *testing.T, st *store.Store, keys *keysto
 			saved, err := st.SaveOrders(ctx, sealed)
 			if err == nil {
 				for _, s := range saved {
-					if s != store.Inserted {
+					if s != postgres.Inserted {
 						err = errors.New("a seeded order was not inserted")
 						break
 					}

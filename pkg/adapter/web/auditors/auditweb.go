@@ -62,20 +62,20 @@ func (a Auth) Validate() error {
 	return nil
 }
 
-// Source is where the record comes from (pkg/ledger).
+// Source is where the record comes from (pkg/adapter/postgres).
 type Source interface {
 	States(ctx context.Context, f reconcile.Filter) ([]reconcile.State, error)
 }
 
 // VolunteerSource lists the user-research volunteers whose 2-year review
-// date has passed without a decision (pkg/volunteerstore): opaque ids and
+// date has passed without a decision (pkg/adapter/postgres): opaque ids and
 // dates, no personal data.
 type VolunteerSource interface {
 	Overdue(ctx context.Context) ([]research.Summary, error)
 }
 
 // RetentionSource gives the batcher's last retention watchdog finding
-// (pkg/ledger): personal data held past its day's cut-off plus the grace,
+// (pkg/adapter/postgres): personal data held past its day's cut-off plus the grace,
 // as a count and the received time of the oldest; no personal data.
 type RetentionSource interface {
 	LastRetentionCheck(ctx context.Context) (checkedAt time.Time, overdue int, oldest time.Time, err error)
@@ -84,7 +84,7 @@ type RetentionSource interface {
 // EncryptionSource says how each batch's data file was sent, decided when
 // the batcher assembled it: "openpgp" (encrypted to the partner's key) or
 // "none" (plain CSV, PARTNER_PLAINTEXT). A Source that is one too
-// (pkg/ledger) adds it to the page.
+// (pkg/adapter/postgres) adds it to the page.
 type EncryptionSource interface {
 	BatchEncryption(ctx context.Context, batchIDs []string) (map[string]string, error)
 }

@@ -11,11 +11,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/auditors"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
-	"booklets/pkg/ledger"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -27,7 +26,7 @@ func TestPageShowsBatchEncryption(t *testing.T) {
 	ctx := context.Background()
 	url := testenv.Database(t)
 	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	st, err := store.Open(ctx, url, func() time.Time { return now })
+	st, err := postgres.OpenOrders(ctx, url, func() time.Time { return now })
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
 	testenv.Must(t, st.Migrate(ctx))
@@ -38,13 +37,13 @@ func TestPageShowsBatchEncryption(t *testing.T) {
 		if enc == batchfile.EncryptionOpenPGP {
 			name += ".gpg"
 		}
-		b, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: day, CreatedAt: now, DataFile: name,
+		b, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: day, CreatedAt: now, DataFile: name,
 			ManifestFile: batchfile.ManifestFileName(day, id), Encryption: enc})
 		testenv.Must(t, err)
-		_, err = st.RecordSent(ctx, store.Sent{BatchID: b.ID, SHA256: "ab", SentAt: now, DeliveryDate: day, DueDate: day.AddDays(40)})
+		_, err = st.RecordSent(ctx, postgres.Sent{BatchID: b.ID, SHA256: "ab", SentAt: now, DeliveryDate: day, DueDate: day.AddDays(40)})
 		testenv.Must(t, err)
 	}
-	srv, err := auditors.New(ledger.New(st.Pool()), auditors.Auth{Token: token}, func() time.Time { return now }, zerolog.Nop(), nil)
+	srv, err := auditors.New(postgres.NewLedger(st.Pool()), auditors.Auth{Token: token}, func() time.Time { return now }, zerolog.Nop(), nil)
 	testenv.Must(t, err)
 	mux := http.NewServeMux()
 	srv.Register(mux)

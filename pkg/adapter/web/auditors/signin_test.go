@@ -12,17 +12,17 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/auditors"
-	"booklets/pkg/ledger"
 	"booklets/pkg/testkit/testenv"
 )
 
 const token = "signin-test-token-0123456789abcdef"
 
-func ledgerDB(t *testing.T) *ledger.Ledger {
+func ledgerDB(t *testing.T) *postgres.Ledger {
 	t.Helper()
 	db, _ := testenv.MigratedPool(t)
-	return ledger.New(db)
+	return postgres.NewLedger(db)
 }
 
 // A client that fails to sign in too often gets 429 with Retry-After, the

@@ -39,7 +39,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 // memKeys is a DayKeys in memory: a real key per date, for tests of the
-// web adapter that do not need PostgreSQL (pkg/keystore is tested on its
+// web adapter that do not need PostgreSQL (pkg/adapter/postgres is tested on its
 // own). destroyed dates are refused as a destroyed key would be.
 type memKeys struct {
 	mu        sync.Mutex

@@ -10,7 +10,7 @@ import (
 )
 
 // Volunteers is where user-research sign-ups are kept
-// (pkg/volunteerstore). The web adapter only adds and withdraws; reviews
+// (pkg/adapter/postgres). The web adapter only adds and withdraws; reviews
 // are the reconciler's.
 type Volunteers interface {
 	SignUp(ctx context.Context, v research.SignUp) (research.Receipt, error)

@@ -14,7 +14,7 @@ import (
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/stage/research"
 	"booklets/pkg/testkit/testenv"
-	"booklets/pkg/volunteerstore"
+	"booklets/pkg/adapter/postgres"
 )
 
 // researchFixture is a server with the research pages on, over the test's
@@ -26,13 +26,13 @@ func researchFixture(t *testing.T) (*fixture, *pgxpool.Pool) {
 	rand.Read(k)
 	ring, err := seal.ParseRing("test-kek:" + base64.StdEncoding.EncodeToString(k))
 	testenv.Must(t, err)
-	f := newFixture(t, func(c *Config) { c.Volunteers = volunteerstore.New(db, c.Clock, volunteerstore.WithRing(ring)) })
+	f := newFixture(t, func(c *Config) { c.Volunteers = postgres.NewVolunteers(db, c.Clock, postgres.WithRing(ring)) })
 	return f, db
 }
 
 // TestResearchSignUpSealed signs up through the form and finds the name
 // and email in no row of the table (they are sealed under the entry's own
-// key; pkg/volunteerstore's TestContactSealedAtRest searches every copy).
+// key; pkg/adapter/postgres's TestContactSealedAtRest searches every copy).
 func TestResearchSignUpSealed(t *testing.T) {
 	t.Parallel()
 	f, db := researchFixture(t)

@@ -18,13 +18,13 @@ import (
 	"github.com/google/uuid"
 
 	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 )
@@ -36,7 +36,7 @@ import (
 func BenchmarkBuildAndUpload100k(b *testing.B) {
 	const orders = 100_000
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(b), nil)
+	st, err := postgres.OpenOrders(ctx, testenv.Database(b), nil)
 	testenv.Must(b, err)
 	defer st.Close()
 	testenv.Must(b, st.Migrate(ctx))
@@ -66,7 +66,7 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 		WithCodec(benchCodec{}), WithPlaintext())
 	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
 	id := batchfile.NewBatchID(date)
-	batch, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: date, CreatedAt: time.Now(),
+	batch, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: date, CreatedAt: time.Now(),
 		DataFile: batchfile.DataFileName(date, id), ManifestFile: batchfile.ManifestFileName(date, id)})
 	testenv.Must(b, err)
 
@@ -108,7 +108,7 @@ func (benchCodec) Decode(_ context.Context, _ string, _ reference.Reference, _ b
 // BenchmarkWriteSealed measures the batcher's CPU per order on the
 // end-of-day path as it runs in production, which BenchmarkBuildAndUpload100k
 // does not (its fake codec reads plain JSON): 100,000 orders really sealed
-// under a day key (pkg/domain/order, pkg/keystore) and stored by the consumer's
+// under a day key (pkg/domain/order, pkg/adapter/postgres) and stored by the consumer's
 // SaveOrders, opened with the day keys (WithKeys), written as CSV and
 // encrypted to an OpenPGP recipient (WithRecipient).
 //
@@ -163,7 +163,7 @@ func BenchmarkWriteSealed(b *testing.B) {
 	s := NewSender(st, sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
 		WithKeys(keys), WithRecipient(rec))
 	id := batchfile.NewBatchID(date)
-	batch, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: date, CreatedAt: time.Now(),
+	batch, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: date, CreatedAt: time.Now(),
 		DataFile: batchfile.DataFileName(date, id) + openpgp.Ext, ManifestFile: batchfile.ManifestFileName(date, id)})
 	testenv.Must(b, err)
 	if n, _, err := st.CountBatch(ctx, batch.ID); err != nil || n != orders {

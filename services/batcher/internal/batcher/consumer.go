@@ -9,9 +9,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
-	"booklets/pkg/store"
 )
 
 // ConsumerConfig names the durable consumer.
@@ -35,7 +35,7 @@ type ConsumerConfig struct {
 type Consumer struct {
 	js      jetstream.JetStream
 	cfg     ConsumerConfig
-	store   *store.Store
+	store   *postgres.Orders
 	cutoff  businessday.Cutoff
 	now     func() time.Time
 	log     zerolog.Logger
@@ -45,7 +45,7 @@ type Consumer struct {
 // NewConsumer returns a consumer. It stores the sealed personal part as it
 // came and never opens it; cutoff only dates dead letters (an order's
 // business date is the one it was sealed for).
-func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *store.Store,
+func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *postgres.Orders,
 	cutoff businessday.Cutoff, now func() time.Time, log zerolog.Logger, m *Metrics) *Consumer {
 	if cfg.Durable == "" {
 		cfg.Durable = "batcher"
@@ -215,9 +215,9 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	for i, p := range good {
 		switch saved[i] {
-		case store.Late:
+		case postgres.Late:
 			c.late(ctx, p)
-		case store.Inserted:
+		case postgres.Inserted:
 			c.ack(p, true)
 		default:
 			c.ack(p, false)
@@ -246,9 +246,9 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 func (c *Consumer) store1(ctx context.Context, p pending) {
 	inserted, err := c.store.SaveOrder(ctx, p.o)
 	switch {
-	case errors.Is(err, store.ErrLate):
+	case errors.Is(err, postgres.ErrLate):
 		c.late(ctx, p)
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, postgres.ErrConflict):
 		// The same reference under another order id, say: storing it again
 		// will never work, and it must not block the stream.
 		c.deadLetter(ctx, p.msg, p.seq, fmt.Sprintf("order %s conflicts with a stored order", p.o.Reference))
@@ -297,7 +297,7 @@ func (c *Consumer) retry(msg jetstream.Msg, seq uint64, ref string, err error) {
 // and the stream sequence are logged: the content may be personal data.
 func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
 	now := c.now()
-	_, err := c.store.SaveDeadLetter(ctx, store.DeadLetter{
+	_, err := c.store.SaveDeadLetter(ctx, postgres.DeadLetter{
 		Stream: c.cfg.Stream, Sequence: seq, Subject: msg.Subject(), Reason: reason,
 		Data: msg.Data(), ReceivedAt: now, BusinessDate: c.cutoff.DateOf(now),
 	})

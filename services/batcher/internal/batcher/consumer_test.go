@@ -7,9 +7,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
@@ -84,7 +84,7 @@ func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
 	cfg := orders.Config()
 	js := orders.JetStream()
 	// The 24th already has its batch: an order of that day is late.
-	if _, _, err := e.st.Assemble(ctx, store.Batch{ID: "B20261124-AAAAAA", Date: date("2026-11-24"), CreatedAt: e.now(),
+	if _, _, err := e.st.Assemble(ctx, postgres.Batch{ID: "B20261124-AAAAAA", Date: date("2026-11-24"), CreatedAt: e.now(),
 		DataFile: "d.csv", ManifestFile: "m.json"}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,14 +18,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
@@ -35,11 +34,11 @@ import (
 type env struct {
 	t     *testing.T
 	url   string
-	st    *store.Store
+	st    *postgres.Orders
 	srv   *sftptest.Server
 	sftp  sftp.Config
 	ring  *seal.Ring
-	keys  *keystore.Store
+	keys  *postgres.DayKeys
 	mu    sync.Mutex
 	clock time.Time
 }
@@ -50,14 +49,14 @@ func newEnv(t *testing.T) *env {
 	e.st = e.openStore()
 	testenv.Must(t, e.st.Migrate(context.Background()))
 	e.ring = newRing(t, "test-kek")
-	e.keys = keystore.New(e.st.Pool(), e.ring)
+	e.keys = postgres.NewDayKeys(e.st.Pool(), e.ring)
 	e.srv = sftptest.Start(t)
 	e.sftp = sftp.Config{Addr: e.srv.Addr, User: e.srv.User, KeyFile: e.srv.KeyFile, KnownHosts: e.srv.KnownHosts, Dir: "outbox"}
 	return e
 }
 
-func (e *env) openStore() *store.Store {
-	st, err := store.Open(context.Background(), e.url, e.now)
+func (e *env) openStore() *postgres.Orders {
+	st, err := postgres.OpenOrders(context.Background(), e.url, e.now)
 	testenv.Must(e.t, err)
 	e.t.Cleanup(st.Close)
 	return st
@@ -164,7 +163,7 @@ func (e *env) files() []string {
 
 // remote reads a batch's data file and manifest at the partner, checking
 // that the manifest's checksum and counts are the data file's.
-func (e *env) remote(b store.Batch) ([][]string, batchfile.Manifest) {
+func (e *env) remote(b postgres.Batch) ([][]string, batchfile.Manifest) {
 	e.t.Helper()
 	raw, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
 	testenv.Must(e.t, err)

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/store"
+	"booklets/pkg/adapter/postgres"
 )
 
 // Metrics are the batcher's counters and histograms, all named
@@ -81,7 +81,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // heldCollector reports how much personal data is held, read from the
 // database at each scrape so that it is right on every replica.
 type heldCollector struct {
-	held   func(context.Context) (store.Held, error)
+	held   func(context.Context) (postgres.Held, error)
 	now    func() time.Time
 	log    zerolog.Logger
 	orders *prometheus.Desc
@@ -94,7 +94,7 @@ type heldCollector struct {
 // oldest of them was received, by the batcher's clock; 0 when none). Alert
 // when the age passes about 26 hours: the promise is deletion at the end of
 // the day.
-func RegisterHeld(reg prometheus.Registerer, held func(context.Context) (store.Held, error), now func() time.Time, log zerolog.Logger) error {
+func RegisterHeld(reg prometheus.Registerer, held func(context.Context) (postgres.Held, error), now func() time.Time, log zerolog.Logger) error {
 	return reg.Register(&heldCollector{
 		held: held, now: now, log: log,
 		orders: prometheus.NewDesc("booklets_batcher_orders_held_personal",

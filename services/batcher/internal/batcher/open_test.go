@@ -11,11 +11,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 )
 
 func TestStoredReferenceAsParse(t *testing.T) {
@@ -56,7 +56,7 @@ func (f *fakeKeys) Get(_ context.Context, day businessday.Date) (*seal.DayKey, e
 	if k, ok := f.keys[day]; ok {
 		return k, nil
 	}
-	return nil, fmt.Errorf("day key %s: %w", day, keystore.ErrNoKey)
+	return nil, fmt.Errorf("day key %s: %w", day, postgres.ErrNoKey)
 }
 
 // TestSealedDecoderAsSealedCodec opens a run of orders of two days with one

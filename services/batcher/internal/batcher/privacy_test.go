@@ -19,12 +19,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
@@ -50,7 +49,7 @@ func TestRecordDestroysDayKey(t *testing.T) {
 		AND details->>'business_date' = '2026-11-25' AND details->>'kek_id' = 'test-kek'`, res.Batch.ID); n != 1 {
 		t.Errorf("%d day_key_destroyed audit entries", n)
 	}
-	other := keystore.New(e.st.Pool(), e.ring) // another process, no cache
+	other := postgres.NewDayKeys(e.st.Pool(), e.ring) // another process, no cache
 	if _, err := other.Get(context.Background(), date("2026-11-25")); !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Errorf("Get after destruction: %v", err)
 	}
@@ -152,11 +151,11 @@ func TestKEKRotation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			e.keys = keystore.New(e.st.Pool(), oldRing) // the intake sealed under the old KEK
+			e.keys = postgres.NewDayKeys(e.st.Pool(), oldRing) // the intake sealed under the old KEK
 			e.save(newOrder(at("2026-11-25 09:00:00"), person("Rory Rotation")))
 			ring, err := seal.ParseRing(c.ring)
 			testenv.Must(t, err)
-			e.keys = keystore.New(e.st.Pool(), ring) // the batcher restarted with the new ring
+			e.keys = postgres.NewDayKeys(e.st.Pool(), ring) // the batcher restarted with the new ring
 			res, err := e.sender().SendBatch(ctx, date("2026-11-25"))
 			if c.want == nil {
 				if err != nil {
@@ -194,7 +193,7 @@ func TestLateOrderIsDeadLettered(t *testing.T) {
 	if _, err := e.sender().SendBatch(ctx, date("2026-11-25")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.st.SaveOrder(ctx, late); !errors.Is(err, store.ErrLate) {
+	if _, err := e.st.SaveOrder(ctx, late); !errors.Is(err, postgres.ErrLate) {
 		t.Fatalf("SaveOrder of a late order = %v", err)
 	}
 
@@ -355,7 +354,7 @@ func gnuPG(t *testing.T) (func(args ...string) []byte, *openpgp.Recipient) {
 // (docs/partner-interface.md): a *.csv.gpg file with no plaintext in it,
 // the manifest's checksum of the bytes sent and "encryption": "openpgp",
 // then gpg --decrypt. It returns the CSV's rows and the manifest.
-func decryptAtPartner(t *testing.T, e *env, run func(args ...string) []byte, b store.Batch) ([][]string, batchfile.Manifest) {
+func decryptAtPartner(t *testing.T, e *env, run func(args ...string) []byte, b postgres.Batch) ([][]string, batchfile.Manifest) {
 	t.Helper()
 	if !strings.HasSuffix(b.DataFile, ".csv.gpg") || b.Encryption != batchfile.EncryptionOpenPGP {
 		t.Fatalf("data file %s, encryption %q", b.DataFile, b.Encryption)
@@ -409,7 +408,7 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 	}
 	b, err := e.st.BatchFor(ctx, date("2026-11-25"))
 	testenv.Must(t, err)
-	if b.State != store.StateAssembling || b.Encryption != batchfile.EncryptionOpenPGP || !strings.HasSuffix(b.DataFile, ".csv.gpg") {
+	if b.State != postgres.StateAssembling || b.Encryption != batchfile.EncryptionOpenPGP || !strings.HasSuffix(b.DataFile, ".csv.gpg") {
 		t.Fatalf("assembled %+v", b)
 	}
 
@@ -425,7 +424,7 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 	after, err := e.st.BatchFor(ctx, date("2026-11-25"))
 	testenv.Must(t, err)
 	// Two failed attempts: the crash and the refused resume.
-	if after.State != store.StateAssembling || after.Attempts != 2 || after.ID != b.ID {
+	if after.State != postgres.StateAssembling || after.Attempts != 2 || after.ID != b.ID {
 		t.Errorf("batch after the refused resume %+v", after)
 	}
 	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
@@ -482,7 +481,7 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 			t.Errorf("%s: %v, want ErrEncryptionConfig", name, err)
 		}
 	}
-	if _, err := e.st.BatchFor(ctx, date("2026-11-27")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.st.BatchFor(ctx, date("2026-11-27")); !errors.Is(err, postgres.ErrNotFound) {
 		t.Errorf("a batch was assembled without a decided encryption: %v", err)
 	}
 }
@@ -503,7 +502,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	}
 	// crashAfterUpload sends a day's batch and crashes once both files are
 	// at the partner, before the batch is marked uploaded.
-	crashAfterUpload := func(day string) store.Batch {
+	crashAfterUpload := func(day string) postgres.Batch {
 		t.Helper()
 		_, err := e.pgpSender(rec, batcher.WithFault(func(step string, _ int64) error {
 			if step == batcher.StepAfterUpload {
@@ -529,7 +528,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	if !bytes.Equal(again, sent) {
 		t.Error("the data file was sent again")
 	}
-	if r := res.Batch; r.State != store.StateSent || r.OrderCount != 3 || r.RecordCount != 6 || r.ID != b.ID {
+	if r := res.Batch; r.State != postgres.StateSent || r.OrderCount != 3 || r.RecordCount != 6 || r.ID != b.ID {
 		t.Errorf("recorded batch %+v", r)
 	}
 

@@ -7,11 +7,11 @@ import (
 	"sort"
 	"strings"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/postcode"
 	"booklets/pkg/domain/reference"
-	"booklets/pkg/store"
 )
 
 // ErrNoMatch means no unsent order has that reference and postcode. The
@@ -24,14 +24,14 @@ var ErrNoMatch = errors.New("no order with that reference and postcode")
 // person by the postcode sealed in it, and show, correct or erase what is
 // held. Every use is in the audit log, without the personal data.
 type Rights struct {
-	Store *store.Store
+	Store *postgres.Orders
 	Keys  DayKeys
 	Areas *catalogue.Catalogue
 }
 
 // Held is what is held about an order, for the operator's screen only.
 type Held struct {
-	Order    store.HeldOrder
+	Order    postgres.HeldOrder
 	Personal order.Personal
 }
 
@@ -46,7 +46,7 @@ func (r Rights) find(ctx context.Context, ref, pc string) (Held, error) {
 		return Held{}, errors.New("the postcode given is not a UK postcode")
 	}
 	h, err := r.Store.FindOrder(ctx, parsed.String())
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, postgres.ErrNotFound) {
 		return Held{}, ErrNoMatch
 	}
 	if err != nil {
@@ -164,10 +164,10 @@ func (r Rights) Correct(ctx context.Context, ref, pc string, changes map[string]
 
 // Erase deletes the personal part of an unsent order; it is left out of
 // the coming batch.
-func (r Rights) Erase(ctx context.Context, ref, pc string) (store.HeldOrder, error) {
+func (r Rights) Erase(ctx context.Context, ref, pc string) (postgres.HeldOrder, error) {
 	h, err := r.find(ctx, ref, pc)
 	if err != nil {
-		return store.HeldOrder{}, err
+		return postgres.HeldOrder{}, err
 	}
 	return h.Order, r.Store.ErasePersonal(ctx, h.Order.OrderID, h.Order.Reference)
 }

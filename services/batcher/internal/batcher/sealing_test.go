@@ -6,10 +6,9 @@ import (
 	"encoding/base64"
 	"testing"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -17,9 +16,9 @@ import (
 // a keystore under a fresh KEK, and makes the day key of date: what the
 // intake would have sealed the day's orders under. The store is closed
 // when the test ends.
-func sealingStore(tb testing.TB, ctx context.Context, date businessday.Date) (*store.Store, *keystore.Store, *seal.DayKey) {
+func sealingStore(tb testing.TB, ctx context.Context, date businessday.Date) (*postgres.Orders, *postgres.DayKeys, *seal.DayKey) {
 	tb.Helper()
-	st, err := store.Open(ctx, testenv.Database(tb), nil)
+	st, err := postgres.OpenOrders(ctx, testenv.Database(tb), nil)
 	testenv.Must(tb, err)
 	tb.Cleanup(st.Close)
 	testenv.Must(tb, st.Migrate(ctx))
@@ -27,7 +26,7 @@ func sealingStore(tb testing.TB, ctx context.Context, date businessday.Date) (*s
 	rand.Read(kek)
 	ring, err := seal.ParseRing("test-kek:" + base64.StdEncoding.EncodeToString(kek))
 	testenv.Must(tb, err)
-	keys := keystore.New(st.Pool(), ring)
+	keys := postgres.NewDayKeys(st.Pool(), ring)
 	key, err := keys.GetOrCreate(ctx, date)
 	testenv.Must(tb, err)
 	return st, keys, key

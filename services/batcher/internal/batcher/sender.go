@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
@@ -21,8 +22,6 @@ import (
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/domain/workdays"
-	"booklets/pkg/keystore"
-	"booklets/pkg/store"
 )
 
 // The steps at which a fault can be injected (WithFault), in order.
@@ -68,10 +67,10 @@ var ErrEncryptionMismatch = errors.New("the batch was assembled to be sent other
 
 // Sender sends a business day's batch.
 type Sender struct {
-	store     *store.Store
+	store     *postgres.Orders
 	partner   sftp.Config
 	codec     PersonalCodec
-	keys      *keystore.Store
+	keys      *postgres.DayKeys
 	recipient *openpgp.Recipient
 	plaintext bool
 	catchUp   func(context.Context, businessday.Date) error
@@ -94,7 +93,7 @@ func WithCodec(c PersonalCodec) Option { return func(s *Sender) { s.codec = c } 
 
 // WithKeys opens the personal parts with the day keys, and destroys the
 // batch's day keys in the record transaction (crypto-shredding).
-func WithKeys(k *keystore.Store) Option {
+func WithKeys(k *postgres.DayKeys) Option {
 	return func(s *Sender) { s.keys, s.codec = k, SealedCodec{Keys: k} }
 }
 
@@ -149,7 +148,7 @@ func WithFault(f func(step string, written int64) error) Option {
 }
 
 // NewSender returns a sender to the partner over SFTP.
-func NewSender(st *store.Store, p sftp.Config, opts ...Option) *Sender {
+func NewSender(st *postgres.Orders, p sftp.Config, opts ...Option) *Sender {
 	s := &Sender{
 		store: st, partner: p, areas: catalogue.Default(), calendar: workdays.New(),
 		now: time.Now, log: zerolog.Nop(), retries: 5, retryBase: 2 * time.Second, sleep: sleepCtx,
@@ -178,8 +177,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 type Result struct {
 	Skipped     bool // another instance holds the sending lock: nothing done
 	AlreadySent bool // the batch had been sent before: nothing done
-	Batch       store.Batch
-	Deleted     store.Deleted
+	Batch       postgres.Batch
+	Deleted     postgres.Deleted
 }
 
 // faultError marks an injected crash, which must not be retried.
@@ -253,7 +252,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 		return Result{}, fmt.Errorf("send batch for %s: %w", date, err)
 	}
 	if s.catchUp != nil {
-		if _, err := s.store.BatchFor(ctx, date); errors.Is(err, store.ErrNotFound) {
+		if _, err := s.store.BatchFor(ctx, date); errors.Is(err, postgres.ErrNotFound) {
 			if err := s.catchUp(ctx, date); err != nil {
 				s.metrics.NotCaughtUp.Inc()
 				s.metrics.BatchFailures.Inc()
@@ -273,7 +272,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	// Durations are real time even on the demo clock; they go in the log
 	// lines so that an operator sees where a slow end of day spent it.
 	assembleStart := time.Now()
-	b, created, err := s.store.Assemble(ctx, store.Batch{
+	b, created, err := s.store.Assemble(ctx, postgres.Batch{
 		ID: id, Date: date, CreatedAt: s.now().UTC().Truncate(time.Second),
 		DataFile: dataFile, ManifestFile: batchfile.ManifestFileName(date, id), Encryption: encryption,
 	})
@@ -282,7 +281,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	}
 	// Every line of the send says how its file goes: "openpgp" or "none".
 	log := s.log.With().Str("batch_id", b.ID).Str("business_date", date.String()).Str("encryption", b.Encryption).Logger()
-	if b.State == store.StateSent {
+	if b.State == postgres.StateSent {
 		log.Info().Msg("batch already sent")
 		return Result{AlreadySent: true, Batch: b}, nil
 	}
@@ -295,7 +294,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	// Encryption was decided when the batch was assembled: a run resuming
 	// it sends it that way or not at all. Once uploaded (both files
 	// verified at the partner) nothing more is sent, only recorded.
-	if b.State == store.StateAssembling && b.Encryption != encryption {
+	if b.State == postgres.StateAssembling && b.Encryption != encryption {
 		err := s.mismatch(b, encryption)
 		s.metrics.BatchFailures.Inc()
 		log.Error().Err(err).Str("alert", "batch_not_sent").Str("configured_encryption", encryption).
@@ -306,9 +305,9 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 		return Result{Batch: b}, fmt.Errorf("send batch %s for %s: %w", b.ID, date, err)
 	}
 
-	sent := store.Sent{BatchID: b.ID, SHA256: b.SHA256, Records: b.RecordCount, Orders: b.OrderCount, SentAt: b.UploadedAt}
+	sent := postgres.Sent{BatchID: b.ID, SHA256: b.SHA256, Records: b.RecordCount, Orders: b.OrderCount, SentAt: b.UploadedAt}
 	var uploadTook time.Duration
-	if b.State == store.StateAssembling {
+	if b.State == postgres.StateAssembling {
 		uploadStart := time.Now()
 		m, err := s.uploadWithRetries(ctx, b, log)
 		uploadTook = time.Since(uploadStart)
@@ -372,7 +371,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 
 // mismatch explains, for an operator, a batch assembled to be sent
 // otherwise than this sender would, and what to do.
-func (s *Sender) mismatch(b store.Batch, configured string) error {
+func (s *Sender) mismatch(b postgres.Batch, configured string) error {
 	if b.Encryption == batchfile.EncryptionOpenPGP {
 		return fmt.Errorf("%w: batch %s (%s) was assembled to be encrypted to the partner's OpenPGP key and this batcher has none "+
 			"(configured: %s); it is never sent as plain CSV: start the batcher with %s to send it",
@@ -386,7 +385,7 @@ func (s *Sender) mismatch(b store.Batch, configured string) error {
 // uploadWithRetries uploads the batch, retrying with exponential backoff on
 // failures that may pass (network, server, database). A refused host key
 // or an injected fault is not retried.
-func (s *Sender) uploadWithRetries(ctx context.Context, b store.Batch, log zerolog.Logger) (batchfile.Manifest, error) {
+func (s *Sender) uploadWithRetries(ctx context.Context, b postgres.Batch, log zerolog.Logger) (batchfile.Manifest, error) {
 	delay := s.retryBase
 	for attempt := 0; ; attempt++ {
 		start := time.Now() // real time, even on the demo clock: it is a duration
@@ -413,7 +412,7 @@ func (s *Sender) uploadWithRetries(ctx context.Context, b store.Batch, log zerol
 // upload makes one attempt: connect, see whether the partner already has
 // the batch complete (a crash after uploading, before recording), and if
 // not upload the data file and then the manifest.
-func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest, error) {
+func (s *Sender) upload(ctx context.Context, b postgres.Batch) (batchfile.Manifest, error) {
 	// How the file is written follows the batch's record, never the
 	// sender's configuration alone (send has checked that they agree).
 	configured, err := s.encryption()
@@ -498,7 +497,7 @@ func (s *Sender) upload(ctx context.Context, b store.Batch) (batchfile.Manifest,
 // alreadyThere reports whether the partner already has this batch complete:
 // its manifest under the final name, naming this batch, with the checksum
 // the batch's content has, and a data file with that checksum.
-func (s *Sender) alreadyThere(ctx context.Context, c *sftp.Client, b store.Batch, encrypt bool) (batchfile.Manifest, bool, error) {
+func (s *Sender) alreadyThere(ctx context.Context, c *sftp.Client, b postgres.Batch, encrypt bool) (batchfile.Manifest, bool, error) {
 	body, err := c.ReadFile(c.Path(b.ManifestFile), 1<<20)
 	if errors.Is(err, sftp.ErrNotFound) {
 		return batchfile.Manifest{}, false, nil
@@ -556,7 +555,7 @@ func (s *Sender) alreadyThere(ctx context.Context, c *sftp.Client, b store.Batch
 // read, so the file is the same as one written in one goroutine. Memory
 // stays flat: at most a few chunks are in flight, and their buffers are
 // reused.
-func (s *Sender) write(ctx context.Context, b store.Batch, w io.Writer, checksum bool) (batchfile.Summary, error) {
+func (s *Sender) write(ctx context.Context, b postgres.Batch, w io.Writer, checksum bool) (batchfile.Summary, error) {
 	if s.codec == nil {
 		return batchfile.Summary{}, fmt.Errorf("batch %s: no day keys to open the personal data with", b.ID)
 	}
@@ -607,7 +606,7 @@ func (s *Sender) write(ctx context.Context, b store.Batch, w io.Writer, checksum
 			c = reuse(free)
 			return nil
 		}
-		err := s.store.EachOrder(ctx, b.ID, func(o store.BatchOrder) error {
+		err := s.store.EachOrder(ctx, b.ID, func(o postgres.BatchOrder) error {
 			o.Formats = c.keepFormats(o.Formats) // reused by EachOrder
 			c.orders = append(c.orders, o)
 			if len(c.orders) == chunkSize {
@@ -670,7 +669,7 @@ const chunkSize = 256
 // rows by an opener (up to the first that fails: err), then written by the
 // writer.
 type chunk struct {
-	orders  []store.BatchOrder
+	orders  []postgres.BatchOrder
 	rows    []byte // the opened orders' rows (personal data: cleared once written)
 	records int    // rows in rows
 	opened  int    // orders in rows
@@ -687,7 +686,7 @@ const rowsSize = 64 << 10
 
 func newChunk() *chunk {
 	return &chunk{
-		orders:  make([]store.BatchOrder, 0, chunkSize),
+		orders:  make([]postgres.BatchOrder, 0, chunkSize),
 		formats: make([]order.Format, 0, 2*chunkSize),
 		rows:    make([]byte, 0, rowsSize),
 		done:    make(chan struct{}),
@@ -726,7 +725,7 @@ func (c *chunk) keepFormats(fs []order.Format) []order.Format {
 
 // open opens a chunk's personal parts and encodes their rows, stopping at
 // the first that fails.
-func (s *Sender) open(ctx context.Context, b store.Batch, c *chunk, codec PersonalCodec) {
+func (s *Sender) open(ctx context.Context, b postgres.Batch, c *chunk, codec PersonalCodec) {
 	for _, o := range c.orders {
 		if ctx.Err() != nil {
 			c.err = ctx.Err()
@@ -740,7 +739,7 @@ func (s *Sender) open(ctx context.Context, b store.Batch, c *chunk, codec Person
 		p, err := codec.Decode(ctx, o.OrderID, ref, o.BusinessDate, o.Personal)
 		if err != nil { // tested first: six errors.Is calls an order were 1 % of the send's CPU
 			if errors.Is(err, seal.ErrTampered) || errors.Is(err, seal.ErrMalformed) || errors.Is(err, seal.ErrWrongDayKey) ||
-				errors.Is(err, seal.ErrKeyDestroyed) || errors.Is(err, seal.ErrUnknownKEK) || errors.Is(err, keystore.ErrNoKey) {
+				errors.Is(err, seal.ErrKeyDestroyed) || errors.Is(err, seal.ErrUnknownKEK) || errors.Is(err, postgres.ErrNoKey) {
 				c.failed, c.cause = o.Reference, err
 				c.err = fmt.Errorf("batch %s, order %s: %w: %w", b.ID, o.Reference, ErrSealedRejected, err)
 				return
@@ -789,7 +788,7 @@ var inAlphabet = func() (in [256]bool) {
 
 // rejected raises the alert for a sealed personal part that did not open.
 // It names the batch and the order reference only.
-func (s *Sender) rejected(b store.Batch, c *chunk) {
+func (s *Sender) rejected(b postgres.Batch, c *chunk) {
 	if c.cause == nil {
 		return
 	}

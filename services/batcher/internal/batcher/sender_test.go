@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
-	"booklets/pkg/auditlog"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/order"
-	"booklets/pkg/store"
 	"booklets/services/batcher/internal/batcher"
 )
 
@@ -48,7 +47,7 @@ func TestSendBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := res.Batch
-	if b.State != store.StateSent || b.OrderCount != 4 || b.RecordCount != 5 || res.Deleted.Orders != 4 {
+	if b.State != postgres.StateSent || b.OrderCount != 4 || b.RecordCount != 5 || res.Deleted.Orders != 4 {
 		t.Fatalf("result %+v", res)
 	}
 	if !batchfile.ValidBatchID(b.ID) || !strings.HasPrefix(b.ID, "B20261125-") {
@@ -95,7 +94,7 @@ func TestSendBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res2, verr := auditlog.Verify(ctx, conn.Conn())
+	res2, verr := postgres.VerifyAudit(ctx, conn.Conn())
 	conn.Release()
 	if verr != nil {
 		t.Errorf("audit chain: %v %+v", verr, res2)
@@ -122,7 +121,7 @@ func TestEmptyDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, m := e.remote(res.Batch)
-	if len(rows) != 1 || m.RecordCount != 0 || m.OrderCount != 0 || res.Batch.State != store.StateSent {
+	if len(rows) != 1 || m.RecordCount != 0 || m.OrderCount != 0 || res.Batch.State != postgres.StateSent {
 		t.Errorf("empty day: rows %q manifest %+v", rows, m)
 	}
 }
@@ -211,7 +210,7 @@ func TestCrashRecovery(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := res.Batch
-			if b.ID != first.ID || b.State != store.StateSent || b.OrderCount != 200 || b.RecordCount != 400 {
+			if b.ID != first.ID || b.State != postgres.StateSent || b.OrderCount != 200 || b.RecordCount != 400 {
 				t.Errorf("resumed batch %+v, first was %s", b, first.ID)
 			}
 			if got := e.files(); len(got) != 2 || got[0] != b.DataFile || got[1] != b.ManifestFile {
@@ -266,7 +265,7 @@ func TestCancelBeforeManifestRemovesDataFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.files(); len(got) != 2 || res.Batch.State != store.StateSent || res.Batch.OrderCount != 20 {
+	if got := e.files(); len(got) != 2 || res.Batch.State != postgres.StateSent || res.Batch.OrderCount != 20 {
 		t.Errorf("resumed send: batch %+v, partner has %v", res.Batch, got)
 	}
 }
@@ -379,7 +378,7 @@ func TestSFTPDownThenUp(t *testing.T) {
 			t.Errorf("delays %v, want %v", delays, want)
 		}
 	}
-	if res.Batch.State != store.StateSent || e.count(`SELECT count(*) FROM order_personal`) != 0 {
+	if res.Batch.State != postgres.StateSent || e.count(`SELECT count(*) FROM order_personal`) != 0 {
 		t.Errorf("after recovery: %+v", res.Batch)
 	}
 }

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/stage/research"
 	"booklets/pkg/testkit/testenv"
-	"booklets/pkg/volunteerstore"
 )
 
 // TestNoVolunteerDataInABatch sends a day's batch over SFTP with a
@@ -21,7 +21,7 @@ func TestNoVolunteerDataInABatch(t *testing.T) {
 	ctx := context.Background()
 	v, err := research.Draft{Name: "Vera Volunteer", Email: "vera.volunteer@example.net", Consent: true}.Validate()
 	testenv.Must(t, err)
-	if _, err := volunteerstore.New(e.st.Pool(), e.now, volunteerstore.WithRing(e.ring)).SignUp(ctx, v); err != nil {
+	if _, err := postgres.NewVolunteers(e.st.Pool(), e.now, postgres.WithRing(e.ring)).SignUp(ctx, v); err != nil {
 		t.Fatal(err)
 	}
 	e.save(newOrder(at("2026-11-25 09:00:00"), person("Orla Orderer")))

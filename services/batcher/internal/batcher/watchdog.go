@@ -8,8 +8,8 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
-	"booklets/pkg/store"
 )
 
 // Watchdog raises personal data held past its promise: the end of its
@@ -19,7 +19,7 @@ import (
 // references only), the gauges booklets_batcher_personal_data_overdue and
 // ..._oldest_age_seconds, and the finding on the auditors' page.
 type Watchdog struct {
-	Store   *store.Store
+	Store   *postgres.Orders
 	Cutoff  businessday.Cutoff
 	Grace   time.Duration
 	Now     func() time.Time
@@ -30,8 +30,8 @@ type Watchdog struct {
 // Finding is what one check found.
 type Finding struct {
 	Held      int
-	Overdue   []store.HeldItem // oldest first
-	OldestAge time.Duration    // since the oldest overdue item was received
+	Overdue   []postgres.HeldItem // oldest first
+	OldestAge time.Duration       // since the oldest overdue item was received
 }
 
 // Check is the watchdog's work as a plain function: gocron calls it every
@@ -49,7 +49,7 @@ func (w Watchdog) Check(ctx context.Context) (Finding, error) {
 			f.OldestAge = max(f.OldestAge, now.Sub(it.ReceivedAt))
 		}
 	}
-	check := store.RetentionCheck{CheckedAt: now, Held: f.Held, Overdue: len(f.Overdue), Grace: w.Grace}
+	check := postgres.RetentionCheck{CheckedAt: now, Held: f.Held, Overdue: len(f.Overdue), Grace: w.Grace}
 	if len(f.Overdue) > 0 {
 		check.OldestOverdueAt = now.Add(-f.OldestAge)
 	}

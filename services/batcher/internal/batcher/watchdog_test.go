@@ -8,8 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
 )
@@ -23,7 +23,7 @@ func TestRetentionWatchdog(t *testing.T) {
 	e := newEnv(t)
 	o := newOrder(at("2026-11-25 10:00:00"), person("Olive Overdue"))
 	e.save(o)
-	_, err := e.st.SaveDeadLetter(ctx, store.DeadLetter{Stream: "S", Sequence: 7, Subject: "x", Reason: "bad",
+	_, err := e.st.SaveDeadLetter(ctx, postgres.DeadLetter{Stream: "S", Sequence: 7, Subject: "x", Reason: "bad",
 		Data: []byte("raw"), ReceivedAt: at("2026-11-25 11:00:00"), BusinessDate: date("2026-11-25")})
 	testenv.Must(t, err)
 	var logs testenv.Buffer

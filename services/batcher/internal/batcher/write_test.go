@@ -12,13 +12,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -67,7 +67,7 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 	}
 	s := NewSender(st, sftp.Config{}, WithKeys(keys))
 	id := batchfile.NewBatchID(date)
-	b, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: date, CreatedAt: time.Now(),
+	b, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: date, CreatedAt: time.Now(),
 		DataFile: batchfile.DataFileName(date, id), ManifestFile: batchfile.ManifestFileName(date, id)})
 	testenv.Must(t, err)
 

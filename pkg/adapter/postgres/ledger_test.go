@@ -1,4 +1,4 @@
-package ledger_test
+package postgres_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"booklets/migrations"
-	"booklets/pkg/ledger"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/stage/reconcile"
 	"booklets/pkg/testkit/testenv"
 )
@@ -45,11 +45,11 @@ func TestRunsRecordedAsServiceRole(t *testing.T) {
 	pool, err := pgxpool.New(ctx, u.String())
 	testenv.Must(t, err)
 	defer pool.Close()
-	led := ledger.New(pool)
+	led := postgres.NewLedger(pool)
 
 	st, err := led.Stats(ctx)
 	testenv.Must(t, err)
-	if st != (ledger.Stats{}) {
+	if st != (postgres.Stats{}) {
 		t.Fatalf("stats of an empty record: %+v", st)
 	}
 	t1 := time.Date(2026, 1, 5, 7, 0, 0, 0, time.UTC)
@@ -60,7 +60,7 @@ func TestRunsRecordedAsServiceRole(t *testing.T) {
 
 	st, err = led.Stats(ctx)
 	testenv.Must(t, err)
-	want := ledger.Stats{Unmatched: 2, Dupes: 1, LastRejected: t1.Add(time.Second), RunsOK: 1, RunsFailed: 1,
+	want := postgres.Stats{Unmatched: 2, Dupes: 1, LastRejected: t1.Add(time.Second), RunsOK: 1, RunsFailed: 1,
 		LastOK: t1.Add(time.Second), LastFailed: t2.Add(time.Second)}
 	if !st.LastRejected.Equal(want.LastRejected) || !st.LastOK.Equal(want.LastOK) || !st.LastFailed.Equal(want.LastFailed) {
 		t.Errorf("times %+v, want %+v", st, want)

@@ -1,4 +1,4 @@
-package store
+package postgres
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"booklets/pkg/auditlog"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/stage/audit"
@@ -50,7 +49,7 @@ func (h HeldOrder) Unsent() error {
 }
 
 // FindOrder returns the order with a reference, or ErrNotFound.
-func (s *Store) FindOrder(ctx context.Context, ref string) (HeldOrder, error) {
+func (s *Orders) FindOrder(ctx context.Context, ref string) (HeldOrder, error) {
 	var (
 		h       HeldOrder
 		formats []string
@@ -102,10 +101,10 @@ func lockUnsent(ctx context.Context, tx pgx.Tx, orderID, ref string) error {
 	if err != nil {
 		return err
 	}
-	return HeldOrder{Reference: ref, BatchID: deref(batch), Erased: erased != nil, Personal: []byte{}}.Unsent()
+	return HeldOrder{Reference: ref, BatchID: derefString(batch), Erased: erased != nil, Personal: []byte{}}.Unsent()
 }
 
-func deref(s *string) string {
+func derefString(s *string) string {
 	if s == nil {
 		return ""
 	}
@@ -114,9 +113,9 @@ func deref(s *string) string {
 
 // RecordViewed records in the audit log that an operator displayed an
 // order's personal data (the reference only).
-func (s *Store) RecordViewed(ctx context.Context, ref string) error {
+func (s *Orders) RecordViewed(ctx context.Context, ref string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := auditlog.Appender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: audit.OrderViewed,
+		_, err := AuditAppender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: audit.OrderViewed,
 			Details: map[string]any{"reference": ref}})
 		return err
 	})
@@ -129,7 +128,7 @@ func (s *Store) RecordViewed(ctx context.Context, ref string) error {
 // CorrectPersonal replaces an unsent order's sealed personal part and
 // records "order_corrected" with the names of the fields changed (never
 // their values), in one transaction.
-func (s *Store) CorrectPersonal(ctx context.Context, orderID, ref string, sealed []byte, fields []string) error {
+func (s *Orders) CorrectPersonal(ctx context.Context, orderID, ref string, sealed []byte, fields []string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockUnsent(ctx, tx, orderID, ref); err != nil {
 			return err
@@ -137,7 +136,7 @@ func (s *Store) CorrectPersonal(ctx context.Context, orderID, ref string, sealed
 		if _, err := tx.Exec(ctx, `UPDATE order_personal SET data = $2 WHERE order_id = $1`, orderID, sealed); err != nil {
 			return err
 		}
-		_, err := auditlog.Appender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: audit.OrderCorrected,
+		_, err := AuditAppender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: audit.OrderCorrected,
 			Details: map[string]any{"reference": ref, "fields": fields}})
 		return err
 	})
@@ -153,7 +152,7 @@ func (s *Store) CorrectPersonal(ctx context.Context, orderID, ref string, sealed
 // ErasePersonal deletes an unsent order's personal part and marks it
 // erased, so that no batch includes it, and records "order_erased", in one
 // transaction. The non-personal facts stay.
-func (s *Store) ErasePersonal(ctx context.Context, orderID, ref string) error {
+func (s *Orders) ErasePersonal(ctx context.Context, orderID, ref string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockUnsent(ctx, tx, orderID, ref); err != nil {
 			return err
@@ -165,7 +164,7 @@ func (s *Store) ErasePersonal(ctx context.Context, orderID, ref string) error {
 		if _, err := tx.Exec(ctx, `UPDATE orders SET erased_at = $2 WHERE order_id = $1`, orderID, now); err != nil {
 			return err
 		}
-		_, err := auditlog.Appender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: audit.OrderErased,
+		_, err := AuditAppender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: audit.OrderErased,
 			Details: map[string]any{"reference": ref}})
 		return err
 	})
@@ -188,7 +187,7 @@ type HeldItem struct {
 }
 
 // PersonalDataHeld lists every piece of personal data held, oldest first.
-func (s *Store) PersonalDataHeld(ctx context.Context) ([]HeldItem, error) {
+func (s *Orders) PersonalDataHeld(ctx context.Context) ([]HeldItem, error) {
 	rows, err := s.pool.Query(ctx, `SELECT kind, item, business_date, received_at FROM personal_data_held
 		ORDER BY business_date, received_at`)
 	if err != nil {
@@ -218,7 +217,7 @@ type RetentionCheck struct {
 
 // SaveRetentionCheck keeps the watchdog's last finding for the auditors'
 // page (table retention_check).
-func (s *Store) SaveRetentionCheck(ctx context.Context, c RetentionCheck) error {
+func (s *Orders) SaveRetentionCheck(ctx context.Context, c RetentionCheck) error {
 	var oldest *time.Time
 	if !c.OldestOverdueAt.IsZero() {
 		oldest = &c.OldestOverdueAt

@@ -10,7 +10,7 @@
 // therefore destroys a day's key well after that day's cut-off (when it
 // records the batch), by which time the intake has long moved on to the
 // next day's key; and a key is never created again once destroyed.
-package keystore
+package postgres
 
 import (
 	"context"
@@ -30,10 +30,10 @@ import (
 // can have been sealed under it.
 var ErrNoKey = errors.New("no day key for that date")
 
-// DefaultTTL is how long a key is served from the cache before the
+// DefaultDayKeyTTL is how long a key is served from the cache before the
 // database is asked again. It bounds, across processes, how long a key
 // destroyed by one process can still be used by another.
-const DefaultTTL = 30 * time.Second
+const DefaultDayKeyTTL = 30 * time.Second
 
 // DB is what the store needs from PostgreSQL; *pgxpool.Pool, *pgx.Conn and
 // pgx.Tx all provide it.
@@ -43,8 +43,8 @@ type DB interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Store gets, creates and destroys day keys. It is safe for concurrent use.
-type Store struct {
+// DayKeys gets, creates and destroys day keys. It is safe for concurrent use.
+type DayKeys struct {
 	db   DB
 	ring *seal.Ring
 	now  func() time.Time
@@ -64,23 +64,23 @@ type cached struct {
 	expires time.Time
 }
 
-// Option changes a Store's defaults.
-type Option func(*Store)
+// DayKeyOption changes a Store's defaults.
+type DayKeyOption func(*DayKeys)
 
 // WithTTL sets how long keys stay in the cache; 0 turns the cache off.
-func WithTTL(d time.Duration) Option { return func(s *Store) { s.ttl = d } }
+func WithTTL(d time.Duration) DayKeyOption { return func(s *DayKeys) { s.ttl = d } }
 
 // WithClock sets the clock used for the cache and for the created_at and
 // destroyed_at columns.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+func WithClock(now func() time.Time) DayKeyOption { return func(s *DayKeys) { s.now = now } }
 
-// New returns a store over db using ring to wrap and unwrap keys.
-func New(db DB, ring *seal.Ring, opts ...Option) *Store {
-	s := &Store{
+// NewDayKeys returns a store over db using ring to wrap and unwrap keys.
+func NewDayKeys(db DB, ring *seal.Ring, opts ...DayKeyOption) *DayKeys {
+	s := &DayKeys{
 		db:    db,
 		ring:  ring,
 		now:   time.Now,
-		ttl:   DefaultTTL,
+		ttl:   DefaultDayKeyTTL,
 		cache: map[businessday.Date]cached{},
 		gone:  map[businessday.Date]bool{},
 	}
@@ -95,7 +95,7 @@ func New(db DB, ring *seal.Ring, opts ...Option) *Store {
 // processes, all get the same key. A destroyed key is refused with
 // seal.ErrKeyDestroyed: nothing may be sealed under a key that no longer
 // exists.
-func (s *Store) GetOrCreate(ctx context.Context, day businessday.Date) (*seal.DayKey, error) {
+func (s *DayKeys) GetOrCreate(ctx context.Context, day businessday.Date) (*seal.DayKey, error) {
 	if k := s.fromCache(day); k != nil {
 		return k, nil
 	}
@@ -131,7 +131,7 @@ func (s *Store) GetOrCreate(ctx context.Context, day businessday.Date) (*seal.Da
 // Get returns the existing key of a business date: ErrNoKey if there never
 // was one, seal.ErrKeyDestroyed if it was destroyed, seal.ErrUnknownKEK if
 // it was wrapped by a KEK no longer configured.
-func (s *Store) Get(ctx context.Context, day businessday.Date) (*seal.DayKey, error) {
+func (s *DayKeys) Get(ctx context.Context, day businessday.Date) (*seal.DayKey, error) {
 	if k := s.fromCache(day); k != nil {
 		return k, nil
 	}
@@ -142,7 +142,7 @@ func (s *Store) Get(ctx context.Context, day businessday.Date) (*seal.DayKey, er
 	return k, nil
 }
 
-func (s *Store) load(ctx context.Context, day businessday.Date) (*seal.DayKey, error) {
+func (s *DayKeys) load(ctx context.Context, day businessday.Date) (*seal.DayKey, error) {
 	var (
 		kekID     *string
 		wrapped   []byte
@@ -168,9 +168,9 @@ func (s *Store) load(ctx context.Context, day businessday.Date) (*seal.DayKey, e
 	return k, nil
 }
 
-// Destruction describes what Destroy did, for the audit log entry
+// DayKeyDestruction describes what Destroy did, for the audit log entry
 // "day_key_destroyed".
-type Destruction struct {
+type DayKeyDestruction struct {
 	Date businessday.Date
 	// KEKID is the key-encryption key that had wrapped the destroyed key;
 	// empty if no key was ever made for the date.
@@ -181,7 +181,7 @@ type Destruction struct {
 }
 
 // AuditDetails are the details of the "day_key_destroyed" audit entry.
-func (d Destruction) AuditDetails() map[string]any {
+func (d DayKeyDestruction) AuditDetails() map[string]any {
 	m := map[string]any{"business_date": d.Date.String(), "kek_id": d.KEKID}
 	if d.KEKID == "" {
 		m["key_existed"] = false
@@ -199,7 +199,7 @@ func (d Destruction) AuditDetails() map[string]any {
 // PostgreSQL may keep the old wrapped value in its WAL and backups for a
 // while; it is useless without the KEK that wrapped it (docs/privacy.md,
 // "Residual copies").
-func (s *Store) Destroy(ctx context.Context, tx pgx.Tx, day businessday.Date) (Destruction, error) {
+func (s *DayKeys) Destroy(ctx context.Context, tx pgx.Tx, day businessday.Date) (DayKeyDestruction, error) {
 	// Forget the key before touching the database: from now on this
 	// process asks PostgreSQL every time.
 	s.mu.Lock()
@@ -207,7 +207,7 @@ func (s *Store) Destroy(ctx context.Context, tx pgx.Tx, day businessday.Date) (D
 	s.gone[day] = true
 	s.mu.Unlock()
 
-	d := Destruction{Date: day}
+	d := DayKeyDestruction{Date: day}
 	var (
 		kekID     *string
 		destroyed *time.Time
@@ -226,17 +226,17 @@ func (s *Store) Destroy(ctx context.Context, tx pgx.Tx, day businessday.Date) (D
 			SET wrapped = NULL, destroyed_at = coalesce(day_keys.destroyed_at, EXCLUDED.destroyed_at)
 			RETURNING kek_id`, day.String(), s.now()).Scan(&kekID)
 		if err != nil {
-			return Destruction{}, fmt.Errorf("destroy day key %s: %w", day, err)
+			return DayKeyDestruction{}, fmt.Errorf("destroy day key %s: %w", day, err)
 		}
 	case err != nil:
-		return Destruction{}, fmt.Errorf("destroy day key %s: %w", day, err)
+		return DayKeyDestruction{}, fmt.Errorf("destroy day key %s: %w", day, err)
 	case destroyed != nil:
 		d.Already = true
 	default:
 		if _, err := tx.Exec(ctx, `
 			UPDATE day_keys SET wrapped = NULL, destroyed_at = $2 WHERE business_date = $1::date`,
 			day.String(), s.now()); err != nil {
-			return Destruction{}, fmt.Errorf("destroy day key %s: %w", day, err)
+			return DayKeyDestruction{}, fmt.Errorf("destroy day key %s: %w", day, err)
 		}
 	}
 	if kekID != nil {
@@ -245,7 +245,7 @@ func (s *Store) Destroy(ctx context.Context, tx pgx.Tx, day businessday.Date) (D
 	return d, nil
 }
 
-func (s *Store) fromCache(day businessday.Date) *seal.DayKey {
+func (s *DayKeys) fromCache(day businessday.Date) *seal.DayKey {
 	if s.ttl <= 0 {
 		return nil
 	}
@@ -262,7 +262,7 @@ func (s *Store) fromCache(day businessday.Date) *seal.DayKey {
 	return c.key
 }
 
-func (s *Store) toCache(day businessday.Date, k *seal.DayKey) {
+func (s *DayKeys) toCache(day businessday.Date, k *seal.DayKey) {
 	if s.ttl <= 0 {
 		return
 	}
@@ -274,8 +274,8 @@ func (s *Store) toCache(day businessday.Date, k *seal.DayKey) {
 	s.cache[day] = cached{key: k, expires: s.now().Add(s.ttl)}
 }
 
-// Info is what is recorded about one day key, without the key.
-type Info struct {
+// DayKeyInfo is what is recorded about one day key, without the key.
+type DayKeyInfo struct {
 	Date        businessday.Date
 	KEKID       string // empty for a date destroyed before any key was made
 	CreatedAt   time.Time
@@ -283,22 +283,22 @@ type Info struct {
 }
 
 // Live reports whether the key still exists.
-func (i Info) Live() bool { return i.DestroyedAt.IsZero() }
+func (i DayKeyInfo) Live() bool { return i.DestroyedAt.IsZero() }
 
 // List returns every day key record, oldest date first: what a data
 // protection officer shows to prove destruction, what the retention
 // watchdog checks, and which KEKs still wrap live keys.
-func (s *Store) List(ctx context.Context) ([]Info, error) {
+func (s *DayKeys) List(ctx context.Context) ([]DayKeyInfo, error) {
 	rows, err := s.db.Query(ctx, `
 		SELECT business_date::text, coalesce(kek_id, ''), created_at, destroyed_at
 		FROM day_keys ORDER BY business_date`)
 	if err != nil {
 		return nil, fmt.Errorf("list day keys: %w", err)
 	}
-	var out []Info
+	var out []DayKeyInfo
 	for rows.Next() {
 		var (
-			i         Info
+			i         DayKeyInfo
 			date      string
 			destroyed *time.Time
 		)
@@ -325,7 +325,7 @@ func (s *Store) List(ctx context.Context) ([]Info, error) {
 // old KEK can be removed from the configuration and destroyed. Keys it
 // cannot unwrap are reported together at the end; the others are still
 // rewrapped.
-func (s *Store) Rewrap(ctx context.Context) (int, error) {
+func (s *DayKeys) Rewrap(ctx context.Context) (int, error) {
 	type row struct {
 		date string
 		w    seal.Wrapped

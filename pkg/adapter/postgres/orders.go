@@ -8,7 +8,7 @@
 // bytes of dead letters); everything else is kept for statistics and
 // enquiries. Errors name the order reference or batch id, never personal
 // data.
-package store
+package postgres
 
 import (
 	"context"
@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"booklets/migrations"
@@ -27,16 +26,8 @@ import (
 	"booklets/pkg/domain/order"
 )
 
-// Errors callers tell apart with errors.Is.
+// ErrLate is told apart with errors.Is, like the errors in errors.go.
 var (
-	// ErrUnavailable means PostgreSQL could not be reached or the operation
-	// failed for a reason a retry may cure.
-	ErrUnavailable = errors.New("database unavailable")
-	// ErrNotFound means the row asked for does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict means the data contradicts what is stored (an order id
-	// reused with another reference, say).
-	ErrConflict = errors.New("conflict with stored data")
 	// ErrLate means an order arrived for a business date whose batch (or a
 	// later one) is already assembled: it can no longer be sent, and its
 	// day key is destroyed or about to be.
@@ -48,8 +39,8 @@ var (
 // refused as late, never left behind unbatched under a destroyed key.
 const assembleLockKey int64 = 0x617373656d626c65 // "assemble"
 
-// Store is the batcher's database.
-type Store struct {
+// Orders is the batcher's database.
+type Orders struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
 	// partitions remembers the business dates whose order_personal
@@ -58,9 +49,9 @@ type Store struct {
 	partitions sync.Map // businessday.Date -> struct{}
 }
 
-// Open connects to PostgreSQL. now is the clock for stored times (time.Now
+// OpenOrders connects to PostgreSQL. now is the clock for stored times (time.Now
 // if nil).
-func Open(ctx context.Context, url string, now func() time.Time) (*Store, error) {
+func OpenOrders(ctx context.Context, url string, now func() time.Time) (*Orders, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The URL may hold a password: do not repeat it.
@@ -70,25 +61,25 @@ func Open(ctx context.Context, url string, now func() time.Time) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return New(pool, now), nil
+	return NewOrders(pool, now), nil
 }
 
-// New wraps a pool.
-func New(pool *pgxpool.Pool, now func() time.Time) *Store {
+// NewOrders wraps a pool.
+func NewOrders(pool *pgxpool.Pool, now func() time.Time) *Orders {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{pool: pool, now: now}
+	return &Orders{pool: pool, now: now}
 }
 
 // Pool returns the connection pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+func (s *Orders) Pool() *pgxpool.Pool { return s.pool }
 
 // Close closes every connection.
-func (s *Store) Close() { s.pool.Close() }
+func (s *Orders) Close() { s.pool.Close() }
 
 // Migrate applies the schema migrations.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Orders) Migrate(ctx context.Context) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w: %v", ErrUnavailable, err)
@@ -98,29 +89,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 // Ready reports whether the database answers.
-func (s *Store) Ready(ctx context.Context) error {
+func (s *Orders) Ready(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
-}
-
-// dbErr turns a driver error into a domain one. Errors with a SQLSTATE
-// class of data or integrity problems are not cured by retrying; anything
-// else (connection lost, timeout, shutdown, serialisation) may be.
-func dbErr(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code[:2] {
-		case "22", "23":
-			return fmt.Errorf("%w: SQLSTATE %s", ErrConflict, pgErr.Code)
-		}
-		return fmt.Errorf("%w: SQLSTATE %s", ErrUnavailable, pgErr.Code)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
 // SaveOrder stores a sealed order once: the facts in orders (its business
@@ -129,7 +102,7 @@ func dbErr(err error) error {
 // already stored changes nothing and reports false, so redelivered
 // messages are harmless. An order whose business date already has its
 // batch (or a later one) is refused with ErrLate.
-func (s *Store) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, error) {
+func (s *Orders) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, error) {
 	formats := make([]string, len(o.Formats))
 	for i, f := range o.Formats {
 		formats[i] = string(f)
@@ -196,7 +169,7 @@ func (s *Store) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, error
 // partition takes on order_personal is not held while orders are inserted.
 // No partition is made for a date a batch already covers: its orders are
 // refused as late anyway, and the insert never reaches the table.
-func (s *Store) ensurePartitions(ctx context.Context, dates []businessday.Date) error {
+func (s *Orders) ensurePartitions(ctx context.Context, dates []businessday.Date) error {
 	for _, d := range dates {
 		if _, ok := s.partitions.Load(d); ok {
 			continue
@@ -225,7 +198,7 @@ type DeadLetter struct {
 
 // SaveDeadLetter stores a dead letter once per stream sequence and reports
 // whether it was new.
-func (s *Store) SaveDeadLetter(ctx context.Context, d DeadLetter) (bool, error) {
+func (s *Orders) SaveDeadLetter(ctx context.Context, d DeadLetter) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO dead_letters (stream, stream_sequence, subject, reason, data, received_at, business_date)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -1,4 +1,4 @@
-package store
+package postgres
 
 import (
 	"context"
@@ -73,7 +73,7 @@ const saveOrders = `
 // cannot hold (a reference already used by another order id: ErrConflict)
 // fails the others with it, so the caller then stores the orders one by
 // one with SaveOrder to find it.
-func (s *Store) SaveOrders(ctx context.Context, os []order.SealedOrder) ([]Saved, error) {
+func (s *Orders) SaveOrders(ctx context.Context, os []order.SealedOrder) ([]Saved, error) {
 	if len(os) == 0 {
 		return nil, nil
 	}

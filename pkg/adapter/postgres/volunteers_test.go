@@ -1,4 +1,4 @@
-package volunteerstore
+package postgres
 
 import (
 	"bytes"
@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/auditlog"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
@@ -23,7 +22,6 @@ import (
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/stage/audit"
 	"booklets/pkg/stage/research"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -45,11 +43,11 @@ func database(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-func newStore(t *testing.T, start time.Time) (*Store, *clock, *pgxpool.Pool) {
+func newStore(t *testing.T, start time.Time) (*Volunteers, *clock, *pgxpool.Pool) {
 	t.Helper()
 	db := database(t)
 	c := &clock{t: start}
-	return New(db, c.now, WithRing(testRing(t, "test-kek"))), c, db
+	return NewVolunteers(db, c.now, WithRing(testRing(t, "test-kek"))), c, db
 }
 
 // testRing returns a KEK ring of one fresh key under id.
@@ -66,7 +64,7 @@ func kekEntry(id string) string {
 	return id + ":" + base64.StdEncoding.EncodeToString(k)
 }
 
-func signUp(t *testing.T, s *Store, name, email string) research.Receipt {
+func signUp(t *testing.T, s *Volunteers, name, email string) research.Receipt {
 	t.Helper()
 	v, err := research.Draft{Name: name, Email: email, Consent: true}.Validate()
 	testenv.Must(t, err)
@@ -79,7 +77,7 @@ func signUp(t *testing.T, s *Store, name, email string) research.Receipt {
 func entries(t *testing.T, db *pgxpool.Pool) []audit.Entry {
 	t.Helper()
 	ctx := context.Background()
-	res, err := auditlog.Verify(ctx, db)
+	res, err := VerifyAudit(ctx, db)
 	testenv.Must(t, err)
 	if !res.OK {
 		t.Fatalf("audit chain broken: %v", res)
@@ -341,7 +339,7 @@ func str(v any) string {
 }
 
 // TestNoVolunteerInABatchFile builds a day's batch file the way the batcher
-// does (pkg/store assembles and streams the orders, pkg/domain/batchfile writes
+// does (pkg/adapter/postgres assembles and streams the orders, pkg/domain/batchfile writes
 // the CSV) with a volunteer signed up on the same day, and checks that the
 // file has the order and nothing of the volunteer.
 func TestNoVolunteerInABatchFile(t *testing.T) {
@@ -350,7 +348,7 @@ func TestNoVolunteerInABatchFile(t *testing.T) {
 	s, _, db := newStore(t, start)
 	signUp(t, s, "Volunteer Vera", "vera.volunteer@example.net")
 
-	orders := store.New(db, func() time.Time { return start })
+	orders := NewOrders(db, func() time.Time { return start })
 	date := businessday.LondonDate(start)
 	o := order.Order{
 		ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: start, Area: "staffordshire",
@@ -365,13 +363,13 @@ func TestNoVolunteerInABatchFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := batchfile.NewBatchID(date)
-	b, _, err := orders.Assemble(ctx, store.Batch{ID: id, Date: date, DataFile: batchfile.DataFileName(date, id),
+	b, _, err := orders.Assemble(ctx, Batch{ID: id, Date: date, DataFile: batchfile.DataFileName(date, id),
 		ManifestFile: batchfile.ManifestFileName(date, id), CreatedAt: start})
 	testenv.Must(t, err)
 	var csv bytes.Buffer
 	w, err := batchfile.NewWriter(&csv)
 	testenv.Must(t, err)
-	testenv.Must(t, orders.EachOrder(ctx, b.ID, func(bo store.BatchOrder) error {
+	testenv.Must(t, orders.EachOrder(ctx, b.ID, func(bo BatchOrder) error {
 		var ps seal.Sealed
 		if err := ps.UnmarshalBinary(bo.Personal); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package auditlog_test
+package postgres_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/auditlog"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/stage/audit"
 	"booklets/pkg/testkit/testenv"
 )
@@ -29,7 +29,7 @@ func appendAll(t *testing.T, db *pgxpool.Pool, clock func() time.Time, events ..
 	var out []audit.Entry
 	for _, ev := range events {
 		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			e, err := auditlog.Appender{Now: clock}.Append(ctx, tx, ev)
+			e, err := postgres.AuditAppender{Now: clock}.Append(ctx, tx, ev)
 			out = append(out, e)
 			return err
 		})
@@ -54,18 +54,18 @@ func TestAppendAndVerify(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	res, err := auditlog.Verify(ctx, db)
+	res, err := postgres.VerifyAudit(ctx, db)
 	testenv.Must(t, err)
 	if !res.OK || res.Entries != 0 {
 		t.Fatalf("empty log: %+v", res)
 	}
 	written := appendAll(t, db, fixedClock(), events...)
-	res, err = auditlog.Verify(ctx, db)
+	res, err = postgres.VerifyAudit(ctx, db)
 	testenv.Must(t, err)
 	if !res.OK || res.Entries != 4 || res.HeadSeq != 4 || res.HeadHash != written[3].Hash {
 		t.Fatalf("Verify = %s", res)
 	}
-	stored, err := auditlog.ForBatch(ctx, db, "2025-03-04")
+	stored, err := postgres.AuditForBatch(ctx, db, "2025-03-04")
 	testenv.Must(t, err)
 	if len(stored) != 4 {
 		t.Fatalf("ForBatch: %d entries", len(stored))
@@ -77,9 +77,9 @@ func TestAppendAndVerify(t *testing.T) {
 	}
 	// The contract's simple form.
 	testenv.Must(t, pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		return auditlog.Append(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, Details: map[string]any{"day": "2025-03-04"}})
+		return postgres.AppendAudit(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, Details: map[string]any{"day": "2025-03-04"}})
 	}))
-	res, err = auditlog.Verify(ctx, db)
+	res, err = postgres.VerifyAudit(ctx, db)
 	testenv.Must(t, err)
 	if !res.OK || res.HeadSeq != 5 {
 		t.Fatalf("after Append: %s", res)
@@ -94,7 +94,7 @@ func TestRollbackLeavesNoGap(t *testing.T) {
 	appendAll(t, db, fixedClock(), events[0])
 	errBoom := errors.New("the batch transaction failed")
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if err := auditlog.Append(ctx, tx, events[1]); err != nil {
+		if err := postgres.AppendAudit(ctx, tx, events[1]); err != nil {
 			return err
 		}
 		return errBoom
@@ -106,7 +106,7 @@ func TestRollbackLeavesNoGap(t *testing.T) {
 	if written[0].Seq != 2 {
 		t.Fatalf("seq after rollback = %d, want 2", written[0].Seq)
 	}
-	res, err := auditlog.Verify(ctx, db)
+	res, err := postgres.VerifyAudit(ctx, db)
 	testenv.Must(t, err)
 	if !res.OK || res.Entries != 2 {
 		t.Fatalf("Verify = %s", res)
@@ -124,7 +124,7 @@ func TestConcurrentAppendsStayLinear(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			errs <- pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-				return auditlog.Append(ctx, tx, audit.Event{Kind: audit.OrderErased, Details: map[string]any{"n": i}})
+				return postgres.AppendAudit(ctx, tx, audit.Event{Kind: audit.OrderErased, Details: map[string]any{"n": i}})
 			})
 		}()
 	}
@@ -133,7 +133,7 @@ func TestConcurrentAppendsStayLinear(t *testing.T) {
 	for err := range errs {
 		testenv.Must(t, err)
 	}
-	res, err := auditlog.Verify(ctx, db)
+	res, err := postgres.VerifyAudit(ctx, db)
 	testenv.Must(t, err)
 	if !res.OK || res.Entries != 40 {
 		t.Fatalf("Verify = %s", res)
@@ -155,7 +155,7 @@ func TestRowsCannotBeChangedEvenByTheOwner(t *testing.T) {
 			t.Errorf("%s: error %v, want the append-only trigger to refuse", stmt, err)
 		}
 	}
-	res, err := auditlog.Verify(ctx, db)
+	res, err := postgres.VerifyAudit(ctx, db)
 	testenv.Must(t, err)
 	if !res.OK || res.Entries != 4 {
 		t.Fatalf("Verify = %s", res)
@@ -179,7 +179,7 @@ func TestServiceRoleCannotUpdateOrDelete(t *testing.T) {
 
 	tx, err := conn.Begin(ctx)
 	testenv.Must(t, err)
-	testenv.Must(t, auditlog.Append(ctx, tx, events[2]))
+	testenv.Must(t, postgres.AppendAudit(ctx, tx, events[2]))
 	testenv.Must(t, tx.Commit(ctx))
 
 	for _, stmt := range []string{
@@ -194,7 +194,7 @@ func TestServiceRoleCannotUpdateOrDelete(t *testing.T) {
 			t.Errorf("%s as booklets_service: error %v, want permission denied", stmt, err)
 		}
 	}
-	res, err := auditlog.Verify(ctx, conn)
+	res, err := postgres.VerifyAudit(ctx, conn)
 	testenv.Must(t, err)
 	if !res.OK || res.Entries != 3 {
 		t.Fatalf("Verify = %s", res)
@@ -247,7 +247,7 @@ func TestTamperingIsCaught(t *testing.T) {
 			db := database(t)
 			appendAll(t, db, fixedClock(), events...)
 			tamper(t, db, tc.stmts...)
-			res, err := auditlog.Verify(ctx, db)
+			res, err := postgres.VerifyAudit(ctx, db)
 			testenv.Must(t, err)
 			if res.OK || res.BrokenSeq != tc.seq || !strings.Contains(res.Reason, tc.reason) {
 				t.Fatalf("Verify = %s, want broken at %d (%s)", res, tc.seq, tc.reason)

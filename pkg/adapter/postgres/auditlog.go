@@ -5,7 +5,7 @@
 // recorded if and only if the change it describes is committed. Appends are
 // serialised by a transaction-level advisory lock, which keeps the chain
 // linear however many services write to it.
-package auditlog
+package postgres
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 	"booklets/pkg/stage/audit"
 )
 
-// LockKey is the pg_advisory_xact_lock key that serialises appends ("audit"
+// AuditLockKey is the pg_advisory_xact_lock key that serialises appends ("audit"
 // in ASCII). Anything else writing audit_log must take it too.
-const LockKey int64 = 0x6175646974
+const AuditLockKey int64 = 0x6175646974
 
 // Querier is what Verify reads through: a *pgx.Conn, a pgx.Tx or a
 // *pgxpool.Pool.
@@ -30,23 +30,23 @@ type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// Appender appends entries stamped with its clock.
-type Appender struct {
+// AuditAppender appends entries stamped with its clock.
+type AuditAppender struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
 
-// Append records ev as the next entry of the chain inside tx, stamped with
+// AppendAudit records ev as the next entry of the chain inside tx, stamped with
 // the wall clock. It is the form the services call.
-func Append(ctx context.Context, tx pgx.Tx, ev audit.Event) error {
-	_, err := Appender{}.Append(ctx, tx, ev)
+func AppendAudit(ctx context.Context, tx pgx.Tx, ev audit.Event) error {
+	_, err := AuditAppender{}.Append(ctx, tx, ev)
 	return err
 }
 
 // Append records ev as the next entry of the chain inside tx and returns
 // the entry. The lock it takes is held until tx ends, so callers should
 // append late in their transaction and commit promptly.
-func (a Appender) Append(ctx context.Context, tx pgx.Tx, ev audit.Event) (e audit.Entry, err error) {
+func (a AuditAppender) Append(ctx context.Context, tx pgx.Tx, ev audit.Event) (e audit.Entry, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("audit log: append %s for batch %q: %w", ev.Kind, ev.BatchID, err)
@@ -59,7 +59,7 @@ func (a Appender) Append(ctx context.Context, tx pgx.Tx, ev audit.Event) (e audi
 	if a.Now != nil {
 		now = a.Now
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", LockKey); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", AuditLockKey); err != nil {
 		return audit.Entry{}, fmt.Errorf("lock: %w", err)
 	}
 	var prev *audit.Entry
@@ -110,10 +110,10 @@ func scanEntry(rows pgx.Rows) (audit.Entry, error) {
 	return e, nil
 }
 
-// Verify reads the whole chain in seq order, streaming it, and checks it.
+// VerifyAudit reads the whole chain in seq order, streaming it, and checks it.
 // A broken chain is not an error: it is reported in the Result. The error
 // is for failing to read.
-func Verify(ctx context.Context, db Querier) (audit.Result, error) {
+func VerifyAudit(ctx context.Context, db Querier) (audit.Result, error) {
 	rows, err := db.Query(ctx, selectEntries+" ORDER BY seq")
 	if err != nil {
 		return audit.Result{}, fmt.Errorf("audit log: verify: %w", err)
@@ -136,8 +136,8 @@ func Verify(ctx context.Context, db Querier) (audit.Result, error) {
 	return v.Result(), nil
 }
 
-// ForBatch returns the entries about one batch, oldest first.
-func ForBatch(ctx context.Context, db Querier, batchID string) ([]audit.Entry, error) {
+// AuditForBatch returns the entries about one batch, oldest first.
+func AuditForBatch(ctx context.Context, db Querier, batchID string) ([]audit.Entry, error) {
 	rows, err := db.Query(ctx, selectEntries+" WHERE batch_id = $1 ORDER BY seq", batchID)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: entries for batch %q: %w", batchID, err)

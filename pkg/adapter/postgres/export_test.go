@@ -1,4 +1,4 @@
-package store
+package postgres
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 // EachOrderPlan is PostgreSQL's plan (EXPLAIN, text) for EachOrder's query
 // over the business dates first to last, under EachOrder's settings.
-func EachOrderPlan(ctx context.Context, s *Store, first, last time.Time) (string, error) {
+func EachOrderPlan(ctx context.Context, s *Orders, first, last time.Time) (string, error) {
 	var plan string
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, eachOrderSettings); err != nil {

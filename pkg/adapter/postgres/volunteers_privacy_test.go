@@ -1,4 +1,4 @@
-package volunteerstore
+package postgres
 
 import (
 	"bytes"
@@ -283,7 +283,7 @@ func TestNoKEKNoSignUp(t *testing.T) {
 	ctx := context.Background()
 	sealed, _, db := newStore(t, start)
 	kept := signUp(t, sealed, "Ned Nokek", "ned@example.org")
-	s := New(db, func() time.Time { return start })
+	s := NewVolunteers(db, func() time.Time { return start })
 	v, err := research.Draft{Name: "Nina Nokek", Consent: true}.Validate()
 	testenv.Must(t, err)
 	if _, err := s.SignUp(ctx, v); !errors.Is(err, seal.ErrNoKEK) {
@@ -385,7 +385,7 @@ func TestLegacyEntriesSealed(t *testing.T) {
 func BenchmarkWithdrawByEmail(b *testing.B) {
 	ctx := context.Background()
 	db, _ := testenv.MigratedPool(b)
-	s := New(db, nil, WithRing(testRing(b, "bench-kek")))
+	s := NewVolunteers(db, nil, WithRing(testRing(b, "bench-kek")))
 	for i := range 2000 {
 		v, err := research.Draft{Name: fmt.Sprintf("Bench Person %d", i), Email: fmt.Sprintf("bench.%d@example.org", i), Consent: true}.Validate()
 		testenv.Must(b, err)

@@ -8,10 +8,10 @@
 // contact details left in dead tuples, the WAL or a backup is then
 // ciphertext whose key is gone from the database (docs/research.md,
 // "Sealed contact details"). Each deletion or review decision appends its
-// audit entry (pkg/auditlog) in the same transaction, naming the entry
+// audit entry (pkg/adapter/postgres) in the same transaction, naming the entry
 // only by its opaque id. Errors name the step and, where there is one, the
 // id; never a name or an email address.
-package volunteerstore
+package postgres
 
 import (
 	"bytes"
@@ -24,10 +24,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/auditlog"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/stage/audit"
@@ -71,31 +69,31 @@ type contact struct {
 	Email string `json:"email,omitempty"`
 }
 
-// Store is the volunteers table.
-type Store struct {
+// Volunteers is the volunteers table.
+type Volunteers struct {
 	db   *pgxpool.Pool
 	now  func() time.Time
-	log  auditlog.Appender
+	log  AuditAppender
 	ring *seal.Ring
 }
 
-// Option changes a Store's defaults.
-type Option func(*Store)
+// VolunteerOption changes a Store's defaults.
+type VolunteerOption func(*Volunteers)
 
 // WithRing gives the store the key-encryption key ring that wraps each
 // entry's key. Signing up, showing an entry, withdrawing by email and
 // sealing or rewrapping need it; the review list, flagging, keeping,
 // deleting and withdrawing by code do not (the reconciler's daily job runs
 // without a KEK).
-func WithRing(r *seal.Ring) Option { return func(s *Store) { s.ring = r } }
+func WithRing(r *seal.Ring) VolunteerOption { return func(s *Volunteers) { s.ring = r } }
 
-// New returns a store over the pool. now is the clock for sign-up and
+// NewVolunteers returns a store over the pool. now is the clock for sign-up and
 // review dates and for audit entries (time.Now when nil).
-func New(db *pgxpool.Pool, now func() time.Time, opts ...Option) *Store {
+func NewVolunteers(db *pgxpool.Pool, now func() time.Time, opts ...VolunteerOption) *Volunteers {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{db: db, now: now, log: auditlog.Appender{Now: now}}
+	s := &Volunteers{db: db, now: now, log: AuditAppender{Now: now}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -107,7 +105,7 @@ var errNoRing = fmt.Errorf("%w: set KEK_FILE or KEK", seal.ErrNoKEK)
 
 // sealContact makes a key for the entry id, seals the contact details
 // under it and wraps it under the ring's current KEK.
-func (s *Store) sealContact(id string, c contact) (sealed []byte, w seal.Wrapped, err error) {
+func (s *Volunteers) sealContact(id string, c contact) (sealed []byte, w seal.Wrapped, err error) {
 	if s.ring == nil {
 		return nil, seal.Wrapped{}, errNoRing
 	}
@@ -130,7 +128,7 @@ func (s *Store) sealContact(id string, c contact) (sealed []byte, w seal.Wrapped
 }
 
 // openContact unwraps an entry's key and opens its contact details.
-func (s *Store) openContact(id string, sealed []byte, w seal.Wrapped) (contact, error) {
+func (s *Volunteers) openContact(id string, sealed []byte, w seal.Wrapped) (contact, error) {
 	if s.ring == nil {
 		return contact{}, errNoRing
 	}
@@ -155,7 +153,7 @@ func (s *Store) openContact(id string, sealed []byte, w seal.Wrapped) (contact, 
 // of its own, and returns its id and withdrawal code. The code is returned
 // here once; only its hash is stored. Without a KEK ring nothing is
 // stored: there is no plain-text fallback.
-func (s *Store) SignUp(ctx context.Context, v research.SignUp) (research.Receipt, error) {
+func (s *Volunteers) SignUp(ctx context.Context, v research.SignUp) (research.Receipt, error) {
 	// The id is made here, not by the database, because the key and the
 	// sealed value are bound to it.
 	id := uuid.NewString()
@@ -173,7 +171,7 @@ func (s *Store) SignUp(ctx context.Context, v research.SignUp) (research.Receipt
 		id, sealed, w.KEKID, w.Data, v.Name != "", v.Email != "",
 		research.Purpose, v.ConsentVersion, hash, today.UTC(), research.ReviewDue(today).UTC())
 	if err != nil {
-		return research.Receipt{}, fmt.Errorf("volunteers: sign up: %w", dbErr(err))
+		return research.Receipt{}, fmt.Errorf("volunteers: sign up: %w", volunteerErr(err))
 	}
 	return research.Receipt{ID: id, Code: code}, nil
 }
@@ -181,7 +179,7 @@ func (s *Store) SignUp(ctx context.Context, v research.SignUp) (research.Receipt
 // WithdrawByCode deletes the entry whose withdrawal code this is, and
 // reports how many entries were deleted (0 or 1). A string that is not a
 // code deletes nothing.
-func (s *Store) WithdrawByCode(ctx context.Context, code string) (int, error) {
+func (s *Volunteers) WithdrawByCode(ctx context.Context, code string) (int, error) {
 	hash, ok := research.HashCode(code)
 	if !ok {
 		return 0, nil
@@ -203,7 +201,7 @@ func (s *Store) WithdrawByCode(ctx context.Context, code string) (int, error) {
 // entry, and the same work whether anything matches or not. An entry that
 // cannot be opened (its KEK no longer configured, its data changed) does
 // not stop the others being deleted; it is reported in the error, by id.
-func (s *Store) WithdrawByEmail(ctx context.Context, email string) (int, error) {
+func (s *Volunteers) WithdrawByEmail(ctx context.Context, email string) (int, error) {
 	norm, err := research.NormaliseEmail(email)
 	if err != nil {
 		return 0, nil
@@ -222,12 +220,12 @@ func (s *Store) WithdrawByEmail(ctx context.Context, email string) (int, error) 
 }
 
 // idsWithEmail returns the ids of the entries whose email is norm.
-func (s *Store) idsWithEmail(ctx context.Context, norm string) ([]string, error) {
+func (s *Volunteers) idsWithEmail(ctx context.Context, norm string) ([]string, error) {
 	rows, err := s.db.Query(ctx,
 		`SELECT volunteer_id::text, contact, coalesce(kek_id, ''), wrapped_key, email
 		 FROM research.volunteers WHERE has_email`)
 	if err != nil {
-		return nil, dbErr(err)
+		return nil, volunteerErr(err)
 	}
 	defer rows.Close()
 	var (
@@ -241,7 +239,7 @@ func (s *Store) idsWithEmail(ctx context.Context, norm string) ([]string, error)
 	)
 	for rows.Next() {
 		if err := rows.Scan(&id, &ct, &kek, &wk, &old); err != nil {
-			return nil, dbErr(err)
+			return nil, volunteerErr(err)
 		}
 		if ct == nil { // a legacy entry, not sealed yet
 			if old != nil && *old == norm {
@@ -262,7 +260,7 @@ func (s *Store) idsWithEmail(ctx context.Context, norm string) ([]string, error)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, dbErr(err)
+		return nil, volunteerErr(err)
 	}
 	if len(errs) > 0 {
 		return ids, fmt.Errorf("%d entries could not be opened to compare: %w", len(errs), errors.Join(errs...))
@@ -273,7 +271,7 @@ func (s *Store) idsWithEmail(ctx context.Context, norm string) ([]string, error)
 // deleteWhere deletes the entries matching cond, each with its key (the
 // key is a column of the entry's row), and appends a volunteer_deleted
 // audit entry for each in the same transaction.
-func (s *Store) deleteWhere(ctx context.Context, cond string, args []any, reason string) (int, error) {
+func (s *Volunteers) deleteWhere(ctx context.Context, cond string, args []any, reason string) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		ids, err := deleteRows(ctx, tx, cond, args)
@@ -305,7 +303,7 @@ func (d deleted) details(reason string) map[string]any {
 func deleteRows(ctx context.Context, tx pgx.Tx, cond string, args []any) ([]deleted, error) {
 	rows, err := tx.Query(ctx, "DELETE FROM research.volunteers WHERE "+cond+" RETURNING volunteer_id::text, wrapped_key IS NOT NULL", args...)
 	if err != nil {
-		return nil, dbErr(err)
+		return nil, volunteerErr(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (deleted, error) {
 		var d deleted
@@ -313,7 +311,7 @@ func deleteRows(ctx context.Context, tx pgx.Tx, cond string, args []any) ([]dele
 		return d, err
 	})
 	if err != nil {
-		return nil, dbErr(err)
+		return nil, volunteerErr(err)
 	}
 	return out, nil
 }
@@ -327,7 +325,7 @@ type FlagResult struct {
 // FlagDue marks every entry whose review date has come and that is not
 // marked yet, and counts the entries awaiting review. It is the daily job:
 // running it again the same day changes nothing.
-func (s *Store) FlagDue(ctx context.Context) (FlagResult, error) {
+func (s *Volunteers) FlagDue(ctx context.Context) (FlagResult, error) {
 	now := s.now()
 	today := research.Today(now).UTC()
 	var r FlagResult
@@ -335,11 +333,11 @@ func (s *Store) FlagDue(ctx context.Context) (FlagResult, error) {
 		`UPDATE research.volunteers SET review_flagged_at = $2
 		 WHERE review_due_on <= $1 AND review_flagged_at IS NULL`, today, now)
 	if err != nil {
-		return r, fmt.Errorf("volunteers: flag due reviews: %w", dbErr(err))
+		return r, fmt.Errorf("volunteers: flag due reviews: %w", volunteerErr(err))
 	}
 	r.NewlyFlagged = int(tag.RowsAffected())
 	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM research.volunteers WHERE review_due_on <= $1`, today).Scan(&r.Due); err != nil {
-		return r, fmt.Errorf("volunteers: count due reviews: %w", dbErr(err))
+		return r, fmt.Errorf("volunteers: count due reviews: %w", volunteerErr(err))
 	}
 	return r, nil
 }
@@ -363,34 +361,34 @@ func scanSummary(row pgx.CollectableRow) (research.Summary, error) {
 
 // Due lists the entries whose review date is today or earlier, oldest
 // first, without their personal data.
-func (s *Store) Due(ctx context.Context) ([]research.Summary, error) {
+func (s *Volunteers) Due(ctx context.Context) ([]research.Summary, error) {
 	return s.summaries(ctx, "review_due_on <= $1", "due reviews")
 }
 
 // Overdue lists the entries whose review date has passed (before today)
 // without a decision: what the auditors' page shows.
-func (s *Store) Overdue(ctx context.Context) ([]research.Summary, error) {
+func (s *Volunteers) Overdue(ctx context.Context) ([]research.Summary, error) {
 	return s.summaries(ctx, "review_due_on < $1", "overdue reviews")
 }
 
-func (s *Store) summaries(ctx context.Context, cond, what string) ([]research.Summary, error) {
+func (s *Volunteers) summaries(ctx context.Context, cond, what string) ([]research.Summary, error) {
 	rows, err := s.db.Query(ctx, selectSummary+" WHERE "+cond+" ORDER BY review_due_on, volunteer_id",
 		research.Today(s.now()).UTC())
 	if err != nil {
-		return nil, fmt.Errorf("volunteers: list %s: %w", what, dbErr(err))
+		return nil, fmt.Errorf("volunteers: list %s: %w", what, volunteerErr(err))
 	}
 	out, err := pgx.CollectRows(rows, scanSummary)
 	if err != nil {
-		return nil, fmt.Errorf("volunteers: list %s: %w", what, dbErr(err))
+		return nil, fmt.Errorf("volunteers: list %s: %w", what, volunteerErr(err))
 	}
 	return out, nil
 }
 
 // Count returns how many entries are kept.
-func (s *Store) Count(ctx context.Context) (int, error) {
+func (s *Volunteers) Count(ctx context.Context) (int, error) {
 	var n int
 	if err := s.db.QueryRow(ctx, "SELECT count(*) FROM research.volunteers").Scan(&n); err != nil {
-		return 0, fmt.Errorf("volunteers: count: %w", dbErr(err))
+		return 0, fmt.Errorf("volunteers: count: %w", volunteerErr(err))
 	}
 	return n, nil
 }
@@ -400,7 +398,7 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 // is never read without a trace. why is a short reason kept with the audit
 // entry (not personal data: "review", say). It needs the KEK ring to open
 // the sealed contact details.
-func (s *Store) Show(ctx context.Context, id, why string) (research.Entry, error) {
+func (s *Volunteers) Show(ctx context.Context, id, why string) (research.Entry, error) {
 	var e research.Entry
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var name, email, decision, kekID *string
@@ -414,7 +412,7 @@ func (s *Store) Show(ctx context.Context, id, why string) (research.Entry, error
 			Scan(&e.ID, &sealed, &kekID, &wrapped, &name, &email, &e.Purpose, &e.ConsentVersion,
 				&signed, &due, &reviewed, &decision, &e.FlaggedAt)
 		if err != nil {
-			return dbErr(err)
+			return volunteerErr(err)
 		}
 		if sealed != nil {
 			c, err := s.openContact(e.ID, sealed, seal.Wrapped{KEKID: deref(kekID), Data: wrapped})
@@ -442,7 +440,7 @@ func (s *Store) Show(ctx context.Context, id, why string) (research.Entry, error
 // from today; Delete deletes the entry. Either way a "volunteer_review"
 // entry is appended (and, for Delete, "volunteer_deleted") in the same
 // transaction. It returns the entry's next review date (zero after Delete).
-func (s *Store) Review(ctx context.Context, id string, d research.Decision) (businessday.Date, error) {
+func (s *Volunteers) Review(ctx context.Context, id string, d research.Decision) (businessday.Date, error) {
 	now := s.now()
 	today := research.Today(now)
 	var next businessday.Date
@@ -456,7 +454,7 @@ func (s *Store) Review(ctx context.Context, id string, d research.Decision) (bus
 				 SET last_reviewed_on = $2, last_decision = 'keep', review_due_on = $3, review_flagged_at = NULL
 				 WHERE volunteer_id = $1`, id, today.UTC(), next.UTC())
 			if err != nil {
-				return dbErr(err)
+				return volunteerErr(err)
 			}
 			if tag.RowsAffected() == 0 {
 				return research.ErrNotFound
@@ -506,7 +504,7 @@ const sealBatch = 200
 // The old row versions still hold the plaintext until VACUUM reclaims
 // them, and the WAL and backups taken before hold it for their retention
 // period: docs/research.md says what to do.
-func (s *Store) SealPlaintext(ctx context.Context) (int, error) {
+func (s *Volunteers) SealPlaintext(ctx context.Context) (int, error) {
 	if s.ring == nil {
 		return 0, fmt.Errorf("volunteers: seal legacy entries: %w", errNoRing)
 	}
@@ -519,7 +517,7 @@ func (s *Store) SealPlaintext(ctx context.Context) (int, error) {
 				 FROM research.volunteers WHERE contact IS NULL
 				 ORDER BY volunteer_id LIMIT $1 FOR UPDATE SKIP LOCKED`, sealBatch)
 			if err != nil {
-				return dbErr(err)
+				return volunteerErr(err)
 			}
 			type legacy struct {
 				id string
@@ -531,7 +529,7 @@ func (s *Store) SealPlaintext(ctx context.Context) (int, error) {
 				return l, err
 			})
 			if err != nil {
-				return dbErr(err)
+				return volunteerErr(err)
 			}
 			for _, l := range todo {
 				sealed, w, err := s.sealContact(l.id, l.c)
@@ -541,7 +539,7 @@ func (s *Store) SealPlaintext(ctx context.Context) (int, error) {
 				if _, err := tx.Exec(ctx,
 					`UPDATE research.volunteers SET contact = $2, kek_id = $3, wrapped_key = $4, name = NULL, email = NULL
 					 WHERE volunteer_id = $1`, l.id, sealed, w.KEKID, w.Data); err != nil {
-					return fmt.Errorf("entry %s: %w", l.id, dbErr(err))
+					return fmt.Errorf("entry %s: %w", l.id, volunteerErr(err))
 				}
 			}
 			n = len(todo)
@@ -567,7 +565,7 @@ func (s *Store) SealPlaintext(ctx context.Context) (int, error) {
 // Keys it cannot unwrap (their KEK already removed from the ring) are
 // reported together, by entry id and KEK id; the others are still
 // rewrapped.
-func (s *Store) Rewrap(ctx context.Context) (int, error) {
+func (s *Volunteers) Rewrap(ctx context.Context) (int, error) {
 	if s.ring == nil {
 		return 0, fmt.Errorf("volunteers: rewrap keys: %w", errNoRing)
 	}
@@ -578,7 +576,7 @@ func (s *Store) Rewrap(ctx context.Context) (int, error) {
 			`SELECT volunteer_id::text, kek_id, wrapped_key FROM research.volunteers
 			 WHERE wrapped_key IS NOT NULL AND kek_id <> $1 ORDER BY volunteer_id FOR UPDATE`, s.ring.Current())
 		if err != nil {
-			return dbErr(err)
+			return volunteerErr(err)
 		}
 		type row struct {
 			id string
@@ -590,7 +588,7 @@ func (s *Store) Rewrap(ctx context.Context) (int, error) {
 			return x, err
 		})
 		if err != nil {
-			return dbErr(err)
+			return volunteerErr(err)
 		}
 		old := map[string]bool{}
 		for _, x := range todo {
@@ -601,7 +599,7 @@ func (s *Store) Rewrap(ctx context.Context) (int, error) {
 			}
 			if _, err := tx.Exec(ctx, `UPDATE research.volunteers SET kek_id = $2, wrapped_key = $3 WHERE volunteer_id = $1`,
 				x.id, nw.KEKID, nw.Data); err != nil {
-				return fmt.Errorf("entry %s: %w", x.id, dbErr(err))
+				return fmt.Errorf("entry %s: %w", x.id, volunteerErr(err))
 			}
 			old[x.w.KEKID] = true
 			n++
@@ -628,55 +626,36 @@ func (s *Store) Rewrap(ctx context.Context) (int, error) {
 // KeysPerKEK counts the entries' keys per KEK id that wraps them, and the
 // legacy entries not sealed yet under "": what an operator checks before
 // removing an old KEK from the ring.
-func (s *Store) KeysPerKEK(ctx context.Context) (map[string]int, error) {
+func (s *Volunteers) KeysPerKEK(ctx context.Context) (map[string]int, error) {
 	rows, err := s.db.Query(ctx, `SELECT coalesce(kek_id, ''), count(*) FROM research.volunteers GROUP BY 1`)
 	if err != nil {
-		return nil, fmt.Errorf("volunteers: count keys: %w", dbErr(err))
+		return nil, fmt.Errorf("volunteers: count keys: %w", volunteerErr(err))
 	}
 	out := map[string]int{}
 	for rows.Next() {
 		var id string
 		var n int
 		if err := rows.Scan(&id, &n); err != nil {
-			return nil, fmt.Errorf("volunteers: count keys: %w", dbErr(err))
+			return nil, fmt.Errorf("volunteers: count keys: %w", volunteerErr(err))
 		}
 		out[id] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("volunteers: count keys: %w", dbErr(err))
+		return nil, fmt.Errorf("volunteers: count keys: %w", volunteerErr(err))
 	}
 	return out, nil
 }
 
 // Ready reports whether the database answers.
-func (s *Store) Ready(ctx context.Context) error {
+func (s *Volunteers) Ready(ctx context.Context) error {
 	if err := s.db.Ping(ctx); err != nil {
 		return fmt.Errorf("volunteers: ping database: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) audit(ctx context.Context, tx pgx.Tx, kind audit.Kind, details map[string]any) error {
+func (s *Volunteers) audit(ctx context.Context, tx pgx.Tx, kind audit.Kind, details map[string]any) error {
 	_, err := s.log.Append(ctx, tx, audit.Event{Kind: kind, Details: details})
-	return err
-}
-
-// dbErr turns the driver's errors into the domain's. A malformed id is
-// "not found": to the caller there is no such entry.
-func dbErr(err error) error {
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return research.ErrNotFound
-	case errors.As(err, &pgErr) && pgErr.Code == "22P02": // invalid_text_representation (not a uuid)
-		return research.ErrNotFound
-	case errors.As(err, &pgErr):
-		// The message of a constraint violation may quote the row; keep
-		// the code and the constraint only.
-		if pgErr.Code[:2] == "23" {
-			return fmt.Errorf("constraint %s violated (SQLSTATE %s)", pgErr.ConstraintName, pgErr.Code)
-		}
-	}
 	return err
 }
 

@@ -1,4 +1,4 @@
-package store_test
+package postgres_test
 
 import (
 	"context"
@@ -8,18 +8,18 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
 func TestSaveOrderIdempotentAndConflicts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(t), nil)
+	st, err := postgres.OpenOrders(ctx, testenv.Database(t), nil)
 	testenv.Must(t, err)
 	defer st.Close()
 	testenv.Must(t, st.Migrate(ctx))
@@ -38,10 +38,10 @@ func TestSaveOrderIdempotentAndConflicts(t *testing.T) {
 	}
 	other := so
 	other.ID = uuid.NewString() // same reference, another order
-	if _, err := st.SaveOrder(ctx, other); !errors.Is(err, store.ErrConflict) {
+	if _, err := st.SaveOrder(ctx, other); !errors.Is(err, postgres.ErrConflict) {
 		t.Errorf("reused reference: %v", err)
 	}
-	if _, err := st.BatchFor(ctx, d); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.BatchFor(ctx, d); !errors.Is(err, postgres.ErrNotFound) {
 		t.Errorf("BatchFor with no batch: %v", err)
 	}
 	lock, ok, err := st.TryLockSending(ctx)

@@ -1,4 +1,4 @@
-package store_test
+package postgres_test
 
 import (
 	"context"
@@ -7,20 +7,20 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
 // migratedStore opens a store on a database of the test's own, migrated;
 // it is closed when the test ends.
-func migratedStore(t *testing.T) *store.Store {
+func migratedStore(t *testing.T) *postgres.Orders {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(t), nil)
+	st, err := postgres.OpenOrders(ctx, testenv.Database(t), nil)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
 	testenv.Must(t, st.Migrate(ctx))

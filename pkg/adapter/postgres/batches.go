@@ -1,4 +1,4 @@
-package store
+package postgres
 
 import (
 	"context"
@@ -10,11 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/auditlog"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
-	"booklets/pkg/keystore"
 	"booklets/pkg/stage/audit"
 )
 
@@ -82,7 +80,7 @@ func scanBatch(row pgx.Row) (Batch, error) {
 }
 
 // BatchFor returns the batch of a business date, or ErrNotFound.
-func (s *Store) BatchFor(ctx context.Context, date businessday.Date) (Batch, error) {
+func (s *Orders) BatchFor(ctx context.Context, date businessday.Date) (Batch, error) {
 	b, err := scanBatch(s.pool.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE business_date = $1`, date.UTC()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Batch{}, fmt.Errorf("batch for %s: %w", date, ErrNotFound)
@@ -95,7 +93,7 @@ func (s *Store) BatchFor(ctx context.Context, date businessday.Date) (Batch, err
 
 // Unfinished returns the batches not yet sent of dates before the given
 // one, oldest first: a run that crashed and was never resumed.
-func (s *Store) Unfinished(ctx context.Context, before businessday.Date) ([]Batch, error) {
+func (s *Orders) Unfinished(ctx context.Context, before businessday.Date) ([]Batch, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+batchColumns+` FROM batches
 		WHERE state <> 'sent' AND business_date < $1 ORDER BY business_date`, before.UTC())
 	if err != nil {
@@ -115,7 +113,7 @@ func (s *Store) Unfinished(ctx context.Context, before businessday.Date) ([]Batc
 // Batches cover consecutive date ranges up to the latest batch's date
 // (Assemble), so an order in no batch is one of a later date. A closed day
 // with no orders owes nothing.
-func (s *Store) Unsent(ctx context.Context, closed businessday.Date) (bool, error) {
+func (s *Orders) Unsent(ctx context.Context, closed businessday.Date) (bool, error) {
 	var unsent bool
 	err := s.pool.QueryRow(ctx, `
 		SELECT EXISTS (SELECT FROM batches WHERE state <> 'sent' AND business_date <= $1)
@@ -140,7 +138,7 @@ type SendLock struct {
 // TryLockSending takes the sending lock if no other process holds it. It
 // is a session lock on a dedicated connection: it lasts across the several
 // transactions of a send, and PostgreSQL frees it if the process dies.
-func (s *Store) TryLockSending(ctx context.Context) (*SendLock, bool, error) {
+func (s *Orders) TryLockSending(ctx context.Context) (*SendLock, bool, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("take the sending lock: %w", dbErr(err))
@@ -187,7 +185,7 @@ func (l *SendLock) Release() {
 // some batch already covers is refused as late (SaveOrder, under the lock
 // taken here), and it spares rewriting every order of the day
 // (docs/performance.md).
-func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, error) {
+func (s *Orders) Assemble(ctx context.Context, candidate Batch) (Batch, bool, error) {
 	if candidate.Encryption == "" {
 		// What the file name says, as migration 080 did for existing
 		// batches; the database refuses a value that contradicts it.
@@ -231,7 +229,7 @@ func (s *Store) Assemble(ctx context.Context, candidate Batch) (Batch, bool, err
 // format) its file has: the counts its file must show. A sender needs them
 // only to check a file the partner already has, before the batch's own
 // counts are set from the file it uploaded.
-func (s *Store) CountBatch(ctx context.Context, batchID string) (orders, records int, err error) {
+func (s *Orders) CountBatch(ctx context.Context, batchID string) (orders, records int, err error) {
 	err = s.pool.QueryRow(ctx, `
 		SELECT count(*), coalesce(sum(cardinality(o.formats)), 0)
 		FROM batches b JOIN orders o
@@ -274,7 +272,7 @@ type BatchOrder struct {
 // time left PostgreSQL idle while each lot was handled and the batcher idle
 // while the next was produced: 0.4 s more at a million orders, as did
 // FETCH ALL.)
-func (s *Store) EachOrder(ctx context.Context, batchID string, fn func(BatchOrder) error) error {
+func (s *Orders) EachOrder(ctx context.Context, batchID string, fn func(BatchOrder) error) error {
 	var fnErr error
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		// The range first, so that the cursor's plan knows it.
@@ -341,7 +339,7 @@ const eachOrderQuery = `
 
 // NoteAttempt counts a failed attempt to send a batch and keeps a short
 // reason (never personal data) for operators.
-func (s *Store) NoteAttempt(ctx context.Context, batchID, reason string) error {
+func (s *Orders) NoteAttempt(ctx context.Context, batchID, reason string) error {
 	if _, err := s.pool.Exec(ctx, `UPDATE batches SET attempts = attempts + 1, last_error = $2 WHERE batch_id = $1`,
 		batchID, reason); err != nil {
 		return fmt.Errorf("note attempt for batch %s: %w", batchID, dbErr(err))
@@ -350,7 +348,7 @@ func (s *Store) NoteAttempt(ctx context.Context, batchID, reason string) error {
 }
 
 // MarkUploaded records that both files are verified at the partner.
-func (s *Store) MarkUploaded(ctx context.Context, batchID, sha256 string, records, orders int) error {
+func (s *Orders) MarkUploaded(ctx context.Context, batchID, sha256 string, records, orders int) error {
 	if _, err := s.pool.Exec(ctx, `
 		UPDATE batches SET state = 'uploaded', sha256 = $2, record_count = $3, order_count = $4, uploaded_at = $5
 		WHERE batch_id = $1 AND state = 'assembling'`,
@@ -374,7 +372,7 @@ type Sent struct {
 	// (their orders are in this batch or earlier ones): crypto-shredding
 	// every copy of their sealed personal data, stream and backups
 	// included. Each destruction is recorded as "day_key_destroyed".
-	Keys *keystore.Store
+	Keys *DayKeys
 }
 
 // Deleted says how much personal data recording a batch deleted.
@@ -382,7 +380,7 @@ type Deleted struct {
 	Orders      int // order_personal rows
 	DeadLetters int // dead letters whose raw bytes were removed
 	// DayKeys are the day keys destroyed (crypto-shredded).
-	DayKeys []keystore.Destruction
+	DayKeys []DayKeyDestruction
 }
 
 // RecordSent records a verified upload and deletes the personal data of
@@ -393,7 +391,7 @@ type Deleted struct {
 // raw bytes; and the audit log gets "batch_sent" and
 // "personal_data_deleted". Recording a batch that is already sent changes
 // nothing.
-func (s *Store) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
+func (s *Orders) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 	var del Deleted
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var state string
@@ -437,7 +435,7 @@ func (s *Store) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 			r.BatchID, r.SHA256, r.Records, r.Orders, r.SentAt, r.DeliveryDate.UTC(), r.DueDate.UTC()); err != nil {
 			return err
 		}
-		log := auditlog.Appender{Now: s.now}
+		log := AuditAppender{Now: s.now}
 		if _, err := log.Append(ctx, tx, audit.Event{Kind: audit.BatchSent, BatchID: r.BatchID, Details: map[string]any{
 			"business_date": businessday.FromTime(date).String(),
 			"data_file":     dataFile,

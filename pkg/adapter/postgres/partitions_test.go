@@ -1,13 +1,13 @@
-package store_test
+package postgres_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -45,7 +45,7 @@ func TestPersonalPartitionsPerDay(t *testing.T) {
 	saved, err := st.SaveOrders(ctx, []order.SealedOrder{o24, sealed(day(24)), sealed(day(25))})
 	testenv.Must(t, err)
 	for i, s := range saved {
-		if s != store.Inserted {
+		if s != postgres.Inserted {
 			t.Errorf("order %d: %v", i, s)
 		}
 	}
@@ -61,12 +61,12 @@ func TestPersonalPartitionsPerDay(t *testing.T) {
 		t.Errorf("row of %s: %s %s %v %s", o24.Reference, ref, area, formats, date)
 	}
 
-	b, _, err := st.Assemble(ctx, store.Batch{ID: "B24", Date: day(24), CreatedAt: time.Now(), DataFile: "B24.csv", ManifestFile: "B24.json"})
+	b, _, err := st.Assemble(ctx, postgres.Batch{ID: "B24", Date: day(24), CreatedAt: time.Now(), DataFile: "B24.csv", ManifestFile: "B24.json"})
 	testenv.Must(t, err)
 	if orders, _, err := st.CountBatch(ctx, b.ID); err != nil || orders != 3 {
 		t.Fatalf("batch of the 24th holds %d orders, want 3 (%v)", orders, err)
 	}
-	del, err := st.RecordSent(ctx, store.Sent{BatchID: "B24", SHA256: "x", Records: 6, Orders: 3, SentAt: time.Now(),
+	del, err := st.RecordSent(ctx, postgres.Sent{BatchID: "B24", SHA256: "x", Records: 6, Orders: 3, SentAt: time.Now(),
 		DeliveryDate: day(25), DueDate: day(30)})
 	testenv.Must(t, err)
 	if got := partitions(); del.Orders != 3 || len(got) != 1 || got[0] != "order_personal_20261125" {
@@ -79,7 +79,7 @@ func TestPersonalPartitionsPerDay(t *testing.T) {
 	}
 	saved, err = st.SaveOrders(ctx, []order.SealedOrder{sealed(day(23)), sealed(day(25))})
 	testenv.Must(t, err)
-	if saved[0] != store.Late || saved[1] != store.Inserted {
+	if saved[0] != postgres.Late || saved[1] != postgres.Inserted {
 		t.Errorf("late and on-time orders: %v", saved)
 	}
 	if got := partitions(); len(got) != 1 {

@@ -1,4 +1,4 @@
-package store
+package postgres
 
 import (
 	"context"
@@ -18,7 +18,7 @@ type Held struct {
 }
 
 // HeldPersonal counts the orders that still have their personal part.
-func (s *Store) HeldPersonal(ctx context.Context) (Held, error) {
+func (s *Orders) HeldPersonal(ctx context.Context) (Held, error) {
 	var (
 		h      Held
 		oldest *time.Time
@@ -35,7 +35,7 @@ func (s *Store) HeldPersonal(ctx context.Context) (Held, error) {
 
 // LastSent returns the business date of the latest batch sent; ok is false
 // when none has been.
-func (s *Store) LastSent(ctx context.Context) (date businessday.Date, ok bool, err error) {
+func (s *Orders) LastSent(ctx context.Context) (date businessday.Date, ok bool, err error) {
 	var d *time.Time
 	if err := s.pool.QueryRow(ctx, `SELECT max(business_date) FROM batches WHERE state = 'sent'`).Scan(&d); err != nil {
 		return businessday.Date{}, false, fmt.Errorf("latest batch sent: %w", dbErr(err))

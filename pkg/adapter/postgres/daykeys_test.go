@@ -1,4 +1,4 @@
-package keystore_test
+package postgres_test
 
 import (
 	"bytes"
@@ -13,10 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/auditlog"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/keystore"
 	"booklets/pkg/stage/audit"
 	"booklets/pkg/testkit/testenv"
 )
@@ -27,12 +26,6 @@ var (
 	personal = []byte(`{"name":"Zebedee Quiggleworth","postcode":"NR21 0AB"}`)
 	aad      = seal.OrderAAD("0b4c7a2e-6a43-4d8e-9d43-3f1c6b2a9e01", "BK-7Q4M-2XPD")
 )
-
-func database(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, _ := testenv.MigratedPool(t)
-	return pool
-}
 
 func kekSpec(id string) string {
 	b := make([]byte, seal.KeySize)
@@ -65,17 +58,17 @@ func (m *manual) Advance(d time.Duration) {
 	m.now = m.now.Add(d)
 }
 
-func destroy(t *testing.T, db *pgxpool.Pool, s *keystore.Store, d businessday.Date) keystore.Destruction {
+func destroy(t *testing.T, db *pgxpool.Pool, s *postgres.DayKeys, d businessday.Date) postgres.DayKeyDestruction {
 	t.Helper()
 	ctx := context.Background()
-	var out keystore.Destruction
+	var out postgres.DayKeyDestruction
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var err error
 		out, err = s.Destroy(ctx, tx, d)
 		if err != nil {
 			return err
 		}
-		return auditlog.Append(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, BatchID: "B-" + d.String(), Details: out.AuditDetails()})
+		return postgres.AppendAudit(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, BatchID: "B-" + d.String(), Details: out.AuditDetails()})
 	})
 	testenv.Must(t, err)
 	return out
@@ -86,9 +79,9 @@ func TestGetOrCreateIsStable(t *testing.T) {
 	ctx := context.Background()
 	db := database(t)
 	r := ring(t, kekSpec("k1"))
-	intake, batcher := keystore.New(db, r), keystore.New(db, r, keystore.WithTTL(0))
+	intake, batcher := postgres.NewDayKeys(db, r), postgres.NewDayKeys(db, r, postgres.WithTTL(0))
 
-	if _, err := batcher.Get(ctx, day); !errors.Is(err, keystore.ErrNoKey) {
+	if _, err := batcher.Get(ctx, day); !errors.Is(err, postgres.ErrNoKey) {
 		t.Fatalf("Get before any order: %v, want ErrNoKey", err)
 	}
 	k, err := intake.GetOrCreate(ctx, day)
@@ -131,7 +124,7 @@ func TestConcurrentGetOrCreateGivesOneKey(t *testing.T) {
 	keys := make(chan *seal.DayKey, stores*perStore)
 	var wg sync.WaitGroup
 	for range stores {
-		s := keystore.New(db, r)
+		s := postgres.NewDayKeys(db, r)
 		for range perStore {
 			wg.Go(func() {
 				k, err := s.GetOrCreate(ctx, day)
@@ -165,7 +158,7 @@ func TestDestroy(t *testing.T) {
 	ctx := context.Background()
 	db := database(t)
 	r := ring(t, kekSpec("k1"))
-	s := keystore.New(db, r)
+	s := postgres.NewDayKeys(db, r)
 
 	k, err := s.GetOrCreate(ctx, day)
 	testenv.Must(t, err)
@@ -187,7 +180,7 @@ func TestDestroy(t *testing.T) {
 		t.Errorf("GetOrCreate after Destroy: %v, want ErrKeyDestroyed", err)
 	}
 	// And in a fresh process with the same KEK.
-	fresh := keystore.New(db, r)
+	fresh := postgres.NewDayKeys(db, r)
 	if _, err := fresh.GetOrCreate(ctx, day); !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Errorf("GetOrCreate in another process: %v, want ErrKeyDestroyed", err)
 	}
@@ -216,12 +209,12 @@ func TestDestroy(t *testing.T) {
 	}
 
 	// The destruction is in the audit log, and the chain holds.
-	res, err := auditlog.Verify(ctx, db)
+	res, err := postgres.VerifyAudit(ctx, db)
 	testenv.Must(t, err)
 	if !res.OK {
 		t.Errorf("audit chain: %+v", res)
 	}
-	entries, err := auditlog.ForBatch(ctx, db, "B-2026-05-07")
+	entries, err := postgres.AuditForBatch(ctx, db, "B-2026-05-07")
 	testenv.Must(t, err)
 	if len(entries) != 2 || entries[0].Kind != audit.DayKeyDestroyed {
 		t.Errorf("audit entries: %+v", entries)
@@ -238,7 +231,7 @@ func TestDestroyRolledBackKeepsKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	s := keystore.New(db, ring(t, kekSpec("k1")))
+	s := postgres.NewDayKeys(db, ring(t, kekSpec("k1")))
 	k, err := s.GetOrCreate(ctx, day)
 	testenv.Must(t, err)
 	sealed, _ := k.Seal(personal, aad)
@@ -263,14 +256,14 @@ func TestDestroyDayWithoutKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	s := keystore.New(db, ring(t, kekSpec("k1")))
+	s := postgres.NewDayKeys(db, ring(t, kekSpec("k1")))
 
 	d := destroy(t, db, s, day)
 	if d.KEKID != "" || d.Already || d.AuditDetails()["key_existed"] != false {
 		t.Errorf("destruction = %+v", d)
 	}
 	// A late order for a day already sent cannot be sealed under a new key.
-	if _, err := keystore.New(db, ring(t, kekSpec("k1"))).GetOrCreate(ctx, day); !errors.Is(err, seal.ErrKeyDestroyed) {
+	if _, err := postgres.NewDayKeys(db, ring(t, kekSpec("k1"))).GetOrCreate(ctx, day); !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Errorf("GetOrCreate after destroying a day without key: %v, want ErrKeyDestroyed", err)
 	}
 }
@@ -281,8 +274,8 @@ func TestCacheBoundAcrossProcesses(t *testing.T) {
 	db := database(t)
 	r := ring(t, kekSpec("k1"))
 	clock := &manual{now: time.Date(2026, 5, 7, 12, 0, 0, 0, time.UTC)}
-	intake := keystore.New(db, r, keystore.WithClock(clock.Now), keystore.WithTTL(30*time.Second))
-	batcher := keystore.New(db, r, keystore.WithClock(clock.Now))
+	intake := postgres.NewDayKeys(db, r, postgres.WithClock(clock.Now), postgres.WithTTL(30*time.Second))
+	batcher := postgres.NewDayKeys(db, r, postgres.WithClock(clock.Now))
 
 	_, err := intake.GetOrCreate(ctx, day)
 	testenv.Must(t, err)
@@ -307,7 +300,7 @@ func TestRotationAndRewrap(t *testing.T) {
 	db := database(t)
 	oldKEK, newKEK := kekSpec("2026a"), kekSpec("2026b")
 
-	before := keystore.New(db, ring(t, oldKEK))
+	before := postgres.NewDayKeys(db, ring(t, oldKEK))
 	k, err := before.GetOrCreate(ctx, day)
 	testenv.Must(t, err)
 	sealed, _ := k.Seal(personal, aad)
@@ -316,7 +309,7 @@ func TestRotationAndRewrap(t *testing.T) {
 	destroy(t, db, before, nextDay)
 
 	// Rotation: new current KEK, old one kept for unwrapping.
-	rotated := keystore.New(db, ring(t, newKEK+","+oldKEK), keystore.WithTTL(0))
+	rotated := postgres.NewDayKeys(db, ring(t, newKEK+","+oldKEK), postgres.WithTTL(0))
 	k2, err := rotated.Get(ctx, day)
 	if err != nil {
 		t.Fatalf("old KEK after rotation: %v", err)
@@ -329,7 +322,7 @@ func TestRotationAndRewrap(t *testing.T) {
 	testenv.Must(t, err)
 
 	// Before rewrapping, removing the old KEK loses the live key.
-	removed := keystore.New(db, ring(t, newKEK), keystore.WithTTL(0))
+	removed := postgres.NewDayKeys(db, ring(t, newKEK), postgres.WithTTL(0))
 	if _, err := removed.Get(ctx, day); !errors.Is(err, seal.ErrUnknownKEK) {
 		t.Errorf("removed KEK: %v, want ErrUnknownKEK", err)
 	}
@@ -362,18 +355,18 @@ func TestWrongKEK(t *testing.T) {
 	ctx := context.Background()
 	db := database(t)
 	r := ring(t, kekSpec("k1"))
-	_, err := keystore.New(db, r).GetOrCreate(ctx, day)
+	_, err := postgres.NewDayKeys(db, r).GetOrCreate(ctx, day)
 	testenv.Must(t, err)
 
 	// Same id, different key material: refused as tampered, not misread.
-	if _, err := keystore.New(db, ring(t, kekSpec("k1"))).Get(ctx, day); !errors.Is(err, seal.ErrTampered) {
+	if _, err := postgres.NewDayKeys(db, ring(t, kekSpec("k1"))).Get(ctx, day); !errors.Is(err, seal.ErrTampered) {
 		t.Errorf("wrong KEK under the right id: %v, want ErrTampered", err)
 	}
 	// A wrapped key copied onto another date does not unwrap either.
 	_, err = db.Exec(ctx, `INSERT INTO day_keys (business_date, kek_id, wrapped, created_at)
 		SELECT '2026-05-08', kek_id, wrapped, created_at FROM day_keys WHERE business_date = '2026-05-07'`)
 	testenv.Must(t, err)
-	if _, err := keystore.New(db, r).Get(ctx, nextDay); !errors.Is(err, seal.ErrTampered) {
+	if _, err := postgres.NewDayKeys(db, r).Get(ctx, nextDay); !errors.Is(err, seal.ErrTampered) {
 		t.Errorf("moved wrapped key: %v, want ErrTampered", err)
 	}
 }

@@ -1,4 +1,4 @@
-package store_test
+package postgres_test
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -31,16 +31,16 @@ func TestAssembleByDateRange(t *testing.T) {
 		}
 		return so
 	}
-	assemble := func(id string, d businessday.Date) store.Batch {
+	assemble := func(id string, d businessday.Date) postgres.Batch {
 		t.Helper()
-		b, _, err := st.Assemble(ctx, store.Batch{ID: id, Date: d, CreatedAt: time.Now(), DataFile: id + ".csv", ManifestFile: id + ".json"})
+		b, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: d, CreatedAt: time.Now(), DataFile: id + ".csv", ManifestFile: id + ".json"})
 		testenv.Must(t, err)
 		return b
 	}
 	members := func(id string) map[string]bool {
 		t.Helper()
 		got := map[string]bool{}
-		testenv.Must(t, st.EachOrder(ctx, id, func(o store.BatchOrder) error {
+		testenv.Must(t, st.EachOrder(ctx, id, func(o postgres.BatchOrder) error {
 			got[o.OrderID] = true
 			return nil
 		}))
@@ -80,7 +80,7 @@ func TestAssembleByDateRange(t *testing.T) {
 	if got := members("B25"); len(got) != 1 || !got[o25.ID] || orders != 1 {
 		t.Errorf("batch of the 25th: %v, %d orders counted", got, orders)
 	}
-	del, err := st.RecordSent(ctx, store.Sent{BatchID: "B24", SHA256: "x", Records: 2, Orders: 2, SentAt: time.Now(),
+	del, err := st.RecordSent(ctx, postgres.Sent{BatchID: "B24", SHA256: "x", Records: 2, Orders: 2, SentAt: time.Now(),
 		DeliveryDate: day(25), DueDate: day(30)})
 	testenv.Must(t, err)
 	var left, deleted int
@@ -107,7 +107,7 @@ func TestEachOrderReadsInIndexOrderWithoutSorting(t *testing.T) {
 	}
 	_, err := st.Pool().Exec(ctx, `ANALYZE order_personal`)
 	testenv.Must(t, err)
-	plan, err := store.EachOrderPlan(ctx, st, day.AddDays(-1).UTC(), day.UTC())
+	plan, err := postgres.EachOrderPlan(ctx, st, day.AddDays(-1).UTC(), day.UTC())
 	testenv.Must(t, err)
 	if strings.Contains(plan, "Sort") || !strings.Contains(plan, "Index Scan") {
 		t.Errorf("batch rows are not read in index order:\n%s", plan)
@@ -123,13 +123,13 @@ func TestAssembleRecordsEncryption(t *testing.T) {
 	ctx := context.Background()
 	st := migratedStore(t)
 	day := func(d int) businessday.Date { return businessday.Date{Year: 2026, Month: 11, Day: d} }
-	b, created, err := st.Assemble(ctx, store.Batch{ID: "B20", Date: day(20), CreatedAt: time.Now(),
+	b, created, err := st.Assemble(ctx, postgres.Batch{ID: "B20", Date: day(20), CreatedAt: time.Now(),
 		DataFile: "B20.csv.gpg", ManifestFile: "B20.json", Encryption: batchfile.EncryptionOpenPGP})
 	testenv.Must(t, err)
 	if !created || b.Encryption != batchfile.EncryptionOpenPGP {
 		t.Fatalf("assembled %+v", b)
 	}
-	again, created, err := st.Assemble(ctx, store.Batch{ID: "other", Date: day(20), CreatedAt: time.Now(),
+	again, created, err := st.Assemble(ctx, postgres.Batch{ID: "other", Date: day(20), CreatedAt: time.Now(),
 		DataFile: "other.csv", ManifestFile: "other.json", Encryption: batchfile.EncryptionNone})
 	testenv.Must(t, err)
 	if created || again.ID != "B20" || again.Encryption != batchfile.EncryptionOpenPGP || again.DataFile != "B20.csv.gpg" {
@@ -139,18 +139,18 @@ func TestAssembleRecordsEncryption(t *testing.T) {
 	if err != nil || got.Encryption != batchfile.EncryptionOpenPGP {
 		t.Errorf("BatchFor = %+v, %v", got, err)
 	}
-	for _, c := range []store.Batch{
+	for _, c := range []postgres.Batch{
 		{ID: "B21", Date: day(21), DataFile: "B21.csv.gpg", Encryption: batchfile.EncryptionNone},
 		{ID: "B22", Date: day(22), DataFile: "B22.csv", Encryption: batchfile.EncryptionOpenPGP},
 		{ID: "B23", Date: day(23), DataFile: "B23.csv", Encryption: "rot13"},
 	} {
 		c.CreatedAt, c.ManifestFile = time.Now(), c.ID+".json"
-		if _, _, err := st.Assemble(ctx, c); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "23514") {
+		if _, _, err := st.Assemble(ctx, c); !errors.Is(err, postgres.ErrConflict) || !strings.Contains(err.Error(), "23514") {
 			t.Errorf("%s as %s: %v, want the database's refusal", c.DataFile, c.Encryption, err)
 		}
 	}
 	// Left empty, it is what the name says.
-	b24, _, err := st.Assemble(ctx, store.Batch{ID: "B24", Date: day(24), CreatedAt: time.Now(), DataFile: "B24.csv", ManifestFile: "B24.json"})
+	b24, _, err := st.Assemble(ctx, postgres.Batch{ID: "B24", Date: day(24), CreatedAt: time.Now(), DataFile: "B24.csv", ManifestFile: "B24.json"})
 	if err != nil || b24.Encryption != batchfile.EncryptionNone {
 		t.Errorf("unsaid: %+v, %v", b24, err)
 	}
@@ -178,12 +178,12 @@ func TestUnsent(t *testing.T) {
 	if unsent(day(23)) || !unsent(day(24)) || !unsent(day(25)) {
 		t.Error("an order in no batch: owed from its own day on")
 	}
-	b, _, err := st.Assemble(ctx, store.Batch{ID: "B25", Date: day(25), CreatedAt: time.Now(), DataFile: "B25.csv", ManifestFile: "B25.json"})
+	b, _, err := st.Assemble(ctx, postgres.Batch{ID: "B25", Date: day(25), CreatedAt: time.Now(), DataFile: "B25.csv", ManifestFile: "B25.json"})
 	testenv.Must(t, err)
 	if !unsent(day(25)) || !unsent(day(26)) {
 		t.Error("a batch assembled and not sent is owed")
 	}
-	_, err = st.RecordSent(ctx, store.Sent{BatchID: b.ID, SHA256: "ab", SentAt: time.Now(), DeliveryDate: day(26), DueDate: day(26).AddDays(40)})
+	_, err = st.RecordSent(ctx, postgres.Sent{BatchID: b.ID, SHA256: "ab", SentAt: time.Now(), DeliveryDate: day(26), DueDate: day(26).AddDays(40)})
 	testenv.Must(t, err)
 	if unsent(day(26)) {
 		t.Error("owed after the batch was sent")

@@ -2,7 +2,7 @@
 // batcher's batches table and keeps the partner's deletion confirmations
 // and overdue alerts (migrations/011_confirmations.sql), writing the audit
 // entry of each in the same transaction.
-package ledger
+package postgres
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"booklets/pkg/auditlog"
 	"booklets/pkg/stage/audit"
 	"booklets/pkg/stage/reconcile"
 )
@@ -27,8 +26,8 @@ type Ledger struct {
 	db *pgxpool.Pool
 }
 
-// New returns a ledger over the pool.
-func New(db *pgxpool.Pool) *Ledger { return &Ledger{db: db} }
+// NewLedger returns a ledger over the pool.
+func NewLedger(db *pgxpool.Pool) *Ledger { return &Ledger{db: db} }
 
 var _ reconcile.Store = (*Ledger)(nil)
 
@@ -36,7 +35,7 @@ const selectBatch = `SELECT batch_id, business_date, state, record_count, coales
 	coalesce(sent_at, 'epoch'::timestamptz), coalesce(delivery_date, 'epoch'::date), coalesce(due_date, 'epoch'::date)
 	FROM batches`
 
-func scanBatch(row pgx.Row) (reconcile.Batch, error) {
+func scanReconcileBatch(row pgx.Row) (reconcile.Batch, error) {
 	var b reconcile.Batch
 	err := row.Scan(&b.ID, &b.BusinessDate, &b.State, &b.RecordCount, &b.SHA256, &b.SentAt, &b.DeliveryDate, &b.DueDate)
 	if b.SentAt.Unix() == 0 {
@@ -80,7 +79,7 @@ func (l *Ledger) Record(ctx context.Context, f reconcile.File, now time.Time, ju
 		var batch *reconcile.Batch
 		var accepted *reconcile.Recorded
 		if id, ok := reconcile.BatchIDFromFileName(f.Name); ok {
-			b, err := scanBatch(tx.QueryRow(ctx, selectBatch+" WHERE batch_id = $1", id))
+			b, err := scanReconcileBatch(tx.QueryRow(ctx, selectBatch+" WHERE batch_id = $1", id))
 			switch {
 			case err == nil:
 				batch = &b
@@ -134,7 +133,7 @@ func (l *Ledger) Record(ctx context.Context, f reconcile.File, now time.Time, ju
 		} else {
 			details["reason"] = rec.Reason
 		}
-		_, err = auditlog.Appender{Now: func() time.Time { return now }}.Append(ctx, tx, audit.Event{Kind: kind, BatchID: rec.BatchID, Details: details})
+		_, err = AuditAppender{Now: func() time.Time { return now }}.Append(ctx, tx, audit.Event{Kind: kind, BatchID: rec.BatchID, Details: details})
 		return err
 	})
 	if err != nil {
@@ -160,7 +159,7 @@ func (l *Ledger) States(ctx context.Context, f reconcile.Filter) ([]reconcile.St
 		return nil, fmt.Errorf("ledger: read batches: %w", err)
 	}
 	states, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (reconcile.State, error) {
-		b, err := scanBatch(row)
+		b, err := scanReconcileBatch(row)
 		return reconcile.State{Batch: b}, err
 	})
 	if err != nil {
@@ -209,7 +208,7 @@ func (l *Ledger) RaiseOverdue(ctx context.Context, b reconcile.Batch, today, now
 			return nil
 		}
 		raised = true
-		_, err = auditlog.Appender{Now: func() time.Time { return now }}.Append(ctx, tx, audit.Event{
+		_, err = AuditAppender{Now: func() time.Time { return now }}.Append(ctx, tx, audit.Event{
 			Kind: audit.OverdueRaised, BatchID: b.ID,
 			Details: map[string]any{"due_date": b.DueDate.Format(time.DateOnly), "alert_date": today.Format(time.DateOnly)},
 		})
@@ -239,7 +238,7 @@ func (l *Ledger) RecordRun(ctx context.Context, run reconcile.Run) error {
 		for _, why := range []string{reconcile.BadName, reconcile.UnknownBatch, reconcile.Oversized} {
 			details[why] = s.UnmatchedBy[why]
 		}
-		_, err = auditlog.Appender{Now: func() time.Time { return run.FinishedAt }}.Append(ctx, tx,
+		_, err = AuditAppender{Now: func() time.Time { return run.FinishedAt }}.Append(ctx, tx,
 			audit.Event{Kind: audit.ConfirmationsUnmatched, Details: details})
 		return err
 	})

@@ -1,4 +1,4 @@
-package store_test
+package postgres_test
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/store"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -31,7 +31,7 @@ func TestSaveOrdersOutcomes(t *testing.T) {
 	if _, err := st.SaveOrder(ctx, earlier); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.Assemble(ctx, store.Batch{ID: "B1", Date: closed, CreatedAt: time.Now(), DataFile: "d", ManifestFile: "m"}); err != nil {
+	if _, _, err := st.Assemble(ctx, postgres.Batch{ID: "B1", Date: closed, CreatedAt: time.Now(), DataFile: "d", ManifestFile: "m"}); err != nil {
 		t.Fatal(err)
 	}
 	a, b, late := mk(open), mk(open), mk(closed)
@@ -39,7 +39,7 @@ func TestSaveOrdersOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []store.Saved{store.Inserted, store.Duplicate, store.Inserted, store.Duplicate, store.Late}
+	want := []postgres.Saved{postgres.Inserted, postgres.Duplicate, postgres.Inserted, postgres.Duplicate, postgres.Late}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("order %d: %v, want %v", i, got[i], want[i])
@@ -62,7 +62,7 @@ func TestSaveOrdersOutcomes(t *testing.T) {
 	c := mk(open)
 	reused := mk(open)
 	reused.Reference = a.Reference // another order id with a stored reference
-	if _, err := st.SaveOrders(ctx, []order.SealedOrder{c, reused}); !errors.Is(err, store.ErrConflict) {
+	if _, err := st.SaveOrders(ctx, []order.SealedOrder{c, reused}); !errors.Is(err, postgres.ErrConflict) {
 		t.Errorf("reused reference: %v", err)
 	}
 	if n := count(`SELECT count(*) FROM orders WHERE order_id = $1`, c.ID); n != 0 {
@@ -74,7 +74,7 @@ func TestSaveOrdersOutcomes(t *testing.T) {
 // does under load (orders/s = 256 / time per operation).
 func BenchmarkSaveOrders256(b *testing.B) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, testenv.Database(b), nil)
+	st, err := postgres.OpenOrders(ctx, testenv.Database(b), nil)
 	testenv.Must(b, err)
 	defer st.Close()
 	testenv.Must(b, st.Migrate(ctx))
