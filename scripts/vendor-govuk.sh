@@ -1,13 +1,14 @@
 #!/bin/sh
 # Copies GOV.UK Frontend's built CSS, JavaScript, fonts and images from
-# node_modules into pkg/adapter/web/public/static/govuk, where the intake binary embeds them.
+# node_modules into pkg/adapter/web/govuk/static, where the intake and reconciler
+# binaries embed them (package govuk).
 # The copies are committed, so `go build` works on a fresh clone without npm;
 # run this (after `npm ci`) only when package.json changes govuk-frontend's
-# version, then commit pkg/adapter/web/public/static/govuk.
+# version, then commit pkg/adapter/web/govuk/static.
 set -eu
 cd "$(dirname "$0")/.."
 src=node_modules/govuk-frontend/dist/govuk
-dst=pkg/adapter/web/public/static/govuk
+dst=pkg/adapter/web/govuk/static
 if [ ! -f "$src/govuk-frontend.min.css" ]; then
 	echo "vendor-govuk: $src not found: run 'npm ci' first" >&2
 	exit 1

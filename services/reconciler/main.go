@@ -41,7 +41,7 @@ import (
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/adapter/web/auditors"
-	"booklets/pkg/adapter/web/public"
+	"booklets/pkg/adapter/web/govuk"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/platform/clock"
@@ -437,7 +437,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 		}
 	}
 
-	web, err := auditors.New(led, cfg.Auth, now, log, public.GOVUKAssets())
+	web, err := auditors.New(led, cfg.Auth, now, log, govuk.Assets())
 	if err != nil {
 		return err
 	}
