@@ -13,6 +13,7 @@ import (
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/platform/clock"
 	"booklets/pkg/stage/reconcile"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/partnersim"
 )
 
@@ -96,30 +97,27 @@ func TestClerkConfirmsAfterThirtyWorkingDays(t *testing.T) {
 
 	env := sim.Env()
 	inbox := c.Confirmations(env["SFTP_CONFIRMATIONS_DIR"], env["SFTP_PROCESSED_DIR"], env["SFTP_REJECTED_DIR"])
-	for {
-		names, err := inbox.List(ctx)
-		if err != nil {
+	var names []string
+	eventually.Until(ctx, t, "the simulator writes a confirmation", func(ctx context.Context) error {
+		var err error
+		if names, err = inbox.List(ctx); err != nil {
 			t.Fatalf("list confirmations: %v", err)
 		}
-		if len(names) > 0 {
-			b, err := inbox.Read(ctx, names[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			conf, err := reconcile.Parse(reconcile.NewFile(names[0], b))
-			if err != nil {
-				t.Fatalf("confirmation does not parse: %v\n%s", err, b)
-			}
-			if conf.BatchID != "b1" || *conf.RecordCount != 1 || conf.SHA256 != up.SHA256 {
-				t.Fatalf("confirmation %+v does not match the batch", conf)
-			}
-			break
+		if len(names) == 0 {
+			return errors.New("no confirmation written")
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("no confirmation written")
-		case <-time.After(50 * time.Millisecond):
-		}
+		return nil
+	})
+	b, err := inbox.Read(ctx, names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := reconcile.Parse(reconcile.NewFile(names[0], b))
+	if err != nil {
+		t.Fatalf("confirmation does not parse: %v\n%s", err, b)
+	}
+	if conf.BatchID != "b1" || *conf.RecordCount != 1 || conf.SHA256 != up.SHA256 {
+		t.Fatalf("confirmation %+v does not match the batch", conf)
 	}
 	if _, err := os.Stat(sim.Path(partnersim.DirBatches, dataName)); !os.IsNotExist(err) {
 		t.Errorf("data file not deleted before the confirmation: %v", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 
 	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/domain/businessday"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/partnersim"
 	"booklets/pkg/testkit/testenv"
 )
@@ -372,19 +374,13 @@ func startNATSCluster(t *testing.T) *natsCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	eventually.Within(t, 30*time.Second, "the NATS cluster has JetStream", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		_, err := js.AccountInfo(ctx)
-		cancel()
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the NATS cluster has no JetStream after 30s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
+	return c
 }
 
 func (c *natsCluster) nodeName(i int) string { return fmt.Sprintf("%s-n%d", c.name, i) }
@@ -477,23 +473,23 @@ func (c *natsCluster) jetStream(t *testing.T) natsjs.JetStream {
 func (c *natsCluster) streamInfo(ctx context.Context, t *testing.T, name string) *natsjs.StreamInfo {
 	t.Helper()
 	js := c.jetStream(t)
-	var last error
-	for ctx.Err() == nil {
+	var info *natsjs.StreamInfo
+	eventually.Until(ctx, t, fmt.Sprintf("stream %s has a leader", name), func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		s, err := js.Stream(rctx, name)
-		var info *natsjs.StreamInfo
 		if err == nil {
 			info, err = s.Info(rctx)
 		}
-		cancel()
-		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
-			return info
+		switch {
+		case err != nil:
+			return err
+		case info.Cluster == nil || info.Cluster.Leader == "":
+			return errors.New("no leader")
 		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("stream %s: no leader: %v", name, last)
-	return nil
+		return nil
+	})
+	return info
 }
 
 // settled is the stream's state once no change of its replicas is in
@@ -514,9 +510,8 @@ func (c *natsCluster) settled(ctx context.Context, t *testing.T, streamName stri
 // two current followers.
 func (c *natsCluster) waitReplicated(ctx context.Context, t *testing.T, streamName string) {
 	t.Helper()
-	var info *natsjs.StreamInfo
-	for ctx.Err() == nil {
-		info = c.streamInfo(ctx, t, streamName)
+	eventually.Until(ctx, t, fmt.Sprintf("stream %s has a leader and two current followers", streamName), func(ctx context.Context) error {
+		info := c.streamInfo(ctx, t, streamName)
 		current := 0
 		for _, r := range info.Cluster.Replicas {
 			if r.Current && !r.Offline {
@@ -524,30 +519,28 @@ func (c *natsCluster) waitReplicated(ctx context.Context, t *testing.T, streamNa
 			}
 		}
 		if info.Config.Replicas == 3 && current == 2 {
-			return
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("stream %s: %d replicas configured, cluster %+v; want a leader and two current followers", streamName, info.Config.Replicas, info.Cluster)
+		return fmt.Errorf("%d replicas configured, cluster %+v", info.Config.Replicas, info.Cluster)
+	})
 }
 
 // waitCurrent waits until the named server is a current replica of the
 // stream again.
 func (c *natsCluster) waitCurrent(ctx context.Context, t *testing.T, streamName, server string) {
 	t.Helper()
-	for ctx.Err() == nil {
+	eventually.Until(ctx, t, fmt.Sprintf("%s catches up with stream %s", server, streamName), func(ctx context.Context) error {
 		info := c.streamInfo(ctx, t, streamName)
 		if info.Cluster.Leader == server {
-			return
+			return nil
 		}
 		for _, r := range info.Cluster.Replicas {
 			if r.Name == server && r.Current && !r.Offline {
-				return
+				return nil
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s did not catch up with stream %s", server, streamName)
+		return fmt.Errorf("not a current replica: cluster %+v", info.Cluster)
+	})
 }
 
 // waitConsumed waits until the durable consumer has nothing pending and
@@ -555,24 +548,20 @@ func (c *natsCluster) waitCurrent(ctx context.Context, t *testing.T, streamName,
 func (c *natsCluster) waitConsumed(ctx context.Context, t *testing.T, streamName, consumer string) {
 	t.Helper()
 	js := c.jetStream(t)
-	var last string
-	for ctx.Err() == nil {
+	eventually.Until(ctx, t, fmt.Sprintf("consumer %s consumes stream %s", consumer, streamName), func(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		cons, err := js.Consumer(rctx, streamName, consumer)
 		var info *natsjs.ConsumerInfo
 		if err == nil {
 			info, err = cons.Info(rctx)
 		}
-		cancel()
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-			return
+		switch {
+		case err != nil:
+			return err
+		case info.NumPending != 0 || info.NumAckPending != 0:
+			return fmt.Errorf("%d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
 		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("consumer %s never consumed stream %s: %s", consumer, streamName, last)
+		return nil
+	})
 }
