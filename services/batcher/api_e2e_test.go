@@ -30,6 +30,7 @@ import (
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 	"booklets/services/batcher/internal/batcher"
@@ -104,9 +105,14 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	pool, err := pgxpool.New(ctx, dbURL)
 	testenv.Must(t, err)
 	t.Cleanup(pool.Close)
+	place, err := placeorder.New(placeorder.Config{
+		Publisher: orders, Claims: orders, Keys: postgres.NewDayKeys(pool, ring), Cutoff: cfg.Cutoff,
+		Secret: bytes.Repeat([]byte("e"), 32), Clock: intakeClock, Logger: zerolog.New(&intakeLogs),
+	})
+	testenv.Must(t, err)
 	intake, err := public.New(public.Config{
-		Orders: orders, Catalogue: catalogue.Default(), Keys: postgres.NewDayKeys(pool, ring), Cutoff: cfg.Cutoff,
-		Secret: bytes.Repeat([]byte("e"), 32), Clock: intakeClock, StateClock: time.Now,
+		Orders: place, Catalogue: catalogue.Default(),
+		Secret: bytes.Repeat([]byte("e"), 32), Clock: time.Now,
 		Logger: zerolog.New(&intakeLogs), RatePerMinute: 1000, Burst: 100,
 	})
 	testenv.Must(t, err)

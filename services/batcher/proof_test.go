@@ -29,6 +29,7 @@ import (
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/platform/natsembed"
+	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 )
@@ -105,9 +106,15 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	orders, err := jetstream.New(nc, sc)
 	testenv.Must(t, err)
 	testenv.Must(t, orders.Ensure(ctx))
+	intakeLog := zerolog.New(&intakeLogs).Level(zerolog.DebugLevel)
+	place, err := placeorder.New(placeorder.Config{
+		Publisher: orders, Claims: orders, Keys: postgres.NewDayKeys(pool, ring), Cutoff: businessday.DefaultCutoff,
+		Secret: bytes.Repeat([]byte("s"), 32), Clock: yesterday, Logger: intakeLog,
+	})
+	testenv.Must(t, err)
 	intake, err := public.New(public.Config{
-		Orders: orders, Catalogue: catalogue.Default(), Keys: postgres.NewDayKeys(pool, ring), Cutoff: businessday.DefaultCutoff,
-		Secret: bytes.Repeat([]byte("s"), 32), Clock: yesterday, Logger: zerolog.New(&intakeLogs).Level(zerolog.DebugLevel),
+		Orders: place, Catalogue: catalogue.Default(),
+		Secret: bytes.Repeat([]byte("s"), 32), Clock: yesterday, Logger: intakeLog,
 		RatePerMinute: 1000, Burst: 100,
 	})
 	testenv.Must(t, err)

@@ -50,6 +50,8 @@ import (
 	"booklets/pkg/platform/clock"
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/platform/logging"
+	"booklets/pkg/stage/placeorder"
+	"booklets/pkg/stage/research"
 )
 
 func main() {
@@ -316,16 +318,26 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// Sign-ups are sealed under a key per volunteer, wrapped by the KEK
 	// (docs/research.md).
 	vols := postgres.NewVolunteers(db, time.Now, postgres.WithRing(cfg.Ring))
+	place, err := placeorder.New(placeorder.Config{
+		Publisher: orders,
+		Claims:    orders,
+		Keys:      postgres.NewDayKeys(db, cfg.Ring),
+		Cutoff:    cfg.Cutoff,
+		Secret:    cfg.Secret,
+		Clock:     cfg.Now,
+		Observer:  metrics,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
 	srv, err := public.New(public.Config{
-		Volunteers:     vols,
-		Keys:           postgres.NewDayKeys(db, cfg.Ring),
-		Cutoff:         cfg.Cutoff,
+		Research:       research.NewService(vols),
 		Ready:          ready,
-		Orders:         orders,
+		Orders:         place,
 		Catalogue:      cat,
 		Secret:         cfg.Secret,
-		Clock:          cfg.Now,
-		StateClock:     time.Now, // a person's time to fill the form is real, even in demo mode
+		Clock:          time.Now, // a person's time to fill the form is real, even in demo mode
 		Metrics:        metrics,
 		Logger:         log,
 		RatePerMinute:  cfg.RatePerMinute,
@@ -358,16 +370,16 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// The day key is checked now and then, not only by /readyz and orders,
 	// so that a KEK that cannot unwrap it raises the alert (log and
 	// booklets_intake_day_key_unavailable) before the first order fails.
-	go srv.WatchDayKey(ctx, dayKeyCheckEvery)
+	go place.WatchDayKey(ctx, dayKeyCheckEvery)
 	if cfg.Migrate {
 		go func() {
 			ensureSchema(ctx, db, log)
 			schemaReady.Store(ctx.Err() == nil)
-			sealLegacyVolunteers(ctx, vols, log)
+			research.SealLegacy(ctx, vols, log)
 		}()
 	} else {
 		schemaReady.Store(true)
-		go sealLegacyVolunteers(ctx, vols, log)
+		go research.SealLegacy(ctx, vols, log)
 	}
 
 	if cfg.PprofAddr != "" {
@@ -428,7 +440,7 @@ func pprofMux() *http.ServeMux {
 }
 
 // dayKeyCheckEvery is how often the intake checks that the current day's
-// key can be used (web.Server.WatchDayKey).
+// key can be used (placeorder.Service.WatchDayKey).
 const dayKeyCheckEvery = 30 * time.Second
 
 // ensureStream creates or updates the stream and its idempotency bucket,

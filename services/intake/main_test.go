@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/adapter/postgres"
@@ -114,13 +115,13 @@ func deleteIdempotencyBucket(t *testing.T, cfg jetstream.Config) {
 			return
 		}
 		defer nc.Close()
-		s, err := jetstream.New(nc, cfg)
+		js, err := natsjs.New(nc)
 		if err != nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = s.JetStream().DeleteKeyValue(ctx, jetstream.IdempotencyBucket(cfg))
+		_ = js.DeleteKeyValue(ctx, jetstream.IdempotencyBucket(cfg))
 	})
 }
 
@@ -140,18 +141,9 @@ func storedOrders(t *testing.T, ti testIntake) []order.Order {
 	}
 	defer pool.Close()
 	keys := postgres.NewDayKeys(pool, ring)
-	nc, err := jetstream.Connect(testenv.NATSURL(), "read-back")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	s, err := jetstream.New(nc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	js, err := s.JetStream().Stream(ctx, cfg.Stream)
+	js, err := testenv.JetStream(t).Stream(ctx, cfg.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}

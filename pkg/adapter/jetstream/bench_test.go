@@ -11,6 +11,7 @@ import (
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/testkit/testenv"
 )
@@ -34,7 +35,7 @@ func BenchmarkRawPublish(b *testing.B) {
 	s := testenv.Orders(b)
 	data, err := order.MarshalSealed(sampleOrder(b))
 	testenv.Must(b, err)
-	js, cfg := s.JetStream(), s.Config()
+	js, cfg := testenv.JetStream(b), s.Config()
 	var n atomic.Int64
 	parallel(b, func(ctx context.Context) error {
 		_, err := js.Publish(ctx, cfg.Subject, data,
@@ -73,7 +74,8 @@ func BenchmarkRawPublishAsync(b *testing.B) {
 	s := testenv.Orders(b)
 	data, err := order.MarshalSealed(sampleOrder(b))
 	testenv.Must(b, err)
-	js, cfg := s.JetStream(), s.Config()
+	// The adapter's own publishing options (jetstream.New).
+	js, cfg := testenv.JetStream(b, natsjs.WithPublishAsyncTimeout(jetstream.PublishTimeout)), s.Config()
 	var n atomic.Int64
 	parallel(b, func(ctx context.Context) error {
 		f, err := js.PublishAsync(cfg.Subject, data,

@@ -10,6 +10,7 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"booklets/pkg/domain/reference"
+	"booklets/pkg/stage/placeorder"
 )
 
 // Idempotency keys are remembered in a JetStream key-value bucket beside
@@ -30,25 +31,25 @@ var errClaimVanished = errors.New("idempotency record vanished while read")
 // idempotency keys (JetStream keeps it in the stream "KV_" + the name).
 func IdempotencyBucket(cfg Config) string { return cfg.Stream + "_IDEMPOTENCY" }
 
-// Claim is what is remembered of the first request made with an
-// idempotency key. It carries no personal data.
-type Claim struct {
-	// Fingerprint is a keyed hash (HMAC) of the normalised order, made by
-	// the caller; a request with the same key and another fingerprint is
-	// another order.
-	Fingerprint string `json:"fp"`
-	// OrderID, Reference and ReceivedAt are those of the order made for
-	// the key: a retry publishes the very same order (same id, so JetStream
-	// and the store both keep it once) or only returns its reference.
-	OrderID    string              `json:"id"`
-	Reference  reference.Reference `json:"ref"`
-	ReceivedAt time.Time           `json:"at"`
-	// Published is set once JetStream has acknowledged the order. Until
-	// then the first attempt's outcome is unknown: it failed (answered
-	// 503), or it is still in flight.
-	Published bool `json:"pub,omitempty"`
-	// Revision is the record's revision in the bucket, for MarkPublished.
-	Revision uint64 `json:"-"`
+// claimRecord is a placeorder.Claim as the bucket stores it. It carries no
+// personal data. The field names are the stored format: a record written
+// by an older replica must still be read.
+type claimRecord struct {
+	Fingerprint string              `json:"fp"`
+	OrderID     string              `json:"id"`
+	Reference   reference.Reference `json:"ref"`
+	ReceivedAt  time.Time           `json:"at"`
+	Published   bool                `json:"pub,omitempty"`
+}
+
+func recordOf(c placeorder.Claim) claimRecord {
+	return claimRecord{Fingerprint: c.Fingerprint, OrderID: c.OrderID, Reference: c.Reference,
+		ReceivedAt: c.ReceivedAt, Published: c.Published}
+}
+
+func (r claimRecord) claim(revision uint64) placeorder.Claim {
+	return placeorder.Claim{Fingerprint: r.Fingerprint, OrderID: r.OrderID, Reference: r.Reference,
+		ReceivedAt: r.ReceivedAt, Published: r.Published, Revision: revision}
 }
 
 // idempotencyConfig is the bucket's configuration. History 1: only the
@@ -95,19 +96,20 @@ func (o *Orders) idempotencyReady(ctx context.Context) error {
 }
 
 // Claim records c as the first request made with an idempotency key, or,
-// if a record for the key exists, returns that record and created false.
+// if a record for the key exists, returns that record and created false
+// (placeorder.Claims).
 // Creating is atomic across every replica (a key-value Create), so of two
 // requests racing with the same key exactly one creates the record. id is
 // the caller's keyed hash of the idempotency key (the raw key is never
 // stored); it must be a valid key-value key (letters, digits, '-', '_').
-func (o *Orders) Claim(ctx context.Context, id string, c Claim) (Claim, bool, error) {
+func (o *Orders) Claim(ctx context.Context, id string, c placeorder.Claim) (placeorder.Claim, bool, error) {
 	kv, err := o.idempotency(ctx)
 	if err != nil {
-		return Claim{}, false, err
+		return placeorder.Claim{}, false, err
 	}
-	data, err := json.Marshal(c)
+	data, err := json.Marshal(recordOf(c))
 	if err != nil {
-		return Claim{}, false, fmt.Errorf("idempotency record of order %s: %w", c.Reference, err)
+		return placeorder.Claim{}, false, fmt.Errorf("idempotency record of order %s: %w", c.Reference, err)
 	}
 	// A record can expire between a failed Create and the Get: then the
 	// key is free again and the Create is tried once more.
@@ -118,7 +120,7 @@ func (o *Orders) Claim(ctx context.Context, id string, c Claim) (Claim, bool, er
 			return c, true, nil
 		}
 		if !errors.Is(err, natsjs.ErrKeyExists) {
-			return Claim{}, false, fmt.Errorf("%w: idempotency record: %v", ErrUnavailable, err)
+			return placeorder.Claim{}, false, fmt.Errorf("%w: idempotency record: %v", ErrUnavailable, err)
 		}
 		got, err := o.readClaim(ctx, kv, id)
 		if errors.Is(err, errClaimVanished) {
@@ -126,32 +128,31 @@ func (o *Orders) Claim(ctx context.Context, id string, c Claim) (Claim, bool, er
 		}
 		return got, false, err
 	}
-	return Claim{}, false, fmt.Errorf("%w: idempotency record: %v", ErrUnavailable, errClaimVanished)
+	return placeorder.Claim{}, false, fmt.Errorf("%w: idempotency record: %v", ErrUnavailable, errClaimVanished)
 }
 
-func (o *Orders) readClaim(ctx context.Context, kv natsjs.KeyValue, id string) (Claim, error) {
+func (o *Orders) readClaim(ctx context.Context, kv natsjs.KeyValue, id string) (placeorder.Claim, error) {
 	e, err := kv.Get(ctx, id)
 	if errors.Is(err, natsjs.ErrKeyNotFound) || errors.Is(err, natsjs.ErrKeyDeleted) {
-		return Claim{}, errClaimVanished
+		return placeorder.Claim{}, errClaimVanished
 	}
 	if err != nil {
-		return Claim{}, fmt.Errorf("%w: idempotency record: %v", ErrUnavailable, err)
+		return placeorder.Claim{}, fmt.Errorf("%w: idempotency record: %v", ErrUnavailable, err)
 	}
-	var c Claim
-	if err := json.Unmarshal(e.Value(), &c); err != nil || c.OrderID == "" || c.Fingerprint == "" {
+	var r claimRecord
+	if err := json.Unmarshal(e.Value(), &r); err != nil || r.OrderID == "" || r.Fingerprint == "" {
 		// Only this code writes the bucket; an unreadable record is a fault,
 		// not something a retry can mend.
-		return Claim{}, fmt.Errorf("idempotency record at revision %d is not readable", e.Revision())
+		return placeorder.Claim{}, fmt.Errorf("idempotency record at revision %d is not readable", e.Revision())
 	}
-	c.Revision = e.Revision()
-	return c, nil
+	return r.claim(e.Revision()), nil
 }
 
 // MarkPublished records that the claim's order was acknowledged by
 // JetStream, so that a later retry only returns its reference. It changes
 // the record only if it is still at c.Revision: if another replica marked
 // it first, there is nothing to do.
-func (o *Orders) MarkPublished(ctx context.Context, id string, c Claim) error {
+func (o *Orders) MarkPublished(ctx context.Context, id string, c placeorder.Claim) error {
 	if c.Published {
 		return nil
 	}
@@ -160,7 +161,7 @@ func (o *Orders) MarkPublished(ctx context.Context, id string, c Claim) error {
 		return err
 	}
 	c.Published = true
-	data, err := json.Marshal(c)
+	data, err := json.Marshal(recordOf(c))
 	if err != nil {
 		return fmt.Errorf("idempotency record of order %s: %w", c.Reference, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/domain/reference"
+	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -19,8 +20,9 @@ func idempotencyBucket(t *testing.T, s *jetstream.Orders) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	testenv.Must(t, s.EnsureIdempotency(ctx))
+	js := testenv.JetStream(t)
 	t.Cleanup(func() {
-		_ = s.JetStream().DeleteKeyValue(context.Background(), jetstream.IdempotencyBucket(s.Config()))
+		_ = js.DeleteKeyValue(context.Background(), jetstream.IdempotencyBucket(s.Config()))
 	})
 }
 
@@ -32,7 +34,7 @@ func TestClaimIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	s := testenv.Orders(t)
 	idempotencyBucket(t, s)
-	kv, err := s.JetStream().KeyValue(ctx, jetstream.IdempotencyBucket(s.Config()))
+	kv, err := testenv.JetStream(t).KeyValue(ctx, jetstream.IdempotencyBucket(s.Config()))
 	testenv.Must(t, err)
 	cfg, err := kv.Status(ctx)
 	testenv.Must(t, err)
@@ -44,8 +46,8 @@ func TestClaimIsAtomic(t *testing.T) {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
-		created []jetstream.Claim
-		read    []jetstream.Claim
+		created []placeorder.Claim
+		read    []placeorder.Claim
 	)
 	for i := range n {
 		nc, err := jetstream.Connect(testenv.NATSURL(), "replica")
@@ -56,7 +58,7 @@ func TestClaimIsAtomic(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := jetstream.Claim{Fingerprint: "fp", OrderID: string(rune('a' + i)), Reference: reference.New(), ReceivedAt: time.Now().UTC()}
+			c := placeorder.Claim{Fingerprint: "fp", OrderID: string(rune('a' + i)), Reference: reference.New(), ReceivedAt: time.Now().UTC()}
 			got, ok, err := r.Claim(ctx, "k1", c)
 			if err != nil {
 				t.Error(err)
@@ -82,7 +84,7 @@ func TestClaimIsAtomic(t *testing.T) {
 	}
 	testenv.Must(t, s.MarkPublished(ctx, "k1", read[0]))
 	testenv.Must(t, s.MarkPublished(ctx, "k1", read[1])) // a stale revision: already marked, no error
-	got, ok, err := s.Claim(ctx, "k1", jetstream.Claim{Fingerprint: "fp", OrderID: "z", Reference: reference.New()})
+	got, ok, err := s.Claim(ctx, "k1", placeorder.Claim{Fingerprint: "fp", OrderID: "z", Reference: reference.New()})
 	if err != nil || ok || !got.Published || got.OrderID != created[0].OrderID {
 		t.Fatalf("after MarkPublished: %+v %v %v", got, ok, err)
 	}
@@ -97,7 +99,7 @@ func TestClaimWithNATSDown(t *testing.T) {
 	nc.Close()
 	s, err := jetstream.New(nc, testenv.Stream(t))
 	testenv.Must(t, err)
-	_, _, err = s.Claim(context.Background(), "k", jetstream.Claim{Fingerprint: "fp", OrderID: "a"})
+	_, _, err = s.Claim(context.Background(), "k", placeorder.Claim{Fingerprint: "fp", OrderID: "a"})
 	if !errors.Is(err, jetstream.ErrUnavailable) {
 		t.Fatalf("Claim = %v, want ErrUnavailable", err)
 	}

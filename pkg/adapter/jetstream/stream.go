@@ -10,7 +10,6 @@ package jetstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -19,11 +18,14 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"booklets/pkg/domain/order"
+	"booklets/pkg/stage/placeorder"
 )
 
 // ErrUnavailable means JetStream could not be reached or did not
-// acknowledge in time: the order was not stored and may be retried.
-var ErrUnavailable = errors.New("order stream unavailable")
+// acknowledge in time: the order was not stored and may be retried. It is
+// the place-order stage's own sentinel, so that the stage and the web
+// adapter tell it apart without importing this package.
+var ErrUnavailable = placeorder.ErrUnavailable
 
 // Config names the stream and sets its durability.
 type Config struct {
@@ -85,7 +87,10 @@ func New(nc *nats.Conn, cfg Config) (*Orders, error) {
 	return &Orders{nc: nc, js: js, cfg: cfg}, nil
 }
 
-// JetStream gives consumers (the batcher) the underlying context.
+// JetStream is the underlying client, for the batcher's consumer only
+// (services/batcher/internal/batcher.NewConsumer), until consuming moves
+// into this package beside publishing (issue 14). Nothing else may use it:
+// tests that look at a stream as NATS holds it use testenv.JetStream.
 func (o *Orders) JetStream() natsjs.JetStream { return o.js }
 
 // Config returns the stream's configuration.
@@ -123,28 +128,22 @@ func (o *Orders) Ready(ctx context.Context) error {
 	return o.idempotencyReady(ctx)
 }
 
-// Published is JetStream's acknowledgement of an order.
-type Published struct {
-	Sequence  uint64
-	Duplicate bool // the message id was seen before: nothing new was stored
-}
-
 // Publish stores an order durably and returns once JetStream has
-// acknowledged it. msgID de-duplicates retries: the same id within the
-// window is stored once.
-func (o *Orders) Publish(ctx context.Context, ord order.SealedOrder, msgID string) (Published, error) {
+// acknowledged it, with its sequence in the stream. msgID de-duplicates
+// retries: the same id within the window is stored once (Duplicate).
+func (o *Orders) Publish(ctx context.Context, ord order.SealedOrder, msgID string) (placeorder.Published, error) {
 	data, err := order.MarshalSealed(ord)
 	if err != nil {
-		return Published{}, err
+		return placeorder.Published{}, err
 	}
 	if !o.nc.IsConnected() {
-		return Published{}, fmt.Errorf("publish order %s: %w: not connected", ord.Reference, ErrUnavailable)
+		return placeorder.Published{}, fmt.Errorf("publish order %s: %w: not connected", ord.Reference, ErrUnavailable)
 	}
 	// Every failure here (no responders, timeout, closed connection, missing
 	// stream) leaves nothing for the caller to undo: either nothing was
 	// stored, or a retry with the same msgID is de-duplicated.
-	fail := func(err error) (Published, error) {
-		return Published{}, fmt.Errorf("publish order %s: %w: %v", ord.Reference, ErrUnavailable, err)
+	fail := func(err error) (placeorder.Published, error) {
+		return placeorder.Published{}, fmt.Errorf("publish order %s: %w: %v", ord.Reference, ErrUnavailable, err)
 	}
 	f, err := o.js.PublishAsync(o.cfg.Subject, data, natsjs.WithMsgID(msgID), natsjs.WithExpectStream(o.cfg.Stream))
 	if err != nil {
@@ -152,7 +151,7 @@ func (o *Orders) Publish(ctx context.Context, ord order.SealedOrder, msgID strin
 	}
 	select {
 	case ack := <-f.Ok():
-		return Published{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+		return placeorder.Published{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 	case err := <-f.Err():
 		return fail(err)
 	case <-ctx.Done():

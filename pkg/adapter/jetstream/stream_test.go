@@ -56,7 +56,7 @@ func TestPublishReadBackAndDeduplicate(t *testing.T) {
 		t.Fatalf("second Publish = %+v, %v; want a duplicate of seq %d", again, err, first.Sequence)
 	}
 
-	str, err := s.JetStream().Stream(ctx, s.Config().Stream)
+	str, err := testenv.JetStream(t).Stream(ctx, s.Config().Stream)
 	testenv.Must(t, err)
 	info, err := str.Info(ctx)
 	testenv.Must(t, err)
@@ -101,7 +101,7 @@ func TestPublishWhenNATSIsDown(t *testing.T) {
 	if !errors.Is(err, jetstream.ErrUnavailable) {
 		t.Fatalf("Publish = %v, want ErrUnavailable", err)
 	}
-	info, err := s.JetStream().Stream(ctx, s.Config().Stream)
+	info, err := testenv.JetStream(t).Stream(ctx, s.Config().Stream)
 	testenv.Must(t, err)
 	st, _ := info.Info(ctx)
 	if st.State.Msgs != 0 {

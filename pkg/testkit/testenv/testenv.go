@@ -103,18 +103,36 @@ func Stream(t testing.TB) jetstream.Config {
 			return
 		}
 		defer nc.Close()
-		s, err := jetstream.New(nc, cfg)
+		js, err := natsjs.New(nc)
 		if err != nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = s.JetStream().DeleteStream(ctx, cfg.Stream) // absent if the test never created it
+		_ = js.DeleteStream(ctx, cfg.Stream) // absent if the test never created it
 		// The intake makes the bucket on the first keyed order; left behind,
 		// every test run would add one to the server.
-		_ = s.JetStream().DeleteKeyValue(ctx, jetstream.IdempotencyBucket(cfg))
+		_ = js.DeleteKeyValue(ctx, jetstream.IdempotencyBucket(cfg))
 	})
 	return cfg
+}
+
+// JetStream is a JetStream client on a connection of the test's own to the
+// test NATS server, for a test that looks at a stream or a bucket as NATS
+// holds it, or publishes what the intake never would: the adapter hands
+// out no raw client.
+func JetStream(t testing.TB, opts ...natsjs.JetStreamOpt) natsjs.JetStream {
+	t.Helper()
+	nc, err := jetstream.Connect(NATSURL(), t.Name()+"-raw")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := natsjs.New(nc, opts...)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return js
 }
 
 // Orders connects to the test NATS server and creates the test's own

@@ -179,7 +179,7 @@ func TestNATSDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, func(c *Config) { c.Orders = down })
+	f := newFixture(t, func(c *testConfig) { c.Stream = down })
 	f.orders = live
 
 	w := f.postJSON(goodJSON, "key")
@@ -222,7 +222,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	defer nc.Close()
 	missing, _ := jetstream.New(nc, testenv.Stream(t))
-	g := newFixture(t, func(c *Config) { c.Orders = missing })
+	g := newFixture(t, func(c *testConfig) { c.Stream = missing })
 	if w := g.do(newRequest("GET", "/readyz", "")); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz without the stream = %d", w.Code)
 	}
@@ -233,7 +233,7 @@ func TestHealthAndReadiness(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, func(c *Config) { c.RatePerMinute, c.Burst = 1, 2 })
+	f := newFixture(t, func(c *testConfig) { c.RatePerMinute, c.Burst = 1, 2 })
 	get := func(path, ip string) int {
 		r := newRequest("GET", path, "")
 		r.RemoteAddr = ip + ":1234"
@@ -274,7 +274,7 @@ func TestRateLimit(t *testing.T) {
 
 func TestRateLimitTrustsConfiguredProxyHeader(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, func(c *Config) { c.RatePerMinute, c.Burst, c.ClientIPHeader = 1, 1, "X-Forwarded-For" })
+	f := newFixture(t, func(c *testConfig) { c.RatePerMinute, c.Burst, c.ClientIPHeader = 1, 1, "X-Forwarded-For" })
 	get := func(client string) int {
 		r := newRequest("GET", "/", "")
 		r.RemoteAddr = "10.0.0.1:1234" // the proxy

@@ -32,7 +32,7 @@ func benchBodies(n int) [][]byte {
 //
 //	go test -run XXX -bench CreateOrder -cpuprofile cpu.out ./pkg/adapter/web/public
 func BenchmarkCreateOrder(b *testing.B) {
-	f := newFixture(b, func(c *Config) {
+	f := newFixture(b, func(c *testConfig) {
 		c.Logger = zerolog.New(io.Discard)
 		c.RatePerMinute, c.Burst = 1<<30, 1<<30
 		c.Metrics = NewMetrics(nil)

@@ -10,22 +10,18 @@ import (
 	"strings"
 	"time"
 
-	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/domain/order"
+	"booklets/pkg/stage/placeorder"
 )
 
 // The kinds of failure a handler can return besides the domain's own
-// (order.ValidationError, stream.ErrUnavailable) and net/http's
-// (*http.MaxBytesError).
+// (order.ValidationError), the use case's (placeorder.ErrUnavailable and
+// the rest) and net/http's (*http.MaxBytesError).
 var (
 	errUnsupportedMediaType = errors.New("unsupported media type")
 	errUnsupportedCharset   = errors.New("unsupported charset")
 	errCrossOrigin          = errors.New("cross-origin request rejected")
 	errNotFound             = errors.New("not found")
-	// errKeysUnavailable: the day key could not be had (database down, or
-	// the day's key already destroyed), so the order cannot be sealed and
-	// nothing is published.
-	errKeysUnavailable = errors.New("day key unavailable")
 )
 
 // badRequestError is a request that cannot be read. Detail is written for
@@ -103,20 +99,20 @@ func problemFor(err error) problem {
 	case errors.As(err, &limited):
 		return problem{Type: "urn:booklets:problem:rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests,
 			Detail: "Wait a moment and try again.", retryAfter: limited.retryAfter}
-	case errors.Is(err, errKeyReused):
+	case errors.Is(err, placeorder.ErrKeyReused):
 		return problem{Type: "urn:booklets:problem:idempotency-key-reused", Title: "Idempotency-Key already used for another order", Status: http.StatusUnprocessableEntity,
 			Detail:    "This Idempotency-Key was used for an order with other content. Nothing was sent. Use a new key for a new order, or send the first order's content unchanged to get its reference.",
 			pageTitle: "Sorry, we could not send your answers", pageDetail: "Your order has not been sent. Start again."}
-	case errors.Is(err, errKeyStale):
+	case errors.Is(err, placeorder.ErrKeyStale):
 		return problem{Type: "urn:booklets:problem:idempotency-key-stale", Title: "Idempotency-Key of an unconfirmed order of an earlier day", Status: http.StatusConflict,
 			Detail:    "The order first sent with this Idempotency-Key was never confirmed, and its day has ended. Nothing was sent. Send the order again with a new key.",
 			pageTitle: "Your order has not been sent", pageDetail: "We could not confirm your earlier attempt to send it before the end of the day. Select \"Try again\" to send it now."}
-	case errors.Is(err, errDayKeyFault):
+	case errors.Is(err, placeorder.ErrDayKeyFault):
 		// Not "try again in a few minutes": this needs an operator. No
 		// Retry-After and no "Try again" button on the form.
 		return problem{Type: "urn:booklets:problem:out-of-service", Title: "Sorry, the service is unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "Your order has not been sent. There is a fault that we have to fix before we can take orders, so trying again straight away will not work. Please come back later."}
-	case errors.Is(err, jetstream.ErrUnavailable), errors.Is(err, errKeysUnavailable):
+	case errors.Is(err, placeorder.ErrUnavailable), errors.Is(err, placeorder.ErrKeysUnavailable):
 		return problem{Type: "urn:booklets:problem:unavailable", Title: "Sorry, the service is unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "Your order has not been sent. Try again in a few minutes.", retryAfter: 10 * time.Second}
 	}

@@ -200,7 +200,7 @@ func TestFormStateTamperRejected(t *testing.T) {
 	} else {
 		flipped[i] = 'A'
 	}
-	other := newFixture(t, func(c *Config) { c.Secret = []byte("another-secret-another-secret-another-secret") })
+	other := newFixture(t, func(c *testConfig) { c.Secret = []byte("another-secret-another-secret-another-secret") })
 	otherState := journeyToCheck(t, other)
 
 	for name, state := range map[string]string{

@@ -20,6 +20,8 @@ import (
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/placeorder"
+	"booklets/pkg/stage/research"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -77,14 +79,25 @@ func (m *memKeys) destroy(day businessday.Date) {
 
 type fixture struct {
 	srv    *Server
+	place  *placeorder.Service
 	keys   *memKeys
 	orders *jetstream.Orders
 	clock  *clock
 	logs   *testenv.Buffer
 }
 
+// testConfig is the web adapter's configuration and what a test may change
+// of the use cases beneath it: their ports. Clock, Secret, Logger and
+// Metrics are the place-order use case's too.
+type testConfig struct {
+	Config
+	Stream     *jetstream.Orders // the use case's Publisher and Claims
+	Keys       placeorder.DayKeys
+	Volunteers research.Store // nil: no research pages
+}
+
 // newFixture gives a test a server over its own real JetStream stream.
-func newFixture(t testing.TB, change func(*Config)) *fixture {
+func newFixture(t testing.TB, change func(*testConfig)) *fixture {
 	t.Helper()
 	f := &fixture{
 		orders: idempotentOrders(t),
@@ -92,25 +105,38 @@ func newFixture(t testing.TB, change func(*Config)) *fixture {
 		clock:  &clock{t: time.Date(2026, 11, 25, 14, 30, 0, 0, time.UTC)},
 		logs:   &testenv.Buffer{},
 	}
-	cfg := Config{
-		Orders:        f.orders,
-		Keys:          f.keys,
-		Cutoff:        businessday.DefaultCutoff,
-		Catalogue:     catalogue.Default(),
-		Secret:        testSecret,
-		Clock:         f.clock.now,
-		Logger:        zerolog.New(f.logs).Level(zerolog.DebugLevel),
-		RatePerMinute: 6000,
-		Burst:         1000,
+	cfg := testConfig{
+		Config: Config{
+			Catalogue:     catalogue.Default(),
+			Secret:        testSecret,
+			Clock:         f.clock.now,
+			Logger:        zerolog.New(f.logs).Level(zerolog.DebugLevel),
+			RatePerMinute: 6000,
+			Burst:         1000,
+		},
+		Stream: f.orders,
+		Keys:   f.keys,
 	}
 	if change != nil {
 		change(&cfg)
 	}
-	srv, err := New(cfg)
+	// As services/intake wires them, on the same clock, secret and log.
+	place, err := placeorder.New(placeorder.Config{
+		Publisher: cfg.Stream, Claims: cfg.Stream, Keys: cfg.Keys, Cutoff: businessday.DefaultCutoff,
+		Secret: cfg.Secret, Clock: cfg.Clock, Observer: cfg.Metrics, Logger: cfg.Logger,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = srv
+	cfg.Orders = place
+	if cfg.Volunteers != nil {
+		cfg.Research = research.NewService(cfg.Volunteers)
+	}
+	srv, err := New(cfg.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv, f.place = srv, place
 	return f
 }
 
@@ -122,10 +148,11 @@ func idempotentOrders(t testing.TB) *jetstream.Orders {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	testenv.Must(t, o.EnsureIdempotency(ctx))
+	js := testenv.JetStream(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = o.JetStream().DeleteKeyValue(ctx, jetstream.IdempotencyBucket(o.Config()))
+		_ = js.DeleteKeyValue(ctx, jetstream.IdempotencyBucket(o.Config()))
 	})
 	return o
 }
@@ -159,7 +186,7 @@ func (f *fixture) messages(t *testing.T) []order.Order {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := f.orders.JetStream().Stream(ctx, f.orders.Config().Stream)
+	s, err := testenv.JetStream(t).Stream(ctx, f.orders.Config().Stream)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
+	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -87,7 +88,7 @@ func TestIdempotencyKeyAcrossReplicas(t *testing.T) {
 	t.Cleanup(nc.Close)
 	orders, err := jetstream.New(nc, a.orders.Config())
 	testenv.Must(t, err)
-	b := newFixture(t, func(c *Config) { c.Orders, c.Keys, c.Clock = orders, a.keys, a.clock.now })
+	b := newFixture(t, func(c *testConfig) { c.Stream, c.Keys, c.Clock = orders, a.keys, a.clock.now })
 
 	const keys = 12
 	type result struct {
@@ -167,19 +168,20 @@ func TestIdempotencyKeyAfterItsRecordExpires(t *testing.T) {
 	defer cancel()
 	testenv.Must(t, orders.Ensure(ctx))
 	testenv.Must(t, orders.EnsureIdempotency(ctx))
-	t.Cleanup(func() { _ = orders.JetStream().DeleteKeyValue(context.Background(), jetstream.IdempotencyBucket(cfg)) })
-	f := newFixture(t, func(c *Config) { c.Orders = orders })
+	js := testenv.JetStream(t)
+	t.Cleanup(func() { _ = js.DeleteKeyValue(context.Background(), jetstream.IdempotencyBucket(cfg)) })
+	f := newFixture(t, func(c *testConfig) { c.Stream = orders })
 	f.orders = orders
 
 	code, first := answerOf(t, f.postJSON(goodJSON, "late-key"))
 	if code != 201 {
 		t.Fatalf("first: %d", code)
 	}
-	kv, err := orders.JetStream().KeyValue(ctx, jetstream.IdempotencyBucket(cfg))
+	kv, err := js.KeyValue(ctx, jetstream.IdempotencyBucket(cfg))
 	testenv.Must(t, err)
 	// Wait for the server to expire the record (and the stream's window).
 	for {
-		_, err := kv.Get(ctx, f.srv.keyID("late-key"))
+		_, err := kv.Get(ctx, f.place.KeyID("late-key"))
 		if err == natsjs.ErrKeyNotFound {
 			break
 		}
@@ -209,9 +211,9 @@ func TestIdempotencyKeyOfAnUnconfirmedOrder(t *testing.T) {
 	ctx := context.Background()
 	v, err := mustDraft(t, goodJSON).Validate(catalogue.Default())
 	testenv.Must(t, err)
-	claim := func(key string, at time.Time) jetstream.Claim {
-		c := jetstream.Claim{Fingerprint: fingerprint(f.srv.fpKey, v), OrderID: uuid.NewString(), Reference: reference.New(), ReceivedAt: at}
-		if _, created, err := f.orders.Claim(ctx, f.srv.keyID(key), c); err != nil || !created {
+	claim := func(key string, at time.Time) placeorder.Claim {
+		c := placeorder.Claim{Fingerprint: f.place.Fingerprint(v), OrderID: uuid.NewString(), Reference: reference.New(), ReceivedAt: at}
+		if _, created, err := f.orders.Claim(ctx, f.place.KeyID(key), c); err != nil || !created {
 			t.Fatalf("claim: %v %v", created, err)
 		}
 		return c

@@ -7,8 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/domain/order"
+	"booklets/pkg/stage/placeorder"
 )
 
 // Metrics are the intake's Prometheus metrics, all named
@@ -141,8 +141,8 @@ func (m *Metrics) rateLimited(r *http.Request) {
 	}
 }
 
-// published records how long a publish took.
-func (m *Metrics) published(d time.Duration, duplicate bool, err error) {
+// Published records how long a publish took (placeorder.Observer).
+func (m *Metrics) Published(d time.Duration, duplicate bool, err error) {
 	if m == nil {
 		return
 	}
@@ -156,8 +156,8 @@ func (m *Metrics) published(d time.Duration, duplicate bool, err error) {
 	m.publishBy[result].Observe(d.Seconds())
 }
 
-// dayKeyUnavailable sets the day-key alert gauge.
-func (m *Metrics) dayKeyUnavailable(on bool) {
+// DayKeyUnavailable sets the day-key alert gauge (placeorder.Observer).
+func (m *Metrics) DayKeyUnavailable(on bool) {
 	if m == nil {
 		return
 	}
@@ -188,9 +188,9 @@ func rejectReason(err error) string {
 		return "malformed"
 	case errors.As(err, &limited):
 		return "rate_limited"
-	case errors.Is(err, errKeyReused), errors.Is(err, errKeyStale):
+	case errors.Is(err, placeorder.ErrKeyReused), errors.Is(err, placeorder.ErrKeyStale):
 		return "idempotency_conflict"
-	case problemFor(err).Status == http.StatusServiceUnavailable, errors.Is(err, jetstream.ErrUnavailable):
+	case problemFor(err).Status == http.StatusServiceUnavailable, errors.Is(err, placeorder.ErrUnavailable):
 		return "unavailable"
 	}
 	return "internal"

@@ -11,6 +11,7 @@ import (
 
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
+	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/stage/research"
 )
 
@@ -187,7 +188,7 @@ func (s *Server) showAddress(w http.ResponseWriter, r *http.Request, st formStat
 // is made here and kept in the sealed state for as long as the answers
 // stay the same; other answers get a new key.
 func (s *Server) showCheck(w http.ResponseWriter, r *http.Request, st formState, v order.Validated) error {
-	if fp := fingerprint(s.fpKey, v); st.Key == "" || st.KeyFor != fp {
+	if fp := s.orders.Fingerprint(v); st.Key == "" || st.KeyFor != fp {
 		st.Key, st.KeyFor = newKey(), fp
 	}
 	sealed, err := s.sealer.seal(st)
@@ -309,7 +310,7 @@ func (s *Server) checkSubmit(w http.ResponseWriter, r *http.Request) error {
 		st.Key, st.KeyFor = "", ""
 		return s.next(w, r, st, nil)
 	}
-	if st.KeyFor != "" && st.KeyFor != fingerprint(s.fpKey, v) {
+	if st.KeyFor != "" && st.KeyFor != s.orders.Fingerprint(v) {
 		// showCheck binds the key to the answers; a state where they differ
 		// was not made by this form. (A state sealed before KeyFor existed
 		// has none; the idempotency record still refuses its key for other
@@ -318,7 +319,7 @@ func (s *Server) checkSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	ref, err := s.place(r.Context(), v, st.Key)
 	switch {
-	case errors.Is(err, errKeyStale):
+	case errors.Is(err, placeorder.ErrKeyStale):
 		// The first attempt (answered with an error) is of a day that has
 		// ended: "Try again" sends the same answers as a new order.
 		st.Key = newKey()
@@ -327,7 +328,7 @@ func (s *Server) checkSubmit(w http.ResponseWriter, r *http.Request) error {
 			return serr
 		}
 		return &retryableError{err: err, state: sealed}
-	case errors.Is(err, errDayKeyFault), errors.Is(err, errKeyReused):
+	case errors.Is(err, placeorder.ErrDayKeyFault), errors.Is(err, placeorder.ErrKeyReused):
 		return err // trying again will not help
 	case err != nil:
 		return &retryableError{err: err, state: r.PostForm.Get("state")}

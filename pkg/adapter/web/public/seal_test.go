@@ -10,6 +10,7 @@ import (
 
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/testkit/testenv"
 )
 
 // TestStreamHoldsOnlyCiphertext: what the intake publishes carries the
@@ -23,7 +24,7 @@ func TestStreamHoldsOnlyCiphertext(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := f.orders.JetStream().Stream(ctx, f.orders.Config().Stream)
+	s, err := testenv.JetStream(t).Stream(ctx, f.orders.Config().Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func (downKeys) GetOrCreate(context.Context, businessday.Date) (*seal.DayKey, er
 // order is refused with 503 (Retry-After) and nothing is published.
 func TestKeysDatabaseDown(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, func(c *Config) { c.Keys = downKeys{} })
+	f := newFixture(t, func(c *testConfig) { c.Keys = downKeys{} })
 	w := f.postJSON(goodJSON, "key")
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("status = %d, body %s", w.Code, w.Body)

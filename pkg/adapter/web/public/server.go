@@ -1,13 +1,15 @@
-// Package web is the intake's HTTP adapter: the public order form (GOV.UK
-// Frontend, works without JavaScript), the JSON API, health checks, and the
-// protections around them (security headers, CSRF, body limit, rate
-// limit). It speaks to JetStream only through pkg/adapter/jetstream and knows nothing
-// of PostgreSQL.
+// Package public is the intake's HTTP adapter: the public order form
+// (GOV.UK Frontend, works without JavaScript), the JSON API, the
+// user-research pages, health checks, and the protections around them
+// (security headers, CSRF, body limit, rate limit). It translates requests
+// into the use cases, pkg/stage/placeorder and pkg/stage/research, and their
+// outcomes into pages and problem responses; it knows nothing of NATS or
+// PostgreSQL.
 //
-// Personal data never leaves a handler except sealed, in the order
-// published to the stream (sealed under the day key of the order's business
-// date, docs/privacy.md): it is not logged, not put in a URL or cookie, and
-// not echoed in an error.
+// Personal data never leaves a handler except to the use cases (which
+// publish an order only sealed under the day key of its business date,
+// docs/privacy.md): it is not logged, not put in a URL or cookie, and not
+// echoed in an error.
 package public
 
 import (
@@ -24,25 +26,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/adapter/jetstream"
-	"booklets/pkg/domain/businessday"
+	"booklets/pkg/adapter/web/govuk"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
-	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/placeorder"
+	"booklets/pkg/stage/research"
 )
-
-// DayKeys gives the key that the orders of a business date are sealed
-// under (keystore.Store). It refuses a destroyed key with
-// seal.ErrKeyDestroyed: nothing is sealed under a key that is gone; and a
-// key it cannot unwrap with seal.ErrUnknownKEK (its key-encryption key is
-// not configured), seal.ErrTampered or seal.ErrMalformed.
-type DayKeys interface {
-	GetOrCreate(ctx context.Context, day businessday.Date) (*seal.DayKey, error)
-}
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -59,18 +51,20 @@ const MaxBodyBytes = 16 << 10
 
 // Config is what the web adapter needs.
 type Config struct {
-	Orders    *jetstream.Orders
+	// Orders places the orders of the form and the API (sealed, published,
+	// idempotent); /readyz asks it whether the stream and the day key are
+	// usable.
+	Orders    *placeorder.Service
 	Catalogue *catalogue.Catalogue
-	// Keys seal the personal part of every order before it is published;
-	// Cutoff decides an order's business date, hence its key.
-	Keys   DayKeys
-	Cutoff businessday.Cutoff
 	// Ready, when set, is checked by /readyz besides the stream (the day
 	// keys' database).
 	Ready func(context.Context) error
-	// Secret keys the idempotent references, the message ids and the
-	// sealing of form state. Every replica must share it.
+	// Secret keys the sealing of form state. Every replica must share it.
 	Secret []byte
+	// Clock times the form state's expiry (StateTTL); time.Now when nil.
+	// In demo mode the intake passes the real clock here while orders are
+	// received on the demo clock: on it an hour lasts a fraction of a
+	// second.
 	Clock  func() time.Time
 	Logger zerolog.Logger
 	// RatePerMinute and Burst limit requests per client IP (assets and
@@ -83,45 +77,34 @@ type Config struct {
 	ClientIPHeader string
 	// StateTTL is how long a person has between two pages. Zero means 1h.
 	StateTTL time.Duration
-	// Volunteers, when set, turns on the user-research sign-up and
+	// Research, when set, turns on the user-research sign-up and
 	// withdrawal pages (volunteer.go).
-	Volunteers Volunteers
-	// Metrics, when set, count orders received and rejected and time the
-	// publishes (metrics.go).
+	Research *research.Service
+	// Metrics, when set, count orders received and rejected (metrics.go;
+	// the use case reports the publishes to the same Metrics).
 	Metrics *Metrics
-	// StateClock times the form state's expiry (StateTTL); Clock when
-	// nil. In demo mode the intake passes the real clock here: on the demo
-	// clock an hour lasts a fraction of a second.
-	StateClock func() time.Time
 }
 
 // Server serves the form and the API.
 type Server struct {
-	orders    *jetstream.Orders
+	orders    *placeorder.Service
 	catalogue *catalogue.Catalogue
-	keys      DayKeys
-	cutoff    businessday.Cutoff
 	ready     func(context.Context) error
-	clock     func() time.Time
 	log       zerolog.Logger
 	sealer    *sealer
 	limiter   *limiter
 	ipHeader  string
 	pages     map[string]*template.Template
 	handler   http.Handler
-	research  Volunteers // nil: no research pages
-	metrics   *Metrics   // nil: not counted
-	// idemKeyKey keys the hash an idempotency key is stored under, fpKey
-	// the fingerprint of an order (both derived from the secret).
-	idemKeyKey, fpKey []byte
-	dayKey            dayKeyHealth
+	research  *research.Service // nil: no research pages
+	metrics   *Metrics          // nil: not counted
 }
 
 // New checks the configuration, parses every page template and builds
 // the handler.
 func New(cfg Config) (*Server, error) {
-	if cfg.Orders == nil || cfg.Catalogue == nil || cfg.Clock == nil || cfg.Keys == nil {
-		return nil, errors.New("web: Orders, Catalogue, Clock and Keys are required")
+	if cfg.Orders == nil || cfg.Catalogue == nil {
+		return nil, errors.New("web: Orders and Catalogue are required")
 	}
 	if len(cfg.Secret) < MinSecretLen {
 		return nil, fmt.Errorf("web: secret must be at least %d bytes", MinSecretLen)
@@ -135,9 +118,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StateTTL <= 0 {
 		cfg.StateTTL = time.Hour
 	}
-	stateClock := cfg.StateClock
+	stateClock := cfg.Clock
 	if stateClock == nil {
-		stateClock = cfg.Clock
+		stateClock = time.Now
 	}
 	sl, err := newSealer(cfg.Secret, cfg.StateTTL, stateClock)
 	if err != nil {
@@ -150,10 +133,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		orders:    cfg.Orders,
 		catalogue: cfg.Catalogue,
-		keys:      cfg.Keys,
-		cutoff:    cfg.Cutoff,
 		ready:     cfg.Ready,
-		clock:     cfg.Clock,
 		log:       cfg.Logger,
 		sealer:    sl,
 		// The limiter uses the real time, not the injected clock: it protects
@@ -161,11 +141,8 @@ func New(cfg Config) (*Server, error) {
 		limiter:  newLimiter(cfg.RatePerMinute, cfg.Burst, time.Now),
 		ipHeader: cfg.ClientIPHeader,
 		pages:    pages,
-		research: cfg.Volunteers,
+		research: cfg.Research,
 		metrics:  cfg.Metrics,
-
-		idemKeyKey: deriveKey(cfg.Secret, "booklets/idempotency-key/v1"),
-		fpKey:      deriveKey(cfg.Secret, "booklets/order-fingerprint/v1"),
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -196,10 +173,9 @@ func (s *Server) routes() http.Handler {
 	handle("GET /readyz", s.readyz)
 	handle("/", func(http.ResponseWriter, *http.Request) error { return errNotFound })
 
-	govuk, _ := fs.Sub(staticFS, "static/govuk")
 	app, _ := fs.Sub(staticFS, "static/app")
 	mux.Handle("GET /assets/app/", s.route("GET /assets/app/", assets(http.StripPrefix("/assets/app/", http.FileServerFS(app)))))
-	mux.Handle("GET /assets/", s.route("GET /assets/", assets(http.StripPrefix("/assets/", http.FileServerFS(govuk)))))
+	mux.Handle("GET /assets/", s.route("GET /assets/", assets(http.StripPrefix("/assets/", govuk.Assets()))))
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -392,49 +368,18 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// place publishes a validated order and returns its reference once
-// JetStream has acknowledged it. With an idempotency key, a retry gets the
-// same reference and one order is stored, and the key cannot be reused for
-// another order (placeKeyed, idempotency.go).
+// place places a validated order (placeorder.Service.Place) and notes its
+// reference for the request log. What the use case logs while placing it
+// carries the request's id.
 func (s *Server) place(ctx context.Context, v order.Validated, idemKey string) (reference.Reference, error) {
-	if idemKey != "" {
-		return s.placeKeyed(ctx, v, idemKey)
-	}
-	id, err := uuid.NewV7()
+	info := infoFrom(ctx)
+	ctx = info.logger(s.log).WithContext(ctx)
+	p, err := s.orders.Place(ctx, v, idemKey)
 	if err != nil {
-		return "", fmt.Errorf("new order id: %w", err)
-	}
-	o := order.Order{ID: id.String(), Reference: reference.New(), ReceivedAt: s.clock().UTC(),
-		Area: v.Area, Formats: v.Formats, Personal: v.Personal}
-	if err := s.publish(ctx, o); err != nil {
 		return "", err
 	}
-	return o.Reference, nil
-}
-
-// publish seals an order under its business day's key and publishes it,
-// with its id as the message id (a republished order is stored once).
-func (s *Server) publish(ctx context.Context, o order.Order) error {
-	// Sealed here, before anything leaves the process: NATS and everything
-	// after it only ever hold ciphertext.
-	day := s.cutoff.DateOf(o.ReceivedAt)
-	key, err := s.keys.GetOrCreate(ctx, day)
-	if err != nil {
-		return s.noDayKey(ctx, day, o.Reference, err)
-	}
-	so, err := order.Seal(o, day, key)
-	if err != nil {
-		return err // names the reference and the step already
-	}
-	start := time.Now()
-	pub, err := s.orders.Publish(ctx, so, o.ID)
-	s.metrics.published(time.Since(start), pub.Duplicate, err)
-	if err != nil {
-		return err // names the reference and the step already
-	}
-	info := infoFrom(ctx)
-	info.reference, info.duplicate = o.Reference.String(), pub.Duplicate
-	return nil
+	info.reference, info.duplicate = p.Reference.String(), p.Duplicate
+	return p.Reference, nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
@@ -466,9 +411,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if err == nil {
-		if err = s.CheckDayKey(ctx); err != nil {
+		if err = s.orders.CheckDayKey(ctx); err != nil {
 			reason = "day key unavailable"
-			if errors.Is(err, errDayKeyFault) {
+			if errors.Is(err, placeorder.ErrDayKeyFault) {
 				reason = err.Error()
 			}
 		}

@@ -1,22 +1,16 @@
 package public
 
 import (
-	"context"
+	"errors"
 	"net/http"
 	"strings"
 
-	"booklets/pkg/domain/order"
 	"booklets/pkg/stage/research"
 )
 
-// Volunteers is where user-research sign-ups are kept
-// (pkg/adapter/postgres). The web adapter only adds and withdraws; reviews
-// are the reconciler's.
-type Volunteers interface {
-	SignUp(ctx context.Context, v research.SignUp) (research.Receipt, error)
-	WithdrawByCode(ctx context.Context, code string) (int, error)
-	WithdrawByEmail(ctx context.Context, email string) (int, error)
-}
+// The research pages translate the forms into pkg/stage/research's use
+// cases (sign up, withdraw) and their outcomes into pages; reviews are the
+// reconciler's.
 
 // researchData is what the research pages show. The sign-up never carries
 // anything of an order: the form on the confirmation page posts only its
@@ -75,12 +69,10 @@ func (s *Server) researchSignUp(w http.ResponseWriter, r *http.Request) error {
 		Consent:        f.Get(research.FieldConsent) == "yes",
 		ConsentVersion: f.Get("consent_version"),
 	}
-	v, err := d.Validate()
-	if err != nil {
-		verr, ok := err.(research.ValidationError)
-		if !ok {
-			return err
-		}
+	receipt, err := s.research.SignUp(r.Context(), d)
+	var verr research.ValidationError
+	switch {
+	case errors.As(err, &verr):
 		// A changed wording must be read again: untick the box.
 		if d.ConsentVersion != research.ConsentVersion {
 			d.Consent = false
@@ -89,9 +81,7 @@ func (s *Server) researchSignUp(w http.ResponseWriter, r *http.Request) error {
 			Title: researchTitle, Errors: verr, Research: researchData{Draft: d},
 		})
 		return nil
-	}
-	receipt, err := s.research.SignUp(r.Context(), v)
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	s.render(w, r, http.StatusOK, "volunteer_done.html", pageData{Title: signedUpTitle, Research: researchData{Code: receipt.Code}})
@@ -103,43 +93,26 @@ func (s *Server) withdrawPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// withdrawSubmit deletes at once whatever the code or the email address
-// matches, and then says the same thing whether anything matched or not,
-// so that the page cannot be used to find out who has signed up. Only the
-// form of what was typed is checked, so that a typing mistake is shown.
+// withdrawSubmit withdraws whatever the code or the email address matches
+// (research.Service.Withdraw), and then says the same thing whether
+// anything matched or not, so that the page cannot be used to find out who
+// has signed up. A typing mistake is shown, with what was typed.
 func (s *Server) withdrawSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return &badRequestError{detail: "The form could not be read."}
 	}
 	typed := strings.TrimSpace(r.PostForm.Get(research.FieldCode))
-	var msg string
+	err := s.research.Withdraw(r.Context(), typed)
+	var verr research.ValidationError
 	switch {
-	case typed == "":
-		msg = research.MsgWithdrawEmpty
-	case research.LooksLikeEmail(typed):
-		if _, err := research.NormaliseEmail(typed); err != nil {
-			msg = research.MsgEmailFormat
-		}
-	default:
-		if _, ok := research.NormaliseCode(typed); !ok {
-			msg = research.MsgCodeFormat
-		}
-	}
-	if msg != "" {
+	case errors.As(err, &verr):
 		s.render(w, r, http.StatusOK, "volunteer_withdraw.html", pageData{
 			Title:    withdrawTitle,
-			Errors:   order.ValidationError{{Field: research.FieldCode, Message: msg}},
+			Errors:   verr,
 			Research: researchData{Withdraw: typed},
 		})
 		return nil
-	}
-	var err error
-	if research.LooksLikeEmail(typed) {
-		_, err = s.research.WithdrawByEmail(r.Context(), typed)
-	} else {
-		_, err = s.research.WithdrawByCode(r.Context(), typed)
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	s.render(w, r, http.StatusOK, "volunteer_withdrawn.html", pageData{Title: withdrawnTitle})

@@ -11,10 +11,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/stage/research"
 	"booklets/pkg/testkit/testenv"
-	"booklets/pkg/adapter/postgres"
 )
 
 // researchFixture is a server with the research pages on, over the test's
@@ -26,7 +26,7 @@ func researchFixture(t *testing.T) (*fixture, *pgxpool.Pool) {
 	rand.Read(k)
 	ring, err := seal.ParseRing("test-kek:" + base64.StdEncoding.EncodeToString(k))
 	testenv.Must(t, err)
-	f := newFixture(t, func(c *Config) { c.Volunteers = postgres.NewVolunteers(db, c.Clock, postgres.WithRing(ring)) })
+	f := newFixture(t, func(c *testConfig) { c.Volunteers = postgres.NewVolunteers(db, c.Clock, postgres.WithRing(ring)) })
 	return f, db
 }
 

@@ -1,4 +1,4 @@
-package public
+package placeorder
 
 import (
 	"context"
@@ -18,11 +18,8 @@ import (
 // mend: every order is refused until an operator fixes KEK/KEK_FILE. So it
 // is made loud: /readyz fails with the reason, the log names the KEK
 // (alert day_key_unavailable), the gauge booklets_intake_day_key_unavailable
-// is 1, and the public are not told to try again in a few minutes.
-
-// errDayKeyFault: the order could not be sealed because the day key
-// cannot be used (dayKeyFault).
-var errDayKeyFault = errors.New("day key cannot be used")
+// is 1 (Observer.DayKeyUnavailable), and the public are not told to try
+// again in a few minutes.
 
 // dayKeyFault reports whether a day-key error is one that waiting cannot
 // mend. The database being unreachable is not; nor is a destroyed key
@@ -72,13 +69,13 @@ func dayKeyReason(day businessday.Date, err error) string {
 
 // setDayKeyFault records a faulty day key; the first time, it logs the
 // alert and raises the gauge.
-func (s *Server) setDayKeyFault(day businessday.Date, err error) {
+func (s *Service) setDayKeyFault(day businessday.Date, err error) {
 	h := &s.dayKey
 	h.mu.Lock()
 	first := h.fault == nil || h.day != day
 	h.fault, h.day = err, day
 	h.mu.Unlock()
-	s.metrics.dayKeyUnavailable(true)
+	s.obs.DayKeyUnavailable(true)
 	if first {
 		ev := s.log.Error().Err(err).Str("alert", "day_key_unavailable").Str("business_date", day.String())
 		if id := missingKEK(err); id != "" {
@@ -89,38 +86,40 @@ func (s *Server) setDayKeyFault(day businessday.Date, err error) {
 }
 
 // clearDayKeyFault records a usable day key.
-func (s *Server) clearDayKeyFault() {
+func (s *Service) clearDayKeyFault() {
 	h := &s.dayKey
 	h.mu.Lock()
 	was := h.fault
 	h.fault = nil
 	h.mu.Unlock()
-	s.metrics.dayKeyUnavailable(false)
+	s.obs.DayKeyUnavailable(false)
 	if was != nil {
 		s.log.Info().Str("business_date", h.day.String()).Msg("the day key can be used again: orders are accepted")
 	}
 }
 
-// noDayKey turns a failure to get the day key of an order into the
-// handler's error.
-func (s *Server) noDayKey(ctx context.Context, day businessday.Date, ref reference.Reference, err error) error {
+// noDayKey turns a failure to get the day key of an order into Place's
+// error.
+func (s *Service) noDayKey(ctx context.Context, day businessday.Date, ref reference.Reference, err error) error {
 	if dayKeyFault(err) {
 		s.setDayKeyFault(day, err)
-		return fmt.Errorf("seal order %s: %w: %w", ref, errDayKeyFault, err)
+		return fmt.Errorf("seal order %s: %w: %w", ref, ErrDayKeyFault, err)
 	}
-	err = fmt.Errorf("seal order %s: %w: %w", ref, errKeysUnavailable, err)
-	// The public get a 503; operators must hear of it.
-	infoFrom(ctx).logger(s.log).Warn().Err(err).Str("reference", ref.String()).Msg("order not accepted: no day key to seal it")
+	err = fmt.Errorf("seal order %s: %w: %w", ref, ErrKeysUnavailable, err)
+	// The public are refused (503); operators must hear of it.
+	s.logger(ctx).Warn().Err(err).Str("reference", ref.String()).Msg("order not accepted: no day key to seal it")
 	return err
 }
 
 // CheckDayKey gets (or makes) the current business day's key, as the next
 // order will, and records whether it can be used. It returns nil when it
-// can; a faulty key's reason; or the error that kept it from knowing (the
-// database unreachable, say), which leaves the recorded state as it was.
-// /readyz calls it, and the intake on a ticker (WatchDayKey) so that the
-// gauge and the log do not wait for a probe or an order.
-func (s *Server) CheckDayKey(ctx context.Context) error {
+// can; a faulty key's reason (wrapping ErrDayKeyFault, in words fit for
+// anyone to read: no KEK id); or the error that kept it from knowing (the
+// database unreachable, say, wrapping ErrKeysUnavailable), which leaves the
+// recorded state as it was. /readyz calls it, and the intake on a ticker
+// (WatchDayKey) so that the gauge and the log do not wait for a probe or an
+// order.
+func (s *Service) CheckDayKey(ctx context.Context) error {
 	day := s.cutoff.DateOf(s.clock())
 	_, err := s.keys.GetOrCreate(ctx, day)
 	switch {
@@ -129,16 +128,16 @@ func (s *Server) CheckDayKey(ctx context.Context) error {
 		return nil
 	case dayKeyFault(err):
 		s.setDayKeyFault(day, err)
-		return fmt.Errorf("%w: %s", errDayKeyFault, dayKeyReason(day, err))
+		return fmt.Errorf("%w: %s", ErrDayKeyFault, dayKeyReason(day, err))
 	}
-	return fmt.Errorf("%w: %w", errKeysUnavailable, err)
+	return fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
 }
 
 // WatchDayKey runs CheckDayKey every interval until ctx ends.
-func (s *Server) WatchDayKey(ctx context.Context, every time.Duration) {
+func (s *Service) WatchDayKey(ctx context.Context, every time.Duration) {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := s.CheckDayKey(cctx); err != nil && !dayKeyFault(err) && !errors.Is(err, errDayKeyFault) {
+		if err := s.CheckDayKey(cctx); err != nil && !dayKeyFault(err) && !errors.Is(err, ErrDayKeyFault) {
 			s.log.Debug().Err(err).Msg("day key not checked")
 		}
 		cancel()
