@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"booklets/pkg/testkit/eventually"
 )
 
 // researchJourney signs up for user research from the order confirmation
@@ -121,18 +124,15 @@ func researchJourney(t *testing.T, ctx context.Context, base, axeSource string) 
 // the volunteers table: until then a withdrawal (here of nobody) fails.
 func waitForSchema(t *testing.T, base string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventually.Within(t, 20*time.Second, "the research pages at "+base+" become usable", func(context.Context) error {
 		resp, err := http.PostForm(base+"/research/withdraw", url.Values{"withdraw": {"nobody@example.com"}})
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the research pages at %s never became usable", base)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("withdrawal answered %d", resp.StatusCode)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }

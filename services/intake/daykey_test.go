@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -83,21 +85,25 @@ func TestDayKeyUnderAnotherKEK(t *testing.T) {
 
 	// /readyz fails, and says why, once the stream and the schema are there.
 	var reason string
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	green := false
+	eventually.Within(t, 30*time.Second, "/readyz gives the day key as the reason", func(context.Context) error {
 		resp, err := http.Get(base + "/readyz")
-		testenv.Must(t, err)
+		if err != nil {
+			return err
+		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
-			t.Fatal("/readyz is green with a day key no configured KEK can unwrap")
+			green = true
+			return nil // fails below: polling on would hide it
 		}
-		if reason = string(b); strings.Contains(reason, "day key") {
-			break
+		if reason = string(b); !strings.Contains(reason, "day key") {
+			return fmt.Errorf("reason %q", reason)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never gave the day key as the reason; last: %s", reason)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	if green {
+		t.Fatal("/readyz is green with a day key no configured KEK can unwrap")
 	}
 	if !strings.Contains(reason, "key-encryption key that is not configured") {
 		t.Errorf("/readyz reason: %q", reason)

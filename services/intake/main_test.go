@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -89,20 +91,17 @@ func startIntake(t *testing.T, extra map[string]string) (string, testIntake) {
 	base = strings.TrimSuffix(base, "/")
 
 	// The stream is ensured in the background: wait until it is ready.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	eventually.Within(t, 20*time.Second, "the intake at "+base+" becomes ready", func(context.Context) error {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("intake at %s never became ready", base)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz answered %d", resp.StatusCode)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	return base, cfg
 }
 

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -33,19 +35,17 @@ func TestLegacyVolunteersSealedAtStart(t *testing.T) {
 	testenv.Must(t, err)
 	for _, migrate := range []string{"true", "false"} {
 		startIntake(t, map[string]string{"DATABASE_URL": url, "MIGRATE": migrate, "KEK": kek})
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		eventually.Within(t, 20*time.Second, "MIGRATE="+migrate+": the legacy sign-up is sealed", func(ctx context.Context) error {
 			var plain bool
-			testenv.Must(t, db.QueryRow(ctx, `SELECT contact IS NULL OR name IS NOT NULL OR email IS NOT NULL
-				FROM research.volunteers WHERE volunteer_id = $1`, id).Scan(&plain))
-			if !plain {
-				break
+			if err := db.QueryRow(ctx, `SELECT contact IS NULL OR name IS NOT NULL OR email IS NOT NULL
+				FROM research.volunteers WHERE volunteer_id = $1`, id).Scan(&plain); err != nil {
+				return err
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("MIGRATE=%s: the legacy sign-up was not sealed", migrate)
+			if plain {
+				return errors.New("still in clear")
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 		e, err := postgres.NewVolunteers(db, nil, postgres.WithRing(ring)).Show(ctx, id, "test")
 		if err != nil || e.Name != "Winifred Oldrow-Plain" || e.Email != "winifred.oldrow@example.org" {
 			t.Fatalf("MIGRATE=%s: show the sealed sign-up: %+v, %v", migrate, e, err)

@@ -3,6 +3,7 @@ package public
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/stage/placeorder"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -180,16 +182,16 @@ func TestIdempotencyKeyAfterItsRecordExpires(t *testing.T) {
 	kv, err := js.KeyValue(ctx, jetstream.IdempotencyBucket(cfg))
 	testenv.Must(t, err)
 	// Wait for the server to expire the record (and the stream's window).
-	for {
+	eventually.Until(ctx, t, "the idempotency record expires", func(ctx context.Context) error {
 		_, err := kv.Get(ctx, f.place.KeyID("late-key"))
 		if err == natsjs.ErrKeyNotFound {
-			break
+			return nil
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("the record never expired: %v", err)
+		if err == nil {
+			err = errors.New("the record is still there")
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
 	code, second := answerOf(t, f.postJSON(goodJSON, "late-key"))
 	if code != 201 {
 		t.Fatalf("after expiry: %d", code)
