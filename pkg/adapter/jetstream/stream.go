@@ -1,8 +1,10 @@
-// Package stream is the JetStream adapter: it creates the orders stream,
-// publishes orders to it with an acknowledgement, and tells whether it is
-// ready. It speaks in domain types (order.SealedOrder: the personal part is
-// sealed before it reaches this package, so NATS only ever holds
-// ciphertext) and knows nothing of HTTP or PostgreSQL.
+// Package jetstream is the JetStream adapter: it creates the orders stream,
+// publishes orders to it with an acknowledgement, keeps the intake's
+// idempotency keys (idempotency.go), and tells whether it is ready. Orders
+// satisfies the place-order stage's ports (placeorder.Publisher and
+// placeorder.Claims). It speaks in domain types (order.SealedOrder: the
+// personal part is sealed before it reaches this package, so NATS only
+// ever holds ciphertext) and knows nothing of HTTP or PostgreSQL.
 //
 // The subject carries no personal data: it is fixed by configuration
 // (default "booklets.orders.v1"), never built from an order.
@@ -19,6 +21,12 @@ import (
 
 	"booklets/pkg/domain/order"
 	"booklets/pkg/stage/placeorder"
+)
+
+// Orders is what the place-order stage publishes to and claims keys in.
+var (
+	_ placeorder.Publisher = (*Orders)(nil)
+	_ placeorder.Claims    = (*Orders)(nil)
 )
 
 // ErrUnavailable means JetStream could not be reached or did not
