@@ -319,14 +319,15 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// (docs/research.md).
 	vols := postgres.NewVolunteers(db, time.Now, postgres.WithRing(cfg.Ring))
 	place, err := placeorder.New(placeorder.Config{
-		Publisher: orders,
-		Claims:    orders,
-		Keys:      postgres.NewDayKeys(db, cfg.Ring),
-		Cutoff:    cfg.Cutoff,
-		Secret:    cfg.Secret,
-		Clock:     cfg.Now,
-		Observer:  metrics,
-		Logger:    log,
+		Publisher:  orders,
+		Claims:     orders,
+		Keys:       postgres.NewDayKeys(db, cfg.Ring),
+		Cutoff:     cfg.Cutoff,
+		Secret:     cfg.Secret,
+		Clock:      cfg.Now,
+		Observer:   metrics,
+		Logger:     log,
+		RequestLog: public.RequestLog(log),
 	})
 	if err != nil {
 		return err

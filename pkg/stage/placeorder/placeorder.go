@@ -110,10 +110,13 @@ type Config struct {
 	// Clock is when an order is received.
 	Clock    func() time.Time
 	Observer Observer // nil: nothing observed
-	// Logger is for what has no request: the day-key watch. A request's
-	// own logger, when its context carries one (zerolog.Ctx), is used for
-	// what happens while placing its order.
+	// Logger is for what has no request: the day-key watch.
 	Logger zerolog.Logger
+	// RequestLog, when set, gives the log of the request ctx belongs to
+	// (its id), for what happens while placing its order; it is called
+	// only when there is something to log, so an order costs nothing for
+	// it. Nil, or a nil answer, means Logger.
+	RequestLog func(ctx context.Context) *zerolog.Logger
 }
 
 // Service places orders.
@@ -125,6 +128,7 @@ type Service struct {
 	clock  func() time.Time
 	obs    Observer
 	log    zerolog.Logger
+	reqLog func(context.Context) *zerolog.Logger
 	// idemKeyKey keys the hash an idempotency key is stored under, fpKey
 	// the fingerprint of an order (both derived from the secret).
 	idemKeyKey, fpKey []byte
@@ -151,6 +155,7 @@ func New(cfg Config) (*Service, error) {
 		clock:      cfg.Clock,
 		obs:        obs,
 		log:        cfg.Logger,
+		reqLog:     cfg.RequestLog,
 		idemKeyKey: deriveKey(cfg.Secret, "booklets/idempotency-key/v1"),
 		fpKey:      deriveKey(cfg.Secret, "booklets/order-fingerprint/v1"),
 	}, nil
@@ -225,11 +230,13 @@ func (s *Service) publish(ctx context.Context, o order.Order) (duplicate bool, e
 	return pub.Duplicate, nil
 }
 
-// logger is the log of the request ctx belongs to, if it carries one, or
-// the service's own.
+// logger is the log of the request ctx belongs to, if known, or the
+// service's own.
 func (s *Service) logger(ctx context.Context) *zerolog.Logger {
-	if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
-		return l
+	if s.reqLog != nil {
+		if l := s.reqLog(ctx); l != nil {
+			return l
+		}
 	}
 	return &s.log
 }

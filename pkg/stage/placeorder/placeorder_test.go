@@ -333,15 +333,35 @@ func TestDayKeysUnavailable(t *testing.T) {
 }
 
 // TestRequestLogger: what happens while placing an order is logged to the
-// request's logger when its context carries one (its request id).
+// request's log (its id) when RequestLog knows it, and to the service's
+// own when it does not.
 func TestRequestLogger(t *testing.T) {
 	f := newFixture(t)
-	f.keys.err = errors.New("database down")
 	var req bytes.Buffer
-	ctx := zerolog.New(&req).With().Str("request_id", "r1").Logger().WithContext(context.Background())
-	_, _ = f.svc.Place(ctx, validated(t, "Siân O'Brien"), "")
+	type reqID struct{}
+	svc, err := placeorder.New(placeorder.Config{
+		Publisher: f.st, Claims: f.st, Keys: f.keys, Cutoff: businessday.DefaultCutoff,
+		Secret: []byte("0123456789abcdef0123456789abcdef"), Clock: func() time.Time { return f.now },
+		Logger: zerolog.New(&f.logs),
+		RequestLog: func(ctx context.Context) *zerolog.Logger {
+			id, ok := ctx.Value(reqID{}).(string)
+			if !ok {
+				return nil
+			}
+			l := zerolog.New(&req).With().Str("request_id", id).Logger()
+			return &l
+		},
+	})
+	testMust(t, err)
+	f.keys.err = errors.New("database down")
+	_, _ = svc.Place(context.WithValue(context.Background(), reqID{}, "r1"), validated(t, "Siân O'Brien"), "")
 	if !strings.Contains(req.String(), `"request_id":"r1"`) || f.logs.Len() != 0 {
 		t.Errorf("request log %q, service log %q", req.String(), f.logs.String())
+	}
+	req.Reset()
+	_, _ = svc.Place(context.Background(), validated(t, "Siân O'Brien"), "")
+	if req.Len() != 0 || !strings.Contains(f.logs.String(), "no day key") {
+		t.Errorf("without a request: request log %q, service log %q", req.String(), f.logs.String())
 	}
 }
 

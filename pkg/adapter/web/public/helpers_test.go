@@ -123,7 +123,7 @@ func newFixture(t testing.TB, change func(*testConfig)) *fixture {
 	// As services/intake wires them, on the same clock, secret and log.
 	place, err := placeorder.New(placeorder.Config{
 		Publisher: cfg.Stream, Claims: cfg.Stream, Keys: cfg.Keys, Cutoff: businessday.DefaultCutoff,
-		Secret: cfg.Secret, Clock: cfg.Clock, Observer: cfg.Metrics, Logger: cfg.Logger,
+		Secret: cfg.Secret, Clock: cfg.Clock, Observer: cfg.Metrics, Logger: cfg.Logger, RequestLog: RequestLog(cfg.Logger),
 	})
 	if err != nil {
 		t.Fatal(err)

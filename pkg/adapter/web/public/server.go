@@ -369,17 +369,28 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 }
 
 // place places a validated order (placeorder.Service.Place) and notes its
-// reference for the request log. What the use case logs while placing it
-// carries the request's id.
+// reference for the request log.
 func (s *Server) place(ctx context.Context, v order.Validated, idemKey string) (reference.Reference, error) {
-	info := infoFrom(ctx)
-	ctx = info.logger(s.log).WithContext(ctx)
 	p, err := s.orders.Place(ctx, v, idemKey)
 	if err != nil {
 		return "", err
 	}
+	info := infoFrom(ctx)
 	info.reference, info.duplicate = p.Reference.String(), p.Duplicate
 	return p.Reference, nil
+}
+
+// RequestLog is placeorder.Config.RequestLog for orders placed through
+// this adapter: the log of the request (its id) a context belongs to, or
+// nil outside a request. It is made only when the use case logs, which an
+// order that goes well never makes it do.
+func RequestLog(log zerolog.Logger) func(context.Context) *zerolog.Logger {
+	return func(ctx context.Context) *zerolog.Logger {
+		if i, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+			return i.logger(log)
+		}
+		return nil
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
