@@ -19,6 +19,7 @@ import (
 
 	pgp "github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/jackc/pgx/v5/pgxpool"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/jetstream"
@@ -246,7 +247,10 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 	scanDatabase("after sending")
 	// The stream: every message left, and the store files (where removed
 	// messages' bytes may linger).
-	str, err := orders.JetStream().Stream(context.Background(), sc.Stream)
+	// Read with nats.go itself: the adapter hands out no raw client.
+	js, err := natsjs.New(nc)
+	testenv.Must(t, err)
+	str, err := js.Stream(context.Background(), sc.Stream)
 	testenv.Must(t, err)
 	info, err := str.Info(context.Background())
 	testenv.Must(t, err)
