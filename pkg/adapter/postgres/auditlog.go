@@ -91,6 +91,11 @@ func (a AuditAppender) Append(ctx context.Context, tx pgx.Tx, ev audit.Event) (e
 		}
 		return audit.Entry{}, fmt.Errorf("insert: %w", err)
 	}
+	// The entry's leaf in the Merkle tree, in the same transaction
+	// (audittree.go).
+	if err := appendAuditLeaf(ctx, tx, e); err != nil {
+		return audit.Entry{}, err
+	}
 	return e, nil
 }
 
