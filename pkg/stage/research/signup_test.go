@@ -15,10 +15,10 @@ import (
 
 // store is a research.Store in memory that records what it was asked.
 type store struct {
-	signUps          []research.SignUp
-	byCode, byEmail  []string
-	sealFailures     int
-	sealCalls, seals int
+	signUps         []research.SignUp
+	byCode, byEmail []string
+	sealFailures    int // SealPlaintext fails this many times first
+	sealCalls       int
 }
 
 func (s *store) SignUp(_ context.Context, v research.SignUp) (research.Receipt, error) {
