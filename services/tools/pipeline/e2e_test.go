@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"booklets/pkg/platform/clock"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/partnersim"
 	"booklets/pkg/testkit/testenv"
 )
@@ -271,23 +272,25 @@ func startProc(t *testing.T, bin string, env []string, logFile, addr string) *pr
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for {
-		if r, err := http.Get("http://" + addr + "/healthz"); err == nil {
+	eventually.Until(ctx, t, filepath.Base(bin)+" answers /healthz", func(context.Context) error {
+		r, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
 			r.Body.Close()
 			if r.StatusCode == http.StatusOK {
-				return p
+				return nil
 			}
+			err = errors.New(r.Status)
 		}
 		select {
 		case err := <-p.done:
 			p.done <- err
 			b, _ := os.ReadFile(logFile)
 			t.Fatalf("%s exited while starting: %v\n%s", filepath.Base(bin), err, tail(b, 40))
-		case <-ctx.Done():
-			t.Fatalf("%s did not answer /healthz", filepath.Base(bin))
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
-	}
+		return err
+	})
+	return p
 }
 
 // stop sends SIGTERM and waits for the process to exit; an exit status
@@ -308,19 +311,17 @@ func (p *proc) stop(limit time.Duration) error {
 
 func waitReady(ctx context.Context, t *testing.T, url string) {
 	t.Helper()
-	for {
-		if r, err := http.Get(url); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				return
-			}
+	eventually.Until(ctx, t, url+" answers 200", func(context.Context) error {
+		r, err := http.Get(url)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s never answered 200", url)
-		case <-time.After(50 * time.Millisecond):
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK {
+			return errors.New(r.Status)
 		}
-	}
+		return nil
+	})
 }
 
 // batchStatus is the batch's status on the auditors' JSON API, or "".

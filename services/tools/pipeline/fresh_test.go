@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -77,16 +79,17 @@ func TestMakeRunOnAMachineWithNothingRunning(t *testing.T) {
 		}
 	})
 
-	deadline := time.After(5 * time.Minute)
-	for !strings.Contains(out.String(), "press Ctrl-C to stop") {
+	eventually.Within(t, 5*time.Minute, "the pipeline is up", func(context.Context) error {
+		if strings.Contains(out.String(), "press Ctrl-C to stop") {
+			return nil
+		}
 		select {
 		case <-exited:
 			t.Fatalf("the launcher exited before the pipeline was up (%v):\n%s", waitErr, out)
-		case <-deadline:
-			t.Fatalf("the pipeline was not up within 5 minutes:\n%s", out)
-		case <-time.After(200 * time.Millisecond):
+		default:
 		}
-	}
+		return fmt.Errorf("the launcher has not said \"press Ctrl-C to stop\":\n%s", out)
+	})
 	text := out.String()
 	for _, want := range []string{
 		"started a private cluster on",
@@ -198,22 +201,21 @@ func waitStored(t *testing.T, dbURL, reference string, exited <-chan struct{}, o
 		t.Fatalf("connect to the private cluster: %v", err)
 	}
 	defer conn.Close(context.Background())
-	for {
+	eventually.Until(ctx, t, fmt.Sprintf("order %s is stored within 2 minutes", reference), func(ctx context.Context) error {
 		var n int
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM orders WHERE reference = $1", reference).Scan(&n); err != nil {
 			t.Fatalf("look for the order: %v", err)
 		}
 		if n == 1 {
-			return
+			return nil
 		}
 		select {
 		case <-exited:
 			t.Fatalf("the launcher exited before the order was stored:\n%s", out)
-		case <-ctx.Done():
-			t.Fatalf("order %s was not stored within 2 minutes", reference)
-		case <-time.After(100 * time.Millisecond):
+		default:
 		}
-	}
+		return fmt.Errorf("%d orders with the reference", n)
+	})
 }
 
 // processesUnder lists the processes that run in dir or from it: the

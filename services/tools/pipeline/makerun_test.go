@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -55,16 +58,17 @@ func TestMakeRunStopsCleanlyOnCtrlC(t *testing.T) {
 		}
 	})
 
-	deadline := time.After(5 * time.Minute)
-	for !strings.Contains(out.String(), "press Ctrl-C to stop") {
+	eventually.Within(t, 5*time.Minute, "the pipeline is up", func(context.Context) error {
+		if strings.Contains(out.String(), "press Ctrl-C to stop") {
+			return nil
+		}
 		select {
 		case <-exited:
 			t.Fatalf("make run exited before the pipeline was up (%v):\n%s", waitErr, out)
-		case <-deadline:
-			t.Fatalf("the pipeline was not up within 5 minutes:\n%s", out)
-		case <-time.After(200 * time.Millisecond):
+		default:
 		}
-	}
+		return fmt.Errorf("make run has not said \"press Ctrl-C to stop\":\n%s", out)
+	})
 	ctrlC()
 	select {
 	case <-exited:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"booklets/pkg/testkit/eventually"
 )
 
 func TestRunStartsEveryServiceAndStopsThemOnCancel(t *testing.T) {
@@ -29,13 +32,18 @@ func TestRunStartsEveryServiceAndStopsThemOnCancel(t *testing.T) {
 	cancel, out, result := launch(t, env)
 
 	// Wait for the launcher to say it is ready, or to fail.
-	for !strings.Contains(out.String(), "press Ctrl-C to stop") {
+	// No limit of its own, as before: the test's timeout is the limit.
+	eventually.Until(t.Context(), t, "the launcher says it is ready", func(context.Context) error {
+		if strings.Contains(out.String(), "press Ctrl-C to stop") {
+			return nil
+		}
 		select {
 		case err := <-result:
 			t.Fatalf("run returned before the pipeline was ready: %v\n%s", err, out)
-		case <-time.After(100 * time.Millisecond):
+		default:
 		}
-	}
+		return errors.New("no \"press Ctrl-C to stop\" yet")
+	})
 	text := out.String()
 
 	form := regexp.MustCompile(`order form:\s+(http://\S+)`).FindStringSubmatch(text)
