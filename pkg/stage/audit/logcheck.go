@@ -116,6 +116,16 @@ func signatureProblem(err error) ProblemKind {
 	return Malformed
 }
 
+// withoutKind is err's message without the kind it starts with, which
+// the problem already names.
+func withoutKind(err error, k ProblemKind) string {
+	msg := err.Error()
+	for _, prefix := range []string{string(k) + ": ", ErrMalformedCheckpoint.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return msg
+}
+
 // CheckExport checks an export as an auditor would, offline.
 func CheckExport(x Export, c LogCheck) LogReport {
 	r := LogReport{Entries: int64(len(x.Entries))}
@@ -127,7 +137,8 @@ func CheckExport(x Export, c LogCheck) LogReport {
 	for _, k := range c.Kept {
 		cp, err := OpenCheckpoint(k.Signed, c.PublicKey)
 		if err != nil {
-			r.problem(signatureProblem(err), "your checkpoint %s: %v", k.Name, err)
+			kind := signatureProblem(err)
+			r.problem(kind, "your checkpoint %s: %s", k.Name, withoutKind(err, kind))
 			continue
 		}
 		kept = append(kept, cp)
@@ -161,7 +172,8 @@ func CheckExport(x Export, c LogCheck) LogReport {
 	for i, signed := range x.Checkpoints {
 		cp, err := OpenCheckpoint(signed, c.PublicKey)
 		if err != nil {
-			r.problem(signatureProblem(err), "the export's checkpoint %d: %v", i+1, err)
+			kind := signatureProblem(err)
+			r.problem(kind, "the export's checkpoint %d: %s", i+1, withoutKind(err, kind))
 			continue
 		}
 		own = append(own, cp)
