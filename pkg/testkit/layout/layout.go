@@ -21,11 +21,14 @@ import (
 	"strings"
 )
 
-// Package is what the rules need of a package: its import path and the
-// packages its non-test files import.
+// Package is what the rules need of a package: its import path, the
+// packages its non-test files import, and everything those depend on in
+// turn (go list's Deps), so that a driver reached through a helper package
+// is found too.
 type Package struct {
 	ImportPath string
 	Imports    []string
+	Deps       []string
 }
 
 // Violation is one import the rules forbid.
@@ -84,6 +87,7 @@ func Check(module string, pkgs []Package) []Violation {
 					add(p.ImportPath, imp, "the domain and the stages import no adapter; declare the port in the stage and let the service wire the adapter in")
 				}
 			}
+
 			if under(p.ImportPath, domain) && under(imp, stage) {
 				add(p.ImportPath, imp, "the domain does not depend on a stage; the stages use the domain")
 			}
@@ -95,6 +99,22 @@ func Check(module string, pkgs []Package) []Violation {
 			}
 			if production && under(imp, testkit) {
 				add(p.ImportPath, imp, "production code never imports a test kit")
+			}
+		}
+		if core {
+			direct := map[string]bool{}
+			for _, imp := range p.Imports {
+				direct[imp] = true
+			}
+			for _, dep := range p.Deps {
+				if direct[dep] {
+					continue // reported above
+				}
+				for _, d := range append(drivers[:len(drivers):len(drivers)], adapter) {
+					if under(dep, d) {
+						add(p.ImportPath, dep, "the domain and the stages do not depend on a driver or an adapter, not even through another package; find which import brings it with `go list -deps`")
+					}
+				}
 			}
 		}
 	}
