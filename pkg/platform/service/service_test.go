@@ -19,6 +19,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"booklets/pkg/testkit/eventually"
 )
 
 // logBuf collects a service's log lines from several goroutines.
@@ -106,16 +108,15 @@ func start(t *testing.T, setup func(*Service), opts ...Option) *running {
 			t.Error("the service did not stop")
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if l := buf.line(t, "svc listening"); l != nil {
-			r.base = "http://" + l["addr"].(string)
-			return r
+	eventually.Within(t, 10*time.Second, "the service logs its listening line", func(context.Context) error {
+		l := buf.line(t, "svc listening")
+		if l == nil {
+			return fmt.Errorf("no listening line; log: %v", buf.messages(t))
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("no listening line; log: %v", buf.messages(t))
-	return nil
+		r.base = "http://" + l["addr"].(string)
+		return nil
+	})
+	return r
 }
 
 // stop cancels the context and returns Run's error.
@@ -590,9 +591,13 @@ func TestTaskEndStopsService(t *testing.T) {
 		svc.OnShutdown("jobs", func() error { stepped = true; return nil })
 		done := make(chan error, 1)
 		go func() { done <- svc.Run(context.Background()) }()
-		for buf.line(t, "svc listening") == nil {
-			time.Sleep(5 * time.Millisecond)
-		}
+		// No limit of its own, as before: the test's timeout is the limit.
+		eventually.Until(t.Context(), t, "the service logs its listening line", func(context.Context) error {
+			if buf.line(t, "svc listening") == nil {
+				return errors.New("no listening line")
+			}
+			return nil
+		})
 		close(fail)
 		var err error
 		select {
