@@ -6,7 +6,7 @@ BIN       := bin
 SERVICES  := intake batcher reconciler
 TOOLS     := pipeline partnersim
 
-.PHONY: run test test-tools alerts-test bench bench-smoke build migrate vet assets clean
+.PHONY: run test test-tools alerts-test lint bench bench-smoke build migrate vet assets clean
 
 ## run: start the whole pipeline on this machine and print the URLs
 # Built, then run: `go run` exits 1 when the terminal's Ctrl-C reaches it,
@@ -30,6 +30,12 @@ test-tools:
 alerts-test:
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool test rules deploy/prometheus/alerts_test.yml
+
+## lint: staticcheck at a pinned version (CI runs it and fails on any finding); the layout
+## rules (which package may import which) are a test: pkg/testkit/layout
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) run $(STATICCHECK) ./...
 
 ## bench: the benchmark suite against its baselines (not part of `make test`)
 bench:
