@@ -7,12 +7,14 @@
 //	reconciler verify-audit          check the audit log's hash chain; non-zero exit if broken
 //	reconciler report --from DATE --to DATE --format csv|json
 //	reconciler volunteers due|show ID|review ID --keep|--delete   (volunteers.go)
+//	reconciler audit keygen|public-key|checkpoint|export|prove    (audit.go)
 //	reconciler help, or -h / --help after any command: its usage (connects to nothing)
 //
 // Configuration (environment): DATABASE_URL, MIGRATE, SFTP_ADDR, SFTP_USER,
 // SFTP_KEY_FILE, SFTP_KNOWN_HOSTS, SFTP_CONFIRMATIONS_DIR,
 // SFTP_PROCESSED_DIR, SFTP_REJECTED_DIR, SFTP_TIMEOUT, RECONCILE_AT, HTTP_ADDR, AUDIT_TOKEN, AUDIT_USER,
-// AUDIT_PASSWORD_HASH, AUDIT_FAILURES_PER_MINUTE, AUDIT_FAILURE_BURST, LOG_FORMAT, LOG_LEVEL.
+// AUDIT_PASSWORD_HASH, AUDIT_FAILURES_PER_MINUTE, AUDIT_FAILURE_BURST, LOG_FORMAT, LOG_LEVEL,
+// AUDIT_SIGNING_KEY_FILE, AUDIT_CHECKPOINT_DIR, SFTP_CHECKPOINTS_DIR, AUDIT_CHECKPOINT_EVERY.
 // See docs/reconciler.md.
 package main
 
@@ -76,6 +78,7 @@ Commands:
   verify-audit   check the audit log's hash chain; exit 1 if it is broken
   report         list the sent batches and their deletion status (csv or json)
   volunteers     the research volunteers' 2-year review: due, show, review (and seal, rewrap)
+  audit          the audit log's signed checkpoints: keygen, public-key, checkpoint, export, prove
   help           this text; "reconciler COMMAND -h" explains a command
 `
 
@@ -104,6 +107,7 @@ inclusive, with their deletion status.
   --format csv|json  output format (default csv)
 `,
 	"volunteers": volunteersUsage,
+	"audit":      auditUsage,
 }
 
 // usageError is a mistake on the command line: main prints it with the
@@ -124,6 +128,7 @@ type command struct {
 	name       string // "" serves
 	report     reportArgs
 	volunteers volunteersArgs
+	audit      auditArgs
 }
 
 // parseArgs reads the command line, and nothing else: it runs before the
@@ -162,6 +167,8 @@ func parseArgs(args []string) (command, string, error) {
 		c.report, err = parseReport(args[1:])
 	case "volunteers":
 		c.volunteers, err = parseVolunteers(args[1:])
+	case "audit":
+		c.audit, err = parseAudit(args[1:])
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		err = usageError{err, text}
@@ -209,6 +216,8 @@ type config struct {
 	// Ring is the KEK ring, nil if none is set: only `volunteers show`,
 	// `seal` and `rewrap` need it (volunteers.go).
 	Ring *seal.Ring
+	// Audit is the transparency log's signing and publishing (audit.go).
+	Audit auditConfig
 }
 
 // httpTimeouts are the HTTP server's. Without them a client could hold a
@@ -267,6 +276,7 @@ func readConfig(getenv func(string) string) (config, error) {
 		c.At = time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
 	}
 	c.Ring = volunteersKEK(r, getenv)
+	c.Audit = readAuditConfig(r)
 	if (c.Auth.User == "") != (c.Auth.PasswordHash == "") {
 		r.Fail("AUDIT_USER", "AUDIT_USER and AUDIT_PASSWORD_HASH must be set together")
 	}
@@ -291,6 +301,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cfg, err := readConfig(getenv)
 	if err != nil {
 		return err
+	}
+	if cmd.name == "audit" && cmd.audit.offline() {
+		return auditOffline(cfg, cmd.audit, stdout) // connects to nothing
 	}
 	return runCommand(ctx, cfg, cmd, stdout)
 }
@@ -325,6 +338,11 @@ func runCommand(ctx context.Context, cfg config, cmd command, stdout io.Writer) 
 		rec := reconciler(cfg, led, log)
 		sum, err := rec.Reconcile(ctx, now())
 		_ = json.NewEncoder(stdout).Encode(sum)
+		cp, cerr := newCheckpointer(cfg, db)
+		if cerr != nil {
+			return errors.Join(err, cerr)
+		}
+		signCheckpoint(ctx, cp, false, log) // after every run (audit.go)
 		return err
 	case "verify-audit":
 		res, err := postgres.VerifyAudit(ctx, db)
@@ -340,6 +358,8 @@ func runCommand(ctx context.Context, cfg config, cmd command, stdout io.Writer) 
 		return report(ctx, cmd.report, led, now, stdout)
 	case "volunteers":
 		return volunteersCommand(ctx, cmd.volunteers, postgres.NewVolunteers(db, now, postgres.WithRing(cfg.Ring)), stdout)
+	case "audit":
+		return auditCommand(ctx, cfg, cmd.audit, db, stdout)
 	}
 	return fmt.Errorf("unknown command %q", cmd.name) // parseArgs knows them all
 }
@@ -427,6 +447,14 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 	jobs := inflight.New(ctx)
 	defer jobs.Cancel()
 	jobCtx := jobs.Context()
+	checkpoints, err := newCheckpointer(cfg, db)
+	if err != nil {
+		return err
+	}
+	if checkpoints == nil {
+		log.Error().Msg("no AUDIT_SIGNING_KEY_FILE: no audit checkpoint is signed")
+	}
+	go watchCheckpoints(ctx, checkpoints, cfg.Audit.Every, log) // the batcher's end-of-day records (audit.go)
 	check := func(what string) {
 		defer jobs.Begin()()
 		// What the run did is recorded in the database, where /metrics
@@ -435,6 +463,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 		if err != nil {
 			log.Error().Err(err).Msg(what + " incomplete")
 		}
+		signCheckpoint(jobCtx, checkpoints, false, log) // after every run
 	}
 
 	web, err := auditors.New(led, cfg.Auth, now, log, govuk.Assets())
