@@ -30,10 +30,11 @@ import (
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/endofday"
+	"booklets/pkg/stage/ingest"
 	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
-	"booklets/services/batcher/internal/batcher"
 )
 
 // apiOrder is one order as an integration posts it to the intake API, and
@@ -169,15 +170,15 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
 	batcherClock := func() time.Time { return time.Date(2025, 12, 23, 23, 5, 0, 0, london) }
-	consumer := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{
+	consumer := ingest.NewConsumer(orders, ingest.ConsumerConfig{
 		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, CatchUpTimeout: 30 * time.Second,
-	}, st, cfg.Cutoff, batcherClock, log, nil)
+	}, postgres.IngestStore{Orders: st}, cfg.Cutoff, batcherClock, log, nil)
 	consumed := make(chan error, 1)
 	consumerCtx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
 	go func() { consumed <- consumer.Run(consumerCtx) }()
-	sender, err := newSender(cfg, st, log, batcher.NewMetrics(nil),
-		batcher.WithCatchUp(consumer.WaitCaughtUp), batcher.WithClock(batcherClock))
+	sender, err := newSender(cfg, st, log, NewMetrics(nil),
+		endofday.WithCatchUp(consumer.WaitCaughtUp), endofday.WithClock(batcherClock))
 	testenv.Must(t, err)
 	if cfg.Cutoff.LastClosed(batcherClock()) != day {
 		t.Fatalf("the day that closed is %s", cfg.Cutoff.LastClosed(batcherClock()))

@@ -45,7 +45,8 @@ import (
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/platform/inflight"
 	"booklets/pkg/platform/logging"
-	"booklets/services/batcher/internal/batcher"
+	"booklets/pkg/stage/endofday"
+	"booklets/pkg/stage/ingest"
 )
 
 func main() {
@@ -309,7 +310,7 @@ func openStore(ctx context.Context, cfg config) (*postgres.Orders, error) {
 	return st, nil
 }
 
-func newSender(cfg config, st *postgres.Orders, log zerolog.Logger, m *batcher.Metrics, opts ...batcher.Option) (*batcher.Sender, error) {
+func newSender(cfg config, st *postgres.Orders, log zerolog.Logger, m *Metrics, opts ...endofday.Option) (*endofday.Sender, error) {
 	if err := cfg.checkSending(); err != nil {
 		return nil, err
 	}
@@ -320,12 +321,12 @@ func newSender(cfg config, st *postgres.Orders, log zerolog.Logger, m *batcher.M
 			return nil, fmt.Errorf("%s: %w", openpgp.EnvKeyFile, err)
 		}
 		log.Info().Str("recipient_fingerprint", rec.Fingerprint()).Msg("batch files are encrypted to the partner's OpenPGP key")
-		opts = append(opts, batcher.WithRecipient(rec))
+		opts = append(opts, endofday.WithRecipient(rec))
 	} else {
 		// checkSending: PARTNER_PLAINTEXT=true, asked for.
 		log.Warn().Str("encryption", "none").
 			Msg(EnvPlaintext + "=true: batch files are sent as plain CSV (over SFTP), not encrypted to the partner")
-		opts = append(opts, batcher.WithPlaintext())
+		opts = append(opts, endofday.WithPlaintext())
 	}
 	areas, err := catalogue.Load(cfg.AreasFile)
 	if err != nil {
@@ -337,10 +338,13 @@ func newSender(cfg config, st *postgres.Orders, log zerolog.Logger, m *batcher.M
 			return nil, fmt.Errorf("BANK_HOLIDAYS_FILE: %w", err)
 		}
 	}
-	return batcher.NewSender(st, cfg.Partner, append([]batcher.Option{
-		batcher.WithAreas(areas), batcher.WithCalendar(workdays.New(extra...)), batcher.WithLogger(log),
-		batcher.WithMetrics(m), batcher.WithRetries(cfg.Retries, cfg.RetryBase), batcher.WithClock(cfg.Now),
-		batcher.WithKeys(postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now)))}, opts...)...), nil
+	// The day keys open the personal parts, and the record transaction of
+	// a sent batch destroys them (crypto-shredding).
+	keys := postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now))
+	return endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys}, sftp.Outbox{Config: cfg.Partner}, append([]endofday.Option{
+		endofday.WithAreas(areas), endofday.WithCalendar(workdays.New(extra...)), endofday.WithLogger(log),
+		endofday.WithMetrics(m), endofday.WithRetries(cfg.Retries, cfg.RetryBase), endofday.WithClock(cfg.Now),
+		endofday.WithKeys(postgres.EndOfDayKeys{Keys: keys})}, opts...)...), nil
 }
 
 // sendNow is `batcher send-now [--date D]`; dateFlag "" sends the day that
@@ -385,10 +389,10 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, dateFlag strin
 	if err != nil {
 		return err
 	}
-	catchUp := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{
+	catchUp := ingest.NewConsumer(orders, ingest.ConsumerConfig{
 		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, CatchUpTimeout: cfg.CatchUpTimeout,
-	}, st, cfg.Cutoff, cfg.Now, log, nil)
-	s, err := newSender(cfg, st, log, batcher.NewMetrics(nil), batcher.WithCatchUp(catchUp.WaitCaughtUp))
+	}, postgres.IngestStore{Orders: st}, cfg.Cutoff, cfg.Now, log, nil)
+	s, err := newSender(cfg, st, log, NewMetrics(nil), endofday.WithCatchUp(catchUp.WaitCaughtUp))
 	if err != nil {
 		return err
 	}
@@ -422,8 +426,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	defer st.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := batcher.NewMetrics(reg)
-	if err := batcher.RegisterHeld(reg, st.HeldPersonal, cfg.Now, log); err != nil {
+	metrics := NewMetrics(reg)
+	if err := RegisterHeld(reg, st.HeldPersonal, cfg.Now, log); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 
@@ -449,13 +453,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 
 	consumerCtx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
-	consumer := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{
+	consumer := ingest.NewConsumer(orders, ingest.ConsumerConfig{
 		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, DrainTimeout: cfg.ShutdownTimeout / 2,
 		CatchUpTimeout: cfg.CatchUpTimeout,
-	}, st, cfg.Cutoff, cfg.Now, log, metrics)
+	}, postgres.IngestStore{Orders: st}, cfg.Cutoff, cfg.Now, log, metrics)
 	// A day's batch waits until the consumer has stored every order of
 	// that day still in the stream (docs/privacy.md, the race to close).
-	sender, err := newSender(cfg, st, log, metrics, batcher.WithCatchUp(consumer.WaitCaughtUp))
+	sender, err := newSender(cfg, st, log, metrics, endofday.WithCatchUp(consumer.WaitCaughtUp))
 	if err != nil {
 		return err
 	}
@@ -469,11 +473,11 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	jobs := inflight.New(ctx)
 	defer jobs.Cancel()
 	jobCtx := jobs.Context()
-	send := func(ctx context.Context, d businessday.Date) (batcher.Result, error) {
+	send := func(ctx context.Context, d businessday.Date) (endofday.Result, error) {
 		defer jobs.Begin()()
 		return sender.SendBatch(ctx, d)
 	}
-	sched, err := batcher.NewScheduler(nil)
+	sched, err := NewScheduler(nil)
 	if err != nil {
 		return err
 	}
@@ -482,17 +486,17 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		// A day lasts DEMO_DAY: look every simulated hour for closed days
 		// not yet sent, rather than once a day at the cut-off.
 		every := clock.RealDuration(time.Hour, clock.DayFactor(cfg.Day))
-		job, err = batcher.ScheduleCatchUp(jobCtx, sched, every, batcher.CatchUp{
+		job, err = ScheduleCatchUp(jobCtx, sched, every, endofday.CatchUp{
 			Cutoff: cfg.Cutoff, Now: cfg.Now, LastSent: st.LastSent, Send: send, Log: log,
 		})
 		log.Warn().Str("demo_day", cfg.Day.String()).Dur("every", every).
 			Msg("DEMO MODE: a day lasts DEMO_DAY; closed days are sent every simulated hour")
 	} else {
-		job, err = batcher.ScheduleEndOfDay(jobCtx, sched, cfg.Cutoff, cfg.Now, send, log)
+		job, err = ScheduleEndOfDay(jobCtx, sched, cfg.Cutoff, cfg.Now, send, log)
 		if err == nil && cfg.SendRetryInterval > 0 {
 			// At start-up and then every SEND_RETRY_INTERVAL: a closed day
 			// whose batch did not go is not left for the next cut-off.
-			_, err = batcher.ScheduleRetry(jobCtx, sched, cfg.SendRetryInterval, batcher.Retry{
+			_, err = ScheduleRetry(jobCtx, sched, cfg.SendRetryInterval, endofday.Retry{
 				Cutoff: cfg.Cutoff, Now: cfg.Now, Pending: st.Unsent, Send: send, Log: log,
 			})
 		}
@@ -502,12 +506,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	}
 	// The retention watchdog: at start-up and every 15 minutes (on the
 	// demo clock, every 15 simulated minutes).
-	watchdog := batcher.Watchdog{Store: st, Cutoff: cfg.Cutoff, Grace: cfg.RetentionGrace, Now: cfg.Now, Log: log, Metrics: metrics}
+	watchdog := endofday.Watchdog{Store: postgres.EndOfDayStore{Orders: st}, Cutoff: cfg.Cutoff, Grace: cfg.RetentionGrace, Now: cfg.Now, Log: log, Metrics: metrics}
 	watchEvery := 15 * time.Minute
 	if cfg.Demo {
 		watchEvery = max(clock.RealDuration(watchEvery, clock.DayFactor(cfg.Day)), time.Second)
 	}
-	if _, err := batcher.ScheduleWatchdog(jobCtx, sched, watchEvery, watchdog); err != nil {
+	if _, err := ScheduleWatchdog(jobCtx, sched, watchEvery, watchdog); err != nil {
 		return err
 	}
 	if _, err := watchdog.Check(ctx); err != nil {

@@ -13,7 +13,7 @@ import (
 
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/catalogue"
-	"booklets/services/batcher/internal/batcher"
+	"booklets/pkg/stage/endofday"
 )
 
 // fieldNames collects repeated --field NAME: the fields to correct, whose
@@ -83,7 +83,7 @@ func parseOrder(args []string) (orderArgs, error) {
 	fs.SetOutput(io.Discard) // flag errors are returned; their text may quote a value
 	var fields fieldNames
 	if verb == "correct" {
-		fs.Var(&fields, "field", "a field to correct; repeat for several ("+strings.Join(batcher.Fields, ", ")+")")
+		fs.Var(&fields, "field", "a field to correct; repeat for several ("+strings.Join(endofday.Fields, ", ")+")")
 	}
 	if err := fs.Parse(args[2:]); err != nil {
 		if fields.withValue {
@@ -96,8 +96,8 @@ func parseOrder(args []string) (orderArgs, error) {
 		return orderArgs{}, usageError{"order " + verb + ": unexpected arguments", usage}
 	}
 	for _, f := range fields.names {
-		if !slices.Contains(batcher.Fields, f) {
-			return orderArgs{}, fmt.Errorf("--field takes one of %s", strings.Join(batcher.Fields, ", "))
+		if !slices.Contains(endofday.Fields, f) {
+			return orderArgs{}, fmt.Errorf("--field takes one of %s", strings.Join(endofday.Fields, ", "))
 		}
 	}
 	if verb == "correct" && len(fields.names) == 0 {
@@ -131,7 +131,8 @@ func orderCommand(ctx context.Context, cfg config, a orderArgs, stdin io.Reader,
 	if err != nil {
 		return fmt.Errorf("AREAS_FILE: %w", err)
 	}
-	r := batcher.Rights{Store: st, Keys: postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now)), Areas: areas}
+	r := endofday.Rights{Store: postgres.EndOfDayStore{Orders: st},
+		Keys: postgres.EndOfDayKeys{Keys: postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now))}, Areas: areas}
 	switch verb {
 	case "show":
 		h, err := r.Show(ctx, ref, pc)
@@ -223,7 +224,7 @@ func explain(err error) error {
 			"who deletes it 30 working days after delivery (contact the partner for a correction or erasure)", err)
 	case errors.Is(err, postgres.ErrErased):
 		return fmt.Errorf("%w already: nothing is held any more", err)
-	case errors.Is(err, batcher.ErrNoMatch):
+	case errors.Is(err, endofday.ErrNoMatch):
 		return fmt.Errorf("%w: check both with the person (an order already sent and deleted cannot be found by postcode)", err)
 	}
 	return err

@@ -1,56 +1,16 @@
-package batcher
+package endofday
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/go-co-op/gocron/v2"
-	"github.com/jonboulle/clockwork"
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/domain/businessday"
 )
 
-// NewScheduler returns a gocron scheduler on London time. clock is nil in
-// production; tests pass a fake one.
-func NewScheduler(clock clockwork.Clock) (gocron.Scheduler, error) {
-	opts := []gocron.SchedulerOption{gocron.WithLocation(businessday.London())}
-	if clock != nil {
-		opts = append(opts, gocron.WithClock(clock))
-	}
-	s, err := gocron.NewScheduler(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("scheduler: %w", err)
-	}
-	return s, nil
-}
-
-// ScheduleEndOfDay adds the end-of-day job: every day at the cut-off,
-// London wall-clock time (so at 23:00 UTC in winter and 22:00 UTC in
-// summer), it sends the business day that has just closed. A run that is
-// still going when the next is due is not doubled (singleton mode), and
-// replicas are kept apart by SendBatch's own lock.
-func ScheduleEndOfDay(ctx context.Context, s gocron.Scheduler, cutoff businessday.Cutoff, now func() time.Time,
-	send func(context.Context, businessday.Date) (Result, error), log zerolog.Logger) (gocron.Job, error) {
-	job, err := s.NewJob(
-		gocron.DailyJob(1, gocron.NewAtTimes(gocron.NewAtTime(uint(cutoff.Hour), uint(cutoff.Minute), 0))),
-		gocron.NewTask(func() {
-			date := cutoff.LastClosed(now())
-			if _, err := send(ctx, date); err != nil {
-				// SendBatch has logged the alert with the batch id.
-				log.Error().Err(err).Str("business_date", date.String()).Msg("end-of-day job failed")
-			}
-		}),
-		gocron.WithName("end-of-day batch"),
-		gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		gocron.WithContext(ctx),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("schedule the end-of-day job at %s: %w", cutoff, err)
-	}
-	return job, nil
-}
+// The runs of the end of day other than the one at the cut-off, as plain
+// functions: the service schedules them (services/batcher/schedule.go).
 
 // CatchUp is the end-of-day work as a plain function for a job that runs
 // often rather than once a day (demo mode, where a day lasts seconds): it
@@ -110,26 +70,6 @@ func (c CatchUp) Run(ctx context.Context) error {
 	return nil
 }
 
-// ScheduleCatchUp adds a job running c every interval (in demo mode a
-// simulated hour), never two at once.
-func ScheduleCatchUp(ctx context.Context, s gocron.Scheduler, every time.Duration, c CatchUp) (gocron.Job, error) {
-	job, err := s.NewJob(
-		gocron.DurationJob(every),
-		gocron.NewTask(func() {
-			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
-				c.Log.Error().Err(err).Msg("end-of-day catch-up failed; retrying on the next run")
-			}
-		}),
-		gocron.WithName("end-of-day catch-up"),
-		gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		gocron.WithContext(ctx),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("schedule the end-of-day catch-up every %s: %w", every, err)
-	}
-	return job, nil
-}
-
 // Retry makes sure that a closed day whose batch failed to go (the partner
 // down at the cut-off, a crash, a restart) does not wait for the next
 // cut-off with its personal data: run at start-up and then every
@@ -159,25 +99,4 @@ func (r Retry) Run(ctx context.Context) error {
 	r.Log.Warn().Str("business_date", last.String()).Msg("a closed day is not sent yet: sending it now")
 	_, err = r.Send(ctx, last)
 	return err
-}
-
-// ScheduleRetry adds the job running r at once (start-up) and then every
-// interval, never two at once.
-func ScheduleRetry(ctx context.Context, s gocron.Scheduler, every time.Duration, r Retry) (gocron.Job, error) {
-	job, err := s.NewJob(
-		gocron.DurationJob(every),
-		gocron.NewTask(func() {
-			if err := r.Run(ctx); err != nil && ctx.Err() == nil {
-				r.Log.Error().Err(err).Dur("retry_in", every).Msg("sending a closed day failed; retrying")
-			}
-		}),
-		gocron.WithName("end-of-day retry"),
-		gocron.WithStartAt(gocron.WithStartImmediately()),
-		gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		gocron.WithContext(ctx),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("schedule the end-of-day retry every %s: %w", every, err)
-	}
-	return job, nil
 }

@@ -1,4 +1,4 @@
-package batcher
+package endofday_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
+	"booklets/pkg/stage/endofday"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -44,7 +45,7 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 		{order.EasyRead}, {order.Audio, order.Braille, order.LargePrint, order.EasyRead, order.StandardPrint},
 	}
 	areas := catalogue.Default().Areas
-	const orders = 12*chunkSize + 17 // more chunks than are ever in flight: they are reused
+	const orders = 12*endofday.ChunkSize + 17 // more chunks than are ever in flight: they are reused
 	start := time.Date(2026, 11, 25, 0, 0, 0, 0, businessday.London())
 	var entries []batchfile.Entry
 	var sealed []order.SealedOrder
@@ -65,7 +66,7 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 		_, err := st.SaveOrders(ctx, part)
 		testenv.Must(t, err)
 	}
-	s := NewSender(st, sftp.Config{}, WithKeys(keys))
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys}, sftp.Outbox{}, endofday.WithKeys(postgres.EndOfDayKeys{Keys: keys}))
 	id := batchfile.NewBatchID(date)
 	b, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: date, CreatedAt: time.Now(),
 		DataFile: batchfile.DataFileName(date, id), ManifestFile: batchfile.ManifestFileName(date, id)})
@@ -90,7 +91,7 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 
 	for range 2 { // the second time with the sender's state as the first left it
 		var got bytes.Buffer
-		sum, err := s.write(ctx, b, &got, true)
+		sum, err := s.Write(ctx, endofday.Batch(b), &got, true)
 		testenv.Must(t, err)
 		if !bytes.Equal(got.Bytes(), old.Bytes()) {
 			t.Fatalf("write's file (%d bytes) differs from Writer.Write's (%d bytes)", got.Len(), old.Len())
@@ -99,7 +100,7 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 			t.Errorf("write's summary %+v, want %+v", sum, wantSum)
 		}
 		got.Reset()
-		sum, err = s.write(ctx, b, &got, false)
+		sum, err = s.Write(ctx, endofday.Batch(b), &got, false)
 		testenv.Must(t, err)
 		noSum := wantSum
 		noSum.SHA256 = ""

@@ -1,4 +1,4 @@
-package batcher_test
+package endofday_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
+	"booklets/pkg/stage/endofday"
 	"booklets/pkg/testkit/testenv"
-	"booklets/services/batcher/internal/batcher"
 )
 
 // Personal data past its day's cut-off plus the grace is raised: an alert
@@ -27,22 +27,22 @@ func TestRetentionWatchdog(t *testing.T) {
 		Data: []byte("raw"), ReceivedAt: at("2026-11-25 11:00:00"), BusinessDate: date("2026-11-25")})
 	testenv.Must(t, err)
 	var logs testenv.Buffer
-	m := batcher.NewMetrics(nil)
-	w := batcher.Watchdog{Store: e.st, Cutoff: businessday.DefaultCutoff, Grace: 2 * time.Hour, Now: e.now,
+	m := newMetrics()
+	w := endofday.Watchdog{Store: postgres.EndOfDayStore{Orders: e.st}, Cutoff: businessday.DefaultCutoff, Grace: 2 * time.Hour, Now: e.now,
 		Log: zerolog.New(&logs), Metrics: m}
 
 	e.setNow(at("2026-11-26 00:59:00")) // cut-off 23:00 GMT + 2h grace not yet passed
 	f, err := w.Check(ctx)
 	testenv.Must(t, err)
-	if f.Held != 2 || len(f.Overdue) != 0 || value(m.Overdue) != 0 || strings.Contains(logs.String(), "alert") {
+	if f.Held != 2 || len(f.Overdue) != 0 || m.value("personal_data_overdue") != 0 || strings.Contains(logs.String(), "alert") {
 		t.Fatalf("within the grace: %+v %s", f, logs.String())
 	}
 
 	e.setNow(at("2026-11-26 01:01:00"))
 	f, err = w.Check(ctx)
 	testenv.Must(t, err)
-	if len(f.Overdue) != 2 || value(m.Overdue) != 2 || value(m.OverdueAge) != (15*time.Hour+time.Minute).Seconds() {
-		t.Fatalf("past the grace: %+v, gauges %v %v", f, value(m.Overdue), value(m.OverdueAge))
+	if len(f.Overdue) != 2 || m.value("personal_data_overdue") != 2 || m.value("personal_data_overdue_oldest_age_seconds") != (15*time.Hour+time.Minute).Seconds() {
+		t.Fatalf("past the grace: %+v, gauges %v %v", f, m.value("personal_data_overdue"), m.value("personal_data_overdue_oldest_age_seconds"))
 	}
 	out := logs.String()
 	if !strings.Contains(out, `"alert":"personal_data_overdue"`) || !strings.Contains(out, o.Reference.String()) ||
@@ -57,7 +57,7 @@ func TestRetentionWatchdog(t *testing.T) {
 	if _, err := e.sender().SendBatch(ctx, date("2026-11-25")); err != nil {
 		t.Fatal(err)
 	}
-	if f, err := w.Check(ctx); err != nil || f.Held != 0 || value(m.Overdue) != 0 {
+	if f, err := w.Check(ctx); err != nil || f.Held != 0 || m.value("personal_data_overdue") != 0 {
 		t.Errorf("after the batch: %+v %v", f, err)
 	}
 }

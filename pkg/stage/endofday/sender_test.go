@@ -1,4 +1,4 @@
-package batcher_test
+package endofday_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/order"
-	"booklets/services/batcher/internal/batcher"
+	"booklets/pkg/stage/endofday"
 )
 
 var london = func() *time.Location { l, _ := time.LoadLocation("Europe/London"); return l }()
@@ -161,11 +161,11 @@ func TestCrashRecovery(t *testing.T) {
 		step       string
 		afterBytes int64
 	}{
-		{batcher.StepBeforeUpload, 0},
-		{batcher.StepMidUpload, 1000},
-		{batcher.StepAfterData, 0},
-		{batcher.StepAfterUpload, 0},
-		{batcher.StepBeforeRecord, 0},
+		{endofday.StepBeforeUpload, 0},
+		{endofday.StepMidUpload, 1000},
+		{endofday.StepAfterData, 0},
+		{endofday.StepAfterUpload, 0},
+		{endofday.StepBeforeRecord, 0},
 	} {
 		t.Run(tt.step, func(t *testing.T) {
 			t.Parallel()
@@ -175,7 +175,7 @@ func TestCrashRecovery(t *testing.T) {
 				e.save(newOrder(at("2026-11-25 09:00:00").Add(time.Duration(i)*time.Second), person("Person"), order.StandardPrint, order.Audio))
 			}
 			crashed := false
-			_, err := e.sender(batcher.WithFault(func(step string, written int64) error {
+			_, err := e.sender(endofday.WithFault(func(step string, written int64) error {
 				if step == tt.step && written >= tt.afterBytes && !crashed {
 					crashed = true
 					return errCrash
@@ -194,10 +194,10 @@ func TestCrashRecovery(t *testing.T) {
 				t.Fatalf("%d personal parts after a crash", n)
 			}
 			for _, f := range e.files() {
-				if f == first.ManifestFile && (tt.step == batcher.StepBeforeUpload || tt.step == batcher.StepMidUpload || tt.step == batcher.StepAfterData) {
+				if f == first.ManifestFile && (tt.step == endofday.StepBeforeUpload || tt.step == endofday.StepMidUpload || tt.step == endofday.StepAfterData) {
 					t.Errorf("manifest at the partner after a crash at %s", tt.step)
 				}
-				if f == first.DataFile && (tt.step == batcher.StepBeforeUpload || tt.step == batcher.StepMidUpload) {
+				if f == first.DataFile && (tt.step == endofday.StepBeforeUpload || tt.step == endofday.StepMidUpload) {
 					t.Errorf("partial data file under its final name after a crash at %s", tt.step)
 				}
 			}
@@ -242,8 +242,8 @@ func TestCancelBeforeManifestRemovesDataFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sawData := false
-	_, err := e.sender(batcher.WithFault(func(step string, _ int64) error {
-		if step == batcher.StepAfterData {
+	_, err := e.sender(endofday.WithFault(func(step string, _ int64) error {
+		if step == endofday.StepAfterData {
 			sawData = slices.ContainsFunc(e.files(), func(f string) bool { return strings.HasSuffix(f, ".csv") })
 			cancel()
 		}
@@ -279,8 +279,8 @@ func TestTwoSendersOneBatch(t *testing.T) {
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.sender(batcher.WithFault(func(step string, _ int64) error {
-			if step == batcher.StepBeforeUpload {
+		_, err := e.sender(endofday.WithFault(func(step string, _ int64) error {
+			if step == endofday.StepBeforeUpload {
 				close(inside)
 				<-release
 			}
@@ -290,7 +290,8 @@ func TestTwoSendersOneBatch(t *testing.T) {
 	}()
 	<-inside
 	// A second replica, with its own connections.
-	other := batcher.NewSender(e.openStore(), e.sftp, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext())
+	other := endofday.NewSender(postgres.EndOfDayStore{Orders: e.openStore(), Keys: e.keys}, sftp.Outbox{Config: e.sftp}, endofday.WithClock(e.now),
+		endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}), endofday.WithPlaintext())
 	res, err := other.SendBatch(ctx, date("2026-11-25"))
 	if err != nil || !res.Skipped {
 		t.Errorf("second sender: %+v %v", res, err)
@@ -314,8 +315,8 @@ func TestHostKeyRefusedKeepsPersonalData(t *testing.T) {
 	cfg := e.sftp
 	cfg.KnownHosts = e.srv.WriteKnownHosts(t, true)
 	slept := 0
-	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext(), batcher.WithRetries(5, time.Millisecond),
-		batcher.WithSleep(func(context.Context, time.Duration) error { slept++; return nil }))
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}), endofday.WithPlaintext(), endofday.WithRetries(5, time.Millisecond),
+		endofday.WithSleep(func(context.Context, time.Duration) error { slept++; return nil }))
 	_, err := s.SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, sftp.ErrHostKey) || !strings.Contains(err.Error(), "host key mismatch") {
 		t.Fatalf("error %v", err)
@@ -353,8 +354,8 @@ func TestSFTPDownThenUp(t *testing.T) {
 	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
 	var delays []time.Duration
 	var up atomic.Bool
-	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext(), batcher.WithRetries(5, 100*time.Millisecond),
-		batcher.WithSleep(func(_ context.Context, d time.Duration) error {
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}), endofday.WithPlaintext(), endofday.WithRetries(5, 100*time.Millisecond),
+		endofday.WithSleep(func(_ context.Context, d time.Duration) error {
 			delays = append(delays, d)
 			if len(delays) == 3 && !up.Load() {
 				up.Store(true)
@@ -399,8 +400,8 @@ func TestSFTPDownForGood(t *testing.T) {
 	cfg.Addr = addr
 	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
 	tries := 0
-	s := batcher.NewSender(e.st, cfg, batcher.WithClock(e.now), batcher.WithKeys(e.keys), batcher.WithPlaintext(), batcher.WithRetries(2, time.Millisecond),
-		batcher.WithSleep(func(context.Context, time.Duration) error { tries++; return nil }))
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}), endofday.WithPlaintext(), endofday.WithRetries(2, time.Millisecond),
+		endofday.WithSleep(func(context.Context, time.Duration) error { tries++; return nil }))
 	_, err = s.SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, sftp.ErrUnavailable) || tries != 2 {
 		t.Fatalf("error %v after %d retries", err, tries)

@@ -1,4 +1,4 @@
-package batcher
+package endofday_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package batcher_test
+package endofday_test
 
 import (
 	"context"

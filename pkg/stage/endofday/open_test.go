@@ -1,4 +1,4 @@
-package batcher
+package endofday
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
@@ -56,7 +55,7 @@ func (f *fakeKeys) Get(_ context.Context, day businessday.Date) (*seal.DayKey, e
 	if k, ok := f.keys[day]; ok {
 		return k, nil
 	}
-	return nil, fmt.Errorf("day key %s: %w", day, postgres.ErrNoKey)
+	return nil, fmt.Errorf("day key %s: %w", day, ErrNoKey)
 }
 
 // TestSealedDecoderAsSealedCodec opens a run of orders of two days with one

@@ -1,7 +1,8 @@
-package batcher_test
+package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,8 +11,9 @@ import (
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
+	"booklets/pkg/stage/ingest"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
-	"booklets/services/batcher/internal/batcher"
 )
 
 // A garbage message goes to dead_letters and does not block the good order
@@ -23,7 +25,7 @@ func TestConsumerDeadLettersAndIdempotence(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := orders.Config()
-	js := orders.JetStream()
+	js := testenv.JetStream(t)
 	if _, err := js.Publish(ctx, cfg.Subject, []byte(`{"version":1,"personal":{"name":"Secret Person"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -35,18 +37,18 @@ func TestConsumerDeadLettersAndIdempotence(t *testing.T) {
 	if _, err := orders.Publish(ctx, sealed, "m2"); err != nil { // the same order again, past de-duplication
 		t.Fatal(err)
 	}
-	m := batcher.NewMetrics(nil)
-	c := batcher.NewConsumer(js, batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		e.st, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)), m)
+	m := newMetrics()
+	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
+		postgres.IngestStore{Orders: e.st}, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for e.count(`SELECT count(*) FROM orders`)+e.count(`SELECT count(*) FROM dead_letters`) < 2 || pending(t, ctx, js, cfg.Stream) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("messages not consumed: %d orders, %d dead letters, %d pending", e.count(`SELECT count(*) FROM orders`), e.count(`SELECT count(*) FROM dead_letters`), pending(t, ctx, js, cfg.Stream))
+	eventually.Within(t, 20*time.Second, "messages consumed", func(ctx context.Context) error {
+		o, d, p := e.count(`SELECT count(*) FROM orders`), e.count(`SELECT count(*) FROM dead_letters`), pending(t, ctx, js, cfg.Stream)
+		if o+d < 2 || p > 0 {
+			return fmt.Errorf("%d orders, %d dead letters, %d pending", o, d, p)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -82,7 +84,7 @@ func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := orders.Config()
-	js := orders.JetStream()
+	js := testenv.JetStream(t)
 	// The 24th already has its batch: an order of that day is late.
 	if _, _, err := e.st.Assemble(ctx, postgres.Batch{ID: "B20261124-AAAAAA", Date: date("2026-11-24"), CreatedAt: e.now(),
 		DataFile: "d.csv", ManifestFile: "m.json"}); err != nil {
@@ -118,19 +120,18 @@ func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
 			}
 		}
 	}
-	m := batcher.NewMetrics(nil)
-	c := batcher.NewConsumer(js, batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		e.st, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), m)
+	m := newMetrics()
+	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
+		postgres.IngestStore{Orders: e.st}, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for pending(t, ctx, js, cfg.Stream) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("messages not consumed: %d orders, %d dead letters, %d pending", e.count(`SELECT count(*) FROM orders`),
-				e.count(`SELECT count(*) FROM dead_letters`), pending(t, ctx, js, cfg.Stream))
+	eventually.Within(t, 60*time.Second, "messages consumed", func(ctx context.Context) error {
+		if p := pending(t, ctx, js, cfg.Stream); p > 0 {
+			return fmt.Errorf("%d orders, %d dead letters, %d pending", e.count(`SELECT count(*) FROM orders`),
+				e.count(`SELECT count(*) FROM dead_letters`), p)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package batcher
+package main
 
 import (
 	"context"
@@ -8,10 +8,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/postgres"
+	"booklets/pkg/stage/endofday"
+	"booklets/pkg/stage/ingest"
 )
 
 // Metrics are the batcher's counters and histograms, all named
 // booklets_batcher_*. Labels never carry personal data; there are none.
+// They observe the ingest and end-of-day stages (ingest.Observer,
+// endofday.Observer).
 type Metrics struct {
 	OrdersStored   prometheus.Counter
 	Duplicates     prometheus.Counter
@@ -25,12 +29,12 @@ type Metrics struct {
 	BatchOrders    prometheus.Histogram // orders per sent batch
 	UploadDuration prometheus.Histogram // seconds per successful upload of a batch (data file and manifest)
 	// Privacy (docs/privacy.md).
-	LateOrders      prometheus.Counter
-	SealedRejected  prometheus.Counter
-	DayKeysShredded prometheus.Counter
-	NotCaughtUp     prometheus.Counter
-	Overdue         prometheus.Gauge
-	OverdueAge      prometheus.Gauge
+	LateOrders          prometheus.Counter
+	SealedRejectedTotal prometheus.Counter
+	DayKeysShredded     prometheus.Counter
+	NotCaughtUpTotal    prometheus.Counter
+	Overdue             prometheus.Gauge
+	OverdueAge          prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (a registry
@@ -61,10 +65,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14), // 50ms to about 7 minutes
 		}),
 
-		LateOrders:      c("late_orders_total", "Orders that arrived after their business day's batch was assembled; dead-lettered, not sent (alert)."),
-		SealedRejected:  c("sealed_data_rejected_total", "Batches stopped because a sealed personal part failed to open (tampered, or its key missing; alert)."),
-		DayKeysShredded: c("day_keys_destroyed_total", "Day keys destroyed after their batch was recorded (crypto-shredding)."),
-		NotCaughtUp:     c("consumer_not_caught_up_total", "Batches not assembled because the stream consumer had not caught up in time."),
+		LateOrders:          c("late_orders_total", "Orders that arrived after their business day's batch was assembled; dead-lettered, not sent (alert)."),
+		SealedRejectedTotal: c("sealed_data_rejected_total", "Batches stopped because a sealed personal part failed to open (tampered, or its key missing; alert)."),
+		DayKeysShredded:     c("day_keys_destroyed_total", "Day keys destroyed after their batch was recorded (crypto-shredding)."),
+		NotCaughtUpTotal:    c("consumer_not_caught_up_total", "Batches not assembled because the stream consumer had not caught up in time."),
 		Overdue: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "booklets", Subsystem: "batcher", Name: "personal_data_overdue",
 			Help: "Orders and dead letters holding personal data past their business day's cut-off plus RETENTION_GRACE (alert if > 0)."}),
 		OverdueAge: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "booklets", Subsystem: "batcher", Name: "personal_data_overdue_oldest_age_seconds",
@@ -73,9 +77,61 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.OrdersStored, m.Duplicates, m.DeadLetters, m.StoreRetries, m.BatchesSent,
 			m.BatchFailures, m.UploadRetries, m.RecordsSent, m.PersonalErased, m.BatchOrders, m.UploadDuration,
-			m.LateOrders, m.SealedRejected, m.DayKeysShredded, m.NotCaughtUp, m.Overdue, m.OverdueAge)
+			m.LateOrders, m.SealedRejectedTotal, m.DayKeysShredded, m.NotCaughtUpTotal, m.Overdue, m.OverdueAge)
 	}
 	return m
+}
+
+var (
+	_ ingest.Observer   = (*Metrics)(nil)
+	_ endofday.Observer = (*Metrics)(nil)
+)
+
+// OrderStored implements ingest.Observer.
+func (m *Metrics) OrderStored() { m.OrdersStored.Inc() }
+
+// OrderDuplicate implements ingest.Observer.
+func (m *Metrics) OrderDuplicate() { m.Duplicates.Inc() }
+
+// DeadLettered implements ingest.Observer.
+func (m *Metrics) DeadLettered() { m.DeadLetters.Inc() }
+
+// StoreRetried implements ingest.Observer.
+func (m *Metrics) StoreRetried() { m.StoreRetries.Inc() }
+
+// LateOrder implements ingest.Observer.
+func (m *Metrics) LateOrder() { m.LateOrders.Inc() }
+
+// BatchSent implements endofday.Observer.
+func (m *Metrics) BatchSent(orders, records, personalDeleted int) {
+	m.BatchesSent.Inc()
+	m.BatchOrders.Observe(float64(orders))
+	m.RecordsSent.Add(float64(records))
+	m.PersonalErased.Add(float64(personalDeleted))
+}
+
+// BatchFailed implements endofday.Observer.
+func (m *Metrics) BatchFailed() { m.BatchFailures.Inc() }
+
+// NotCaughtUp implements endofday.Observer.
+func (m *Metrics) NotCaughtUp() { m.NotCaughtUpTotal.Inc() }
+
+// SealedRejected implements endofday.Observer.
+func (m *Metrics) SealedRejected() { m.SealedRejectedTotal.Inc() }
+
+// UploadRetried implements endofday.Observer.
+func (m *Metrics) UploadRetried() { m.UploadRetries.Inc() }
+
+// Uploaded implements endofday.Observer.
+func (m *Metrics) Uploaded(d time.Duration) { m.UploadDuration.Observe(d.Seconds()) }
+
+// DayKeyDestroyed implements endofday.Observer.
+func (m *Metrics) DayKeyDestroyed() { m.DayKeysShredded.Inc() }
+
+// RetentionChecked implements endofday.Observer.
+func (m *Metrics) RetentionChecked(overdue int, oldestAge time.Duration) {
+	m.Overdue.Set(float64(overdue))
+	m.OverdueAge.Set(oldestAge.Seconds())
 }
 
 // heldCollector reports how much personal data is held, read from the

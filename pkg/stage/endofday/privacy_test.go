@@ -1,4 +1,4 @@
-package batcher_test
+package endofday_test
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/openpgp"
@@ -24,8 +23,10 @@ import (
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/endofday"
+	"booklets/pkg/stage/ingest"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
-	"booklets/services/batcher/internal/batcher"
 )
 
 // A sent batch destroys its day's key in the record transaction, with an
@@ -34,8 +35,8 @@ func TestRecordDestroysDayKey(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.save(newOrder(at("2026-11-25 10:00:00"), person("Ann Example")))
-	m := batcher.NewMetrics(nil)
-	res, err := e.sender(batcher.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
+	m := newMetrics()
+	res, err := e.sender(endofday.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestRecordDestroysDayKey(t *testing.T) {
 	if _, err := other.Get(context.Background(), date("2026-11-25")); !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Errorf("Get after destruction: %v", err)
 	}
-	if got := value(m.DayKeysShredded); got != 1 {
+	if got := m.value("day_keys_destroyed_total"); got != 1 {
 		t.Errorf("day_keys_destroyed_total = %v", got)
 	}
 }
@@ -74,9 +75,9 @@ func TestTamperedCiphertextStopsTheBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs testenv.Buffer
-	m := batcher.NewMetrics(nil)
-	_, err := e.sender(batcher.WithLogger(zerolog.New(&logs)), batcher.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
-	if !errors.Is(err, batcher.ErrSealedRejected) || !errors.Is(err, seal.ErrTampered) {
+	m := newMetrics()
+	_, err := e.sender(endofday.WithLogger(zerolog.New(&logs)), endofday.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
+	if !errors.Is(err, endofday.ErrSealedRejected) || !errors.Is(err, seal.ErrTampered) {
 		t.Fatalf("SendBatch = %v, want ErrSealedRejected (tampered)", err)
 	}
 	// e.files lists hidden files too: the upload in progress, with the
@@ -102,7 +103,7 @@ func TestTamperedCiphertextStopsTheBatch(t *testing.T) {
 			t.Errorf("log holds %q", pii)
 		}
 	}
-	if got := value(m.SealedRejected); got != 1 {
+	if got := m.value("sealed_data_rejected_total"); got != 1 {
 		t.Errorf("sealed_data_rejected_total = %v", got)
 	}
 }
@@ -120,7 +121,7 @@ func TestDestroyedDayKeyStopsTheBatch(t *testing.T) {
 	testenv.Must(t, err)
 	testenv.Must(t, tx.Commit(ctx))
 	_, err = e.sender().SendBatch(ctx, date("2026-11-25"))
-	if !errors.Is(err, batcher.ErrSealedRejected) || !errors.Is(err, seal.ErrKeyDestroyed) {
+	if !errors.Is(err, endofday.ErrSealedRejected) || !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Fatalf("SendBatch = %v", err)
 	}
 	if names := e.files(); len(names) != 0 {
@@ -166,7 +167,7 @@ func TestKEKRotation(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, c.want) || !errors.Is(err, batcher.ErrSealedRejected) {
+			if !errors.Is(err, c.want) || !errors.Is(err, endofday.ErrSealedRejected) {
 				t.Fatalf("SendBatch = %v, want %v", err, c.want)
 			}
 			if !strings.Contains(err.Error(), "2026a") {
@@ -203,18 +204,18 @@ func TestLateOrderIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs testenv.Buffer
-	m := batcher.NewMetrics(nil)
-	c := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		e.st, businessday.DefaultCutoff, e.now, zerolog.New(&logs), m)
+	m := newMetrics()
+	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
+		postgres.IngestStore{Orders: e.st}, businessday.DefaultCutoff, e.now, zerolog.New(&logs), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for e.count(`SELECT count(*) FROM dead_letters`) < 1 || pending(t, ctx, orders.JetStream(), cfg.Stream) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("late order not dead-lettered")
+	js := testenv.JetStream(t)
+	eventually.Within(t, 20*time.Second, "late order dead-lettered", func(ctx context.Context) error {
+		if n, p := e.count(`SELECT count(*) FROM dead_letters`), pending(t, ctx, js, cfg.Stream); n < 1 || p > 0 {
+			return fmt.Errorf("%d dead letters, %d pending", n, p)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	<-done
 	if n := e.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%' || $1 || '%arrived after%' AND data IS NOT NULL`, late.Reference.String()); n != 1 {
@@ -226,7 +227,7 @@ func TestLateOrderIsDeadLettered(t *testing.T) {
 	if !strings.Contains(logs.String(), `"alert":"late_order"`) || strings.Contains(logs.String(), "Lena") {
 		t.Errorf("logs: %s", logs.String())
 	}
-	if got := value(m.LateOrders); got != 1 {
+	if got := m.value("late_orders_total"); got != 1 {
 		t.Errorf("late_orders_total = %v", got)
 	}
 }
@@ -245,12 +246,12 @@ func TestBatchWaitsForTheConsumer(t *testing.T) {
 	if _, err := orders.Publish(ctx, e.seal(o), "inflight"); err != nil {
 		t.Fatal(err)
 	}
-	m := batcher.NewMetrics(nil)
-	c := batcher.NewConsumer(orders.JetStream(), batcher.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject,
-		CatchUpTimeout: 300 * time.Millisecond}, e.st, businessday.DefaultCutoff, e.now, zerolog.Nop(), m)
-	s := e.sender(batcher.WithCatchUp(c.WaitCaughtUp), batcher.WithMetrics(m))
+	m := newMetrics()
+	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject,
+		CatchUpTimeout: 300 * time.Millisecond}, postgres.IngestStore{Orders: e.st}, businessday.DefaultCutoff, e.now, zerolog.Nop(), m)
+	s := e.sender(endofday.WithCatchUp(c.WaitCaughtUp), endofday.WithMetrics(m))
 	_, err := s.SendBatch(ctx, date("2026-11-25"))
-	if !errors.Is(err, batcher.ErrNotCaughtUp) {
+	if !errors.Is(err, ingest.ErrNotCaughtUp) {
 		t.Fatalf("SendBatch with an order in flight = %v", err)
 	}
 	if n := e.count(`SELECT count(*) FROM batches`); n != 0 {
@@ -267,7 +268,7 @@ func TestBatchWaitsForTheConsumer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	res, err := e.sender(batcher.WithCatchUp(func(ctx context.Context, d businessday.Date) error {
+	res, err := e.sender(endofday.WithCatchUp(func(ctx context.Context, d businessday.Date) error {
 		// the bounded wait, generously, for the consumer just started
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -354,7 +355,7 @@ func gnuPG(t *testing.T) (func(args ...string) []byte, *openpgp.Recipient) {
 // (docs/partner-interface.md): a *.csv.gpg file with no plaintext in it,
 // the manifest's checksum of the bytes sent and "encryption": "openpgp",
 // then gpg --decrypt. It returns the CSV's rows and the manifest.
-func decryptAtPartner(t *testing.T, e *env, run func(args ...string) []byte, b postgres.Batch) ([][]string, batchfile.Manifest) {
+func decryptAtPartner(t *testing.T, e *env, run func(args ...string) []byte, b endofday.Batch) ([][]string, batchfile.Manifest) {
 	t.Helper()
 	if !strings.HasSuffix(b.DataFile, ".csv.gpg") || b.Encryption != batchfile.EncryptionOpenPGP {
 		t.Fatalf("data file %s, encryption %q", b.DataFile, b.Encryption)
@@ -397,8 +398,8 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 	ctx := context.Background()
 	o := newOrder(at("2026-11-25 10:00:00"), person("Resumed Later"), order.Braille)
 	e.save(o)
-	_, err := e.pgpSender(rec, batcher.WithFault(func(step string, _ int64) error {
-		if step == batcher.StepBeforeUpload {
+	_, err := e.pgpSender(rec, endofday.WithFault(func(step string, _ int64) error {
+		if step == endofday.StepBeforeUpload {
 			return errCrash
 		}
 		return nil
@@ -413,9 +414,9 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 	}
 
 	var logs bytes.Buffer
-	m := batcher.NewMetrics(nil)
-	_, err = e.sender(batcher.WithLogger(zerolog.New(&logs)), batcher.WithMetrics(m)).SendBatch(ctx, date("2026-11-25"))
-	if !errors.Is(err, batcher.ErrEncryptionMismatch) || !strings.Contains(err.Error(), "PARTNER_PGP_KEY_FILE") {
+	m := newMetrics()
+	_, err = e.sender(endofday.WithLogger(zerolog.New(&logs)), endofday.WithMetrics(m)).SendBatch(ctx, date("2026-11-25"))
+	if !errors.Is(err, endofday.ErrEncryptionMismatch) || !strings.Contains(err.Error(), "PARTNER_PGP_KEY_FILE") {
 		t.Fatalf("resumed without the key: %v, want ErrEncryptionMismatch naming the setting", err)
 	}
 	if got := e.files(); len(got) != 0 {
@@ -437,7 +438,7 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 		t.Error("recorded as sent")
 	}
 	if !strings.Contains(logs.String(), `"alert":"batch_not_sent"`) || !strings.Contains(logs.String(), `"encryption":"openpgp"`) ||
-		value(m.BatchFailures) != 1 {
+		m.value("batch_failures_total") != 1 {
 		t.Errorf("no alert naming the batch's encryption: %s", logs.String())
 	}
 
@@ -454,8 +455,8 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 
 	// Assembled plain, resumed with a key: stops too.
 	e.save(newOrder(at("2026-11-26 10:00:00"), person("Plain Day"), order.Braille))
-	_, err = e.sender(batcher.WithFault(func(step string, _ int64) error {
-		if step == batcher.StepBeforeUpload {
+	_, err = e.sender(endofday.WithFault(func(step string, _ int64) error {
+		if step == endofday.StepBeforeUpload {
 			return errCrash
 		}
 		return nil
@@ -464,7 +465,7 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 		t.Fatalf("first run of the 26th: %v", err)
 	}
 	before := e.files()
-	if _, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, batcher.ErrEncryptionMismatch) {
+	if _, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, endofday.ErrEncryptionMismatch) {
 		t.Errorf("plain batch resumed with a key: %v, want ErrEncryptionMismatch", err)
 	}
 	if got := e.files(); len(got) != len(before) || e.count(`SELECT count(*) FROM order_personal`) != 1 {
@@ -473,11 +474,11 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 
 	// Told neither way, or both: nothing assembled.
 	e.save(newOrder(at("2026-11-27 10:00:00"), person("Not Yet"), order.Braille))
-	for name, s := range map[string]*batcher.Sender{
+	for name, s := range map[string]*endofday.Sender{
 		"neither": e.newSender(),
-		"both":    e.newSender(batcher.WithRecipient(rec), batcher.WithPlaintext()),
+		"both":    e.newSender(endofday.WithRecipient(rec), endofday.WithPlaintext()),
 	} {
-		if _, err := s.SendBatch(ctx, date("2026-11-27")); !errors.Is(err, batcher.ErrEncryptionConfig) {
+		if _, err := s.SendBatch(ctx, date("2026-11-27")); !errors.Is(err, endofday.ErrEncryptionConfig) {
 			t.Errorf("%s: %v, want ErrEncryptionConfig", name, err)
 		}
 	}
@@ -504,8 +505,8 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	// at the partner, before the batch is marked uploaded.
 	crashAfterUpload := func(day string) postgres.Batch {
 		t.Helper()
-		_, err := e.pgpSender(rec, batcher.WithFault(func(step string, _ int64) error {
-			if step == batcher.StepAfterUpload {
+		_, err := e.pgpSender(rec, endofday.WithFault(func(step string, _ int64) error {
+			if step == endofday.StepAfterUpload {
 				return errCrash
 			}
 			return nil
@@ -544,7 +545,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	changed, err := m.Marshal()
 	testenv.Must(t, err)
 	testenv.Must(t, os.WriteFile(mpath, changed, 0o644))
-	if _, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, batcher.ErrPartnerMismatch) {
+	if _, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, endofday.ErrPartnerMismatch) {
 		t.Errorf("a manifest with other counts: %v, want ErrPartnerMismatch", err)
 	}
 	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
@@ -560,18 +561,4 @@ func testRecipient(t *testing.T) *openpgp.Recipient {
 	rec, err := k.Recipient()
 	testenv.Must(t, err)
 	return rec
-}
-
-// value reads a counter or gauge.
-func value(c prometheus.Collector) float64 {
-	ch := make(chan prometheus.Metric, 1)
-	c.Collect(ch)
-	var d dto.Metric
-	if err := (<-ch).Write(&d); err != nil {
-		panic(err)
-	}
-	if d.Counter != nil {
-		return d.GetCounter().GetValue()
-	}
-	return d.GetGauge().GetValue()
 }

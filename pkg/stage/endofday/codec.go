@@ -1,9 +1,4 @@
-// Package batcher is the batcher's application: the consumer that stores
-// orders from the stream, and SendBatch, the end-of-day job that sends a
-// day's orders to the print partner and then deletes their personal data.
-// It ties the adapters (store, partner, stream) and the domain (batchfile,
-// businessday, workdays) together; services/batcher/main.go only wires it.
-package batcher
+package endofday
 
 import (
 	"context"
@@ -14,12 +9,6 @@ import (
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
 )
-
-// DayKeys gives the existing key of a business date (keystore.Store). It
-// never creates one: the batcher only opens what the intake sealed.
-type DayKeys interface {
-	Get(ctx context.Context, day businessday.Date) (*seal.DayKey, error)
-}
 
 // PersonalCodec opens the sealed personal part stored in order_personal.
 // The order id and reference are bound to the ciphertext (seal.OrderAAD),

@@ -1,11 +1,10 @@
-package batcher
+package endofday_test
 
 import (
 	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"hash"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
+	"booklets/pkg/stage/endofday"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
 )
@@ -62,8 +62,9 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 		FROM orders`)
 	testenv.Must(b, err)
 	srv := sftptest.Start(b)
-	s := NewSender(st, sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
-		WithCodec(benchCodec{}), WithPlaintext())
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: st},
+		sftp.Outbox{Config: sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"}},
+		endofday.WithCodec(endofday.BenchCodec{}), endofday.WithPlaintext())
 	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
 	id := batchfile.NewBatchID(date)
 	batch, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: date, CreatedAt: time.Now(),
@@ -76,7 +77,7 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for b.Loop() {
-		m, err := s.upload(ctx, batch)
+		m, err := s.Upload(ctx, endofday.Batch(batch))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -92,17 +93,6 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/order")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/order")
 	b.ReportMetric(float64(bytes), "file-bytes")
-}
-
-// benchCodec reads the JSON personal parts the benchmark writes with SQL
-// (sealing 100,000 orders in Go would dominate the set-up); opening a
-// sealed value costs about 1 µs (pkg/domain/seal's benchmarks).
-type benchCodec struct{}
-
-func (benchCodec) Decode(_ context.Context, _ string, _ reference.Reference, _ businessday.Date, data []byte) (order.Personal, error) {
-	var p order.Personal
-	err := json.Unmarshal(data, &p)
-	return p, err
 }
 
 // BenchmarkWriteSealed measures the batcher's CPU per order on the
@@ -160,8 +150,9 @@ func BenchmarkWriteSealed(b *testing.B) {
 	testenv.Must(b, err)
 
 	srv := sftptest.Start(b)
-	s := NewSender(st, sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"},
-		WithKeys(keys), WithRecipient(rec))
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys},
+		sftp.Outbox{Config: sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"}},
+		endofday.WithKeys(postgres.EndOfDayKeys{Keys: keys}), endofday.WithRecipient(rec))
 	id := batchfile.NewBatchID(date)
 	batch, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: date, CreatedAt: time.Now(),
 		DataFile: batchfile.DataFileName(date, id) + openpgp.Ext, ManifestFile: batchfile.ManifestFileName(date, id)})
@@ -201,7 +192,7 @@ func BenchmarkWriteSealed(b *testing.B) {
 			w := bufio.NewWriterSize(h, 256<<10)
 			enc, err := rec.Encrypt(w, strings.TrimSuffix(batch.DataFile, openpgp.Ext))
 			testenv.Must(b, err)
-			sum, err := s.write(ctx, batch, enc, false) // as upload does when encrypting
+			sum, err := s.Write(ctx, endofday.Batch(batch), enc, false) // as upload does when encrypting
 			testenv.Must(b, err)
 			testenv.Must(b, enc.Close())
 			testenv.Must(b, w.Flush())
@@ -211,7 +202,7 @@ func BenchmarkWriteSealed(b *testing.B) {
 	})
 	b.Run("upload", func(b *testing.B) {
 		measure(b, func() (int, int64) {
-			m, err := s.upload(ctx, batch)
+			m, err := s.Upload(ctx, endofday.Batch(batch))
 			testenv.Must(b, err)
 			// The next attempt must upload again, not find the batch there.
 			testenv.Must(b, os.Remove(srv.Path("outbox", batch.ManifestFile)))

@@ -1,4 +1,4 @@
-package batcher_test
+package endofday_test
 
 import (
 	"bytes"
@@ -25,9 +25,9 @@ import (
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/endofday"
 	"booklets/pkg/testkit/sftptest"
 	"booklets/pkg/testkit/testenv"
-	"booklets/services/batcher/internal/batcher"
 )
 
 // env is one test's database, SFTP server and clock.
@@ -75,20 +75,20 @@ func (e *env) setNow(t time.Time) {
 }
 
 // sender sends plain CSV (PARTNER_PLAINTEXT), as most tests read the file.
-func (e *env) sender(opts ...batcher.Option) *batcher.Sender {
-	return e.newSender(append([]batcher.Option{batcher.WithPlaintext()}, opts...)...)
+func (e *env) sender(opts ...endofday.Option) *endofday.Sender {
+	return e.newSender(append([]endofday.Option{endofday.WithPlaintext()}, opts...)...)
 }
 
 // pgpSender encrypts to rec (PARTNER_PGP_KEY_FILE).
-func (e *env) pgpSender(rec *openpgp.Recipient, opts ...batcher.Option) *batcher.Sender {
-	return e.newSender(append([]batcher.Option{batcher.WithRecipient(rec)}, opts...)...)
+func (e *env) pgpSender(rec *openpgp.Recipient, opts ...endofday.Option) *endofday.Sender {
+	return e.newSender(append([]endofday.Option{endofday.WithRecipient(rec)}, opts...)...)
 }
 
-func (e *env) newSender(opts ...batcher.Option) *batcher.Sender {
-	base := []batcher.Option{
-		batcher.WithClock(e.now), batcher.WithRetries(0, time.Millisecond), batcher.WithKeys(e.keys),
+func (e *env) newSender(opts ...endofday.Option) *endofday.Sender {
+	base := []endofday.Option{
+		endofday.WithClock(e.now), endofday.WithRetries(0, time.Millisecond), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}),
 	}
-	return batcher.NewSender(e.st, e.sftp, append(base, opts...)...)
+	return endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: e.sftp}, append(base, opts...)...)
 }
 
 func date(s string) businessday.Date {
@@ -163,7 +163,7 @@ func (e *env) files() []string {
 
 // remote reads a batch's data file and manifest at the partner, checking
 // that the manifest's checksum and counts are the data file's.
-func (e *env) remote(b postgres.Batch) ([][]string, batchfile.Manifest) {
+func (e *env) remote(b endofday.Batch) ([][]string, batchfile.Manifest) {
 	e.t.Helper()
 	raw, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
 	testenv.Must(e.t, err)

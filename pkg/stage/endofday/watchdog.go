@@ -1,14 +1,12 @@
-package batcher
+package endofday
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/go-co-op/gocron/v2"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 )
 
@@ -19,19 +17,19 @@ import (
 // references only), the gauges booklets_batcher_personal_data_overdue and
 // ..._oldest_age_seconds, and the finding on the auditors' page.
 type Watchdog struct {
-	Store   *postgres.Orders
+	Store   RetentionStore
 	Cutoff  businessday.Cutoff
 	Grace   time.Duration
 	Now     func() time.Time
 	Log     zerolog.Logger
-	Metrics *Metrics
+	Metrics Observer // nil: none
 }
 
 // Finding is what one check found.
 type Finding struct {
 	Held      int
-	Overdue   []postgres.HeldItem // oldest first
-	OldestAge time.Duration       // since the oldest overdue item was received
+	Overdue   []HeldItem    // oldest first
+	OldestAge time.Duration // since the oldest overdue item was received
 }
 
 // Check is the watchdog's work as a plain function: gocron calls it every
@@ -49,7 +47,7 @@ func (w Watchdog) Check(ctx context.Context) (Finding, error) {
 			f.OldestAge = max(f.OldestAge, now.Sub(it.ReceivedAt))
 		}
 	}
-	check := postgres.RetentionCheck{CheckedAt: now, Held: f.Held, Overdue: len(f.Overdue), Grace: w.Grace}
+	check := RetentionCheck{CheckedAt: now, Held: f.Held, Overdue: len(f.Overdue), Grace: w.Grace}
 	if len(f.Overdue) > 0 {
 		check.OldestOverdueAt = now.Add(-f.OldestAge)
 	}
@@ -57,8 +55,7 @@ func (w Watchdog) Check(ctx context.Context) (Finding, error) {
 		return f, err
 	}
 	if w.Metrics != nil {
-		w.Metrics.Overdue.Set(float64(len(f.Overdue)))
-		w.Metrics.OverdueAge.Set(f.OldestAge.Seconds())
+		w.Metrics.RetentionChecked(len(f.Overdue), f.OldestAge)
 	}
 	if len(f.Overdue) == 0 {
 		w.Log.Debug().Int("held", f.Held).Msg("retention check: no personal data overdue")
@@ -81,22 +78,4 @@ func (w Watchdog) Check(ctx context.Context) (Finding, error) {
 		Dur("oldest_age", f.OldestAge).Dur("grace", w.Grace).
 		Msg("personal data held past its day's cut-off plus RETENTION_GRACE: send the batch (`batcher send-now`) or erase")
 	return f, nil
-}
-
-// ScheduleWatchdog runs Check every interval (15 minutes in production).
-func ScheduleWatchdog(ctx context.Context, s gocron.Scheduler, every time.Duration, w Watchdog) (gocron.Job, error) {
-	job, err := s.NewJob(gocron.DurationJob(every),
-		gocron.NewTask(func() {
-			if _, err := w.Check(ctx); err != nil {
-				w.Log.Error().Err(err).Msg("retention check failed")
-			}
-		}),
-		gocron.WithName("retention watchdog"),
-		gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		gocron.WithContext(ctx),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("schedule the retention watchdog: %w", err)
-	}
-	return job, nil
 }

@@ -1,4 +1,14 @@
-package batcher
+// Package ingest is the stage that takes orders from the stream into the
+// store: each message is stored (in batches of what has arrived, one
+// transaction each) and acknowledged only after its commit; a message that
+// can never be an order is kept as a dead letter and raised, never
+// dropped. WaitCaughtUp tells the end of day when every order of a day
+// that reached the stream is stored.
+//
+// It imports no driver: the stream (Stream) and the database (Store) are
+// ports implemented by pkg/adapter/jetstream and pkg/adapter/postgres, and
+// the metrics an Observer the service implements.
+package ingest
 
 import (
 	"context"
@@ -6,10 +16,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 )
@@ -33,20 +41,21 @@ type ConsumerConfig struct {
 
 // Consumer stores orders from the stream.
 type Consumer struct {
-	js      jetstream.JetStream
+	stream  Stream
 	cfg     ConsumerConfig
-	store   *postgres.Orders
+	store   Store
 	cutoff  businessday.Cutoff
 	now     func() time.Time
 	log     zerolog.Logger
-	metrics *Metrics
+	metrics Observer
 }
 
 // NewConsumer returns a consumer. It stores the sealed personal part as it
 // came and never opens it; cutoff only dates dead letters (an order's
 // business date is the one it was sealed for).
-func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *postgres.Orders,
-	cutoff businessday.Cutoff, now func() time.Time, log zerolog.Logger, m *Metrics) *Consumer {
+// A nil m observes nothing.
+func NewConsumer(stream Stream, cfg ConsumerConfig, st Store,
+	cutoff businessday.Cutoff, now func() time.Time, log zerolog.Logger, m Observer) *Consumer {
 	if cfg.Durable == "" {
 		cfg.Durable = "batcher"
 	}
@@ -66,9 +75,9 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *postgres.Orders
 		cfg.BatchSize = 256
 	}
 	if m == nil {
-		m = NewMetrics(nil)
+		m = nopObserver{}
 	}
-	return &Consumer{js: js, cfg: cfg, store: st, cutoff: cutoff, now: now, log: log, metrics: m}
+	return &Consumer{stream: stream, cfg: cfg, store: st, cutoff: cutoff, now: now, log: log, metrics: m}
 }
 
 // Run consumes until ctx ends. Orders are stored in batches of what has
@@ -77,17 +86,15 @@ func NewConsumer(js jetstream.JetStream, cfg ConsumerConfig, st *postgres.Orders
 // database failure hands the message back for redelivery after a delay, so
 // nothing is dropped.
 func (c *Consumer) Run(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.cfg.Stream, jetstream.ConsumerConfig{
-		Durable:       c.cfg.Durable,
+	// Explicit acknowledgement, delivered from the first message in the
+	// stream, and never given up on (ConsumerSpec): an order must not be
+	// dropped, and a database outage can last long.
+	cons, err := c.stream.Durable(ctx, ConsumerSpec{
+		Name:          c.cfg.Durable,
 		Description:   "The batcher stores orders in PostgreSQL",
-		FilterSubject: c.cfg.Subject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		Subject:       c.cfg.Subject,
 		AckWait:       c.cfg.AckWait,
-		// An order must never be given up on: a database outage can last
-		// long. MaxDeliver -1 is "unlimited".
-		MaxDeliver:    -1,
 		MaxAckPending: 1000,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
 		return fmt.Errorf("create consumer %s on stream %s: %w", c.cfg.Durable, c.cfg.Stream, err)
@@ -99,16 +106,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer hcancel()
 	// The stream's callback only hands messages over; one worker takes
 	// what has arrived (up to BatchSize) and stores it in one transaction.
-	in := make(chan jetstream.Msg, c.cfg.BatchSize)
+	in := make(chan Message, c.cfg.BatchSize)
 	worked := make(chan struct{})
 	go func() {
 		defer close(worked)
 		c.work(hctx, in)
 	}()
-	cc, err := cons.Consume(func(msg jetstream.Msg) { in <- msg },
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+	cc, err := cons.Consume(func(msg Message) { in <- msg },
+		func(err error) {
 			c.log.Warn().Err(err).Msg("stream consumer")
-		}))
+		})
 	if err != nil {
 		close(in)
 		<-worked
@@ -150,8 +157,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 // work stores the messages handed over on in, in batches: whatever has
 // arrived when the previous batch is done, up to BatchSize. Under load the
 // batches fill up; a lone order is stored at once.
-func (c *Consumer) work(ctx context.Context, in <-chan jetstream.Msg) {
-	batch := make([]jetstream.Msg, 0, c.cfg.BatchSize)
+func (c *Consumer) work(ctx context.Context, in <-chan Message) {
+	batch := make([]Message, 0, c.cfg.BatchSize)
 	for msg := range in {
 		batch = append(batch[:0], msg)
 	more:
@@ -173,7 +180,7 @@ func (c *Consumer) work(ctx context.Context, in <-chan jetstream.Msg) {
 
 // pending is a decoded order waiting in a batch.
 type pending struct {
-	msg jetstream.Msg
+	msg Message
 	seq uint64
 	o   order.SealedOrder
 }
@@ -183,14 +190,14 @@ type pending struct {
 // order is dead-lettered on its own first. If the batch fails as a whole
 // (a reference used by another order, the database), its orders are stored
 // one by one, so that one bad order neither blocks nor drops the others.
-func (c *Consumer) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
+func (c *Consumer) handleBatch(ctx context.Context, msgs []Message) {
 	if len(msgs) == 1 {
 		c.handle(ctx, msgs[0])
 		return
 	}
 	good := make([]pending, 0, len(msgs))
 	for _, msg := range msgs {
-		seq := sequence(msg)
+		seq := msg.Sequence()
 		o, err := order.UnmarshalSealed(msg.Data())
 		if err != nil {
 			c.deadLetter(ctx, msg, seq, err.Error())
@@ -215,9 +222,9 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	for i, p := range good {
 		switch saved[i] {
-		case postgres.Late:
+		case Late:
 			c.late(ctx, p)
-		case postgres.Inserted:
+		case Inserted:
 			c.ack(p, true)
 		default:
 			c.ack(p, false)
@@ -225,15 +232,8 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []jetstream.Msg) {
 	}
 }
 
-func sequence(msg jetstream.Msg) uint64 {
-	if meta, err := msg.Metadata(); err == nil {
-		return meta.Sequence.Stream
-	}
-	return 0
-}
-
-func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
-	seq := sequence(msg)
+func (c *Consumer) handle(ctx context.Context, msg Message) {
+	seq := msg.Sequence()
 	o, err := order.UnmarshalSealed(msg.Data())
 	if err != nil {
 		c.deadLetter(ctx, msg, seq, err.Error())
@@ -246,9 +246,9 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) {
 func (c *Consumer) store1(ctx context.Context, p pending) {
 	inserted, err := c.store.SaveOrder(ctx, p.o)
 	switch {
-	case errors.Is(err, postgres.ErrLate):
+	case errors.Is(err, ErrLate):
 		c.late(ctx, p)
-	case errors.Is(err, postgres.ErrConflict):
+	case errors.Is(err, ErrConflict):
 		// The same reference under another order id, say: storing it again
 		// will never work, and it must not block the stream.
 		c.deadLetter(ctx, p.msg, p.seq, fmt.Sprintf("order %s conflicts with a stored order", p.o.Reference))
@@ -264,7 +264,7 @@ func (c *Consumer) store1(ctx context.Context, p pending) {
 // dropped silently.
 func (c *Consumer) late(ctx context.Context, p pending) {
 	o, date := p.o, p.o.BusinessDate
-	c.metrics.LateOrders.Inc()
+	c.metrics.LateOrder()
 	c.deadLetter(ctx, p.msg, p.seq, fmt.Sprintf("order %s of business date %s arrived after that day's batch was assembled; it was not sent (alert late_order)", o.Reference, date))
 	c.log.Error().Str("alert", "late_order").Str("reference", o.Reference.String()).Str("business_date", date.String()).
 		Msg("order arrived after its day's batch was assembled; kept in dead_letters, NOT sent: contact the person by reference")
@@ -277,15 +277,15 @@ func (c *Consumer) ack(p pending, inserted bool) {
 		c.log.Warn().Err(err).Uint64("stream_sequence", p.seq).Str("reference", p.o.Reference.String()).Msg("ack order")
 	}
 	if inserted {
-		c.metrics.OrdersStored.Inc()
+		c.metrics.OrderStored()
 		c.log.Debug().Str("reference", p.o.Reference.String()).Str("business_date", p.o.BusinessDate.String()).Msg("order stored")
 	} else {
-		c.metrics.Duplicates.Inc()
+		c.metrics.OrderDuplicate()
 	}
 }
 
-func (c *Consumer) retry(msg jetstream.Msg, seq uint64, ref string, err error) {
-	c.metrics.StoreRetries.Inc()
+func (c *Consumer) retry(msg Message, seq uint64, ref string, err error) {
+	c.metrics.StoreRetried()
 	c.log.Error().Err(err).Uint64("stream_sequence", seq).Str("reference", ref).
 		Dur("retry_in", c.cfg.RetryDelay).Msg("could not store order; it will be redelivered")
 	if err := msg.NakWithDelay(c.cfg.RetryDelay); err != nil {
@@ -295,9 +295,9 @@ func (c *Consumer) retry(msg jetstream.Msg, seq uint64, ref string, err error) {
 
 // deadLetter keeps a message that can never be an order. Only the reason
 // and the stream sequence are logged: the content may be personal data.
-func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, seq uint64, reason string) {
+func (c *Consumer) deadLetter(ctx context.Context, msg Message, seq uint64, reason string) {
 	now := c.now()
-	_, err := c.store.SaveDeadLetter(ctx, postgres.DeadLetter{
+	_, err := c.store.SaveDeadLetter(ctx, DeadLetter{
 		Stream: c.cfg.Stream, Sequence: seq, Subject: msg.Subject(), Reason: reason,
 		Data: msg.Data(), ReceivedAt: now, BusinessDate: c.cutoff.DateOf(now),
 	})
@@ -305,100 +305,10 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, seq uint64
 		c.retry(msg, seq, "", err)
 		return
 	}
-	c.metrics.DeadLetters.Inc()
+	c.metrics.DeadLettered()
 	c.log.Error().Str("alert", "dead_letter").Uint64("stream_sequence", seq).Str("reason", reason).
 		Msg("stream message is not a valid order; kept in dead_letters")
 	if err := msg.Ack(); err != nil {
 		c.log.Warn().Err(err).Uint64("stream_sequence", seq).Msg("ack dead letter")
 	}
-}
-
-// WaitCaughtUp returns once every order of business date day (or earlier)
-// that reached the stream is stored or dead-lettered, so that the day's
-// batch can be assembled and its key destroyed without losing an order in
-// flight (docs/privacy.md, "The race to close"). It holds when the durable
-// consumer has nothing pending and nothing unacknowledged, or when the
-// stream holds no message of that day or earlier (work-queue retention
-// removes a message once it is stored). It waits at most CatchUpTimeout
-// and then fails with ErrNotCaughtUp. It works without Run in this
-// process (`batcher send-now`): it reads the shared durable consumer.
-func (c *Consumer) WaitCaughtUp(ctx context.Context, day businessday.Date) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CatchUpTimeout)
-	defer cancel()
-	var last string
-	for {
-		ok, state, err := c.caughtUp(ctx, day)
-		if err == nil && ok {
-			return nil
-		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = state
-		}
-		t := time.NewTimer(200 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w within %s (%s): business date %s not assembled", ErrNotCaughtUp, c.cfg.CatchUpTimeout, last, day)
-		case <-t.C:
-		}
-	}
-}
-
-func (c *Consumer) caughtUp(ctx context.Context, day businessday.Date) (bool, string, error) {
-	str, err := c.js.Stream(ctx, c.cfg.Stream)
-	if err != nil {
-		return false, "", fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
-	}
-	cons, err := str.Consumer(ctx, c.cfg.Durable)
-	if err == nil {
-		info, err := cons.Info(ctx)
-		if err != nil {
-			return false, "", fmt.Errorf("consumer %s: %w", c.cfg.Durable, err)
-		}
-		if info.NumPending == 0 && info.NumAckPending == 0 {
-			return true, "", nil
-		}
-		if done, err := c.noneOf(ctx, str, day); err != nil || done {
-			return done, "", err
-		}
-		return false, fmt.Sprintf("%d pending, %d unacknowledged", info.NumPending, info.NumAckPending), nil
-	}
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return false, "", fmt.Errorf("consumer %s: %w", c.cfg.Durable, err)
-	}
-	done, err := c.noneOf(ctx, str, day)
-	return done, "no consumer yet", err
-}
-
-// noneOf reports whether the stream holds no message of business date day
-// or earlier. Only the facts are read (a message's business date is in
-// clear); a message that is not an order counts as one of that day, since
-// the consumer will dead-letter (and so raise) it.
-func (c *Consumer) noneOf(ctx context.Context, str jetstream.Stream, day businessday.Date) (bool, error) {
-	info, err := str.Info(ctx)
-	if err != nil {
-		return false, fmt.Errorf("stream %s: %w", c.cfg.Stream, err)
-	}
-	if info.State.Msgs == 0 {
-		return true, nil
-	}
-	if info.State.Msgs > 10000 {
-		return false, nil // too many to look through; wait for the consumer instead
-	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := str.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return false, fmt.Errorf("stream %s message %d: %w", c.cfg.Stream, seq, err)
-		}
-		o, err := order.UnmarshalSealed(m.Data)
-		if err != nil || !o.BusinessDate.After(day) {
-			return false, nil
-		}
-	}
-	return true, nil
 }

@@ -1,4 +1,4 @@
-package batcher
+package endofday
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/postcode"
@@ -24,14 +23,14 @@ var ErrNoMatch = errors.New("no order with that reference and postcode")
 // person by the postcode sealed in it, and show, correct or erase what is
 // held. Every use is in the audit log, without the personal data.
 type Rights struct {
-	Store *postgres.Orders
+	Store RightsStore
 	Keys  DayKeys
 	Areas *catalogue.Catalogue
 }
 
 // Held is what is held about an order, for the operator's screen only.
 type Held struct {
-	Order    postgres.HeldOrder
+	Order    HeldOrder
 	Personal order.Personal
 }
 
@@ -45,14 +44,11 @@ func (r Rights) find(ctx context.Context, ref, pc string) (Held, error) {
 	if err != nil {
 		return Held{}, errors.New("the postcode given is not a UK postcode")
 	}
-	h, err := r.Store.FindOrder(ctx, parsed.String())
-	if errors.Is(err, postgres.ErrNotFound) {
+	h, err := r.Store.FindUnsent(ctx, parsed.String())
+	if errors.Is(err, ErrNotFound) {
 		return Held{}, ErrNoMatch
 	}
 	if err != nil {
-		return Held{}, err
-	}
-	if err := h.Unsent(); err != nil {
 		return Held{}, err
 	}
 	p, err := SealedCodec{Keys: r.Keys}.Decode(ctx, h.OrderID, parsed, h.BusinessDate, h.Personal)
@@ -164,10 +160,10 @@ func (r Rights) Correct(ctx context.Context, ref, pc string, changes map[string]
 
 // Erase deletes the personal part of an unsent order; it is left out of
 // the coming batch.
-func (r Rights) Erase(ctx context.Context, ref, pc string) (postgres.HeldOrder, error) {
+func (r Rights) Erase(ctx context.Context, ref, pc string) (HeldOrder, error) {
 	h, err := r.find(ctx, ref, pc)
 	if err != nil {
-		return postgres.HeldOrder{}, err
+		return HeldOrder{}, err
 	}
 	return h.Order, r.Store.ErasePersonal(ctx, h.Order.OrderID, h.Order.Reference)
 }

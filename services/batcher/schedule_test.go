@@ -1,4 +1,4 @@
-package batcher_test
+package main
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/domain/businessday"
-	"booklets/services/batcher/internal/batcher"
+	"booklets/pkg/stage/endofday"
 )
 
 // The job runs at 23:00 London time every day, whichever side of a clock
@@ -50,7 +50,7 @@ func TestEndOfDayAcrossClockChanges(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clock := clockwork.NewFakeClockAt(tt.start)
-			s, err := batcher.NewScheduler(clock)
+			s, err := NewScheduler(clock)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,13 +59,13 @@ func TestEndOfDayAcrossClockChanges(t *testing.T) {
 			var mu sync.Mutex
 			var sent []string
 			ran := make(chan struct{}, 10)
-			job, err := batcher.ScheduleEndOfDay(ctx, s, businessday.DefaultCutoff, clock.Now,
-				func(_ context.Context, d businessday.Date) (batcher.Result, error) {
+			job, err := ScheduleEndOfDay(ctx, s, businessday.DefaultCutoff, clock.Now,
+				func(_ context.Context, d businessday.Date) (endofday.Result, error) {
 					mu.Lock()
 					sent = append(sent, d.String())
 					mu.Unlock()
 					ran <- struct{}{}
-					return batcher.Result{}, nil
+					return endofday.Result{}, nil
 				}, zerolog.Nop())
 			if err != nil {
 				t.Fatal(err)
