@@ -134,7 +134,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	report(stdout, r, check)
+	report(stdout, r, check, x.Entries)
 	if *save != "" && r.LatestSigned != nil {
 		if err := os.WriteFile(*save, r.LatestSigned, 0o644); err != nil {
 			return fail(err)
@@ -144,7 +144,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func report(w io.Writer, r audit.LogReport, c audit.LogCheck) {
+func report(w io.Writer, r audit.LogReport, c audit.LogCheck, entries []audit.Entry) {
 	fmt.Fprintf(w, "OK: %d entries; the hash chain holds\n", r.Entries)
 	if r.Latest != nil {
 		fmt.Fprintf(w, "signed %s\n", r.Latest)
@@ -158,7 +158,9 @@ func report(w io.Writer, r audit.LogReport, c audit.LogCheck) {
 	if c.Batch != "" {
 		fmt.Fprintf(w, "batch %s: %d entries included in the signed tree of %d:\n", c.Batch, len(r.Batch), r.Latest.Size)
 		for _, p := range r.Batch {
-			fmt.Fprintf(w, "  seq %d leaf %s\n", p.Seq, p.LeafHash)
+			// Proved entries are in the tree at their seq: the chain holds.
+			e := entries[p.LeafIndex]
+			fmt.Fprintf(w, "  seq %d %s %s (leaf %s)\n", p.Seq, e.At.UTC().Format("2006-01-02T15:04:05Z"), e.Kind, p.LeafHash)
 		}
 	}
 }

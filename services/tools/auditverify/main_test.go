@@ -155,7 +155,7 @@ func TestIntactLogVerifies(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{"OK: 7 entries", "checkpoint of booklets-audit: 7 entries", "extends your checkpoint old.checkpoint (3 entries",
-		"batch 2026-12-02: 4 entries included in the signed tree of 7", "  seq 4 leaf "} {
+		"batch 2026-12-02: 4 entries included in the signed tree of 7", "  seq 4 2026-12-01T19:04:00Z batch_sent (leaf "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
