@@ -1,15 +1,9 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/csv"
-	"encoding/hex"
-	"os"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -17,10 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"booklets/pkg/adapter/openpgp"
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
-	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
@@ -79,11 +71,6 @@ func (e *env) sender(opts ...endofday.Option) *endofday.Sender {
 	return e.newSender(append([]endofday.Option{endofday.WithPlaintext()}, opts...)...)
 }
 
-// pgpSender encrypts to rec (PARTNER_PGP_KEY_FILE).
-func (e *env) pgpSender(rec *openpgp.Recipient, opts ...endofday.Option) *endofday.Sender {
-	return e.newSender(append([]endofday.Option{endofday.WithRecipient(rec)}, opts...)...)
-}
-
 func (e *env) newSender(opts ...endofday.Option) *endofday.Sender {
 	base := []endofday.Option{
 		endofday.WithClock(e.now), endofday.WithRetries(0, time.Millisecond), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}),
@@ -137,50 +124,6 @@ func (e *env) seal(o order.Order) order.SealedOrder {
 	so, err := order.Seal(o, d, k)
 	testenv.Must(e.t, err)
 	return so
-}
-
-// save stores an order as the consumer would: sealed.
-func (e *env) save(o order.Order) {
-	e.t.Helper()
-	_, err := e.st.SaveOrder(context.Background(), e.seal(o))
-	testenv.Must(e.t, err)
-}
-
-// files lists the batch folder, hidden files included.
-func (e *env) files() []string {
-	e.t.Helper()
-	entries, err := os.ReadDir(e.srv.Path("outbox"))
-	if err != nil && !os.IsNotExist(err) {
-		e.t.Fatal(err)
-	}
-	var names []string
-	for _, en := range entries {
-		names = append(names, en.Name())
-	}
-	sort.Strings(names)
-	return names
-}
-
-// remote reads a batch's data file and manifest at the partner, checking
-// that the manifest's checksum and counts are the data file's.
-func (e *env) remote(b endofday.Batch) ([][]string, batchfile.Manifest) {
-	e.t.Helper()
-	raw, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
-	testenv.Must(e.t, err)
-	mraw, err := os.ReadFile(e.srv.Path("outbox", b.ManifestFile))
-	testenv.Must(e.t, err)
-	m, err := batchfile.ParseManifest(mraw)
-	testenv.Must(e.t, err)
-	sum := sha256.Sum256(raw)
-	if m.SHA256 != hex.EncodeToString(sum[:]) || m.SHA256 != b.SHA256 || m.Bytes != int64(len(raw)) {
-		e.t.Errorf("manifest checksum %s, file %x, recorded %s", m.SHA256, sum, b.SHA256)
-	}
-	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
-	testenv.Must(e.t, err)
-	if m.RecordCount != len(rows)-1 || b.RecordCount != m.RecordCount || m.BatchID != b.ID || m.DataFile != b.DataFile {
-		e.t.Errorf("manifest %+v for %d data rows, batch %+v", m, len(rows)-1, b)
-	}
-	return rows, m
 }
 
 func (e *env) count(sql string, args ...any) int {
