@@ -232,7 +232,10 @@ func newCheckpointer(cfg config, db *pgxpool.Pool) (*audit.Checkpointer, error) 
 	if err != nil || s == nil {
 		return nil, err
 	}
-	c := &audit.Checkpointer{Store: postgres.AuditTree{DB: db}, Signer: s, Now: cfg.Now}
+	// The wall clock, not the demo clock: the audit entries are stamped
+	// with it (postgres.AppendAudit), and a checkpoint's time says when
+	// they were seen.
+	c := &audit.Checkpointer{Store: postgres.AuditTree{DB: db}, Signer: s, Now: time.Now}
 	if cfg.Audit.Dir != "" {
 		c.Publishers = append(c.Publishers, dirPublisher{dir: cfg.Audit.Dir})
 	}
@@ -248,6 +251,7 @@ func newCheckpointer(cfg config, db *pgxpool.Pool) (*audit.Checkpointer, error) 
 // error an operator must look at (the log was changed behind our back).
 func signCheckpoint(ctx context.Context, c *audit.Checkpointer, onlyIfGrown bool, log zerolog.Logger) {
 	if c == nil {
+		log.Warn().Msg("no AUDIT_SIGNING_KEY_FILE: no audit checkpoint signed")
 		return
 	}
 	s, err := c.Sign(ctx, onlyIfGrown)
