@@ -313,16 +313,25 @@ func auditCommand(ctx context.Context, cfg config, a auditArgs, db *pgxpool.Pool
 		return err
 	case "export":
 		origin, public := "", ""
+		var refused error
 		if c != nil {
 			// The auditor's export should end with a checkpoint covering
 			// it all; one is signed first if the log has grown.
-			if _, err := c.Sign(ctx, true); err != nil && !errors.Is(err, audit.ErrPublish) {
+			_, err := c.Sign(ctx, true)
+			switch {
+			case errors.Is(err, audit.ErrRefused):
+				// The log was changed behind our back: the auditor gets
+				// the export all the same, to see it for themselves.
+				refused = fmt.Errorf("the export was written, but %w", err)
+			case err != nil && !errors.Is(err, audit.ErrPublish):
 				return err
 			}
 			origin, public = c.Signer.Origin(), c.Signer.PublicKey
 		}
-		_, err := tree.Export(ctx, stdout, origin, public)
-		return err
+		if _, err := tree.Export(ctx, stdout, origin, public); err != nil {
+			return err
+		}
+		return refused
 	case "prove":
 		return prove(ctx, a, tree, stdout)
 	}

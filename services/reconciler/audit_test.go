@@ -200,6 +200,29 @@ func TestCheckNowSignsAndPublishesACheckpoint(t *testing.T) {
 	if _, err := audit.OpenCheckpoint([]byte(cpText), pub); err != nil {
 		t.Fatalf("audit checkpoint printed %q: %v", cpText, err)
 	}
+
+	// Entries cut from the end behind the services' back: nothing more is
+	// signed, but the export is still written, and shows it.
+	_, err = e.db.Exec(ctx, "ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log); ALTER TABLE audit_log ENABLE TRIGGER USER")
+	testenv.Must(t, err)
+	out, err := e.runErr("audit", "export")
+	if !errors.Is(err, audit.ErrRefused) {
+		t.Fatalf("export of a truncated log: %v", err)
+	}
+	x, err = audit.ReadExport(strings.NewReader(out))
+	testenv.Must(t, err)
+	r = audit.CheckExport(x, audit.LogCheck{PublicKey: pub, Kept: []audit.KeptCheckpoint{{Name: "latest.checkpoint", Signed: latest}}})
+	if len(r.Problems) == 0 || r.Problems[0].Kind != audit.Truncated {
+		t.Fatalf("truncated export: %v", r.Err())
+	}
+	if out, err := e.runErr("check-now"); err != nil {
+		t.Fatalf("check-now must still run when the checkpoint is refused: %v\n%s", err, out)
+	}
+	var after int
+	testenv.Must(t, e.db.QueryRow(ctx, "SELECT count(*) FROM audit_checkpoints").Scan(&after))
+	if after != 3 {
+		t.Fatalf("%d checkpoints: a truncated log was signed", after)
+	}
 }
 
 // The daemon signs when it sees the log has grown: the batcher's

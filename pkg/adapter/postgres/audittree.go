@@ -167,8 +167,16 @@ func insertLeaves(ctx context.Context, tx pgx.Tx, entries []audit.Entry) error {
 			hashes = append(hashes, h[:])
 		}
 	}
+	// A stored hash already there means entries were cut from audit_log
+	// behind the services' back (the tree, append-only, still has their
+	// leaves) and seq numbers are being reused. The entry is recorded all
+	// the same: refusing would stop the services recording, deletions
+	// included. The tree keeps the old leaves, so it no longer matches
+	// the entries, and the reconciler refuses to sign until someone looks
+	// (audit.ErrRefused, logged as an error).
 	_, err := tx.Exec(ctx, `INSERT INTO audit_tree (idx, seq, hash)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])`, idxs, seqs, hashes)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])
+		ON CONFLICT (idx) DO NOTHING`, idxs, seqs, hashes)
 	if err != nil {
 		return fmt.Errorf("audit tree: insert leaves %d to %d: %w", entries[0].Seq, entries[len(entries)-1].Seq, err)
 	}

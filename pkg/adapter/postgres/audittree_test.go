@@ -260,6 +260,18 @@ func TestCheckpointerRefusesATruncatedLog(t *testing.T) {
 	if !errors.Is(err, audit.ErrRefused) {
 		t.Fatalf("truncated log: %v", err)
 	}
+	// The services keep recording (seq 4 again), and the signer keeps
+	// refusing: the tree still holds the removed entries' leaves.
+	appendAll(t, db, fixedClock(), manyEvents(3)...)
+	res, err := postgres.VerifyAudit(ctx, db)
+	testenv.Must(t, err)
+	if !res.OK || res.HeadSeq != 6 {
+		t.Fatalf("chain after the truncation: %v", res)
+	}
+	_, err = c.Sign(ctx, false)
+	if !errors.Is(err, audit.ErrRefused) {
+		t.Fatalf("log grown again over a truncation: %v", err)
+	}
 }
 
 func TestAuditExport(t *testing.T) {
