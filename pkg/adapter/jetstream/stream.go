@@ -95,12 +95,6 @@ func New(nc *nats.Conn, cfg Config) (*Orders, error) {
 	return &Orders{nc: nc, js: js, cfg: cfg}, nil
 }
 
-// JetStream is the underlying client, for the batcher's consumer only
-// (services/batcher/internal/batcher.NewConsumer), until consuming moves
-// into this package beside publishing (issue 14). Nothing else may use it:
-// tests that look at a stream as NATS holds it use testenv.JetStream.
-func (o *Orders) JetStream() natsjs.JetStream { return o.js }
-
 // Config returns the stream's configuration.
 func (o *Orders) Config() Config { return o.cfg }
 
