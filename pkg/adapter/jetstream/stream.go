@@ -1,8 +1,9 @@
 // Package jetstream is the JetStream adapter: it creates the orders stream,
 // publishes orders to it with an acknowledgement, keeps the intake's
-// idempotency keys (idempotency.go), and tells whether it is ready. Orders
-// satisfies the place-order stage's ports (placeorder.Publisher and
-// placeorder.Claims). It speaks in domain types (order.SealedOrder: the
+// idempotency keys (idempotency.go), delivers the orders to the batcher
+// (consume.go), and tells whether it is ready. Orders satisfies the stages'
+// ports (placeorder.Publisher and placeorder.Claims, ingest.Stream) and
+// hands out no raw client. It speaks in domain types (order.SealedOrder: the
 // personal part is sealed before it reaches this package, so NATS only
 // ever holds ciphertext) and knows nothing of HTTP or PostgreSQL.
 //
