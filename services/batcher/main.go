@@ -19,8 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -28,9 +26,6 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/jetstream"
@@ -45,6 +40,7 @@ import (
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/platform/inflight"
 	"booklets/pkg/platform/logging"
+	"booklets/pkg/platform/service"
 	"booklets/pkg/stage/endofday"
 	"booklets/pkg/stage/ingest"
 )
@@ -424,8 +420,11 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc := service.New("batcher", log, service.Addr(cfg.HTTPAddr), service.WithTimeouts(service.Timeouts(cfg.HTTP)),
+		service.ReadyTimeout(2*time.Second),
+		service.StoppingLog("stopping: no new orders or batches; finishing what is in hand", cfg.ShutdownTimeout))
+	defer svc.Close()
+	reg := svc.Registry()
 	metrics := NewMetrics(reg)
 	if err := RegisterHeld(reg, st.HeldPersonal, cfg.Now, log); err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -463,8 +462,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	consumed := make(chan error, 1)
-	go func() { consumed <- consumer.Run(consumerCtx) }()
+	// The consumer's end, before SIGTERM, stops the service (Run returns
+	// its error).
+	consumed := svc.Go(func() error { return consumer.Run(consumerCtx) })
 
 	// Scheduled sends run with a context that outlives the SIGTERM, so that
 	// a batch being sent can finish; past SHUTDOWN_TIMEOUT it is cancelled
@@ -523,66 +523,34 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 			Msg("end-of-day job scheduled")
 	}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := st.Ready(rctx); err != nil {
-			http.Error(w, "database not ready", http.StatusServiceUnavailable)
-			return
-		}
-		if err := orders.Ready(rctx); err != nil {
-			http.Error(w, "stream not ready", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	l, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
+	svc.Ready("database not ready", st.Ready)
+	svc.Ready("stream not ready", orders.Ready)
+	if err := svc.Listen(); err != nil {
 		_ = sched.Shutdown()
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HTTP.ReadHeader, ReadTimeout: cfg.HTTP.Read,
-		WriteTimeout: cfg.HTTP.Write, IdleTimeout: cfg.HTTP.Idle}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	log.Info().Str("addr", l.Addr().String()).Msg("batcher listening")
-
-	var runErr error
-	consumerDone := false
-	select {
-	case <-ctx.Done():
-		log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("stopping: no new orders or batches; finishing what is in hand")
-	case runErr = <-consumed:
-		consumerDone = true
-	case runErr = <-served:
-	}
 	// 1. Stop taking orders: the consumer stops fetching and stores and
 	// acknowledges what it has been given.
-	stopConsumer()
+	svc.OnShutdown("consumer", func() error { stopConsumer(); return nil })
 	// 2. No new runs; a batch being sent may finish within the timeout.
-	jobs.Stop(cfg.ShutdownTimeout, func() { _ = sched.Shutdown() }, func() {
-		log.Warn().Msg("the batch being sent did not finish in time: abandoning it; the next run resumes it")
+	svc.OnShutdown("jobs", func() error {
+		jobs.Stop(cfg.ShutdownTimeout, func() { _ = sched.Shutdown() }, func() {
+			log.Warn().Msg("the batch being sent did not finish in time: abandoning it; the next run resumes it")
+		})
+		return nil
 	})
-	if !consumerDone {
-		if err := <-consumed; err != nil && runErr == nil {
-			runErr = err
-		}
-	}
+	// Its error is Run's (service.Go).
+	svc.OnShutdown("consumer drained", func() error { _ = consumed.Wait(); return nil })
 	// 3. Drain NATS: pending acknowledgements are flushed before closing.
-	if err := nc.Drain(); err == nil {
-		for i := 0; i < 50 && !nc.IsClosed(); i++ {
-			time.Sleep(100 * time.Millisecond)
+	svc.OnShutdown("nats", func() error {
+		if err := nc.Drain(); err == nil {
+			for i := 0; i < 50 && !nc.IsClosed(); i++ {
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
-	}
-	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
-	defer done()
-	_ = srv.Shutdown(shutdown)
-	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) {
-		return runErr
-	}
-	log.Info().Msg("batcher stopped")
-	return nil
+		return nil
+	})
+	// 4. HTTP last: /metrics and /readyz answer while the batch finishes.
+	svc.OnShutdown("http", func() error { _ = svc.ShutdownHTTP(5 * time.Second); return nil })
+	return svc.Run(ctx)
 }

@@ -25,8 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,7 +34,6 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
@@ -50,6 +47,7 @@ import (
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/platform/inflight"
 	"booklets/pkg/platform/logging"
+	"booklets/pkg/platform/service"
 	"booklets/pkg/stage/reconcile"
 )
 
@@ -476,23 +474,21 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 	if !cfg.Auth.Configured() {
 		log.Error().Msg("no AUDIT_TOKEN or AUDIT_USER/AUDIT_PASSWORD_HASH: the audit pages answer 503 until one is set")
 	}
-	mux := http.NewServeMux()
-	web.Register(mux)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := led.Ready(r.Context()); err != nil {
-			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	h, mi := int(cfg.At/time.Hour), int(cfg.At%time.Hour/time.Minute)
+	svc := service.New("reconciler", log, service.Addr(cfg.HTTPAddr), service.WithTimeouts(service.Timeouts(cfg.HTTP)),
+		service.WithRegistry(reg),
+		service.ListeningLog(func(e *zerolog.Event) *zerolog.Event {
+			return e.Str("reconcile_at", fmt.Sprintf("%02d:%02d", h, mi))
+		}),
+		service.StoppingLog("stopping: no new checks; finishing the one in progress", cfg.ShutdownTimeout))
+	defer svc.Close()
+	web.Register(svc.Mux())
+	svc.Ready("database unavailable", led.Ready)
 
 	sched, err := gocron.NewScheduler(gocron.WithLocation(businessday.London()))
 	if err != nil {
 		return fmt.Errorf("start scheduler: %w", err)
 	}
-	h, mi := int(cfg.At/time.Hour), int(cfg.At%time.Hour/time.Minute)
 	daily := gocron.DailyJob(1, gocron.NewAtTimes(gocron.NewAtTime(uint(h), uint(mi), 0)))
 	if cfg.Demo {
 		// A day lasts DEMO_DAY: check once per simulated day.
@@ -530,29 +526,11 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 		})
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
+	if err := svc.Listen(); err != nil {
 		stop()
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HTTP.ReadHeader, ReadTimeout: cfg.HTTP.Read,
-		WriteTimeout: cfg.HTTP.Write, IdleTimeout: cfg.HTTP.Idle}
-	log.Info().Str("addr", ln.Addr().String()).Str("reconcile_at", fmt.Sprintf("%02d:%02d", h, mi)).Msg("reconciler listening")
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		stop()
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("stopping: no new checks; finishing the one in progress")
-	stop()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down http: %w", err)
-	}
-	log.Info().Msg("reconciler stopped")
-	return nil
+	svc.OnShutdown("checks", func() error { stop(); return nil })
+	svc.OnShutdown("http", func() error { return svc.ShutdownHTTP(10 * time.Second) })
+	return svc.Run(ctx)
 }
