@@ -23,9 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -35,9 +32,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"booklets/migrations"
@@ -50,6 +44,7 @@ import (
 	"booklets/pkg/platform/clock"
 	"booklets/pkg/platform/envconfig"
 	"booklets/pkg/platform/logging"
+	"booklets/pkg/platform/service"
 	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/stage/research"
 )
@@ -303,18 +298,25 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 		return nil
 	}
+	// The web adapter answers /healthz and /readyz itself (with the reason
+	// in the body); /metrics is outside it: no rate limit, no request log.
+	svc := service.New("intake", log, service.Addr(cfg.HTTPAddr),
+		service.WithTimeouts(service.Timeouts{ReadHeader: 5 * time.Second, Read: 15 * time.Second, Write: 30 * time.Second, Idle: 2 * time.Minute}),
+		service.MaxHeaderBytes(16<<10), service.NoProbes(),
+		service.ListeningLog(func(e *zerolog.Event) *zerolog.Event {
+			return e.Str("stream", cfg.Stream.Stream).Strs("kek_ids", cfg.Ring.IDs())
+		}),
+		service.StoppingLog("stopping: finishing requests in flight", cfg.ShutdownTimeout))
+	defer svc.Close()
 	// From SIGTERM, /readyz fails so that a load balancer stops sending
 	// orders here.
-	var stopping atomic.Bool
 	ready := func(ctx context.Context) error {
-		if stopping.Load() {
+		if svc.Stopping() {
 			return &public.ReadyError{Reason: "shutting down"}
 		}
 		return keysReady(ctx)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := public.NewMetrics(reg)
+	metrics := public.NewMetrics(svc.Registry())
 	// Sign-ups are sealed under a key per volunteer, wrapped by the KEK
 	// (docs/research.md).
 	vols := postgres.NewVolunteers(db, time.Now, postgres.WithRing(cfg.Ring))
@@ -349,22 +351,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
+	if err := svc.Listen(); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	// /metrics is outside the web adapter: no rate limit, no request log.
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", srv)
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-	}
+	svc.Handle("/", srv)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go ensureStream(ctx, orders, log)
@@ -384,60 +374,25 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}
 
 	if cfg.PprofAddr != "" {
-		pl, err := net.Listen("tcp", cfg.PprofAddr)
-		if err != nil {
+		if _, err := svc.ServePprof(cfg.PprofAddr); err != nil {
 			return fmt.Errorf("listen on PPROF_ADDR %s: %w", cfg.PprofAddr, err)
 		}
-		// WriteTimeout leaves room for a profile or trace of up to a
-		// minute and a half (?seconds=, 30 by default): pprof refuses a
-		// longer one rather than be cut off.
-		ps := &http.Server{Handler: pprofMux(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
-			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
-		go func() { _ = ps.Serve(pl) }()
-		defer ps.Close()
-		log.Info().Str("addr", pl.Addr().String()).Msg("profiler listening (PPROF_ADDR)")
 	}
 
-	fmt.Fprintf(stdout, "Order form: http://%s/\n", ln.Addr())
-	log.Info().Str("addr", ln.Addr().String()).Str("stream", cfg.Stream.Stream).Strs("kek_ids", cfg.Ring.IDs()).Msg("intake listening")
-
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve http: %w", err)
-	case <-ctx.Done():
-	}
+	fmt.Fprintf(stdout, "Order form: http://%s/\n", svc.Addr())
 	// Stop taking orders: close the listener and finish the requests in
 	// flight (each ends with JetStream's acknowledgement and a 201, or a
 	// 503 with nothing stored), then drain NATS.
-	stopping.Store(true)
-	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("stopping: finishing requests in flight")
-	shutdownCtx, done := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer done()
-	if err := hs.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down http: %w", err)
-	}
-	if err := nc.Drain(); err == nil {
-		for i := 0; i < 50 && !nc.IsClosed(); i++ {
-			time.Sleep(100 * time.Millisecond)
+	svc.OnShutdown("http", func() error { return svc.ShutdownHTTP(cfg.ShutdownTimeout) })
+	svc.OnShutdown("nats", func() error {
+		if err := nc.Drain(); err == nil {
+			for i := 0; i < 50 && !nc.IsClosed(); i++ {
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
-	}
-	log.Info().Msg("intake stopped")
-	return nil
-}
-
-// pprofMux serves net/http/pprof's handlers on a mux of their own
-// (importing the package also registers them on http.DefaultServeMux,
-// which the intake never serves).
-func pprofMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	return mux
+		return nil
+	})
+	return svc.Run(ctx)
 }
 
 // dayKeyCheckEvery is how often the intake checks that the current day's
