@@ -4,7 +4,7 @@
 GO        ?= go
 BIN       := bin
 SERVICES  := intake batcher reconciler
-TOOLS     := pipeline partnersim
+TOOLS     := pipeline partnersim auditverify
 
 .PHONY: run test test-tools alerts-test lint bench bench-smoke build migrate vet assets clean
 
