@@ -339,90 +339,19 @@ func auditCommand(ctx context.Context, cfg config, a auditArgs, db *pgxpool.Pool
 }
 
 // proof is what `audit prove` prints: the proofs and the checkpoint whose
-// root they lead to (when they are against the latest checkpoint).
-type proof struct {
-	Checkpoint  string                  `json:"checkpoint,omitempty"`
-	Inclusion   []audit.InclusionProof  `json:"inclusion,omitempty"`
-	Consistency *audit.ConsistencyProof `json:"consistency,omitempty"`
-}
+// root they lead to (when they are against the latest checkpoint). The
+// auditors' proof endpoints answer the same (audit.Prove).
+type proof = audit.Proofs
 
 func prove(ctx context.Context, a auditArgs, tree postgres.AuditTree, stdout io.Writer) error {
-	size, err := tree.Sync(ctx)
+	out, err := audit.Prove(ctx, tree, audit.ProofRequest{Seq: a.seq, Batch: a.batch, From: a.from, To: a.to, Size: a.size})
 	if err != nil {
-		return err
-	}
-	var out proof
-	target := a.size
-	if a.to != 0 {
-		target = a.to
-	}
-	if target == 0 {
-		// Against the latest checkpoint, so the root is one that was
-		// signed; without one, against the whole log.
-		target = size
-		latest, err := tree.Latest(ctx)
-		if err != nil {
-			return err
-		}
-		if latest != nil {
-			cp, err := audit.ParseCheckpoint(noteText(latest))
-			if err == nil && cp.Size <= size && cp.Size > 0 {
-				target, out.Checkpoint = cp.Size, string(latest)
-			}
-		}
-	}
-	if target > size {
-		return fmt.Errorf("audit prove: the log holds %d entries, not %d", size, target)
-	}
-	hashes := tree.Hashes(ctx)
-	switch {
-	case a.from != 0:
-		p, err := audit.ProveConsistency(hashes, a.from, target)
-		if err != nil {
-			return err
-		}
-		out.Consistency = &p
-	default:
-		var entries []audit.Entry
-		if a.seq != 0 {
-			e, err := tree.Entry(ctx, a.seq)
-			if err != nil {
-				return err
-			}
-			entries = []audit.Entry{e}
-		} else {
-			entries, err = tree.ForBatch(ctx, a.batch)
-			if err != nil {
-				return err
-			}
-			if len(entries) == 0 {
-				return fmt.Errorf("audit prove: no entry about batch %q", a.batch)
-			}
-		}
-		for _, e := range entries {
-			if e.Seq > target {
-				return fmt.Errorf("audit prove: entry %d is not in the tree of %d entries yet (sign a checkpoint first)", e.Seq, target)
-			}
-			p, err := audit.ProveInclusion(hashes, target, e)
-			if err != nil {
-				return err
-			}
-			out.Inclusion = append(out.Inclusion, p)
-		}
+		return fmt.Errorf("audit prove: %w", err)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(out)
-}
-
-// noteText is a signed note's text, without its signatures.
-func noteText(signed []byte) string {
-	s := string(signed)
-	if i := strings.LastIndex(s, "\n\n"); i >= 0 {
-		return s[:i+1]
-	}
-	return s
 }
 
 // checkpointName is a published checkpoint's file name: by size, then
