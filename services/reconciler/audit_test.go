@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -285,4 +287,76 @@ func appendEvent(e *env, ev audit.Event) error {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// The daemon serves the transparency log to signed-in auditors: the
+// public key and the proofs are what the commands print, and the page
+// shows the checkpoint its start-up run signed, verified.
+func TestDaemonServesTheAuditLog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pub := e.withAuditKey()
+	const tok = "daemon-audit-log-token-0123456789abcdef"
+	e.vars["AUDIT_TOKEN"] = tok
+	e.vars["LOG_LEVEL"] = "info" // the daemon helper reads its address and first run from the log
+	testenv.Must(t, appendEvent(e, audit.Event{Kind: audit.BatchSent, BatchID: "B-WEB", Details: map[string]any{"record_count": 2}}))
+	cfg, err := readConfig(e.getenv)
+	testenv.Must(t, err)
+	addr, ran := e.daemon(cfg)
+	<-ran
+	get := func(path string, signedIn bool) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
+		testenv.Must(t, err)
+		if signedIn {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		testenv.Must(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		testenv.Must(t, err)
+		return resp.StatusCode, string(b)
+	}
+	// The start-up run's checkpoint is signed just after "reconciliation
+	// run" is logged.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ := get("/audit/latest.checkpoint", true); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint served after the start-up run")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _ := get("/api/v1/audit/inclusion?batch=B-WEB", false); code != http.StatusUnauthorized {
+		t.Fatalf("proof without signing in: %d", code)
+	}
+	if code, body := get("/audit/audit.pub", true); code != http.StatusOK || body != e.run("audit", "public-key") || body != pub+"\n" {
+		t.Fatalf("audit.pub: %d %q, want %q", code, body, pub)
+	}
+	for _, c := range []struct{ path, cmd string }{
+		{"/api/v1/audit/inclusion?batch=B-WEB", "--batch B-WEB"},
+		{"/api/v1/audit/inclusion?seq=1", "--seq 1"},
+		{"/api/v1/audit/consistency?from=1", "--from 1"},
+	} {
+		code, body := get(c.path, true)
+		if want := e.run(append([]string{"audit", "prove"}, strings.Fields(c.cmd)...)...); code != http.StatusOK || body != want {
+			t.Errorf("GET %s: %d\n%s\nwant what `audit prove %s` prints:\n%s", c.path, code, body, c.cmd, want)
+		}
+	}
+	code, body := get("/api/v1/audit/export", true)
+	if code != http.StatusOK {
+		t.Fatalf("export: %d %s", code, body)
+	}
+	x, err := audit.ReadExport(strings.NewReader(body))
+	testenv.Must(t, err)
+	if r := audit.CheckExport(x, audit.LogCheck{PublicKey: pub, Batch: "B-WEB"}); r.Err() != nil || x.Header.PublicKey != pub {
+		t.Fatalf("export over HTTP: %v (header %+v)", r.Err(), x.Header)
+	}
+	code, page := get("/audit", true)
+	if code != http.StatusOK || !strings.Contains(page, `govuk-tag--green">Verified</strong>`) {
+		t.Fatalf("page: %d, no verified checkpoint:\n%s", code, page)
+	}
 }

@@ -471,6 +471,10 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 	web.Volunteers = postgres.NewVolunteers(db, now)
 	web.OnSignInFailure = m.signInFailure
 	web.Retention = led
+	web.AuditLog = postgres.AuditTree{DB: db} // export and proofs for the auditors (audit.go's, over HTTP)
+	if checkpoints != nil {
+		web.AuditPublicKey = checkpoints.Signer.PublicKey
+	}
 	if !cfg.Auth.Configured() {
 		log.Error().Msg("no AUDIT_TOKEN or AUDIT_USER/AUDIT_PASSWORD_HASH: the audit pages answer 503 until one is set")
 	}

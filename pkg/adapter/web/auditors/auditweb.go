@@ -97,6 +97,14 @@ type Server struct {
 	// Volunteers, when set, adds the overdue volunteer reviews to the page.
 	Volunteers VolunteerSource
 
+	// AuditLog, when set, adds the transparency log: its export, proofs,
+	// latest checkpoint and public key (auditlog.go), and the checkpoint
+	// on the page. AuditPublicKey is the key checkpoints are signed with
+	// (`reconciler audit public-key`); empty when none is configured.
+	// Both are read by Register and on each request.
+	AuditLog       AuditLog
+	AuditPublicKey string
+
 	// OnSignInFailure, when set, is told of each failed sign-in: refused
 	// (wrong credentials), or limited (429) when the client has failed too
 	// often (a metric).
@@ -124,7 +132,7 @@ func New(src Source, auth Auth, now func() time.Time, log zerolog.Logger, assets
 			return t.UTC().Format("2 Jan 2006 15:04 UTC")
 		},
 		"label": func(s reconcile.Status) string { return strings.ReplaceAll(string(s), "_", " ") },
-	}).ParseFS(templates, "templates/audit.html")
+	}).ParseFS(templates, "templates/audit.html", "templates/auditlog.html")
 	if err != nil {
 		return nil, fmt.Errorf("auditweb: parse templates: %w", err)
 	}
@@ -140,6 +148,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /audit", s.guard(s.handlePage))
 	mux.Handle("GET /audit/batches.csv", s.guard(s.handleCSV))
 	mux.Handle("GET /api/v1/batches", s.guard(s.handleJSON))
+	s.registerAuditLog(mux)
 	if s.assets != nil {
 		mux.Handle("GET /assets/", http.StripPrefix("/assets/", s.assets))
 	}
@@ -310,6 +319,9 @@ type pageData struct {
 	// Encryption is how each shown batch's file was sent, by batch id
 	// (EncryptionSource); nil without one.
 	Encryption map[string]string
+	// AuditLog is the transparency log's latest checkpoint; nil without
+	// an AuditLog.
+	AuditLog *logData
 }
 
 type retentionData struct {
@@ -342,6 +354,9 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 		if n > 0 {
 			d.Retention.OldestAge = d.Now.Sub(oldest).Round(time.Minute).String()
 		}
+	}
+	if d.AuditLog, err = s.auditLogSummary(r.Context()); err != nil {
+		return err
 	}
 	if es, ok := s.src.(EncryptionSource); ok && len(shown) > 0 {
 		ids := make([]string, len(shown))
