@@ -172,7 +172,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	batcherClock := func() time.Time { return time.Date(2025, 12, 23, 23, 5, 0, 0, london) }
 	consumer := ingest.NewConsumer(orders, ingest.ConsumerConfig{
 		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, CatchUpTimeout: 30 * time.Second,
-	}, postgres.IngestStore{Orders: st}, cfg.Cutoff, batcherClock, log, nil)
+	}, st, cfg.Cutoff, batcherClock, log, nil)
 	consumed := make(chan error, 1)
 	consumerCtx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()

@@ -340,7 +340,7 @@ func newSender(cfg config, st *postgres.Orders, log zerolog.Logger, m *Metrics, 
 	return endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys}, sftp.Outbox{Config: cfg.Partner}, append([]endofday.Option{
 		endofday.WithAreas(areas), endofday.WithCalendar(workdays.New(extra...)), endofday.WithLogger(log),
 		endofday.WithMetrics(m), endofday.WithRetries(cfg.Retries, cfg.RetryBase), endofday.WithClock(cfg.Now),
-		endofday.WithKeys(postgres.EndOfDayKeys{Keys: keys})}, opts...)...), nil
+		endofday.WithKeys(keys)}, opts...)...), nil
 }
 
 // sendNow is `batcher send-now [--date D]`; dateFlag "" sends the day that
@@ -387,7 +387,7 @@ func sendNow(ctx context.Context, cfg config, log zerolog.Logger, dateFlag strin
 	}
 	catchUp := ingest.NewConsumer(orders, ingest.ConsumerConfig{
 		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, CatchUpTimeout: cfg.CatchUpTimeout,
-	}, postgres.IngestStore{Orders: st}, cfg.Cutoff, cfg.Now, log, nil)
+	}, st, cfg.Cutoff, cfg.Now, log, nil)
 	s, err := newSender(cfg, st, log, NewMetrics(nil), endofday.WithCatchUp(catchUp.WaitCaughtUp))
 	if err != nil {
 		return err
@@ -455,7 +455,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	consumer := ingest.NewConsumer(orders, ingest.ConsumerConfig{
 		Stream: cfg.Stream, Subject: cfg.Subject, Durable: cfg.Consumer, DrainTimeout: cfg.ShutdownTimeout / 2,
 		CatchUpTimeout: cfg.CatchUpTimeout,
-	}, postgres.IngestStore{Orders: st}, cfg.Cutoff, cfg.Now, log, metrics)
+	}, st, cfg.Cutoff, cfg.Now, log, metrics)
 	// A day's batch waits until the consumer has stored every order of
 	// that day still in the stream (docs/privacy.md, the race to close).
 	sender, err := newSender(cfg, st, log, metrics, endofday.WithCatchUp(consumer.WaitCaughtUp))
@@ -506,7 +506,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	}
 	// The retention watchdog: at start-up and every 15 minutes (on the
 	// demo clock, every 15 simulated minutes).
-	watchdog := endofday.Watchdog{Store: postgres.EndOfDayStore{Orders: st}, Cutoff: cfg.Cutoff, Grace: cfg.RetentionGrace, Now: cfg.Now, Log: log, Metrics: metrics}
+	watchdog := endofday.Watchdog{Store: st, Cutoff: cfg.Cutoff, Grace: cfg.RetentionGrace, Now: cfg.Now, Log: log, Metrics: metrics}
 	watchEvery := 15 * time.Minute
 	if cfg.Demo {
 		watchEvery = max(clock.RealDuration(watchEvery, clock.DayFactor(cfg.Day)), time.Second)

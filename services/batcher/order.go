@@ -131,8 +131,8 @@ func orderCommand(ctx context.Context, cfg config, a orderArgs, stdin io.Reader,
 	if err != nil {
 		return fmt.Errorf("AREAS_FILE: %w", err)
 	}
-	r := endofday.Rights{Store: postgres.EndOfDayStore{Orders: st},
-		Keys: postgres.EndOfDayKeys{Keys: postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now))}, Areas: areas}
+	r := endofday.Rights{Store: st,
+		Keys: postgres.NewDayKeys(st.Pool(), cfg.Ring, postgres.WithClock(cfg.Now)), Areas: areas}
 	switch verb {
 	case "show":
 		h, err := r.Show(ctx, ref, pc)

@@ -12,44 +12,20 @@ import (
 
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
-	"booklets/pkg/domain/order"
 	"booklets/pkg/stage/audit"
+	"booklets/pkg/stage/endofday"
 )
 
-// The states of a batch.
+// The states of a batch are the end-of-day stage's (column batches.state).
 const (
-	// StateAssembling: orders are assigned; the files may or may not have
-	// reached the partner yet.
-	StateAssembling = "assembling"
-	// StateUploaded: both files are verified at the partner; the personal
-	// data is not yet deleted.
-	StateUploaded = "uploaded"
-	// StateSent: recorded and the personal data deleted. Final.
-	StateSent = "sent"
+	StateAssembling = endofday.StateAssembling
+	StateUploaded   = endofday.StateUploaded
+	StateSent       = endofday.StateSent
 )
 
-// Batch is a day's batch.
-type Batch struct {
-	ID           string
-	Date         businessday.Date
-	State        string
-	RecordCount  int
-	OrderCount   int
-	SHA256       string
-	DataFile     string
-	ManifestFile string
-	CreatedAt    time.Time
-	UploadedAt   time.Time
-	SentAt       time.Time
-	DeliveryDate businessday.Date
-	DueDate      businessday.Date
-	Attempts     int
-	// Encryption is how the data file is sent, decided when the batch is
-	// assembled (migration 080): batchfile.EncryptionOpenPGP (DataFile ends
-	// in .gpg) or batchfile.EncryptionNone. A run resuming the batch must
-	// send it the same way or stop.
-	Encryption string
-}
+// Batch is a day's batch, as the end-of-day stage knows it. Its Encryption
+// is column batches.encryption (migration 080).
+type Batch = endofday.Batch
 
 const batchColumns = `batch_id, business_date, state, record_count, order_count, coalesce(sha256, ''),
 	data_file, manifest_file, created_at, uploaded_at, sent_at, delivery_date, due_date, attempts, encryption`
@@ -138,7 +114,9 @@ type SendLock struct {
 // TryLockSending takes the sending lock if no other process holds it. It
 // is a session lock on a dedicated connection: it lasts across the several
 // transactions of a send, and PostgreSQL frees it if the process dies.
-func (s *Orders) TryLockSending(ctx context.Context) (*SendLock, bool, error) {
+// It returns the end-of-day stage's Lock (a *SendLock), so that *Orders is
+// its Store.
+func (s *Orders) TryLockSending(ctx context.Context) (endofday.Lock, bool, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("take the sending lock: %w", dbErr(err))
@@ -247,14 +225,7 @@ func (s *Orders) CountBatch(ctx context.Context, batchID string) (orders, record
 const batchFirstDate = `coalesce(b.first_date, b.business_date)`
 
 // BatchOrder is an order as read for the batch file.
-type BatchOrder struct {
-	OrderID      string
-	Reference    string
-	Area         string
-	Formats      []order.Format
-	BusinessDate businessday.Date
-	Personal     []byte // as stored: decode with the codec that encoded it
-}
+type BatchOrder = endofday.BatchOrder
 
 // EachOrder streams the orders of a batch that still have their personal
 // part, in a fixed order (business date, received time, reference), to fn.
@@ -359,29 +330,11 @@ func (s *Orders) MarkUploaded(ctx context.Context, batchID, sha256 string, recor
 }
 
 // Sent is what recording a sent batch needs.
-type Sent struct {
-	BatchID      string
-	SHA256       string
-	Records      int
-	Orders       int
-	SentAt       time.Time
-	DeliveryDate businessday.Date
-	DueDate      businessday.Date
-	// Keys, when set, destroys in the record transaction the day key of
-	// the batch's date and of every earlier date whose key is still live
-	// (their orders are in this batch or earlier ones): crypto-shredding
-	// every copy of their sealed personal data, stream and backups
-	// included. Each destruction is recorded as "day_key_destroyed".
-	Keys *DayKeys
-}
+type Sent = endofday.Sent
 
-// Deleted says how much personal data recording a batch deleted.
-type Deleted struct {
-	Orders      int // order_personal rows
-	DeadLetters int // dead letters whose raw bytes were removed
-	// DayKeys are the day keys destroyed (crypto-shredded).
-	DayKeys []DayKeyDestruction
-}
+// Deleted says how much personal data recording a batch deleted: Orders
+// counts order_personal rows.
+type Deleted = endofday.Deleted
 
 // RecordSent records a verified upload and deletes the personal data of
 // its orders, in one transaction: the batch becomes 'sent' with its sent
@@ -390,8 +343,18 @@ type Deleted struct {
 // order_personal rows; dead letters of its period lose their
 // raw bytes; and the audit log gets "batch_sent" and
 // "personal_data_deleted". Recording a batch that is already sent changes
-// nothing.
+// nothing. It destroys no day key: EndOfDayStore.RecordSent does.
 func (s *Orders) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
+	return s.recordSent(ctx, r, nil)
+}
+
+// recordSent is RecordSent. keys, when set, destroys in the record
+// transaction the day key of the batch's date and of every earlier date
+// whose key is still live (their orders are in this batch or earlier
+// ones): crypto-shredding every copy of their sealed personal data, stream
+// and backups included. Each destruction is recorded as
+// "day_key_destroyed".
+func (s *Orders) recordSent(ctx context.Context, r Sent, keys *DayKeys) (Deleted, error) {
 	var del Deleted
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var state string
@@ -454,7 +417,7 @@ func (s *Orders) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 		}}); err != nil {
 			return err
 		}
-		if r.Keys == nil {
+		if keys == nil {
 			return nil
 		}
 		day := businessday.FromTime(date)
@@ -472,7 +435,7 @@ func (s *Orders) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 			return err
 		}
 		for _, d := range append(days, day) {
-			x, err := r.Keys.Destroy(ctx, tx, d)
+			x, err := keys.Destroy(ctx, tx, d)
 			if err != nil {
 				return err
 			}
@@ -480,7 +443,7 @@ func (s *Orders) RecordSent(ctx context.Context, r Sent) (Deleted, error) {
 			if x.Already {
 				continue
 			}
-			if _, err := log.Append(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, BatchID: r.BatchID, Details: x.AuditDetails()}); err != nil {
+			if _, err := log.Append(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, BatchID: r.BatchID, Details: dayKeyDestroyedDetails(x)}); err != nil {
 				return err
 			}
 		}

@@ -24,11 +24,13 @@ import (
 
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/seal"
+	"booklets/pkg/stage/endofday"
 )
 
 // ErrNoKey means no key was ever made for that business date, so nothing
-// can have been sealed under it.
-var ErrNoKey = errors.New("no day key for that date")
+// can have been sealed under it. It is the end-of-day stage's, which tells
+// it apart when opening orders.
+var ErrNoKey = endofday.ErrNoKey
 
 // DefaultDayKeyTTL is how long a key is served from the cache before the
 // database is asked again. It bounds, across processes, how long a key
@@ -169,19 +171,14 @@ func (s *DayKeys) load(ctx context.Context, day businessday.Date) (*seal.DayKey,
 }
 
 // DayKeyDestruction describes what Destroy did, for the audit log entry
-// "day_key_destroyed".
-type DayKeyDestruction struct {
-	Date businessday.Date
-	// KEKID is the key-encryption key that had wrapped the destroyed key;
-	// empty if no key was ever made for the date.
-	KEKID string
-	// Already is true if the key had been destroyed before (a retried
-	// record transaction); nothing changed.
-	Already bool
-}
+// and the end-of-day stage's report of a sent batch (KEKID is empty if no
+// key was ever made for the date; Already is set for a key destroyed
+// before, by a retried record transaction, when nothing changed).
+type DayKeyDestruction = endofday.KeyDestroyed
 
-// AuditDetails are the details of the "day_key_destroyed" audit entry.
-func (d DayKeyDestruction) AuditDetails() map[string]any {
+// dayKeyDestroyedDetails are the details of the "day_key_destroyed" audit
+// entry.
+func dayKeyDestroyedDetails(d DayKeyDestruction) map[string]any {
 	m := map[string]any{"business_date": d.Date.String(), "kek_id": d.KEKID}
 	if d.KEKID == "" {
 		m["key_existed"] = false

@@ -68,7 +68,7 @@ func destroy(t *testing.T, db *pgxpool.Pool, s *postgres.DayKeys, d businessday.
 		if err != nil {
 			return err
 		}
-		return postgres.AppendAudit(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, BatchID: "B-" + d.String(), Details: out.AuditDetails()})
+		return postgres.AppendAudit(ctx, tx, audit.Event{Kind: audit.DayKeyDestroyed, BatchID: "B-" + d.String(), Details: postgres.DayKeyDestroyedDetails(out)})
 	})
 	testenv.Must(t, err)
 	return out
@@ -259,7 +259,7 @@ func TestDestroyDayWithoutKey(t *testing.T) {
 	s := postgres.NewDayKeys(db, ring(t, kekSpec("k1")))
 
 	d := destroy(t, db, s, day)
-	if d.KEKID != "" || d.Already || d.AuditDetails()["key_existed"] != false {
+	if d.KEKID != "" || d.Already || postgres.DayKeyDestroyedDetails(d)["key_existed"] != false {
 		t.Errorf("destruction = %+v", d)
 	}
 	// A late order for a day already sent cannot be sealed under a new key.

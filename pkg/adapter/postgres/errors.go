@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"booklets/pkg/stage/endofday"
+	"booklets/pkg/stage/ingest"
 	"booklets/pkg/stage/research"
 )
 
@@ -20,11 +22,13 @@ var (
 	// ErrUnavailable means PostgreSQL could not be reached or the operation
 	// failed for a reason a retry may cure.
 	ErrUnavailable = errors.New("database unavailable")
-	// ErrNotFound means the row asked for does not exist.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound means the row asked for does not exist. It is the
+	// end-of-day stage's, which tells a missing batch or order apart.
+	ErrNotFound = endofday.ErrNotFound
 	// ErrConflict means the data contradicts what is stored (an order id
-	// reused with another reference, say).
-	ErrConflict = errors.New("conflict with stored data")
+	// reused with another reference, say). It is the ingest stage's, which
+	// gives up on such an order.
+	ErrConflict = ingest.ErrConflict
 )
 
 // dbErr turns a driver error into a domain one. Errors with a SQLSTATE

@@ -27,3 +27,7 @@ func EachOrderPlan(ctx context.Context, s *Orders, first, last time.Time) (strin
 	})
 	return plan, err
 }
+
+// DayKeyDestroyedDetails are the details of the "day_key_destroyed" audit
+// entry of a destruction.
+var DayKeyDestroyedDetails = dayKeyDestroyedDetails

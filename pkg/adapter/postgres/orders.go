@@ -24,14 +24,16 @@ import (
 	"booklets/migrations"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
+	"booklets/pkg/stage/ingest"
 )
 
 // ErrLate is told apart with errors.Is, like the errors in errors.go.
 var (
 	// ErrLate means an order arrived for a business date whose batch (or a
 	// later one) is already assembled: it can no longer be sent, and its
-	// day key is destroyed or about to be.
-	ErrLate = errors.New("order arrived after its business day's batch was assembled")
+	// day key is destroyed or about to be. It is the ingest stage's, which
+	// gives up on such an order.
+	ErrLate = ingest.ErrLate
 )
 
 // assembleLockKey serialises storing an order (shared) with assembling a
@@ -186,15 +188,7 @@ func (s *Orders) ensurePartitions(ctx context.Context, dates []businessday.Date)
 }
 
 // DeadLetter is a stream message that could not be taken as an order.
-type DeadLetter struct {
-	Stream       string
-	Sequence     uint64 // stream sequence
-	Subject      string
-	Reason       string // why; never the content
-	Data         []byte // the raw message, which may hold personal data
-	ReceivedAt   time.Time
-	BusinessDate businessday.Date // the day whose batch deletes Data
-}
+type DeadLetter = ingest.DeadLetter
 
 // SaveDeadLetter stores a dead letter once per stream sequence and reports
 // whether it was new.

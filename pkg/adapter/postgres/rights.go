@@ -11,6 +11,7 @@ import (
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/stage/audit"
+	"booklets/pkg/stage/endofday"
 )
 
 // Why an operator may not look at, correct or erase an order any more.
@@ -24,21 +25,11 @@ var (
 
 // HeldOrder is one order as the operator commands find it: its facts and,
 // until it is sent or erased, its sealed personal part.
-type HeldOrder struct {
-	OrderID      string
-	Reference    string
-	BusinessDate businessday.Date
-	ReceivedAt   time.Time
-	Area         string
-	Formats      []order.Format
-	BatchID      string // empty until assembled into a batch
-	Erased       bool
-	Personal     []byte // sealed; nil once sent or erased
-}
+type HeldOrder = endofday.HeldOrder
 
-// Unsent reports why the order can no longer be shown, corrected or
+// unsent reports why the order can no longer be shown, corrected or
 // erased, or nil.
-func (h HeldOrder) Unsent() error {
+func unsent(h HeldOrder) error {
 	switch {
 	case h.Erased:
 		return fmt.Errorf("order %s: %w", h.Reference, ErrErased)
@@ -46,6 +37,19 @@ func (h HeldOrder) Unsent() error {
 		return fmt.Errorf("order %s (batch %s): %w", h.Reference, h.BatchID, ErrAlreadySent)
 	}
 	return nil
+}
+
+// FindUnsent implements endofday.RightsStore: FindOrder, refused with
+// ErrAlreadySent or ErrErased once the order's personal data is gone.
+func (s *Orders) FindUnsent(ctx context.Context, ref string) (HeldOrder, error) {
+	h, err := s.FindOrder(ctx, ref)
+	if err != nil {
+		return HeldOrder{}, err
+	}
+	if err := unsent(h); err != nil {
+		return HeldOrder{}, err
+	}
+	return h, nil
 }
 
 // FindOrder returns the order with a reference, or ErrNotFound.
@@ -101,7 +105,7 @@ func lockUnsent(ctx context.Context, tx pgx.Tx, orderID, ref string) error {
 	if err != nil {
 		return err
 	}
-	return HeldOrder{Reference: ref, BatchID: derefString(batch), Erased: erased != nil, Personal: []byte{}}.Unsent()
+	return unsent(HeldOrder{Reference: ref, BatchID: derefString(batch), Erased: erased != nil, Personal: []byte{}})
 }
 
 func derefString(s *string) string {
@@ -179,12 +183,7 @@ func (s *Orders) ErasePersonal(ctx context.Context, orderID, ref string) error {
 
 // HeldItem is one piece of personal data held (view personal_data_held):
 // an order (Item is its reference) or a dead letter (its stream sequence).
-type HeldItem struct {
-	Kind         string // "order" or "dead_letter"
-	Item         string
-	BusinessDate businessday.Date
-	ReceivedAt   time.Time
-}
+type HeldItem = endofday.HeldItem
 
 // PersonalDataHeld lists every piece of personal data held, oldest first.
 func (s *Orders) PersonalDataHeld(ctx context.Context) ([]HeldItem, error) {
@@ -207,13 +206,7 @@ func (s *Orders) PersonalDataHeld(ctx context.Context) ([]HeldItem, error) {
 }
 
 // RetentionCheck is the retention watchdog's finding.
-type RetentionCheck struct {
-	CheckedAt       time.Time
-	Held            int
-	Overdue         int
-	OldestOverdueAt time.Time // received time of the oldest overdue item; zero if none
-	Grace           time.Duration
-}
+type RetentionCheck = endofday.RetentionCheck
 
 // SaveRetentionCheck keeps the watchdog's last finding for the auditors'
 // page (table retention_check).

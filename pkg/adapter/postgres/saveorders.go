@@ -11,21 +11,23 @@ import (
 
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
+	"booklets/pkg/stage/ingest"
 )
 
-// Saved is what SaveOrders did with one order.
-type Saved int
+// Saved is what SaveOrders did with one order: the ingest stage's
+// outcomes.
+type Saved = ingest.Saved
 
 // The outcomes of SaveOrders for one order.
 const (
 	// Inserted: the order is new and now stored.
-	Inserted Saved = iota
+	Inserted = ingest.Inserted
 	// Duplicate: the order id was stored already (a redelivery, or the same
 	// order twice in one call): nothing changed, as with SaveOrder.
-	Duplicate
+	Duplicate = ingest.Duplicate
 	// Late: refused like SaveOrder's ErrLate: its business date's batch (or
 	// a later one) is assembled, or its day key destroyed. Nothing stored.
-	Late
+	Late = ingest.Late
 )
 
 // saveOrders stores many orders with one statement. The checks are those of

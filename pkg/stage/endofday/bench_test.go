@@ -62,7 +62,7 @@ func BenchmarkBuildAndUpload100k(b *testing.B) {
 		FROM orders`)
 	testenv.Must(b, err)
 	srv := sftptest.Start(b)
-	s := endofday.NewSender(postgres.EndOfDayStore{Orders: st},
+	s := endofday.NewSender(st,
 		sftp.Outbox{Config: sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"}},
 		endofday.WithCodec(endofday.BenchCodec{}), endofday.WithPlaintext())
 	date := businessday.Date{Year: 2026, Month: 11, Day: 25}
@@ -152,7 +152,7 @@ func BenchmarkWriteSealed(b *testing.B) {
 	srv := sftptest.Start(b)
 	s := endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys},
 		sftp.Outbox{Config: sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"}},
-		endofday.WithKeys(postgres.EndOfDayKeys{Keys: keys}), endofday.WithRecipient(rec))
+		endofday.WithKeys(keys), endofday.WithRecipient(rec))
 	id := batchfile.NewBatchID(date)
 	batch, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: date, CreatedAt: time.Now(),
 		DataFile: batchfile.DataFileName(date, id) + openpgp.Ext, ManifestFile: batchfile.ManifestFileName(date, id)})

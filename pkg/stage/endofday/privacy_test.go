@@ -206,7 +206,7 @@ func TestLateOrderIsDeadLettered(t *testing.T) {
 	var logs testenv.Buffer
 	m := newMetrics()
 	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		postgres.IngestStore{Orders: e.st}, businessday.DefaultCutoff, e.now, zerolog.New(&logs), m)
+		e.st, businessday.DefaultCutoff, e.now, zerolog.New(&logs), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	js := testenv.JetStream(t)
@@ -248,7 +248,7 @@ func TestBatchWaitsForTheConsumer(t *testing.T) {
 	}
 	m := newMetrics()
 	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject,
-		CatchUpTimeout: 300 * time.Millisecond}, postgres.IngestStore{Orders: e.st}, businessday.DefaultCutoff, e.now, zerolog.Nop(), m)
+		CatchUpTimeout: 300 * time.Millisecond}, e.st, businessday.DefaultCutoff, e.now, zerolog.Nop(), m)
 	s := e.sender(endofday.WithCatchUp(c.WaitCaughtUp), endofday.WithMetrics(m))
 	_, err := s.SendBatch(ctx, date("2026-11-25"))
 	if !errors.Is(err, ingest.ErrNotCaughtUp) {

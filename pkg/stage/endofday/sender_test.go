@@ -291,7 +291,7 @@ func TestTwoSendersOneBatch(t *testing.T) {
 	<-inside
 	// A second replica, with its own connections.
 	other := endofday.NewSender(postgres.EndOfDayStore{Orders: e.openStore(), Keys: e.keys}, sftp.Outbox{Config: e.sftp}, endofday.WithClock(e.now),
-		endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}), endofday.WithPlaintext())
+		endofday.WithKeys(e.keys), endofday.WithPlaintext())
 	res, err := other.SendBatch(ctx, date("2026-11-25"))
 	if err != nil || !res.Skipped {
 		t.Errorf("second sender: %+v %v", res, err)
@@ -315,7 +315,7 @@ func TestHostKeyRefusedKeepsPersonalData(t *testing.T) {
 	cfg := e.sftp
 	cfg.KnownHosts = e.srv.WriteKnownHosts(t, true)
 	slept := 0
-	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}), endofday.WithPlaintext(), endofday.WithRetries(5, time.Millisecond),
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(e.keys), endofday.WithPlaintext(), endofday.WithRetries(5, time.Millisecond),
 		endofday.WithSleep(func(context.Context, time.Duration) error { slept++; return nil }))
 	_, err := s.SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, sftp.ErrHostKey) || !strings.Contains(err.Error(), "host key mismatch") {
@@ -354,7 +354,7 @@ func TestSFTPDownThenUp(t *testing.T) {
 	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
 	var delays []time.Duration
 	var up atomic.Bool
-	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}), endofday.WithPlaintext(), endofday.WithRetries(5, 100*time.Millisecond),
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(e.keys), endofday.WithPlaintext(), endofday.WithRetries(5, 100*time.Millisecond),
 		endofday.WithSleep(func(_ context.Context, d time.Duration) error {
 			delays = append(delays, d)
 			if len(delays) == 3 && !up.Load() {
@@ -400,7 +400,7 @@ func TestSFTPDownForGood(t *testing.T) {
 	cfg.Addr = addr
 	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
 	tries := 0
-	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}), endofday.WithPlaintext(), endofday.WithRetries(2, time.Millisecond),
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(e.keys), endofday.WithPlaintext(), endofday.WithRetries(2, time.Millisecond),
 		endofday.WithSleep(func(context.Context, time.Duration) error { tries++; return nil }))
 	_, err = s.SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, sftp.ErrUnavailable) || tries != 2 {

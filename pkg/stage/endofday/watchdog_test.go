@@ -28,7 +28,7 @@ func TestRetentionWatchdog(t *testing.T) {
 	testenv.Must(t, err)
 	var logs testenv.Buffer
 	m := newMetrics()
-	w := endofday.Watchdog{Store: postgres.EndOfDayStore{Orders: e.st}, Cutoff: businessday.DefaultCutoff, Grace: 2 * time.Hour, Now: e.now,
+	w := endofday.Watchdog{Store: e.st, Cutoff: businessday.DefaultCutoff, Grace: 2 * time.Hour, Now: e.now,
 		Log: zerolog.New(&logs), Metrics: m}
 
 	e.setNow(at("2026-11-26 00:59:00")) // cut-off 23:00 GMT + 2h grace not yet passed

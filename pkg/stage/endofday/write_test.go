@@ -66,7 +66,7 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 		_, err := st.SaveOrders(ctx, part)
 		testenv.Must(t, err)
 	}
-	s := endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys}, sftp.Outbox{}, endofday.WithKeys(postgres.EndOfDayKeys{Keys: keys}))
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys}, sftp.Outbox{}, endofday.WithKeys(keys))
 	id := batchfile.NewBatchID(date)
 	b, _, err := st.Assemble(ctx, postgres.Batch{ID: id, Date: date, CreatedAt: time.Now(),
 		DataFile: batchfile.DataFileName(date, id), ManifestFile: batchfile.ManifestFileName(date, id)})

@@ -39,7 +39,7 @@ func TestConsumerDeadLettersAndIdempotence(t *testing.T) {
 	}
 	m := newMetrics()
 	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		postgres.IngestStore{Orders: e.st}, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)), m)
+		e.st, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	eventually.Within(t, 20*time.Second, "messages consumed", func(ctx context.Context) error {
@@ -122,7 +122,7 @@ func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
 	}
 	m := newMetrics()
 	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		postgres.IngestStore{Orders: e.st}, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), m)
+		e.st, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	eventually.Within(t, 60*time.Second, "messages consumed", func(ctx context.Context) error {

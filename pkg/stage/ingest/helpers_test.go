@@ -73,7 +73,7 @@ func (e *env) sender(opts ...endofday.Option) *endofday.Sender {
 
 func (e *env) newSender(opts ...endofday.Option) *endofday.Sender {
 	base := []endofday.Option{
-		endofday.WithClock(e.now), endofday.WithRetries(0, time.Millisecond), endofday.WithKeys(postgres.EndOfDayKeys{Keys: e.keys}),
+		endofday.WithClock(e.now), endofday.WithRetries(0, time.Millisecond), endofday.WithKeys(e.keys),
 	}
 	return endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: e.sftp}, append(base, opts...)...)
 }
