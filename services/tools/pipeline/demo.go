@@ -79,6 +79,10 @@ func resetDemo(ctx context.Context, cfg config, natsURL string, out *console) er
 	if err := os.RemoveAll(filepath.Join(demoPartnerDir(cfg), "home")); err != nil {
 		return fmt.Errorf("demo mode: empty the demo partner's folder: %w", err)
 	}
+	// The last demo's checkpoints are of the log just dropped.
+	if err := os.RemoveAll(checkpointDir(cfg)); err != nil {
+		return fmt.Errorf("demo mode: empty the demo's audit checkpoint folder: %w", err)
+	}
 	out.printf("demo mode: fresh database %q, stream %s and partner folder", pc.Database, demoStream)
 	return nil
 }
@@ -86,3 +90,13 @@ func resetDemo(ctx context.Context, cfg config, natsURL string, out *console) er
 // demoPartnerDir is where the partner simulator keeps its files in demo
 // mode.
 func demoPartnerDir(cfg config) string { return filepath.Join(cfg.runDir, "demo", "partner") }
+
+// checkpointDir is the reconciler's AUDIT_CHECKPOINT_DIR: the folder its
+// signed checkpoints are published to (an object store mount in
+// production).
+func checkpointDir(cfg config) string {
+	if cfg.demo {
+		return filepath.Join(cfg.runDir, "demo", "checkpoints")
+	}
+	return filepath.Join(cfg.runDir, "checkpoints")
+}

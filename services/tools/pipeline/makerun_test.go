@@ -69,6 +69,7 @@ func TestMakeRunStopsCleanlyOnCtrlC(t *testing.T) {
 		}
 		return fmt.Errorf("make run has not said \"press Ctrl-C to stop\":\n%s", out)
 	})
+	checkAuditKey(t, runDir, out.String())
 	ctrlC()
 	select {
 	case <-exited:

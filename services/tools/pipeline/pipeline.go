@@ -178,6 +178,7 @@ func (p *pipeline) printURLs(addrs map[string]string) {
 		p.out.printf("  auditors' page:    %s", browserURL(a, auditPath))
 		p.out.printf("  auditors sign in:  user %s, password %s", p.secrets.auditUser, p.secrets.auditPass)
 		p.out.printf("  auditor token:     %s   (for the JSON API: Authorization: Bearer <token>)", p.secrets.auditToken)
+		p.out.printf("  audit public key:  %s   (auditverify --key %s)", p.secrets.auditPub, p.secrets.auditPub)
 	}
 	if p.partner != nil {
 		p.out.printf("  partner (SFTP):    %s, its files in %s", p.partner.Addr, p.partner.Root)
@@ -311,6 +312,13 @@ func (p *pipeline) serviceEnv(service, addr string) []string {
 		env["AUDIT_TOKEN"] = p.secrets.auditToken
 		env["AUDIT_USER"] = p.secrets.auditUser
 		env["AUDIT_PASSWORD_HASH"] = p.secrets.auditHash
+		// Checkpoints are signed with the launcher's key and published to
+		// a folder of the run: a demo's apart from a normal run's, as its
+		// database is (a checkpoint of one log would not match the other,
+		// and the reconciler refuses to sign a log that does not extend
+		// the checkpoints it finds there).
+		env["AUDIT_SIGNING_KEY_FILE"] = p.secrets.auditKey
+		env["AUDIT_CHECKPOINT_DIR"] = checkpointDir(cfg)
 	}
 	if p.partner != nil && service != "intake" {
 		for k, v := range p.partner.Env() {

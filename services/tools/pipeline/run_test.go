@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"booklets/pkg/stage/audit"
 	"booklets/pkg/testkit/eventually"
 )
 
@@ -64,6 +68,35 @@ func TestRunStartsEveryServiceAndStopsThemOnCancel(t *testing.T) {
 	if !strings.Contains(text, env["AUDIT_TOKEN"]) {
 		t.Errorf("auditor token not printed:\n%s", text)
 	}
+	checkAuditKey(t, env["RUN_DIR"], text)
+	// The reconciler signs with it: its start-up run's checkpoint, in the
+	// demo's checkpoint folder, verifies with the printed public key, and
+	// the auditors' page serves that key.
+	pubFile := regexp.MustCompile(`audit public key:\s+(\S+)`).FindStringSubmatch(text)[1]
+	pub, err := os.ReadFile(pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually.Within(t, time.Minute, "a checkpoint signed with the launcher's key", func(context.Context) error {
+		note, err := os.ReadFile(filepath.Join(env["RUN_DIR"], "demo", "checkpoints", "latest.checkpoint"))
+		if err != nil {
+			return err
+		}
+		_, err = audit.OpenCheckpoint(note, string(pub))
+		return err
+	})
+	page := regexp.MustCompile(`auditors' page:\s+(http://\S+)`).FindStringSubmatch(text)
+	req, _ := http.NewRequest("GET", page[1]+"/audit.pub", nil)
+	req.Header.Set("Authorization", "Bearer "+env["AUDIT_TOKEN"])
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("auditors' public key: %v", err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(served) != string(pub) {
+		t.Errorf("the auditors' page serves %d %q as the public key, the launcher printed %s holding %q", resp.StatusCode, served, pubFile, pub)
+	}
 	if !strings.Contains(text, "started an embedded one") {
 		t.Errorf("embedded NATS not reported:\n%s", text)
 	}
@@ -99,5 +132,40 @@ func TestRunStartsEveryServiceAndStopsThemOnCancel(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "embedded NATS stopped") {
 		t.Errorf("embedded NATS not stopped:\n%s", out)
+	}
+}
+
+// checkAuditKey checks what `make run` says of the audit signing key: it
+// prints where the public key is, the file holds the public key of the
+// private key kept (mode 0600) in the run's secrets folder, in the form
+// auditverify --key reads.
+func checkAuditKey(t *testing.T, runDir, printed string) {
+	t.Helper()
+	m := regexp.MustCompile(`audit public key:\s+(\S+)\s+\(auditverify --key (\S+)\)`).FindStringSubmatch(printed)
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("no audit public key line printed:\n%s", printed)
+	}
+	keyFile := filepath.Join(runDir, "secrets", "audit-signing.key")
+	fi, err := os.Stat(keyFile)
+	if err != nil {
+		t.Fatalf("the audit signing key: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s has mode %v, want 0600", keyFile, fi.Mode().Perm())
+	}
+	private, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := audit.NewSigner(string(private))
+	if err != nil {
+		t.Fatalf("%s: %v", keyFile, err)
+	}
+	pub, err := os.ReadFile(m[1])
+	if err != nil {
+		t.Fatalf("the printed public key file: %v", err)
+	}
+	if string(pub) != signer.PublicKey+"\n" || !strings.HasPrefix(string(pub), "booklets-audit+") {
+		t.Errorf("%s holds %q, want the signing key's public key %q", m[1], pub, signer.PublicKey)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"booklets/pkg/stage/audit"
 )
 
 // secrets are what the launcher generates for a local run. Production gets
@@ -23,6 +25,8 @@ type secrets struct {
 	intakeSecret string // INTAKE_SECRET: kept in runDir so that references stay stable across runs
 	kekFile      string // KEK_FILE: kept in runDir, or sealed personal data from the last run is unreadable
 	partnerPGP   string // PARTNER_PGP_KEY_FILE: the simulated partner's public key, kept in runDir/partner
+	auditKey     string // AUDIT_SIGNING_KEY_FILE: kept, or checkpoints signed before no longer verify with the new key
+	auditPub     string // the audit key's public key file, for auditverify --key
 }
 
 func makeSecrets(cfg config) (secrets, error) {
@@ -54,7 +58,41 @@ func makeSecrets(cfg config) (secrets, error) {
 	if s.partnerPGP, err = partnerPGPKey(filepath.Join(cfg.runDir, "partner")); err != nil {
 		return secrets{}, err
 	}
+	if s.auditKey, s.auditPub, err = auditSigningKey(dir, cfg.runDir); err != nil {
+		return secrets{}, err
+	}
 	return s, nil
+}
+
+// auditSigningKey makes, once, the reconciler's checkpoint signing key in
+// dir (the form `reconciler audit keygen` writes, pkg/stage/audit), and
+// writes its public key to runDir/audit.pub, the form `reconciler audit
+// public-key` prints and `auditverify --key` reads. The public key is
+// derived from the private one on every run, so the two always match.
+func auditSigningKey(dir, runDir string) (keyFile, pubFile string, err error) {
+	keyFile = filepath.Join(dir, "audit-signing.key")
+	var keygenErr error
+	private, err := keep(keyFile, func() string {
+		priv, _, err := audit.GenerateKey(rand.Reader, "booklets-audit")
+		keygenErr = err
+		return priv + "\n"
+	})
+	if keygenErr != nil {
+		_ = os.Remove(keyFile)
+		return "", "", fmt.Errorf("audit signing key: %w", keygenErr)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	signer, err := audit.NewSigner(private)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w (delete it to make a new one)", keyFile, err)
+	}
+	pubFile = filepath.Join(runDir, "audit.pub")
+	if err := os.WriteFile(pubFile, []byte(signer.PublicKey+"\n"), 0o644); err != nil {
+		return "", "", fmt.Errorf("write %s: %w", pubFile, err)
+	}
+	return keyFile, pubFile, nil
 }
 
 // keep returns the content of path, creating it with make() the first time.
