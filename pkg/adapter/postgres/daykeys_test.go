@@ -3,8 +3,6 @@ package postgres_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"sync"
 	"testing"
@@ -27,37 +25,6 @@ var (
 	aad      = seal.OrderAAD("0b4c7a2e-6a43-4d8e-9d43-3f1c6b2a9e01", "BK-7Q4M-2XPD")
 )
 
-func kekSpec(id string) string {
-	b := make([]byte, seal.KeySize)
-	rand.Read(b)
-	return id + ":" + base64.StdEncoding.EncodeToString(b)
-}
-
-func ring(t *testing.T, spec string) *seal.Ring {
-	t.Helper()
-	r, err := seal.ParseRing(spec)
-	testenv.Must(t, err)
-	return r
-}
-
-// manual is a clock the test moves by hand.
-type manual struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (m *manual) Now() time.Time {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.now
-}
-
-func (m *manual) Advance(d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.now = m.now.Add(d)
-}
-
 func destroy(t *testing.T, db *pgxpool.Pool, s *postgres.DayKeys, d businessday.Date) postgres.DayKeyDestruction {
 	t.Helper()
 	ctx := context.Background()
@@ -78,7 +45,7 @@ func TestGetOrCreateIsStable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	r := ring(t, kekSpec("k1"))
+	r := testenv.Ring(t, testenv.KEKEntry("k1"))
 	intake, batcher := postgres.NewDayKeys(db, r), postgres.NewDayKeys(db, r, postgres.WithTTL(0))
 
 	if _, err := batcher.Get(ctx, day); !errors.Is(err, postgres.ErrNoKey) {
@@ -116,7 +83,7 @@ func TestConcurrentGetOrCreateGivesOneKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	r := ring(t, kekSpec("k1"))
+	r := testenv.Ring(t, testenv.KEKEntry("k1"))
 
 	// Several stores stand for several intake processes, each with its own
 	// cache, racing for the first order of the day.
@@ -157,7 +124,7 @@ func TestDestroy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	r := ring(t, kekSpec("k1"))
+	r := testenv.Ring(t, testenv.KEKEntry("k1"))
 	s := postgres.NewDayKeys(db, r)
 
 	k, err := s.GetOrCreate(ctx, day)
@@ -231,7 +198,7 @@ func TestDestroyRolledBackKeepsKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	s := postgres.NewDayKeys(db, ring(t, kekSpec("k1")))
+	s := postgres.NewDayKeys(db, testenv.Ring(t, testenv.KEKEntry("k1")))
 	k, err := s.GetOrCreate(ctx, day)
 	testenv.Must(t, err)
 	sealed, _ := k.Seal(personal, aad)
@@ -256,14 +223,14 @@ func TestDestroyDayWithoutKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	s := postgres.NewDayKeys(db, ring(t, kekSpec("k1")))
+	s := postgres.NewDayKeys(db, testenv.Ring(t, testenv.KEKEntry("k1")))
 
 	d := destroy(t, db, s, day)
 	if d.KEKID != "" || d.Already || postgres.DayKeyDestroyedDetails(d)["key_existed"] != false {
 		t.Errorf("destruction = %+v", d)
 	}
 	// A late order for a day already sent cannot be sealed under a new key.
-	if _, err := postgres.NewDayKeys(db, ring(t, kekSpec("k1"))).GetOrCreate(ctx, day); !errors.Is(err, seal.ErrKeyDestroyed) {
+	if _, err := postgres.NewDayKeys(db, testenv.Ring(t, testenv.KEKEntry("k1"))).GetOrCreate(ctx, day); !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Errorf("GetOrCreate after destroying a day without key: %v, want ErrKeyDestroyed", err)
 	}
 }
@@ -272,8 +239,8 @@ func TestCacheBoundAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	r := ring(t, kekSpec("k1"))
-	clock := &manual{now: time.Date(2026, 5, 7, 12, 0, 0, 0, time.UTC)}
+	r := testenv.Ring(t, testenv.KEKEntry("k1"))
+	clock := testenv.NewClock(time.Date(2026, 5, 7, 12, 0, 0, 0, time.UTC))
 	intake := postgres.NewDayKeys(db, r, postgres.WithClock(clock.Now), postgres.WithTTL(30*time.Second))
 	batcher := postgres.NewDayKeys(db, r, postgres.WithClock(clock.Now))
 
@@ -298,9 +265,9 @@ func TestRotationAndRewrap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	oldKEK, newKEK := kekSpec("2026a"), kekSpec("2026b")
+	oldKEK, newKEK := testenv.KEKEntry("2026a"), testenv.KEKEntry("2026b")
 
-	before := postgres.NewDayKeys(db, ring(t, oldKEK))
+	before := postgres.NewDayKeys(db, testenv.Ring(t, oldKEK))
 	k, err := before.GetOrCreate(ctx, day)
 	testenv.Must(t, err)
 	sealed, _ := k.Seal(personal, aad)
@@ -309,7 +276,7 @@ func TestRotationAndRewrap(t *testing.T) {
 	destroy(t, db, before, nextDay)
 
 	// Rotation: new current KEK, old one kept for unwrapping.
-	rotated := postgres.NewDayKeys(db, ring(t, newKEK+","+oldKEK), postgres.WithTTL(0))
+	rotated := postgres.NewDayKeys(db, testenv.Ring(t, newKEK+","+oldKEK), postgres.WithTTL(0))
 	k2, err := rotated.Get(ctx, day)
 	if err != nil {
 		t.Fatalf("old KEK after rotation: %v", err)
@@ -322,7 +289,7 @@ func TestRotationAndRewrap(t *testing.T) {
 	testenv.Must(t, err)
 
 	// Before rewrapping, removing the old KEK loses the live key.
-	removed := postgres.NewDayKeys(db, ring(t, newKEK), postgres.WithTTL(0))
+	removed := postgres.NewDayKeys(db, testenv.Ring(t, newKEK), postgres.WithTTL(0))
 	if _, err := removed.Get(ctx, day); !errors.Is(err, seal.ErrUnknownKEK) {
 		t.Errorf("removed KEK: %v, want ErrUnknownKEK", err)
 	}
@@ -354,12 +321,12 @@ func TestWrongKEK(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := database(t)
-	r := ring(t, kekSpec("k1"))
+	r := testenv.Ring(t, testenv.KEKEntry("k1"))
 	_, err := postgres.NewDayKeys(db, r).GetOrCreate(ctx, day)
 	testenv.Must(t, err)
 
 	// Same id, different key material: refused as tampered, not misread.
-	if _, err := postgres.NewDayKeys(db, ring(t, kekSpec("k1"))).Get(ctx, day); !errors.Is(err, seal.ErrTampered) {
+	if _, err := postgres.NewDayKeys(db, testenv.Ring(t, testenv.KEKEntry("k1"))).Get(ctx, day); !errors.Is(err, seal.ErrTampered) {
 		t.Errorf("wrong KEK under the right id: %v, want ErrTampered", err)
 	}
 	// A wrapped key copied onto another date does not unwrap either.

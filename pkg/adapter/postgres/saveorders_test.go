@@ -16,6 +16,44 @@ import (
 	"booklets/pkg/testkit/testenv"
 )
 
+// SaveOrder stores an order once (a second time is no insert), refuses
+// another order id under its reference; with no batch yet there is none for
+// its day, and the sending lock is held by one taker at a time.
+func TestSaveOrderIdempotentAndConflicts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := migratedStore(t)
+	d := businessday.DefaultCutoff.DateOf(time.Now())
+	so := sealedOrder(t, d, order.Braille)
+	for i, want := range []bool{true, false} {
+		inserted, err := st.SaveOrder(ctx, so)
+		if err != nil || inserted != want {
+			t.Errorf("save %d: inserted %v, %v", i, inserted, err)
+		}
+	}
+	other := so
+	other.ID = uuid.NewString() // same reference, another order
+	if _, err := st.SaveOrder(ctx, other); !errors.Is(err, postgres.ErrConflict) {
+		t.Errorf("reused reference: %v", err)
+	}
+	if _, err := st.BatchFor(ctx, d); !errors.Is(err, postgres.ErrNotFound) {
+		t.Errorf("BatchFor with no batch: %v", err)
+	}
+	lock, ok, err := st.TryLockSending(ctx)
+	if err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	if _, ok2, _ := st.TryLockSending(ctx); ok2 {
+		t.Error("the sending lock was taken twice")
+	}
+	lock.Release()
+	lock, ok, err = st.TryLockSending(ctx)
+	if err != nil || !ok {
+		t.Fatalf("lock after release: %v %v", ok, err)
+	}
+	lock.Release()
+}
+
 // SaveOrders gives each order SaveOrder's outcome: new ones inserted (facts
 // and personal part), stored ones and repeats within the call duplicates,
 // orders of a day with a batch late; a reused reference fails the whole

@@ -3,12 +3,9 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,43 +22,23 @@ import (
 	"booklets/pkg/testkit/testenv"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
 func database(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	pool, _ := testenv.MigratedPool(t)
 	return pool
 }
 
-func newStore(t *testing.T, start time.Time) (*Volunteers, *clock, *pgxpool.Pool) {
+func newStore(t *testing.T, start time.Time) (*Volunteers, *testenv.Clock, *pgxpool.Pool) {
 	t.Helper()
 	db := database(t)
-	c := &clock{t: start}
-	return NewVolunteers(db, c.now, WithRing(testRing(t, "test-kek"))), c, db
+	c := testenv.NewClock(start)
+	return NewVolunteers(db, c.Now, WithRing(testRing(t, "test-kek"))), c, db
 }
 
 // testRing returns a KEK ring of one fresh key under id.
 func testRing(t testing.TB, id string) *seal.Ring {
 	t.Helper()
-	r, err := seal.ParseRing(kekEntry(id))
-	testenv.Must(t, err)
-	return r
-}
-
-func kekEntry(id string) string {
-	k := make([]byte, seal.KeySize)
-	rand.Read(k)
-	return id + ":" + base64.StdEncoding.EncodeToString(k)
+	return testenv.Ring(t, testenv.KEKEntry(id))
 }
 
 func signUp(t *testing.T, s *Volunteers, name, email string) research.Receipt {
@@ -223,18 +200,18 @@ func TestReviewAcrossTheTwoYearBoundary(t *testing.T) {
 	s, clk, db := newStore(t, time.Date(2026, 3, 10, 9, 0, 0, 0, london))
 	keep := signUp(t, s, "Keep Me", "keep@example.com")
 	drop := signUp(t, s, "", "drop@example.com")
-	clk.set(time.Date(2026, 3, 11, 9, 0, 0, 0, london))
+	clk.Set(time.Date(2026, 3, 11, 9, 0, 0, 0, london))
 	later := signUp(t, s, "Later", "")
 
 	// The day before the second anniversary, at the last minute: nothing due.
-	clk.set(time.Date(2028, 3, 9, 23, 59, 0, 0, london))
+	clk.Set(time.Date(2028, 3, 9, 23, 59, 0, 0, london))
 	r, err := s.FlagDue(ctx)
 	if err != nil || r != (FlagResult{}) {
 		t.Fatalf("the day before: %+v, %v", r, err)
 	}
 	// Just after midnight in London on the anniversary (still 9 March in
 	// UTC would be wrong in summer; here it is the same): two are due.
-	clk.set(time.Date(2028, 3, 10, 0, 1, 0, 0, london))
+	clk.Set(time.Date(2028, 3, 10, 0, 1, 0, 0, london))
 	r, err = s.FlagDue(ctx)
 	if err != nil || r != (FlagResult{NewlyFlagged: 2, Due: 2}) {
 		t.Fatalf("on the anniversary: %+v, %v", r, err)
@@ -258,7 +235,7 @@ func TestReviewAcrossTheTwoYearBoundary(t *testing.T) {
 	}
 
 	// A day later both are overdue, and the third is now due.
-	clk.set(time.Date(2028, 3, 11, 8, 0, 0, 0, london))
+	clk.Set(time.Date(2028, 3, 11, 8, 0, 0, 0, london))
 	r, _ = s.FlagDue(ctx)
 	if r != (FlagResult{NewlyFlagged: 1, Due: 3}) {
 		t.Fatalf("next day: %+v", r)
@@ -310,7 +287,7 @@ func TestReviewAcrossTheTwoYearBoundary(t *testing.T) {
 		t.Fatalf("kept entry = %+v", kept)
 	}
 	// Two years on from the keep, it is due again.
-	clk.set(time.Date(2030, 3, 11, 12, 0, 0, 0, london))
+	clk.Set(time.Date(2030, 3, 11, 12, 0, 0, 0, london))
 	if r, _ := s.FlagDue(ctx); r.NewlyFlagged != 1 || r.Due != 2 {
 		t.Fatalf("two years after keeping: %+v", r)
 	}
