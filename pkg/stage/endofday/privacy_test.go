@@ -25,6 +25,7 @@ import (
 	"booklets/pkg/domain/seal"
 	"booklets/pkg/stage/endofday"
 	"booklets/pkg/stage/ingest"
+	"booklets/pkg/testkit/batcherday"
 	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
@@ -36,21 +37,21 @@ func TestRecordDestroysDayKey(t *testing.T) {
 	e := newEnv(t)
 	e.save(newOrder(at("2026-11-25 10:00:00"), person("Ann Example")))
 	m := newMetrics()
-	res, err := e.sender(endofday.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
+	res, err := e.Sender(endofday.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Deleted.DayKeys) != 1 || res.Deleted.DayKeys[0].Already || res.Deleted.DayKeys[0].KEKID != "test-kek" {
 		t.Fatalf("destroyed %+v", res.Deleted.DayKeys)
 	}
-	if n := e.count(`SELECT count(*) FROM day_keys WHERE business_date = '2026-11-25' AND wrapped IS NULL AND destroyed_at IS NOT NULL`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM day_keys WHERE business_date = '2026-11-25' AND wrapped IS NULL AND destroyed_at IS NOT NULL`); n != 1 {
 		t.Error("day key row not destroyed")
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE kind = 'day_key_destroyed' AND batch_id = $1
+	if n := e.Count(`SELECT count(*) FROM audit_log WHERE kind = 'day_key_destroyed' AND batch_id = $1
 		AND details->>'business_date' = '2026-11-25' AND details->>'kek_id' = 'test-kek'`, res.Batch.ID); n != 1 {
 		t.Errorf("%d day_key_destroyed audit entries", n)
 	}
-	other := postgres.NewDayKeys(e.st.Pool(), e.ring) // another process, no cache
+	other := postgres.NewDayKeys(e.Store.Pool(), e.Ring) // another process, no cache
 	if _, err := other.Get(context.Background(), date("2026-11-25")); !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Errorf("Get after destruction: %v", err)
 	}
@@ -70,13 +71,13 @@ func TestTamperedCiphertextStopsTheBatch(t *testing.T) {
 	bad := newOrder(at("2026-11-25 10:00:00"), person("Tobias Tamperly"))
 	e.save(good)
 	e.save(bad)
-	if _, err := e.st.Pool().Exec(context.Background(),
+	if _, err := e.Store.Pool().Exec(context.Background(),
 		`UPDATE order_personal SET data = overlay(data placing '\xff'::bytea from length(data) - 3 for 1) WHERE order_id = $1`, bad.ID); err != nil {
 		t.Fatal(err)
 	}
 	var logs testenv.Buffer
 	m := newMetrics()
-	_, err := e.sender(endofday.WithLogger(zerolog.New(&logs)), endofday.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
+	_, err := e.Sender(endofday.WithLogger(zerolog.New(&logs)), endofday.WithMetrics(m)).SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, endofday.ErrSealedRejected) || !errors.Is(err, seal.ErrTampered) {
 		t.Fatalf("SendBatch = %v, want ErrSealedRejected (tampered)", err)
 	}
@@ -85,13 +86,13 @@ func TestTamperedCiphertextStopsTheBatch(t *testing.T) {
 	if names := e.files(); len(names) != 0 {
 		t.Errorf("files at the partner after a failed batch (hidden ones included): %v", names)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 2 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 2 {
 		t.Errorf("%d personal parts kept, want 2", n)
 	}
-	if n := e.count(`SELECT count(*) FROM day_keys WHERE wrapped IS NOT NULL`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM day_keys WHERE wrapped IS NOT NULL`); n != 1 {
 		t.Error("day key destroyed although nothing was sent")
 	}
-	if n := e.count(`SELECT count(*) FROM batches WHERE state = 'assembling' AND attempts = 1`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM batches WHERE state = 'assembling' AND attempts = 1`); n != 1 {
 		t.Error("failed attempt not recorded")
 	}
 	out := logs.String()
@@ -115,12 +116,12 @@ func TestDestroyedDayKeyStopsTheBatch(t *testing.T) {
 	e := newEnv(t)
 	e.save(newOrder(at("2026-11-25 09:00:00"), person("Dora Destroyed")))
 	ctx := context.Background()
-	tx, err := e.st.Pool().Begin(ctx)
+	tx, err := e.Store.Pool().Begin(ctx)
 	testenv.Must(t, err)
-	_, err = e.keys.Destroy(ctx, tx, date("2026-11-25"))
+	_, err = e.Keys.Destroy(ctx, tx, date("2026-11-25"))
 	testenv.Must(t, err)
 	testenv.Must(t, tx.Commit(ctx))
-	_, err = e.sender().SendBatch(ctx, date("2026-11-25"))
+	_, err = e.Sender().SendBatch(ctx, date("2026-11-25"))
 	if !errors.Is(err, endofday.ErrSealedRejected) || !errors.Is(err, seal.ErrKeyDestroyed) {
 		t.Fatalf("SendBatch = %v", err)
 	}
@@ -136,7 +137,7 @@ func TestDestroyedDayKeyStopsTheBatch(t *testing.T) {
 func TestKEKRotation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	oldEntry := kekEntry("2026a")
+	oldEntry := testenv.KEKEntry("2026a")
 	oldRing, err := seal.ParseRing(oldEntry)
 	testenv.Must(t, err)
 
@@ -145,19 +146,19 @@ func TestKEKRotation(t *testing.T) {
 		ring string
 		want error
 	}{
-		{"rotated", kekEntry("2026b") + "," + oldEntry, nil},
-		{"old removed", kekEntry("2026b"), seal.ErrUnknownKEK},
-		{"wrong key", kekEntry("2026a"), seal.ErrTampered},
+		{"rotated", testenv.KEKEntry("2026b") + "," + oldEntry, nil},
+		{"old removed", testenv.KEKEntry("2026b"), seal.ErrUnknownKEK},
+		{"wrong key", testenv.KEKEntry("2026a"), seal.ErrTampered},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			e.keys = postgres.NewDayKeys(e.st.Pool(), oldRing) // the intake sealed under the old KEK
+			e.Keys = postgres.NewDayKeys(e.Store.Pool(), oldRing) // the intake sealed under the old KEK
 			e.save(newOrder(at("2026-11-25 09:00:00"), person("Rory Rotation")))
 			ring, err := seal.ParseRing(c.ring)
 			testenv.Must(t, err)
-			e.keys = postgres.NewDayKeys(e.st.Pool(), ring) // the batcher restarted with the new ring
-			res, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+			e.Keys = postgres.NewDayKeys(e.Store.Pool(), ring) // the batcher restarted with the new ring
+			res, err := e.Sender().SendBatch(ctx, date("2026-11-25"))
 			if c.want == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -190,11 +191,11 @@ func TestLateOrderIsDeadLettered(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.save(newOrder(at("2026-11-25 09:00:00"), person("Early Bird")))
-	late := e.seal(newOrder(at("2026-11-25 22:59:00"), person("Lena Late"))) // sealed before the key went
-	if _, err := e.sender().SendBatch(ctx, date("2026-11-25")); err != nil {
+	late := e.Seal(newOrder(at("2026-11-25 22:59:00"), person("Lena Late"))) // sealed before the key went
+	if _, err := e.Sender().SendBatch(ctx, date("2026-11-25")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.st.SaveOrder(ctx, late); !errors.Is(err, postgres.ErrLate) {
+	if _, err := e.Store.SaveOrder(ctx, late); !errors.Is(err, postgres.ErrLate) {
 		t.Fatalf("SaveOrder of a late order = %v", err)
 	}
 
@@ -206,22 +207,22 @@ func TestLateOrderIsDeadLettered(t *testing.T) {
 	var logs testenv.Buffer
 	m := newMetrics()
 	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		e.st, businessday.DefaultCutoff, e.now, zerolog.New(&logs), m)
+		e.Store, businessday.DefaultCutoff, e.Now, zerolog.New(&logs), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	js := testenv.JetStream(t)
 	eventually.Within(t, 20*time.Second, "late order dead-lettered", func(ctx context.Context) error {
-		if n, p := e.count(`SELECT count(*) FROM dead_letters`), pending(t, ctx, js, cfg.Stream); n < 1 || p > 0 {
+		if n, p := e.Count(`SELECT count(*) FROM dead_letters`), batcherday.Pending(t, ctx, js, cfg.Stream); n < 1 || p > 0 {
 			return fmt.Errorf("%d dead letters, %d pending", n, p)
 		}
 		return nil
 	})
 	cancel()
 	<-done
-	if n := e.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%' || $1 || '%arrived after%' AND data IS NOT NULL`, late.Reference.String()); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%' || $1 || '%arrived after%' AND data IS NOT NULL`, late.Reference.String()); n != 1 {
 		t.Error("no dead letter naming the late order")
 	}
-	if n := e.count(`SELECT count(*) FROM orders WHERE order_id = $1`, late.ID); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM orders WHERE order_id = $1`, late.ID); n != 0 {
 		t.Error("late order stored as an order")
 	}
 	if !strings.Contains(logs.String(), `"alert":"late_order"`) || strings.Contains(logs.String(), "Lena") {
@@ -243,32 +244,32 @@ func TestBatchWaitsForTheConsumer(t *testing.T) {
 	orders := testenv.Orders(t)
 	cfg := orders.Config()
 	o := newOrder(at("2026-11-25 22:58:00"), person("Ivy Inflight"))
-	if _, err := orders.Publish(ctx, e.seal(o), "inflight"); err != nil {
+	if _, err := orders.Publish(ctx, e.Seal(o), "inflight"); err != nil {
 		t.Fatal(err)
 	}
 	m := newMetrics()
 	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject,
-		CatchUpTimeout: 300 * time.Millisecond}, e.st, businessday.DefaultCutoff, e.now, zerolog.Nop(), m)
-	s := e.sender(endofday.WithCatchUp(c.WaitCaughtUp), endofday.WithMetrics(m))
+		CatchUpTimeout: 300 * time.Millisecond}, e.Store, businessday.DefaultCutoff, e.Now, zerolog.Nop(), m)
+	s := e.Sender(endofday.WithCatchUp(c.WaitCaughtUp), endofday.WithMetrics(m))
 	_, err := s.SendBatch(ctx, date("2026-11-25"))
 	if !errors.Is(err, ingest.ErrNotCaughtUp) {
 		t.Fatalf("SendBatch with an order in flight = %v", err)
 	}
-	if n := e.count(`SELECT count(*) FROM batches`); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM batches`); n != 0 {
 		t.Error("batch assembled while an order was in flight")
 	}
-	if n := e.count(`SELECT count(*) FROM day_keys WHERE wrapped IS NOT NULL`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM day_keys WHERE wrapped IS NOT NULL`); n != 1 {
 		t.Error("day key destroyed")
 	}
 	// An order of the next day in the stream does not hold the batch back.
 	next := newOrder(at("2026-11-25 23:30:00"), person("Ned Nextday"))
-	if _, err := orders.Publish(ctx, e.seal(next), "next"); err != nil {
+	if _, err := orders.Publish(ctx, e.Seal(next), "next"); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	res, err := e.sender(endofday.WithCatchUp(func(ctx context.Context, d businessday.Date) error {
+	res, err := e.Sender(endofday.WithCatchUp(func(ctx context.Context, d businessday.Date) error {
 		// the bounded wait, generously, for the consumer just started
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -310,7 +311,7 @@ func TestPGPFileDecryptsWithGnuPG(t *testing.T) {
 	if len(rows) != 3 || rows[1][0] != o.Reference.String() || rows[1][4] != "Petra Pretty-Good" || rows[2][3] != "audio" {
 		t.Errorf("decrypted rows %q", rows)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 0 {
 		t.Error("personal data kept after a verified encrypted upload")
 	}
 }
@@ -360,12 +361,12 @@ func decryptAtPartner(t *testing.T, e *env, run func(args ...string) []byte, b e
 	if !strings.HasSuffix(b.DataFile, ".csv.gpg") || b.Encryption != batchfile.EncryptionOpenPGP {
 		t.Fatalf("data file %s, encryption %q", b.DataFile, b.Encryption)
 	}
-	enc, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
+	enc, err := os.ReadFile(e.Server.Path("outbox", b.DataFile))
 	testenv.Must(t, err)
 	if bytes.Contains(enc, []byte("CT1 1AA")) || bytes.Contains(enc, []byte("Canterbury")) {
 		t.Fatal("the file sent holds plaintext")
 	}
-	mraw, err := os.ReadFile(e.srv.Path("outbox", b.ManifestFile))
+	mraw, err := os.ReadFile(e.Server.Path("outbox", b.ManifestFile))
 	testenv.Must(t, err)
 	mf, err := batchfile.ParseManifest(mraw)
 	testenv.Must(t, err)
@@ -375,7 +376,7 @@ func decryptAtPartner(t *testing.T, e *env, run func(args ...string) []byte, b e
 		t.Errorf("manifest %+v, file sha256 %x", mf, sum)
 	}
 	out := filepath.Join(t.TempDir(), strings.TrimSuffix(b.DataFile, ".gpg"))
-	run("--pinentry-mode", "loopback", "--passphrase", "", "--output", out, "--decrypt", e.srv.Path("outbox", b.DataFile))
+	run("--pinentry-mode", "loopback", "--passphrase", "", "--output", out, "--decrypt", e.Server.Path("outbox", b.DataFile))
 	plain, err := os.ReadFile(out)
 	testenv.Must(t, err)
 	rows, err := csv.NewReader(bytes.NewReader(plain)).ReadAll()
@@ -407,7 +408,7 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 	if !errors.Is(err, errCrash) {
 		t.Fatalf("first run: %v", err)
 	}
-	b, err := e.st.BatchFor(ctx, date("2026-11-25"))
+	b, err := e.Store.BatchFor(ctx, date("2026-11-25"))
 	testenv.Must(t, err)
 	if b.State != postgres.StateAssembling || b.Encryption != batchfile.EncryptionOpenPGP || !strings.HasSuffix(b.DataFile, ".csv.gpg") {
 		t.Fatalf("assembled %+v", b)
@@ -415,26 +416,26 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 
 	var logs bytes.Buffer
 	m := newMetrics()
-	_, err = e.sender(endofday.WithLogger(zerolog.New(&logs)), endofday.WithMetrics(m)).SendBatch(ctx, date("2026-11-25"))
+	_, err = e.Sender(endofday.WithLogger(zerolog.New(&logs)), endofday.WithMetrics(m)).SendBatch(ctx, date("2026-11-25"))
 	if !errors.Is(err, endofday.ErrEncryptionMismatch) || !strings.Contains(err.Error(), "PARTNER_PGP_KEY_FILE") {
 		t.Fatalf("resumed without the key: %v, want ErrEncryptionMismatch naming the setting", err)
 	}
 	if got := e.files(); len(got) != 0 {
 		t.Errorf("files at the partner %v, want none", got)
 	}
-	after, err := e.st.BatchFor(ctx, date("2026-11-25"))
+	after, err := e.Store.BatchFor(ctx, date("2026-11-25"))
 	testenv.Must(t, err)
 	// Two failed attempts: the crash and the refused resume.
 	if after.State != postgres.StateAssembling || after.Attempts != 2 || after.ID != b.ID {
 		t.Errorf("batch after the refused resume %+v", after)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 		t.Error("personal data deleted though nothing was sent")
 	}
-	if n := e.count(`SELECT count(*) FROM day_keys WHERE destroyed_at IS NULL`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM day_keys WHERE destroyed_at IS NULL`); n != 1 {
 		t.Error("day key destroyed though nothing was sent")
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent'`); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent'`); n != 0 {
 		t.Error("recorded as sent")
 	}
 	if !strings.Contains(logs.String(), `"alert":"batch_not_sent"`) || !strings.Contains(logs.String(), `"encryption":"openpgp"`) ||
@@ -449,13 +450,13 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 	if len(rows) != 2 || rows[1][0] != o.Reference.String() || rows[1][4] != "Resumed Later" {
 		t.Errorf("decrypted rows %q", rows)
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent' AND details->>'encryption' = 'openpgp'`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent' AND details->>'encryption' = 'openpgp'`); n != 1 {
 		t.Error("the audit entry does not say the batch was encrypted")
 	}
 
 	// Assembled plain, resumed with a key: stops too.
 	e.save(newOrder(at("2026-11-26 10:00:00"), person("Plain Day"), order.Braille))
-	_, err = e.sender(endofday.WithFault(func(step string, _ int64) error {
+	_, err = e.Sender(endofday.WithFault(func(step string, _ int64) error {
 		if step == endofday.StepBeforeUpload {
 			return errCrash
 		}
@@ -468,21 +469,21 @@ func TestResumeHonoursEncryptionDecidedAtAssembly(t *testing.T) {
 	if _, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, endofday.ErrEncryptionMismatch) {
 		t.Errorf("plain batch resumed with a key: %v, want ErrEncryptionMismatch", err)
 	}
-	if got := e.files(); len(got) != len(before) || e.count(`SELECT count(*) FROM order_personal`) != 1 {
+	if got := e.files(); len(got) != len(before) || e.Count(`SELECT count(*) FROM order_personal`) != 1 {
 		t.Errorf("files %v (before %v) or personal data changed", got, before)
 	}
 
 	// Told neither way, or both: nothing assembled.
 	e.save(newOrder(at("2026-11-27 10:00:00"), person("Not Yet"), order.Braille))
 	for name, s := range map[string]*endofday.Sender{
-		"neither": e.newSender(),
-		"both":    e.newSender(endofday.WithRecipient(rec), endofday.WithPlaintext()),
+		"neither": e.NewSender(),
+		"both":    e.NewSender(endofday.WithRecipient(rec), endofday.WithPlaintext()),
 	} {
 		if _, err := s.SendBatch(ctx, date("2026-11-27")); !errors.Is(err, endofday.ErrEncryptionConfig) {
 			t.Errorf("%s: %v, want ErrEncryptionConfig", name, err)
 		}
 	}
-	if _, err := e.st.BatchFor(ctx, date("2026-11-27")); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := e.Store.BatchFor(ctx, date("2026-11-27")); !errors.Is(err, postgres.ErrNotFound) {
 		t.Errorf("a batch was assembled without a decided encryption: %v", err)
 	}
 }
@@ -514,17 +515,17 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 		if !errors.Is(err, errCrash) {
 			t.Fatalf("first run for %s: %v", day, err)
 		}
-		b, err := e.st.BatchFor(ctx, date(day))
+		b, err := e.Store.BatchFor(ctx, date(day))
 		testenv.Must(t, err)
 		return b
 	}
 	b := crashAfterUpload("2026-11-25")
-	sent, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
+	sent, err := os.ReadFile(e.Server.Path("outbox", b.DataFile))
 	testenv.Must(t, err)
 
 	res, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-25"))
 	testenv.Must(t, err)
-	again, err := os.ReadFile(e.srv.Path("outbox", b.DataFile))
+	again, err := os.ReadFile(e.Server.Path("outbox", b.DataFile))
 	testenv.Must(t, err)
 	if !bytes.Equal(again, sent) {
 		t.Error("the data file was sent again")
@@ -536,7 +537,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	// The same crash, then the manifest's counts changed at the partner.
 	e.save(newOrder(at("2026-11-26 10:00:00"), person("Other"), order.Braille))
 	b26 := crashAfterUpload("2026-11-26")
-	mpath := e.srv.Path("outbox", b26.ManifestFile)
+	mpath := e.Server.Path("outbox", b26.ManifestFile)
 	raw, err := os.ReadFile(mpath)
 	testenv.Must(t, err)
 	m, err := batchfile.ParseManifest(raw)
@@ -548,7 +549,7 @@ func TestEncryptedBatchAlreadyAtThePartner(t *testing.T) {
 	if _, err := e.pgpSender(rec).SendBatch(ctx, date("2026-11-26")); !errors.Is(err, endofday.ErrPartnerMismatch) {
 		t.Errorf("a manifest with other counts: %v, want ErrPartnerMismatch", err)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 		t.Errorf("%d personal parts held, want the unsent order's", n)
 	}
 }

@@ -2,8 +2,6 @@ package endofday_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"testing"
 
 	"booklets/pkg/adapter/postgres"
@@ -22,11 +20,7 @@ func sealingStore(tb testing.TB, ctx context.Context, date businessday.Date) (*p
 	testenv.Must(tb, err)
 	tb.Cleanup(st.Close)
 	testenv.Must(tb, st.Migrate(ctx))
-	kek := make([]byte, seal.KeySize)
-	rand.Read(kek)
-	ring, err := seal.ParseRing("test-kek:" + base64.StdEncoding.EncodeToString(kek))
-	testenv.Must(tb, err)
-	keys := postgres.NewDayKeys(st.Pool(), ring)
+	keys := postgres.NewDayKeys(st.Pool(), testenv.Ring(tb, testenv.KEKEntry("test-kek")))
 	key, err := keys.GetOrCreate(ctx, date)
 	testenv.Must(tb, err)
 	return st, keys, key

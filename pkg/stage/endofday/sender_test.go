@@ -16,17 +16,8 @@ import (
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/stage/endofday"
+	"booklets/pkg/testkit/batcherday"
 )
-
-var london = func() *time.Location { l, _ := time.LoadLocation("Europe/London"); return l }()
-
-func at(s string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04:05", s, london)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
 
 func TestSendBatch(t *testing.T) {
 	t.Parallel()
@@ -42,7 +33,7 @@ func TestSendBatch(t *testing.T) {
 	for _, o := range append(tricky, tomorrow) {
 		e.save(o)
 	}
-	res, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+	res, err := e.Sender().SendBatch(ctx, date("2026-11-25"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,20 +68,20 @@ func TestSendBatch(t *testing.T) {
 		t.Errorf("manifest %+v", m)
 	}
 	// Our copy: personal data gone for the batch, facts kept; tomorrow's kept.
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 		t.Errorf("%d personal parts left, want only tomorrow's", n)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal WHERE order_id = $1`, tomorrow.ID); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM order_personal WHERE order_id = $1`, tomorrow.ID); n != 1 {
 		t.Error("tomorrow's order lost its personal part")
 	}
-	if n := e.count(`SELECT count(*) FROM orders_with_batch WHERE batch_id = $1 AND personal_deleted_at IS NOT NULL
+	if n := e.Count(`SELECT count(*) FROM orders_with_batch WHERE batch_id = $1 AND personal_deleted_at IS NOT NULL
 		AND reference <> '' AND area = 'kent' AND cardinality(formats) > 0`, b.ID); n != 4 {
 		t.Errorf("%d orders keep their facts with the batch id", n)
 	}
 	if b.DeliveryDate.String() != "2026-11-25" || b.DueDate.String() != "2027-01-11" {
 		t.Errorf("delivery %s due %s", b.DeliveryDate, b.DueDate)
 	}
-	conn, err := e.st.Pool().Acquire(ctx)
+	conn, err := e.Store.Pool().Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +90,12 @@ func TestSendBatch(t *testing.T) {
 	if verr != nil {
 		t.Errorf("audit chain: %v %+v", verr, res2)
 	}
-	if n := e.count(`SELECT count(*) FROM audit_log WHERE batch_id = $1 AND kind IN ('batch_sent', 'personal_data_deleted')`, b.ID); n != 2 {
+	if n := e.Count(`SELECT count(*) FROM audit_log WHERE batch_id = $1 AND kind IN ('batch_sent', 'personal_data_deleted')`, b.ID); n != 2 {
 		t.Errorf("%d audit entries for the batch", n)
 	}
 
 	// Sending the same day again does nothing.
-	again, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+	again, err := e.Sender().SendBatch(ctx, date("2026-11-25"))
 	if err != nil || !again.AlreadySent || again.Batch.ID != b.ID {
 		t.Errorf("second send: %+v %v", again, err)
 	}
@@ -116,7 +107,7 @@ func TestSendBatch(t *testing.T) {
 func TestEmptyDay(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	res, err := e.sender().SendBatch(context.Background(), date("2026-11-25"))
+	res, err := e.Sender().SendBatch(context.Background(), date("2026-11-25"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +132,8 @@ func TestDueDates(t *testing.T) {
 	} {
 		// Sent at 23:00 London time on the delivery date.
 		d := date(tt.delivered)
-		e.setNow(time.Date(d.Year, d.Month, d.Day, 23, 0, 0, 0, london))
-		res, err := e.sender().SendBatch(context.Background(), d)
+		e.SetNow(time.Date(d.Year, d.Month, d.Day, 23, 0, 0, 0, batcherday.London))
+		res, err := e.Sender().SendBatch(context.Background(), d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +166,7 @@ func TestCrashRecovery(t *testing.T) {
 				e.save(newOrder(at("2026-11-25 09:00:00").Add(time.Duration(i)*time.Second), person("Person"), order.StandardPrint, order.Audio))
 			}
 			crashed := false
-			_, err := e.sender(endofday.WithFault(func(step string, written int64) error {
+			_, err := e.Sender(endofday.WithFault(func(step string, written int64) error {
 				if step == tt.step && written >= tt.afterBytes && !crashed {
 					crashed = true
 					return errCrash
@@ -185,12 +176,12 @@ func TestCrashRecovery(t *testing.T) {
 			if !errors.Is(err, errCrash) {
 				t.Fatalf("first run: %v", err)
 			}
-			first, err := e.st.BatchFor(ctx, date("2026-11-25"))
+			first, err := e.Store.BatchFor(ctx, date("2026-11-25"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			// Personal data is only deleted after the verified upload is recorded.
-			if n := e.count(`SELECT count(*) FROM order_personal`); n != 200 {
+			if n := e.Count(`SELECT count(*) FROM order_personal`); n != 200 {
 				t.Fatalf("%d personal parts after a crash", n)
 			}
 			for _, f := range e.files() {
@@ -205,7 +196,7 @@ func TestCrashRecovery(t *testing.T) {
 			late := newOrder(at("2026-11-25 23:10:00"), person("Late"))
 			e.save(late)
 
-			res, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+			res, err := e.Sender().SendBatch(ctx, date("2026-11-25"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,10 +211,10 @@ func TestCrashRecovery(t *testing.T) {
 			if len(rows) != 401 {
 				t.Errorf("%d rows", len(rows))
 			}
-			if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+			if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 				t.Errorf("%d personal parts left, want the late one", n)
 			}
-			if n := e.count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent'`); n != 1 {
+			if n := e.Count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_sent'`); n != 1 {
 				t.Errorf("%d batch_sent entries", n)
 			}
 		})
@@ -242,7 +233,7 @@ func TestCancelBeforeManifestRemovesDataFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sawData := false
-	_, err := e.sender(endofday.WithFault(func(step string, _ int64) error {
+	_, err := e.Sender(endofday.WithFault(func(step string, _ int64) error {
 		if step == endofday.StepAfterData {
 			sawData = slices.ContainsFunc(e.files(), func(f string) bool { return strings.HasSuffix(f, ".csv") })
 			cancel()
@@ -258,10 +249,10 @@ func TestCancelBeforeManifestRemovesDataFile(t *testing.T) {
 	if got := e.files(); len(got) != 0 {
 		t.Errorf("the partner has %v after a send cancelled before the manifest", got)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 20 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 20 {
 		t.Errorf("%d personal parts held after a send that did not finish, want 20", n)
 	}
-	res, err := e.sender().SendBatch(context.Background(), date("2026-11-25"))
+	res, err := e.Sender().SendBatch(context.Background(), date("2026-11-25"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +270,7 @@ func TestTwoSendersOneBatch(t *testing.T) {
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.sender(endofday.WithFault(func(step string, _ int64) error {
+		_, err := e.Sender(endofday.WithFault(func(step string, _ int64) error {
 			if step == endofday.StepBeforeUpload {
 				close(inside)
 				<-release
@@ -290,8 +281,8 @@ func TestTwoSendersOneBatch(t *testing.T) {
 	}()
 	<-inside
 	// A second replica, with its own connections.
-	other := endofday.NewSender(postgres.EndOfDayStore{Orders: e.openStore(), Keys: e.keys}, sftp.Outbox{Config: e.sftp}, endofday.WithClock(e.now),
-		endofday.WithKeys(e.keys), endofday.WithPlaintext())
+	other := endofday.NewSender(postgres.EndOfDayStore{Orders: e.OpenStore(), Keys: e.Keys}, sftp.Outbox{Config: e.SFTP}, endofday.WithClock(e.Now),
+		endofday.WithKeys(e.Keys), endofday.WithPlaintext())
 	res, err := other.SendBatch(ctx, date("2026-11-25"))
 	if err != nil || !res.Skipped {
 		t.Errorf("second sender: %+v %v", res, err)
@@ -300,7 +291,7 @@ func TestTwoSendersOneBatch(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := e.count(`SELECT count(*) FROM batches`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM batches`); n != 1 {
 		t.Errorf("%d batches", n)
 	}
 	if got := e.files(); len(got) != 2 {
@@ -312,10 +303,10 @@ func TestHostKeyRefusedKeepsPersonalData(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.save(newOrder(at("2026-11-25 09:00:00"), person("One")))
-	cfg := e.sftp
-	cfg.KnownHosts = e.srv.WriteKnownHosts(t, true)
+	cfg := e.SFTP
+	cfg.KnownHosts = e.Server.WriteKnownHosts(t, true)
 	slept := 0
-	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(e.keys), endofday.WithPlaintext(), endofday.WithRetries(5, time.Millisecond),
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.Store, Keys: e.Keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.Now), endofday.WithKeys(e.Keys), endofday.WithPlaintext(), endofday.WithRetries(5, time.Millisecond),
 		endofday.WithSleep(func(context.Context, time.Duration) error { slept++; return nil }))
 	_, err := s.SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, sftp.ErrHostKey) || !strings.Contains(err.Error(), "host key mismatch") {
@@ -324,10 +315,10 @@ func TestHostKeyRefusedKeepsPersonalData(t *testing.T) {
 	if slept != 0 {
 		t.Errorf("a refused host key was retried %d times", slept)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 		t.Error("personal data deleted without an upload")
 	}
-	if n := e.count(`SELECT attempts FROM batches`); n != 1 {
+	if n := e.Count(`SELECT attempts FROM batches`); n != 1 {
 		t.Errorf("attempts = %d", n)
 	}
 	if got := e.files(); len(got) != 0 {
@@ -349,20 +340,20 @@ func TestSFTPDownThenUp(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cfg := e.sftp
+	cfg := e.SFTP
 	cfg.Addr = addr
-	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
+	cfg.KnownHosts = e.Server.KnownHostsFor(t, addr)
 	var delays []time.Duration
 	var up atomic.Bool
-	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(e.keys), endofday.WithPlaintext(), endofday.WithRetries(5, 100*time.Millisecond),
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.Store, Keys: e.Keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.Now), endofday.WithKeys(e.Keys), endofday.WithPlaintext(), endofday.WithRetries(5, 100*time.Millisecond),
 		endofday.WithSleep(func(_ context.Context, d time.Duration) error {
 			delays = append(delays, d)
 			if len(delays) == 3 && !up.Load() {
 				up.Store(true)
-				if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+				if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 					t.Error("personal data deleted while the partner was down")
 				}
-				relay(t, addr, e.srv.Addr)
+				relay(t, addr, e.Server.Addr)
 			}
 			return nil
 		}))
@@ -379,7 +370,7 @@ func TestSFTPDownThenUp(t *testing.T) {
 			t.Errorf("delays %v, want %v", delays, want)
 		}
 	}
-	if res.Batch.State != postgres.StateSent || e.count(`SELECT count(*) FROM order_personal`) != 0 {
+	if res.Batch.State != postgres.StateSent || e.Count(`SELECT count(*) FROM order_personal`) != 0 {
 		t.Errorf("after recovery: %+v", res.Batch)
 	}
 }
@@ -396,17 +387,17 @@ func TestSFTPDownForGood(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cfg := e.sftp
+	cfg := e.SFTP
 	cfg.Addr = addr
-	cfg.KnownHosts = e.srv.KnownHostsFor(t, addr)
+	cfg.KnownHosts = e.Server.KnownHostsFor(t, addr)
 	tries := 0
-	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.st, Keys: e.keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.now), endofday.WithKeys(e.keys), endofday.WithPlaintext(), endofday.WithRetries(2, time.Millisecond),
+	s := endofday.NewSender(postgres.EndOfDayStore{Orders: e.Store, Keys: e.Keys}, sftp.Outbox{Config: cfg}, endofday.WithClock(e.Now), endofday.WithKeys(e.Keys), endofday.WithPlaintext(), endofday.WithRetries(2, time.Millisecond),
 		endofday.WithSleep(func(context.Context, time.Duration) error { tries++; return nil }))
 	_, err = s.SendBatch(context.Background(), date("2026-11-25"))
 	if !errors.Is(err, sftp.ErrUnavailable) || tries != 2 {
 		t.Fatalf("error %v after %d retries", err, tries)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 		t.Error("personal data deleted")
 	}
 }

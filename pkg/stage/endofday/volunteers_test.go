@@ -21,17 +21,17 @@ func TestNoVolunteerDataInABatch(t *testing.T) {
 	ctx := context.Background()
 	v, err := research.Draft{Name: "Vera Volunteer", Email: "vera.volunteer@example.net", Consent: true}.Validate()
 	testenv.Must(t, err)
-	if _, err := postgres.NewVolunteers(e.st.Pool(), e.now, postgres.WithRing(e.ring)).SignUp(ctx, v); err != nil {
+	if _, err := postgres.NewVolunteers(e.Store.Pool(), e.Now, postgres.WithRing(e.Ring)).SignUp(ctx, v); err != nil {
 		t.Fatal(err)
 	}
 	e.save(newOrder(at("2026-11-25 09:00:00"), person("Orla Orderer")))
-	res, err := e.sender().SendBatch(ctx, date("2026-11-25"))
+	res, err := e.Sender().SendBatch(ctx, date("2026-11-25"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(e.srv.Path("outbox", res.Batch.DataFile))
+	data, err := os.ReadFile(e.Server.Path("outbox", res.Batch.DataFile))
 	testenv.Must(t, err)
-	manifest, err := os.ReadFile(e.srv.Path("outbox", res.Batch.ManifestFile))
+	manifest, err := os.ReadFile(e.Server.Path("outbox", res.Batch.ManifestFile))
 	testenv.Must(t, err)
 	if !strings.Contains(string(data), "Orla Orderer") {
 		t.Fatalf("the batch lacks the order:\n%s", data)
@@ -41,7 +41,7 @@ func TestNoVolunteerDataInABatch(t *testing.T) {
 			t.Errorf("the batch holds volunteer data %q", p)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM research.volunteers`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM research.volunteers`); n != 1 {
 		t.Errorf("sending the batch changed the volunteers: %d left", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/order"
 	"booklets/pkg/stage/ingest"
+	"booklets/pkg/testkit/batcherday"
 	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
@@ -30,7 +31,7 @@ func TestConsumerDeadLettersAndIdempotence(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := newOrder(at("2026-11-25 23:30:00"), person("Good Person"), order.Braille)
-	sealed := e.seal(good)
+	sealed := e.Seal(good)
 	if _, err := orders.Publish(ctx, sealed, "m1"); err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +40,11 @@ func TestConsumerDeadLettersAndIdempotence(t *testing.T) {
 	}
 	m := newMetrics()
 	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		e.st, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)), m)
+		e.Store, businessday.DefaultCutoff, e.Now, zerolog.New(zerolog.NewTestWriter(t)), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	eventually.Within(t, 20*time.Second, "messages consumed", func(ctx context.Context) error {
-		o, d, p := e.count(`SELECT count(*) FROM orders`), e.count(`SELECT count(*) FROM dead_letters`), pending(t, ctx, js, cfg.Stream)
+		o, d, p := e.Count(`SELECT count(*) FROM orders`), e.Count(`SELECT count(*) FROM dead_letters`), batcherday.Pending(t, ctx, js, cfg.Stream)
 		if o+d < 2 || p > 0 {
 			return fmt.Errorf("%d orders, %d dead letters, %d pending", o, d, p)
 		}
@@ -53,22 +54,22 @@ func TestConsumerDeadLettersAndIdempotence(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n := e.count(`SELECT count(*) FROM orders WHERE order_id = $1 AND business_date = '2026-11-26'`, good.ID); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM orders WHERE order_id = $1 AND business_date = '2026-11-26'`, good.ID); n != 1 {
 		t.Errorf("good order stored %d times with the next business day", n)
 	}
-	if n := e.count(`SELECT count(*) FROM order_personal`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 		t.Errorf("%d personal parts", n)
 	}
-	if n := e.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE 'bad order message%' AND data IS NOT NULL AND stream_sequence = 1`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM dead_letters WHERE reason LIKE 'bad order message%' AND data IS NOT NULL AND stream_sequence = 1`); n != 1 {
 		t.Errorf("%d dead letters", n)
 	}
 	// The end-of-day job deletes the dead letter's raw bytes with the day's personal data.
-	e.setNow(time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC))
-	res, err := e.sender().SendBatch(context.Background(), date("2026-11-26"))
+	e.SetNow(time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC))
+	res, err := e.Sender().SendBatch(context.Background(), date("2026-11-26"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Deleted.DeadLetters != 1 || e.count(`SELECT count(*) FROM dead_letters WHERE data IS NULL AND reason <> ''`) != 1 {
+	if res.Deleted.DeadLetters != 1 || e.Count(`SELECT count(*) FROM dead_letters WHERE data IS NULL AND reason <> ''`) != 1 {
 		t.Errorf("dead letter data not deleted: %+v", res.Deleted)
 	}
 }
@@ -86,7 +87,7 @@ func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
 	cfg := orders.Config()
 	js := testenv.JetStream(t)
 	// The 24th already has its batch: an order of that day is late.
-	if _, _, err := e.st.Assemble(ctx, postgres.Batch{ID: "B20261124-AAAAAA", Date: date("2026-11-24"), CreatedAt: e.now(),
+	if _, _, err := e.Store.Assemble(ctx, postgres.Batch{ID: "B20261124-AAAAAA", Date: date("2026-11-24"), CreatedAt: e.Now(),
 		DataFile: "d.csv", ManifestFile: "m.json"}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
 	for i := range n {
 		o := newOrder(at("2026-11-25 10:00:00").Add(time.Duration(i)*time.Second), person("Batch Person"), order.LargePrint)
 		good = append(good, o)
-		if _, err := orders.Publish(ctx, e.seal(o), o.ID); err != nil {
+		if _, err := orders.Publish(ctx, e.Seal(o), o.ID); err != nil {
 			t.Fatal(err)
 		}
 		switch i {
@@ -106,29 +107,29 @@ func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
 		case 200:
 			reused := newOrder(at("2026-11-25 11:00:00"), person("Reused Reference"))
 			reused.Reference = good[150].Reference
-			if _, err := orders.Publish(ctx, e.seal(reused), reused.ID); err != nil {
+			if _, err := orders.Publish(ctx, e.Seal(reused), reused.ID); err != nil {
 				t.Fatal(err)
 			}
 		case 300:
 			late := newOrder(at("2026-11-24 12:00:00"), person("Late Person"))
-			if _, err := orders.Publish(ctx, e.seal(late), late.ID); err != nil {
+			if _, err := orders.Publish(ctx, e.Seal(late), late.ID); err != nil {
 				t.Fatal(err)
 			}
 		case 400:
-			if _, err := orders.Publish(ctx, e.seal(good[10]), "again"); err != nil { // redelivered
+			if _, err := orders.Publish(ctx, e.Seal(good[10]), "again"); err != nil { // redelivered
 				t.Fatal(err)
 			}
 		}
 	}
 	m := newMetrics()
 	c := ingest.NewConsumer(orders, ingest.ConsumerConfig{Stream: cfg.Stream, Subject: cfg.Subject},
-		e.st, businessday.DefaultCutoff, e.now, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), m)
+		e.Store, businessday.DefaultCutoff, e.Now, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), m)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	eventually.Within(t, 60*time.Second, "messages consumed", func(ctx context.Context) error {
-		if p := pending(t, ctx, js, cfg.Stream); p > 0 {
-			return fmt.Errorf("%d orders, %d dead letters, %d pending", e.count(`SELECT count(*) FROM orders`),
-				e.count(`SELECT count(*) FROM dead_letters`), p)
+		if p := batcherday.Pending(t, ctx, js, cfg.Stream); p > 0 {
+			return fmt.Errorf("%d orders, %d dead letters, %d pending", e.Count(`SELECT count(*) FROM orders`),
+				e.Count(`SELECT count(*) FROM dead_letters`), p)
 		}
 		return nil
 	})
@@ -140,19 +141,19 @@ func TestConsumerBatchesWithBadOrdersInside(t *testing.T) {
 	for i, o := range good {
 		ids[i] = o.ID
 	}
-	if got := e.count(`SELECT count(*) FROM orders o JOIN order_personal p USING (order_id) WHERE o.order_id = ANY($1)`, ids); got != n {
+	if got := e.Count(`SELECT count(*) FROM orders o JOIN order_personal p USING (order_id) WHERE o.order_id = ANY($1)`, ids); got != n {
 		t.Errorf("%d of %d good orders stored", got, n)
 	}
-	if got := e.count(`SELECT count(*) FROM orders`); got != n {
+	if got := e.Count(`SELECT count(*) FROM orders`); got != n {
 		t.Errorf("%d orders stored, want %d", got, n)
 	}
-	if got := e.count(`SELECT count(*) FROM dead_letters`); got != 3 {
+	if got := e.Count(`SELECT count(*) FROM dead_letters`); got != 3 {
 		t.Errorf("%d dead letters, want 3 (not an order, reused reference, late)", got)
 	}
-	if got := e.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%conflicts with a stored order'`); got != 1 {
+	if got := e.Count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%conflicts with a stored order'`); got != 1 {
 		t.Errorf("%d dead letters for the reused reference", got)
 	}
-	if got := e.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%late_order%'`); got != 1 {
+	if got := e.Count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%late_order%'`); got != 1 {
 		t.Errorf("%d dead letters for the late order", got)
 	}
 }
