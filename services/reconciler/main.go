@@ -14,7 +14,8 @@
 // SFTP_KEY_FILE, SFTP_KNOWN_HOSTS, SFTP_CONFIRMATIONS_DIR,
 // SFTP_PROCESSED_DIR, SFTP_REJECTED_DIR, SFTP_TIMEOUT, RECONCILE_AT, HTTP_ADDR, AUDIT_TOKEN, AUDIT_USER,
 // AUDIT_PASSWORD_HASH, AUDIT_FAILURES_PER_MINUTE, AUDIT_FAILURE_BURST, LOG_FORMAT, LOG_LEVEL,
-// AUDIT_SIGNING_KEY_FILE, AUDIT_CHECKPOINT_DIR, SFTP_CHECKPOINTS_DIR, AUDIT_CHECKPOINT_EVERY.
+// AUDIT_SIGNING_KEY_FILE, AUDIT_CHECKPOINT_DIR, SFTP_CHECKPOINTS_DIR, AUDIT_CHECKPOINT_EVERY,
+// PARTNER_SIGNING_KEY_FILE, ACCEPT_UNSIGNED_CONFIRMATIONS, CONFIRMATION_SIGNATURE_GRACE (receipts.go).
 // See docs/reconciler.md.
 package main
 
@@ -216,6 +217,8 @@ type config struct {
 	Ring *seal.Ring
 	// Audit is the transparency log's signing and publishing (audit.go).
 	Audit auditConfig
+	// Receipts is how the partner's signatures are checked (receipts.go).
+	Receipts receiptsConfig
 }
 
 // httpTimeouts are the HTTP server's. Without them a client could hold a
@@ -275,6 +278,7 @@ func readConfig(getenv func(string) string) (config, error) {
 	}
 	c.Ring = volunteersKEK(r, getenv)
 	c.Audit = readAuditConfig(r)
+	c.Receipts = readReceiptsConfig(r)
 	if (c.Auth.User == "") != (c.Auth.PasswordHash == "") {
 		r.Fail("AUDIT_USER", "AUDIT_USER and AUDIT_PASSWORD_HASH must be set together")
 	}
@@ -372,7 +376,11 @@ func migrate(ctx context.Context, db *pgxpool.Pool) error {
 }
 
 func reconciler(cfg config, led *postgres.Ledger, log zerolog.Logger) *reconcile.Reconciler {
+	cfg.Receipts.warn(log)
 	return &reconcile.Reconciler{
+		Verify:         cfg.Receipts.verifier(),
+		AcceptUnsigned: cfg.Receipts.AcceptUnsigned,
+		SignatureGrace: cfg.Receipts.Grace,
 		Store: led,
 		Open: func(ctx context.Context) (reconcile.Inbox, error) {
 			c, err := sftp.Dial(ctx, cfg.SFTP)

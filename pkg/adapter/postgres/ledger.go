@@ -46,14 +46,15 @@ func scanReconcileBatch(row pgx.Row) (reconcile.Batch, error) {
 }
 
 const selectConfirmation = `SELECT file_name, file_sha256, coalesce(batch_id, ''), accepted, early, reason,
-	coalesce(record_count, 0), coalesce(sha256, ''), coalesce(deleted_at, 'epoch'::timestamptz), coalesce(deleted_by, ''), received_at
-	FROM confirmations`
+	coalesce(record_count, 0), coalesce(sha256, ''), coalesce(deleted_at, 'epoch'::timestamptz), coalesce(deleted_by, ''), received_at,
+	coalesce(signer, ''), coalesce(signature_sha256, '')
+	FROM confirmations LEFT JOIN confirmation_signatures USING (confirmation_id)`
 
 func scanConfirmation(row pgx.Row) (reconcile.Recorded, error) {
 	var r reconcile.Recorded
 	var count int
 	err := row.Scan(&r.FileName, &r.FileSHA256, &r.BatchID, &r.Accepted, &r.Early, &r.Reason,
-		&count, &r.Conf.SHA256, &r.Conf.DeletedAt, &r.Conf.DeletedBy, &r.ReceivedAt)
+		&count, &r.Conf.SHA256, &r.Conf.DeletedAt, &r.Conf.DeletedBy, &r.ReceivedAt, &r.Signer, &r.SignatureSHA256)
 	r.Conf.BatchID, r.Conf.RecordCount, r.Conf.FormatVersion = r.BatchID, &count, reconcile.FormatVersion
 	r.Conf.DeletedAt, r.ReceivedAt = r.Conf.DeletedAt.UTC(), r.ReceivedAt.UTC()
 	if r.Conf.DeletedAt.Unix() == 0 {
@@ -115,12 +116,16 @@ func (l *Ledger) Record(ctx context.Context, f reconcile.File, now time.Time, ju
 		if rec.Conf.DeletedBy != "" {
 			deletedBy = &rec.Conf.DeletedBy
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO confirmations
+		var id int64
+		err = tx.QueryRow(ctx, `INSERT INTO confirmations
 			(file_name, file_sha256, batch_id, accepted, early, reason, record_count, sha256, deleted_at, deleted_by, received_at)
-			VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9, $10, $11)`,
-			rec.FileName, rec.FileSHA256, rec.BatchID, rec.Accepted, rec.Early, rec.Reason, count, sha, deletedAt, deletedBy, rec.ReceivedAt)
+			VALUES ($1, $2, NULLIF($3, ''), $4, $5, $6, $7, $8, $9, $10, $11) RETURNING confirmation_id`,
+			rec.FileName, rec.FileSHA256, rec.BatchID, rec.Accepted, rec.Early, rec.Reason, count, sha, deletedAt, deletedBy, rec.ReceivedAt).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert confirmation: %w", err)
+		}
+		if err := insertReceipt(ctx, tx, id, f, rec); err != nil {
+			return err
 		}
 		// The officer's name (deleted_by) stays out of the audit log.
 		details := map[string]any{"file": rec.FileName, "file_sha256": rec.FileSHA256}
@@ -133,6 +138,7 @@ func (l *Ledger) Record(ctx context.Context, f reconcile.File, now time.Time, ju
 		} else {
 			details["reason"] = rec.Reason
 		}
+		receiptDetails(details, rec)
 		_, err = AuditAppender{Now: func() time.Time { return now }}.Append(ctx, tx, audit.Event{Kind: kind, BatchID: rec.BatchID, Details: details})
 		return err
 	})

@@ -31,9 +31,9 @@ func (c *Client) Confirmations(dir, processed, rejected string) *Confirmations {
 	return &Confirmations{client: c, dir: dir, processed: processed, rejected: rejected}
 }
 
-// List returns the names of the files waiting (not hidden, not folders). A
-// folder that does not exist yet holds nothing.
-func (f *Confirmations) List(ctx context.Context) ([]string, error) {
+// List returns the files waiting (not hidden, not folders). A folder that
+// does not exist yet holds nothing.
+func (f *Confirmations) List(ctx context.Context) ([]reconcile.Entry, error) {
 	files, err := f.client.List(f.dir)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
@@ -41,11 +41,11 @@ func (f *Confirmations) List(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(files))
+	entries := make([]reconcile.Entry, 0, len(files))
 	for _, fi := range files {
-		names = append(names, fi.Name)
+		entries = append(entries, reconcile.Entry{Name: fi.Name, ModTime: fi.ModTime})
 	}
-	return names, nil
+	return entries, nil
 }
 
 // Read returns a waiting file's content, or reconcile.ErrOversized.
@@ -60,12 +60,20 @@ func (f *Confirmations) Read(ctx context.Context, name string) ([]byte, error) {
 // Done moves a handled file: accepted ones to the processed folder under
 // their own name, rejected ones to the rejected folder with the start of
 // their content hash added, so that two different rejected files of the
-// same name are both kept.
+// same name are both kept. The signature file, if any, goes with it, its
+// name the file's new name plus .asc; it is moved first, so that a failure
+// in between leaves the confirmation, which the next run moves again
+// (recorded: a duplicate), and not a lone signature.
 func (f *Confirmations) Done(ctx context.Context, file reconcile.File, accepted bool) error {
 	to := path.Join(f.processed, file.Name)
 	if !accepted {
 		ext := path.Ext(file.Name)
 		to = path.Join(f.rejected, fmt.Sprintf("%s.%s%s", stem(file.Name), file.SHA256[:12], shortExt(ext)))
+	}
+	if file.Sig.Data != nil {
+		if err := f.client.Move(path.Join(f.dir, file.Name+reconcile.SigExt), to+reconcile.SigExt); err != nil {
+			return err
+		}
 	}
 	return f.client.Move(path.Join(f.dir, file.Name), to)
 }

@@ -102,7 +102,32 @@ type File struct {
 	Name   string
 	Data   []byte
 	SHA256 string // of Data: identifies the file for idempotence
+	// Sig is the partner's detached signature beside it and what checking
+	// it found (Reconciler.Reconcile fills it in).
+	Sig Signature
 }
+
+// SigExt is the extension of the partner's detached, armored signature
+// beside a confirmation: deletion_<batch_id>.json.asc, as
+// `gpg --armor --detach-sign deletion_<batch_id>.json` writes it.
+const SigExt = ".asc"
+
+// Signature is the partner's signature of a confirmation file.
+type Signature struct {
+	Data   []byte // the .asc file as read; nil when there is none
+	SHA256 string // of Data; "" when none
+	// Signer is the fingerprint of the pinned key that made a good
+	// signature; "" when the signature is missing or was not checked.
+	Signer string
+	// Problem is why the confirmation must be rejected for its signature
+	// (missing, bad, by another key); "" when the signature is good, or
+	// when an unsigned file is accepted for the transition period.
+	Problem string
+}
+
+// Unsigned tells whether a confirmation was accepted without a good
+// signature by the partner's pinned key (ACCEPT_UNSIGNED_CONFIRMATIONS).
+func (r Recorded) Unsigned() bool { return r.Accepted && r.Signer == "" }
 
 // NewFile wraps the content of a file read from the folder.
 func NewFile(name string, data []byte) File {
@@ -212,6 +237,11 @@ type Recorded struct {
 	Reason     string
 	Conf       Confirmation // as parsed; only the batch id when it could not be
 	ReceivedAt time.Time
+	// Signer is the fingerprint of the partner's pinned key that signed the
+	// file; "" when it was not signed (or not by that key).
+	Signer string
+	// SignatureSHA256 is the SHA-256 of the signature file; "" when none.
+	SignatureSHA256 string
 	// Unmatched: the file names no batch of ours (no batch of that id). It
 	// is not recorded on its own, only counted in the run's summary
 	// (see Run), so that a folder of junk does not flood the audit log.
@@ -222,7 +252,8 @@ type Recorded struct {
 // when there is no such batch) and the confirmation already accepted for
 // it (nil when none). now is when it is received.
 func Judge(f File, batch *Batch, accepted *Recorded, now time.Time) Recorded {
-	r := Recorded{FileName: f.Name, FileSHA256: f.SHA256, ReceivedAt: now, Unmatched: batch == nil}
+	r := Recorded{FileName: f.Name, FileSHA256: f.SHA256, ReceivedAt: now, Unmatched: batch == nil,
+		Signer: f.Sig.Signer, SignatureSHA256: f.Sig.SHA256}
 	c, err := Parse(f)
 	r.Conf, r.BatchID = c, c.BatchID
 	if err != nil {
@@ -240,6 +271,10 @@ func Judge(f File, batch *Batch, accepted *Recorded, now time.Time) Recorded {
 		return reject("%v", err)
 	case batch == nil:
 		return reject("unknown batch %q", c.BatchID)
+	case f.Sig.Problem != "":
+		// Before the content: what an unauthenticated file says about the
+		// batch is not the partner's word.
+		return reject("%s", f.Sig.Problem)
 	case !batch.Sent():
 		return reject("batch %q has not been sent", c.BatchID)
 	case accepted != nil:

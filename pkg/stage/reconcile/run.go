@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -12,19 +13,26 @@ import (
 
 // Inbox is the partner's confirmations folder (pkg/adapter/sftp over SFTP).
 type Inbox interface {
-	// List returns the names of the files waiting in the folder.
-	List(ctx context.Context) ([]string, error)
+	// List returns the files waiting in the folder.
+	List(ctx context.Context) ([]Entry, error)
 	// Read returns a file's content, or an error wrapping ErrOversized
 	// when it is larger than MaxFileSize (then nothing is read).
 	Read(ctx context.Context, name string) ([]byte, error)
 	// Done moves a handled file out of the folder: to the processed folder
-	// when accepted, to the rejected folder (kept for audit) when not.
+	// when accepted, to the rejected folder (kept for audit) when not; its
+	// signature file (f.Sig.Data not nil) goes with it.
 	Done(ctx context.Context, f File, accepted bool) error
 	// Quarantine moves a file that could not be read (too large) to the
 	// rejected folder, its name marked with why and when, so that it does
 	// not fail every later run.
 	Quarantine(ctx context.Context, name, why string, now time.Time) error
 	Close() error
+}
+
+// Entry is a file waiting in the folder.
+type Entry struct {
+	Name    string
+	ModTime time.Time // when it was written, by the partner server's clock
 }
 
 // State is a sent batch with the confirmations recorded for it.
@@ -74,6 +82,27 @@ type Reconciler struct {
 	Store Store
 	Open  func(ctx context.Context) (Inbox, error) // connects to the partner
 	Log   zerolog.Logger
+	// Verify checks a detached signature of data against the partner's
+	// pinned signing key (PARTNER_SIGNING_KEY_FILE) and returns the key's
+	// fingerprint, or an error saying why the signature is not good. Nil
+	// when no key is pinned: signatures are then not checked, and every
+	// confirmation counts as unsigned.
+	Verify func(data, signature []byte) (signer string, err error)
+	// AcceptUnsigned accepts confirmations without a good signature's
+	// absence being a reason to reject (ACCEPT_UNSIGNED_CONFIRMATIONS, for
+	// a transition period): they are recorded, and shown, as unsigned. A
+	// signature that is present and bad, or by another key, is rejected
+	// all the same.
+	AcceptUnsigned bool
+	// SignatureGrace is how long a confirmation may wait in the folder for
+	// its signature file before it is judged without one: a partner that
+	// uploads the .json before the .asc is not rejected for the moment in
+	// between. Measured on Wall against the file's modification time on
+	// the partner's server.
+	SignatureGrace time.Duration
+	// Wall is the real clock for SignatureGrace (nil: time.Now); not the
+	// injected business clock, which may run at demo speed.
+	Wall func() time.Time
 }
 
 // Summary says what one run did.
@@ -89,7 +118,11 @@ type Summary struct {
 	UnmatchedBy map[string]int `json:"unmatched_by,omitempty"`
 	// Failed files could not be handled (the partner or the database
 	// failed); they stay in the folder for the next run.
-	Failed  int      `json:"failed"`
+	Failed int `json:"failed"`
+	// Waiting files are confirmations left in the folder for this run:
+	// their signature file has not arrived and SignatureGrace has not
+	// passed since they were written.
+	Waiting int      `json:"waiting_for_signature,omitempty"`
 	Overdue []string `json:"overdue"` // batch ids overdue now
 	Raised  int      `json:"alerts_raised"`
 }
@@ -157,17 +190,36 @@ func (r *Reconciler) fetch(ctx context.Context, now time.Time, sum *Summary, inb
 		return fmt.Errorf("reconcile: connect to partner: %w", err)
 	}
 	*inboxp = inbox
-	names, err := inbox.List(ctx)
+	entries, err := inbox.List(ctx)
 	if err != nil {
 		return fmt.Errorf("reconcile: list confirmations: %w", err)
 	}
-	sort.Strings(names)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	waiting := map[string]Entry{}
+	for _, e := range entries {
+		waiting[e.Name] = e
+	}
 	var errs []error
-	for _, name := range names {
+	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.one(ctx, inbox, name, now, sum, set); err != nil {
+		name := e.Name
+		if base, ok := strings.CutSuffix(name, SigExt); ok {
+			if _, ok := BatchIDFromFileName(base); ok {
+				if _, ok := waiting[base]; ok {
+					continue // handled with its confirmation
+				}
+				if r.fresh(e) {
+					// Its confirmation may be on its way (a partner may
+					// upload either first).
+					continue
+				}
+				// Left alone past the grace: set aside as a file that is no
+				// confirmation (bad_name), below.
+			}
+		}
+		if err := r.one(ctx, inbox, e, waiting, now, sum, set); err != nil {
 			// One bad file must not stop the others.
 			sum.Failed++
 			r.Log.Error().Err(err).Str("file", name).Msg("confirmation not handled; will retry next run")
@@ -177,7 +229,60 @@ func (r *Reconciler) fetch(ctx context.Context, now time.Time, sum *Summary, inb
 	return errors.Join(errs...)
 }
 
-func (r *Reconciler) one(ctx context.Context, inbox Inbox, name string, now time.Time, sum *Summary, set *[]unmatched) error {
+// fresh tells whether a file was written less than SignatureGrace ago.
+func (r *Reconciler) fresh(e Entry) bool {
+	wall := r.Wall
+	if wall == nil {
+		wall = time.Now
+	}
+	return r.SignatureGrace > 0 && wall().Sub(e.ModTime) < r.SignatureGrace
+}
+
+// signature reads and checks the signature file of a confirmation, if any,
+// and says whether the confirmation must wait for it (wait true).
+func (r *Reconciler) signature(ctx context.Context, inbox Inbox, e Entry, waiting map[string]Entry, f *File) (wait bool, err error) {
+	sigName := e.Name + SigExt
+	if r.Verify == nil && !r.AcceptUnsigned {
+		// Safe by default: with nothing to check signatures against, only
+		// the explicit transition setting lets a confirmation through.
+		f.Sig.Problem = "signatures cannot be checked: no partner signing key is pinned (PARTNER_SIGNING_KEY_FILE)"
+		return false, nil
+	}
+	if _, ok := waiting[sigName]; !ok {
+		if r.Verify == nil {
+			return false, nil // no key pinned: nothing to wait for
+		}
+		if r.fresh(e) {
+			return true, nil
+		}
+		if !r.AcceptUnsigned {
+			f.Sig.Problem = fmt.Sprintf("no signature: %s is missing (the partner signs each confirmation: gpg --armor --detach-sign %s)", sigName, e.Name)
+		}
+		return false, nil
+	}
+	data, err := inbox.Read(ctx, sigName)
+	if errors.Is(err, ErrOversized) {
+		f.Sig.Problem = fmt.Sprintf("signature %s is larger than the limit (%d bytes)", sigName, MaxFileSize)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reconcile: read %s: %w", sigName, err)
+	}
+	f.Sig.Data, f.Sig.SHA256 = data, NewFile(sigName, data).SHA256
+	if r.Verify == nil {
+		return false, nil // kept as evidence, but not checked: unsigned
+	}
+	signer, verr := r.Verify(f.Data, data)
+	if verr != nil {
+		f.Sig.Problem = fmt.Sprintf("bad signature %s: %v", sigName, verr)
+		return false, nil
+	}
+	f.Sig.Signer = signer
+	return false, nil
+}
+
+func (r *Reconciler) one(ctx context.Context, inbox Inbox, e Entry, waiting map[string]Entry, now time.Time, sum *Summary, set *[]unmatched) error {
+	name := e.Name
 	data, err := inbox.Read(ctx, name)
 	if errors.Is(err, ErrOversized) {
 		r.setAsideLater(sum, set, unmatched{name: name, reason: Oversized})
@@ -189,6 +294,16 @@ func (r *Reconciler) one(ctx context.Context, inbox Inbox, name string, now time
 	f := NewFile(name, data)
 	if _, ok := BatchIDFromFileName(name); !ok {
 		r.setAsideLater(sum, set, unmatched{name: name, file: &f, reason: BadName})
+		return nil
+	}
+	wait, err := r.signature(ctx, inbox, e, waiting, &f)
+	if err != nil {
+		return err
+	}
+	if wait {
+		sum.Waiting++
+		r.Log.Info().Str("file", name).Dur("grace", r.SignatureGrace).
+			Msg("deletion confirmation waits for its signature file; judged without one once the grace has passed")
 		return nil
 	}
 	rec, dup, err := r.Store.Record(ctx, f, now, func(b *Batch, accepted *Recorded) Recorded {
@@ -212,6 +327,9 @@ func (r *Reconciler) one(ctx context.Context, inbox Inbox, name string, now time
 	default:
 		sum.Rejected++
 		ev = r.Log.Warn().Str("reason", rec.Reason)
+	}
+	if rec.Accepted {
+		ev = ev.Bool("unsigned", rec.Unsigned()).Str("signer", rec.Signer)
 	}
 	ev.Str("file", name).Str("batch_id", rec.BatchID).Bool("accepted", rec.Accepted).Bool("early", rec.Early).
 		Msg("deletion confirmation")
