@@ -66,6 +66,12 @@ The audit log's signed checkpoints, export and proofs (docs/reconciler.md,
                              Proofs are against the latest checkpoint (its size
                              unless --to or --size is given), printed as JSON.
   prove ... --size N         prove against the tree of N entries instead
+  receipt --batch ID --dir DIR
+                             write batch ID's accepted deletion confirmation as
+                             the partner sent it (DIR/deletion_ID.json) and its
+                             signature (DIR/deletion_ID.json.asc), for
+                             gpg --verify; print their SHA-256, the signer and
+                             the audit entry that vouches for them, as JSON
 `
 
 // auditConfig is the transparency log's settings.
@@ -130,6 +136,9 @@ func parseAudit(args []string) (auditArgs, error) {
 			a.file, rest = rest[0], rest[1:]
 		}
 	case "public-key", "checkpoint", "export":
+	case "receipt":
+		fs.StringVar(&a.batch, "batch", "", "batch id")
+		fs.StringVar(&a.file, "dir", "", "folder to write the files to")
 	case "prove":
 		fs.Int64Var(&a.seq, "seq", 0, "entry")
 		fs.StringVar(&a.batch, "batch", "", "batch id")
@@ -147,6 +156,9 @@ func parseAudit(args []string) (auditArgs, error) {
 		a.file = fs.Arg(0)
 	case fs.NArg() > 0:
 		return a, fmt.Errorf("audit %s: unexpected argument %q", a.sub, fs.Arg(0))
+	}
+	if a.sub == "receipt" && (a.batch == "" || a.file == "") {
+		return a, errors.New("audit receipt: give --batch ID and --dir DIR")
 	}
 	if a.sub == "keygen" && a.file == "" {
 		return a, errors.New("audit keygen: name the FILE to write the key to")
@@ -293,6 +305,9 @@ func watchCheckpoints(ctx context.Context, c *audit.Checkpointer, every time.Dur
 func auditCommand(ctx context.Context, cfg config, a auditArgs, db *pgxpool.Pool, stdout io.Writer) error {
 	if a.offline() {
 		return auditOffline(cfg, a, stdout)
+	}
+	if a.sub == "receipt" {
+		return writeReceipt(ctx, db, a.batch, a.file, stdout) // receipts.go
 	}
 	tree := postgres.AuditTree{DB: db}
 	c, err := newCheckpointer(cfg, db)

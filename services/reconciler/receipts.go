@@ -1,12 +1,22 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/openpgp"
+	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/platform/envconfig"
+	"booklets/pkg/stage/reconcile"
 )
 
 // receiptsConfig is how the partner's signed deletion receipts are checked
@@ -68,4 +78,46 @@ func (c receiptsConfig) warn(log zerolog.Logger) {
 	default:
 		log.Info().Str("partner_key", c.Key.Fingerprint()).Msg("deletion confirmations must be signed by the partner's pinned key")
 	}
+}
+
+// receiptOut is what `reconciler audit receipt` prints.
+type receiptOut struct {
+	BatchID         string `json:"batch_id"`
+	File            string `json:"file"`
+	FileSHA256      string `json:"file_sha256"`
+	SignatureFile   string `json:"signature_file,omitempty"`
+	SignatureSHA256 string `json:"signature_sha256,omitempty"`
+	Signer          string `json:"signer,omitempty"`
+	Unsigned        bool   `json:"unsigned"`
+	AuditSeq        int64  `json:"audit_seq"`
+}
+
+// writeReceipt writes a batch's accepted confirmation and its signature
+// into dir, byte for byte as received, so that an auditor runs
+// gpg --verify on them (docs/reconciler.md), and prints their hashes and
+// the audit entry whose details carry the same hashes.
+func writeReceipt(ctx context.Context, db *pgxpool.Pool, batchID, dir string, stdout io.Writer) error {
+	r, err := postgres.ReadReceipt(ctx, db, batchID)
+	if err != nil {
+		return fmt.Errorf("audit receipt: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("audit receipt: %w", err)
+	}
+	// The name comes from the database: keep it to a bare file name.
+	name := filepath.Base(r.FileName)
+	out := receiptOut{BatchID: r.BatchID, File: filepath.Join(dir, name), FileSHA256: r.FileSHA256,
+		SignatureSHA256: r.SignatureSHA256, Signer: r.Signer, Unsigned: r.Signer == "", AuditSeq: r.AuditSeq}
+	if err := os.WriteFile(out.File, r.Confirmation, 0o644); err != nil {
+		return fmt.Errorf("audit receipt: %w", err)
+	}
+	if r.Signature != nil {
+		out.SignatureFile = out.File + reconcile.SigExt
+		if err := os.WriteFile(out.SignatureFile, r.Signature, 0o644); err != nil {
+			return fmt.Errorf("audit receipt: %w", err)
+		}
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

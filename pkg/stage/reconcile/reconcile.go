@@ -303,6 +303,10 @@ type View struct {
 	LastRejection string     // reason of the last rejected confirmation, if any
 	Overdue       bool       // past the due date with nothing accepted (status overdue or rejected)
 	Deviation     string     // why a confirmed batch is flagged, if it is
+	// Unsigned: the accepted confirmation had no good signature by the
+	// partner's pinned key (accepted under ACCEPT_UNSIGNED_CONFIRMATIONS).
+	Unsigned bool
+	Signer   string // fingerprint of the key that signed the accepted confirmation
 }
 
 // StatusOf works out a sent batch's status on the London date today from

@@ -403,6 +403,7 @@ func ViewOf(s State, now time.Time) View {
 		at, del := s.Accepted.ReceivedAt, s.Accepted.Conf.DeletedAt
 		v.ConfirmedAt, v.DeletedAt = &at, &del
 		v.Deviation = Deviation(s.Batch, s.Accepted)
+		v.Unsigned, v.Signer = s.Accepted.Unsigned(), s.Accepted.Signer
 	}
 	return v
 }

@@ -393,6 +393,10 @@ type apiBatch struct {
 	DeletedAt     *string `json:"deleted_at"`
 	Deviation     string  `json:"deviation,omitempty"`
 	LastRejection string  `json:"last_rejection,omitempty"`
+	// Unsigned: accepted without the partner's signature (transition
+	// setting ACCEPT_UNSIGNED_CONFIRMATIONS); Signer: the key that signed.
+	Unsigned bool   `json:"unsigned,omitempty"`
+	Signer   string `json:"signer,omitempty"`
 }
 
 func (s *Server) handleJSON(w http.ResponseWriter, r *http.Request) error {
@@ -411,7 +415,8 @@ func (s *Server) handleJSON(w http.ResponseWriter, r *http.Request) error {
 		out.OldestOverdue = &oldest.ID
 	}
 	for _, v := range shown {
-		b := apiBatch{Row: reconcile.RowOf(v), SHA256: v.SHA256, Deviation: v.Deviation, LastRejection: v.LastRejection}
+		b := apiBatch{Row: reconcile.RowOf(v), SHA256: v.SHA256, Deviation: v.Deviation, LastRejection: v.LastRejection,
+			Unsigned: v.Unsigned, Signer: v.Signer}
 		if v.DeletedAt != nil {
 			d := v.DeletedAt.UTC().Format(time.RFC3339)
 			b.DeletedAt = &d
