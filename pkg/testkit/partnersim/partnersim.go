@@ -14,6 +14,7 @@
 package partnersim
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -28,11 +29,13 @@ import (
 	"sync"
 	"time"
 
+	pgp "github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/pkg/sftp"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"booklets/pkg/adapter/openpgp"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/workdays"
@@ -73,7 +76,13 @@ type Config struct {
 	// CheckEvery is how often the clerk looks at the batches folder, in
 	// real time; default 200ms.
 	CheckEvery time.Duration
-	Log        zerolog.Logger
+	// SigningKeyFile is the partner's armored OpenPGP private key (not
+	// passphrase-protected): each confirmation is signed with it, as
+	// deletion_<batch_id>.json.asc beside it, as a real partner does with
+	// gpg --armor --detach-sign (docs/partner-interface.md). Empty: the
+	// confirmations are unsigned.
+	SigningKeyFile string
+	Log            zerolog.Logger
 }
 
 // Server is a running simulator. Its fields are the settings the batcher
@@ -88,6 +97,7 @@ type Server struct {
 	l      net.Listener
 	sc     *ssh.ServerConfig
 	cfg    Config
+	signer *pgp.Entity // nil: confirmations are unsigned
 	cancel context.CancelFunc
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -107,6 +117,16 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.CheckEvery <= 0 {
 		cfg.CheckEvery = 200 * time.Millisecond
+	}
+	var signer *pgp.Entity
+	if cfg.SigningKeyFile != "" {
+		b, err := os.ReadFile(cfg.SigningKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("partnersim: signing key: %w", err)
+		}
+		if signer, err = openpgp.ReadPrivateKey(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("partnersim: signing key %s: %w", cfg.SigningKeyFile, err)
+		}
 	}
 	root := filepath.Join(cfg.Dir, "home")
 	for _, d := range []string{DirBatches, DirConfirmations, DirProcessed, DirRejected} {
@@ -140,7 +160,7 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{
 		Addr: l.Addr().String(), User: cfg.User, KeyFile: keyFile, Root: root,
 		KnownHosts: filepath.Join(cfg.Dir, "known_hosts"),
-		l:          l, sc: sc, cfg: cfg, done: make(chan struct{}),
+		l:          l, sc: sc, cfg: cfg, done: make(chan struct{}), signer: signer,
 	}
 	line := knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, hostKey.PublicKey())
 	if err := os.WriteFile(s.KnownHosts, []byte(line+"\n"), 0o600); err != nil {
@@ -331,20 +351,36 @@ func (s *Server) confirm(manifestPath string, arrived, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	// Written under a hidden name and renamed, as the interface asks, so
-	// the reconciler never reads half a confirmation.
-	final := s.Path(DirConfirmations, name)
-	tmp := s.Path(DirConfirmations, "."+name+".part")
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return err
+	data = append(data, '\n')
+	if s.signer != nil {
+		// The signature first, as the interface asks, so that the
+		// reconciler finds it when it finds the confirmation.
+		sig, err := openpgp.DetachSign(s.signer, data)
+		if err != nil {
+			return err
+		}
+		if err := s.place(name+reconcile.SigExt, sig); err != nil {
+			return err
+		}
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := s.place(name, data); err != nil {
 		return err
 	}
 	s.cfg.Log.Info().Str("batch_id", m.BatchID).Str("delivered", delivered.Format(time.DateOnly)).
 		Str("due_date", due.Format(time.DateOnly)).Str("file", name).
 		Msg("partner simulator deleted the batch and wrote its deletion confirmation")
 	return nil
+}
+
+// place writes a file into the confirmations folder under a hidden name
+// and renames it, as the interface asks, so that the reconciler never
+// reads half a file.
+func (s *Server) place(name string, data []byte) error {
+	tmp := s.Path(DirConfirmations, "."+name+".part")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.Path(DirConfirmations, name))
 }
 
 // loadOrCreateKey reads an ed25519 private key in OpenSSH format, creating

@@ -1,13 +1,19 @@
 package partnersim_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
+	pgp "github.com/ProtonMail/go-crypto/openpgp"
+
+	"booklets/pkg/adapter/openpgp"
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
@@ -61,11 +67,24 @@ func TestPartnerAgainstSimulator(t *testing.T) {
 }
 
 // On a fast demo clock the clerk confirms the deletion of a batch, in the
-// format the reconciler reads, and deletes the data file.
+// format the reconciler reads, signed with the partner's key, and deletes
+// the data file.
 func TestClerkConfirmsAfterThirtyWorkingDays(t *testing.T) {
 	t.Parallel()
+	kp, err := openpgp.NewKeyPair("Partner simulator", "", "sim@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := openpgp.Armor(pgp.PrivateKeyType, func(w io.Writer) error { return kp.Entity.SerializePrivate(w, nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "pgp-private.asc")
+	if err := os.WriteFile(keyFile, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	sim, err := partnersim.Start(partnersim.Config{
-		Addr: "127.0.0.1:0", Dir: t.TempDir(),
+		Addr: "127.0.0.1:0", Dir: t.TempDir(), SigningKeyFile: keyFile,
 		Clock:      clock.Demo(time.Now(), 20*time.Millisecond), // 30 working days in about a second
 		Day:        20 * time.Millisecond,
 		CheckEvery: 10 * time.Millisecond,
@@ -99,15 +118,25 @@ func TestClerkConfirmsAfterThirtyWorkingDays(t *testing.T) {
 	inbox := c.Confirmations(env["SFTP_CONFIRMATIONS_DIR"], env["SFTP_PROCESSED_DIR"], env["SFTP_REJECTED_DIR"])
 	var names []string
 	eventually.Until(ctx, t, "the simulator writes a confirmation", func(ctx context.Context) error {
-		var err error
-		if names, err = inbox.List(ctx); err != nil {
+		entries, err := inbox.List(ctx)
+		if err != nil {
 			t.Fatalf("list confirmations: %v", err)
 		}
+		names = names[:0]
+		for _, e := range entries {
+			names = append(names, e.Name)
+		}
+		sort.Strings(names)
 		if len(names) == 0 {
 			return errors.New("no confirmation written")
 		}
 		return nil
 	})
+	// The signature is written first: the confirmation never appears
+	// without it.
+	if len(names) != 2 || names[1] != names[0]+reconcile.SigExt {
+		t.Fatalf("files %v, want the confirmation and its signature", names)
+	}
 	b, err := inbox.Read(ctx, names[0])
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +147,17 @@ func TestClerkConfirmsAfterThirtyWorkingDays(t *testing.T) {
 	}
 	if conf.BatchID != "b1" || *conf.RecordCount != 1 || conf.SHA256 != up.SHA256 {
 		t.Fatalf("confirmation %+v does not match the batch", conf)
+	}
+	sig, err := inbox.Read(ctx, names[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := openpgp.ReadSigningKey(bytes.NewReader(kp.Public))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := key.Verify(b, sig); err != nil {
+		t.Errorf("the confirmation's signature does not verify with the partner's key: %v", err)
 	}
 	if _, err := os.Stat(sim.Path(partnersim.DirBatches, dataName)); !os.IsNotExist(err) {
 		t.Errorf("data file not deleted before the confirmation: %v", err)
