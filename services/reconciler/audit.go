@@ -119,7 +119,7 @@ func (a auditArgs) offline() bool { return a.sub == "keygen" || a.sub == "public
 
 func parseAudit(args []string) (auditArgs, error) {
 	if len(args) == 0 {
-		return auditArgs{}, errors.New("audit: which command? keygen, public-key, checkpoint, export or prove")
+		return auditArgs{}, errors.New("audit: which command? keygen, public-key, checkpoint, export, prove or receipt")
 	}
 	if isHelp(args[0]) {
 		return auditArgs{}, flag.ErrHelp

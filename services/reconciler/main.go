@@ -8,6 +8,7 @@
 //	reconciler report --from DATE --to DATE --format csv|json
 //	reconciler volunteers due|show ID|review ID --keep|--delete   (volunteers.go)
 //	reconciler audit keygen|public-key|checkpoint|export|prove    (audit.go)
+//	reconciler audit receipt --batch ID --dir DIR                (receipts.go)
 //	reconciler help, or -h / --help after any command: its usage (connects to nothing)
 //
 // Configuration (environment): DATABASE_URL, MIGRATE, SFTP_ADDR, SFTP_USER,
@@ -77,7 +78,7 @@ Commands:
   verify-audit   check the audit log's hash chain; exit 1 if it is broken
   report         list the sent batches and their deletion status (csv or json)
   volunteers     the research volunteers' 2-year review: due, show, review (and seal, rewrap)
-  audit          the audit log's signed checkpoints: keygen, public-key, checkpoint, export, prove
+  audit          the audit log's signed checkpoints: keygen, public-key, checkpoint, export, prove, receipt
   help           this text; "reconciler COMMAND -h" explains a command
 `
 

@@ -146,6 +146,9 @@ func TestSignedReceipts(t *testing.T) {
 	if _, err := e.runErr("audit", "receipt", "--batch", "B-NOSIG", "--dir", dir); err == nil {
 		t.Error("a receipt was written for a batch with no accepted confirmation")
 	}
+	if _, _, err := parseArgs([]string{"audit", "receipt", "--batch", "B-SIGNED"}); err == nil {
+		t.Error("audit receipt without --dir was accepted")
+	}
 	// The evidence is append-only, for the owner too.
 	if _, err := e.db.Exec(context.Background(), "UPDATE confirmation_signatures SET signer = NULL"); err == nil || !strings.Contains(err.Error(), "append-only") {
 		t.Errorf("confirmation_signatures could be changed: %v", err)
