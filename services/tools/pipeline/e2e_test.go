@@ -54,8 +54,16 @@ func TestEndToEndWithRestart(t *testing.T) {
 	bin := buildServices(t)
 
 	epoch := time.Now()
+	// The partner signs its confirmations, and the reconciler pins its
+	// key, as make run does: a confirmed batch is a signed receipt (an
+	// unsigned one would be rejected).
+	pgpPub, err := partnerPGPKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	sim, err := partnersim.Start(partnersim.Config{
 		Addr: "127.0.0.1:0", Dir: t.TempDir(), Clock: clock.Demo(epoch, demoDay), Day: demoDay, CheckEvery: 50 * time.Millisecond,
+		SigningKeyFile: partnerPGPPrivate(pgpPub),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +117,7 @@ func TestEndToEndWithRestart(t *testing.T) {
 
 	intake := start("intake", map[string]string{"INTAKE_SECRET": hex.EncodeToString(secret)})
 	batcher := start("batcher", map[string]string{"PARTNER_PLAINTEXT": "true"})
-	reconciler := start("reconciler", map[string]string{"AUDIT_TOKEN": token})
+	reconciler := start("reconciler", map[string]string{"AUDIT_TOKEN": token, "PARTNER_SIGNING_KEY_FILE": pgpPub})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	waitReady(ctx, t, "http://"+addrs["intake"]+"/readyz")

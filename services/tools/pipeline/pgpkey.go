@@ -19,7 +19,7 @@ import (
 // `gpg --output X.csv --decrypt X.csv.gpg` (docs/partner-interface.md).
 func partnerPGPKey(dir string) (string, error) {
 	pub := filepath.Join(dir, "pgp-public.asc")
-	priv := filepath.Join(dir, "pgp-private.asc")
+	priv := partnerPGPPrivate(pub)
 	if _, err := os.Stat(pub); err == nil {
 		return pub, nil
 	}
@@ -42,4 +42,10 @@ func partnerPGPKey(dir string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", pub, err)
 	}
 	return pub, nil
+}
+
+// partnerPGPPrivate is the private key file beside the public one that
+// partnerPGPKey made: the partner simulator signs its confirmations with it.
+func partnerPGPPrivate(public string) string {
+	return filepath.Join(filepath.Dir(public), "pgp-private.asc")
 }

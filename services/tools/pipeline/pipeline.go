@@ -96,7 +96,7 @@ func (p *pipeline) start(ctx context.Context) error {
 		cfg.demoEpoch = time.Now()
 	}
 	if slices.Contains(cfg.services, "batcher") || slices.Contains(cfg.services, "reconciler") {
-		if p.partner, err = startPartner(cfg, p.out); err != nil {
+		if p.partner, err = startPartner(cfg, p.out, p.secrets.partnerPGP); err != nil {
 			return err
 		}
 	}
@@ -122,13 +122,19 @@ func (p *pipeline) start(ctx context.Context) error {
 
 // startPartner starts the partner simulator (pkg/testkit/partnersim) with its
 // keys and files in runDir/partner, on the pipeline's clock so that in demo
-// mode it confirms deletions within minutes.
-func startPartner(cfg config, out *console) (*partnersim.Server, error) {
+// mode it confirms deletions within minutes. It signs its confirmations
+// with the private half of pgpPublic, the partner key the batcher encrypts
+// to (a partner's one key may both decrypt and sign), which the reconciler
+// pins as PARTNER_SIGNING_KEY_FILE.
+func startPartner(cfg config, out *console, pgpPublic string) (*partnersim.Server, error) {
 	log, err := logging.New(out.writer("partner"), cfg.logFormat, cfg.logLevel, "partnersim")
 	if err != nil {
 		return nil, fmt.Errorf("LOG_LEVEL: %w", err)
 	}
 	sc := partnersim.Config{Addr: cfg.partnerAddr, Dir: filepath.Join(cfg.runDir, "partner"), Log: log}
+	if pgpPublic != "" {
+		sc.SigningKeyFile = partnerPGPPrivate(pgpPublic)
+	}
 	if cfg.demo {
 		sc.Clock, sc.Day = clock.Demo(cfg.demoEpoch, cfg.demoDay), cfg.demoDay
 		sc.Dir = demoPartnerDir(cfg)
@@ -277,6 +283,7 @@ var passThrough = []string{
 	// reconciler
 	"SFTP_CONFIRMATIONS_DIR", "SFTP_PROCESSED_DIR", "SFTP_REJECTED_DIR", "SFTP_TIMEOUT",
 	"RECONCILE_AT", "BANK_HOLIDAYS_FILE", "MIGRATE",
+	"PARTNER_SIGNING_KEY_FILE", "ACCEPT_UNSIGNED_CONFIRMATIONS", "CONFIRMATION_SIGNATURE_GRACE",
 }
 
 // serviceEnv is the whole environment of one service: what the person
@@ -319,6 +326,12 @@ func (p *pipeline) serviceEnv(service, addr string) []string {
 		// the checkpoints it finds there).
 		env["AUDIT_SIGNING_KEY_FILE"] = p.secrets.auditKey
 		env["AUDIT_CHECKPOINT_DIR"] = checkpointDir(cfg)
+		// The simulated partner signs its confirmations (startPartner):
+		// its public key is pinned, as a real partner's would be;
+		// PARTNER_SIGNING_KEY_FILE given to make run wins.
+		if _, set := env["PARTNER_SIGNING_KEY_FILE"]; !set && p.secrets.partnerPGP != "" {
+			env["PARTNER_SIGNING_KEY_FILE"] = p.secrets.partnerPGP
+		}
 	}
 	if p.partner != nil && service != "intake" {
 		for k, v := range p.partner.Env() {
