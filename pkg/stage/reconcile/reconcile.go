@@ -307,6 +307,10 @@ type View struct {
 	// partner's pinned key (accepted under ACCEPT_UNSIGNED_CONFIRMATIONS).
 	Unsigned bool
 	Signer   string // fingerprint of the key that signed the accepted confirmation
+	// LogDisagreements names how the tables differ from what the verified
+	// audit log proves about the batch (CheckedViews); none when they
+	// agree or the view was not checked.
+	LogDisagreements []string
 }
 
 // StatusOf works out a sent batch's status on the London date today from

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"booklets/pkg/domain/workdays"
 )
 
 // Inbox is the partner's confirmations folder (pkg/adapter/sftp over SFTP).
@@ -103,6 +105,13 @@ type Reconciler struct {
 	// Wall is the real clock for SignatureGrace (nil: time.Now); not the
 	// injected business clock, which may run at demo speed.
 	Wall func() time.Time
+	// Trail, when set, makes the overdue check use what the verified audit
+	// log proves (CheckedViews): a due date moved, or a confirmation
+	// inserted, in the tables behind the log's back does not stop the
+	// alert. Calendar computes a due date a batch_sent entry lacks (nil:
+	// England and Wales).
+	Trail    AuditTrail
+	Calendar *workdays.Calendar
 }
 
 // Summary says what one run did.
@@ -373,22 +382,37 @@ func (r *Reconciler) overdue(ctx context.Context, now time.Time, sum *Summary) e
 	}
 	today := londonDate(now)
 	var errs []error
+	var trail *Trail
+	if r.Trail != nil {
+		t, err := r.Trail.BatchTrail(ctx)
+		if err != nil {
+			// The tables' word is all there is: the check goes on with it.
+			errs = append(errs, fmt.Errorf("reconcile: overdue check: read the audit log: %w", err))
+		} else {
+			trail = &t
+		}
+	}
 	for _, s := range states {
 		// Not StatusOf: a batch whose last confirmation was rejected shows
 		// as rejected but is overdue all the same once past its due date.
-		if !IsOverdue(s.Batch, s.Accepted, now) {
+		b, overdue, disagrees := s.Batch, IsOverdue(s.Batch, s.Accepted, now), false
+		if trail != nil {
+			v := checkedView(s, *trail, r.Calendar, now)
+			b, overdue, disagrees = v.Batch, v.Overdue, len(v.LogDisagreements) > 0
+		}
+		if !overdue {
 			continue
 		}
-		sum.Overdue = append(sum.Overdue, s.Batch.ID)
-		raised, err := r.Store.RaiseOverdue(ctx, s.Batch, today, now)
+		sum.Overdue = append(sum.Overdue, b.ID)
+		raised, err := r.Store.RaiseOverdue(ctx, b, today, now)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("reconcile: raise overdue alert for batch %s: %w", s.Batch.ID, err))
+			errs = append(errs, fmt.Errorf("reconcile: raise overdue alert for batch %s: %w", b.ID, err))
 			continue
 		}
 		if raised {
 			sum.Raised++
-			r.Log.Error().Str("batch_id", s.Batch.ID).Str("due_date", s.Batch.DueDate.Format(time.DateOnly)).
-				Str("delivery_date", s.Batch.DeliveryDate.Format(time.DateOnly)).
+			r.Log.Error().Str("batch_id", b.ID).Str("due_date", b.DueDate.Format(time.DateOnly)).
+				Str("delivery_date", b.DeliveryDate.Format(time.DateOnly)).Bool("disagrees_with_audit_log", disagrees).
 				Msg("OVERDUE: the print partner has not confirmed deletion of this batch by its due date")
 		}
 	}
