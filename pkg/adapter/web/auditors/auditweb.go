@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"booklets/pkg/domain/workdays"
 	"booklets/pkg/stage/reconcile"
 	"booklets/pkg/stage/research"
 )
@@ -109,6 +110,14 @@ type Server struct {
 	// (wrong credentials), or limited (429) when the client has failed too
 	// often (a metric).
 	OnSignInFailure func(limited bool)
+
+	// Trail, when set, checks every batch shown (page, CSV and API)
+	// against the verified audit log (reconcile.CheckedViews): where the
+	// tables disagree with it the batch is tagged, and its dates, status
+	// and overdue flag are the log's. Calendar computes a due date a
+	// batch_sent entry lacks (nil: England and Wales).
+	Trail    reconcile.AuditTrail
+	Calendar *workdays.Calendar
 
 	src      Source
 	auth     Auth
@@ -297,6 +306,13 @@ func (s *Server) load(r *http.Request) (query, []reconcile.View, []reconcile.Vie
 		return q, nil, nil, err
 	}
 	now := s.now()
+	if s.Trail != nil {
+		t, err := s.Trail.BatchTrail(r.Context())
+		if err != nil {
+			return q, nil, nil, err
+		}
+		return q, reconcile.CheckedViews(states, t, s.Calendar, now), reconcile.CheckedViews(states, t, s.Calendar, now, statuses...), nil
+	}
 	all := reconcile.Views(states, now)
 	return q, all, reconcile.Views(states, now, statuses...), nil
 }
@@ -397,6 +413,9 @@ type apiBatch struct {
 	// setting ACCEPT_UNSIGNED_CONFIRMATIONS); Signer: the key that signed.
 	Unsigned bool   `json:"unsigned,omitempty"`
 	Signer   string `json:"signer,omitempty"`
+	// LogDisagreements: how the tables differ from the verified audit
+	// log (Server.Trail); absent when they agree.
+	LogDisagreements []string `json:"log_disagreements,omitempty"`
 }
 
 func (s *Server) handleJSON(w http.ResponseWriter, r *http.Request) error {
@@ -416,7 +435,7 @@ func (s *Server) handleJSON(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, v := range shown {
 		b := apiBatch{Row: reconcile.RowOf(v), SHA256: v.SHA256, Deviation: v.Deviation, LastRejection: v.LastRejection,
-			Unsigned: v.Unsigned, Signer: v.Signer}
+			Unsigned: v.Unsigned, Signer: v.Signer, LogDisagreements: v.LogDisagreements}
 		if v.DeletedAt != nil {
 			d := v.DeletedAt.UTC().Format(time.RFC3339)
 			b.DeletedAt = &d
