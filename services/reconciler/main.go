@@ -339,6 +339,7 @@ func runCommand(ctx context.Context, cfg config, cmd command, stdout io.Writer) 
 		return serve(ctx, cfg, db, led, now, log)
 	case "check-now":
 		rec := reconciler(cfg, led, log)
+		rec.Trail = postgres.AuditTrail{DB: db} // as the daemon's runs (serve)
 		sum, err := rec.Reconcile(ctx, now())
 		_ = json.NewEncoder(stdout).Encode(sum)
 		cp, cerr := newCheckpointer(cfg, db)
@@ -445,9 +446,14 @@ func report(ctx context.Context, a reportArgs, led *postgres.Ledger, now func() 
 }
 
 func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledger, now func() time.Time, log zerolog.Logger) error {
-	m := newMetrics(led, now, log)
+	// Every status, due date and confirmation shown or alerted on is
+	// checked against the verified audit log (issue 15): the tables can be
+	// written by the services' role, the log only appended to.
+	trail := postgres.AuditTrail{DB: db}
+	m := newMetrics(led, trail, nil, now, log)
 	reg := m.reg
 	rec := reconciler(cfg, led, log)
+	rec.Trail = trail
 	// The check runs with a context that outlives the SIGTERM, so that a
 	// run in progress finishes (each file is one transaction, and a run is
 	// harmless to repeat); past SHUTDOWN_TIMEOUT it is cancelled.
@@ -480,6 +486,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 	web.Volunteers = postgres.NewVolunteers(db, now)
 	web.OnSignInFailure = m.signInFailure
 	web.Retention = led
+	web.Trail = trail
 	web.AuditLog = postgres.AuditTree{DB: db} // export and proofs for the auditors (audit.go's, over HTTP)
 	if checkpoints != nil {
 		web.AuditPublicKey = checkpoints.Signer.PublicKey

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"booklets/pkg/adapter/postgres"
+	"booklets/pkg/domain/workdays"
 	"booklets/pkg/stage/reconcile"
 )
 
@@ -32,7 +33,11 @@ type ledgerReader interface {
 	Stats(ctx context.Context) (postgres.Stats, error)
 }
 
-func newMetrics(led ledgerReader, now func() time.Time, log zerolog.Logger) *metrics {
+// newMetrics registers the metrics. trail, when not nil, checks the
+// batches against the verified audit log at each scrape: the status and
+// overdue gauges are then the log's where the tables disagree with it, and
+// booklets_reconciler_log_disagreements counts the batches that do.
+func newMetrics(led ledgerReader, trail reconcile.AuditTrail, cal *workdays.Calendar, now func() time.Time, log zerolog.Logger) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -43,7 +48,7 @@ func newMetrics(led ledgerReader, now func() time.Time, log zerolog.Logger) *met
 	m.signIns.WithLabelValues("refused")
 	m.signIns.WithLabelValues("limited")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.signIns, newRecordsCollector(led, now, log))
+		m.signIns, newRecordsCollector(led, trail, cal, now, log))
 	return m
 }
 
@@ -59,17 +64,23 @@ func (m *metrics) signInFailure(limited bool) {
 // recordsCollector reads the record at each scrape, so that every replica
 // reports the same and no work done by another process is missed.
 type recordsCollector struct {
-	led ledgerReader
-	now func() time.Time
-	log zerolog.Logger
+	led   ledgerReader
+	trail reconcile.AuditTrail // nil: batches are not checked against the log
+	cal   *workdays.Calendar
+	now   func() time.Time
+	log   zerolog.Logger
 
 	batches, overdue            *prometheus.Desc
 	confirmations, lastRejected *prometheus.Desc
 	runs, lastRun               *prometheus.Desc
+	disagreements               *prometheus.Desc
 }
 
-func newRecordsCollector(led ledgerReader, now func() time.Time, log zerolog.Logger) *recordsCollector {
-	return &recordsCollector{led: led, now: now, log: log,
+func newRecordsCollector(led ledgerReader, trail reconcile.AuditTrail, cal *workdays.Calendar, now func() time.Time, log zerolog.Logger) *recordsCollector {
+	return &recordsCollector{led: led, trail: trail, cal: cal, now: now, log: log,
+		disagreements: prometheus.NewDesc("booklets_reconciler_log_disagreements",
+			"Sent batches whose batches or confirmations table rows disagree with the verified audit log (a status, due date or confirmation the log does not prove), or every sent batch when the log does not verify (alert if > 0).",
+			nil, nil),
 		batches: prometheus.NewDesc("booklets_reconciler_batches",
 			"Sent batches by deletion status (awaiting, confirmed, confirmed_early, overdue, rejected), as on the auditors' page.",
 			[]string{"status"}, nil),
@@ -92,7 +103,7 @@ func newRecordsCollector(led ledgerReader, now func() time.Time, log zerolog.Log
 }
 
 func (c *recordsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.batches, c.overdue, c.confirmations, c.lastRejected, c.runs, c.lastRun} {
+	for _, d := range []*prometheus.Desc{c.batches, c.overdue, c.confirmations, c.lastRejected, c.runs, c.lastRun, c.disagreements} {
 		ch <- d
 	}
 }
@@ -100,15 +111,20 @@ func (c *recordsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	states, err := c.led.States(ctx, reconcile.Filter{})
+	views, disagreeing, err := c.views(ctx)
 	if err != nil {
-		c.log.Warn().Err(err).Msg("metrics: could not read the batches")
+		c.log.Warn().Err(err).Msg("metrics: could not read the batches or the audit log")
 		ch <- prometheus.NewInvalidMetric(c.batches, err)
 		ch <- prometheus.NewInvalidMetric(c.overdue, err)
+		if c.trail != nil {
+			ch <- prometheus.NewInvalidMetric(c.disagreements, err)
+		}
 	} else {
-		now := c.now()
+		if c.trail != nil {
+			ch <- prometheus.MustNewConstMetric(c.disagreements, prometheus.GaugeValue, float64(disagreeing))
+		}
 		counts, overdue := map[reconcile.Status]int{}, 0
-		for _, v := range reconcile.Views(states, now) {
+		for _, v := range views {
 			counts[v.Status]++
 			if v.Overdue {
 				overdue++
@@ -135,6 +151,25 @@ func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.runs, prometheus.CounterValue, float64(st.RunsFailed), "failed")
 	ch <- prometheus.MustNewConstMetric(c.lastRun, prometheus.GaugeValue, unix(st.LastOK), "ok")
 	ch <- prometheus.MustNewConstMetric(c.lastRun, prometheus.GaugeValue, unix(st.LastFailed), "failed")
+}
+
+// views are the sent batches as on the auditors' page: checked against the
+// verified audit log when there is a trail, so that a due date moved or a
+// confirmation inserted behind the log's back cannot stop the overdue alert.
+func (c *recordsCollector) views(ctx context.Context) ([]reconcile.View, int, error) {
+	states, err := c.led.States(ctx, reconcile.Filter{})
+	if err != nil {
+		return nil, 0, err
+	}
+	if c.trail == nil {
+		return reconcile.Views(states, c.now()), 0, nil
+	}
+	t, err := c.trail.BatchTrail(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	views := reconcile.CheckedViews(states, t, c.cal, c.now())
+	return views, reconcile.CountDisagreeing(views), nil
 }
 
 // unix is a time as Prometheus timestamps are given, 0 for none.
