@@ -58,7 +58,8 @@ func (e *env) asService() *pgxpool.Pool {
 
 // Issue 15: a confirmation inserted, or a due date moved, in the tables
 // by the services' role behind the audit log's back raises
-// booklets_reconciler_log_disagreements, and neither stops the batch
+// booklets_reconciler_log_disagreements, as does a batch hidden from the
+// tables (its state changed back from sent), and none stops the batch
 // counting as overdue, in the metrics or in the run's overdue alerts.
 func TestLogDisagreementsGaugeAndOverdue(t *testing.T) {
 	t.Parallel()
@@ -70,6 +71,7 @@ func TestLogDisagreementsGaugeAndOverdue(t *testing.T) {
 	e.loggedBatch("B-FAKE", long, 3, sum('a'))
 	e.loggedBatch("B-MOVED", long.AddDate(0, 0, 1), 4, sum('b'))
 	e.loggedBatch("B-FINE", today.AddDate(0, 0, -1), 5, sum('c'))
+	e.loggedBatch("B-HIDDEN", long.AddDate(0, 0, 2), 6, sum('e'))
 
 	m := newMetrics(postgres.NewLedger(e.db), postgres.AuditTrail{DB: e.db}, nil, time.Now, zerolog.Nop())
 	gauge := func(name string) float64 {
@@ -84,21 +86,26 @@ func TestLogDisagreementsGaugeAndOverdue(t *testing.T) {
 		t.Fatalf("no %s", name)
 		return 0
 	}
-	if n, o := gauge("booklets_reconciler_log_disagreements"), gauge("booklets_reconciler_overdue_batches"); n != 0 || o != 2 {
-		t.Fatalf("before tampering: %v disagreeing, %v overdue; want 0 and 2", n, o)
+	if n, o := gauge("booklets_reconciler_log_disagreements"), gauge("booklets_reconciler_overdue_batches"); n != 0 || o != 3 {
+		t.Fatalf("before tampering: %v disagreeing, %v overdue; want 0 and 3", n, o)
 	}
 
 	svc := e.asService()
 	_, err = svc.Exec(ctx, `INSERT INTO confirmations (file_name, file_sha256, batch_id, accepted, record_count, sha256, deleted_at, received_at)
 		VALUES ('deletion_B-FAKE.json', $1, 'B-FAKE', true, 3, $2, now(), now())`, sum('d'), sum('a'))
 	testenv.Must(t, err)
-	if n, o := gauge("booklets_reconciler_log_disagreements"), gauge("booklets_reconciler_overdue_batches"); n != 1 || o != 2 {
-		t.Errorf("confirmation inserted: %v disagreeing, %v overdue; want 1 and 2", n, o)
+	if n, o := gauge("booklets_reconciler_log_disagreements"), gauge("booklets_reconciler_overdue_batches"); n != 1 || o != 3 {
+		t.Errorf("confirmation inserted: %v disagreeing, %v overdue; want 1 and 3", n, o)
 	}
 	_, err = svc.Exec(ctx, `UPDATE batches SET due_date = '2099-01-01' WHERE batch_id = 'B-MOVED'`)
 	testenv.Must(t, err)
-	if n, o := gauge("booklets_reconciler_log_disagreements"), gauge("booklets_reconciler_overdue_batches"); n != 2 || o != 2 {
-		t.Errorf("due date moved too: %v disagreeing, %v overdue; want 2 and 2", n, o)
+	if n, o := gauge("booklets_reconciler_log_disagreements"), gauge("booklets_reconciler_overdue_batches"); n != 2 || o != 3 {
+		t.Errorf("due date moved too: %v disagreeing, %v overdue; want 2 and 3", n, o)
+	}
+	_, err = svc.Exec(ctx, `UPDATE batches SET state = 'uploaded' WHERE batch_id = 'B-HIDDEN'`)
+	testenv.Must(t, err)
+	if n, o := gauge("booklets_reconciler_log_disagreements"), gauge("booklets_reconciler_overdue_batches"); n != 3 || o != 3 {
+		t.Errorf("a batch hidden too: %v disagreeing, %v overdue; want 3 and 3", n, o)
 	}
 
 	// The run's overdue alerts are raised on the log's word too, with the
@@ -106,8 +113,8 @@ func TestLogDisagreementsGaugeAndOverdue(t *testing.T) {
 	var s struct{ Overdue []string }
 	testenv.Must(t, json.Unmarshal([]byte(e.run("check-now")), &s))
 	slices.Sort(s.Overdue)
-	if !slices.Equal(s.Overdue, []string{"B-FAKE", "B-MOVED"}) {
-		t.Errorf("check-now overdue %v, want B-FAKE and B-MOVED", s.Overdue)
+	if !slices.Equal(s.Overdue, []string{"B-FAKE", "B-HIDDEN", "B-MOVED"}) {
+		t.Errorf("check-now overdue %v, want B-FAKE, B-HIDDEN and B-MOVED", s.Overdue)
 	}
 	var due time.Time
 	testenv.Must(t, e.db.QueryRow(ctx, `SELECT due_date FROM overdue_alerts WHERE batch_id = 'B-MOVED'`).Scan(&due))

@@ -168,7 +168,7 @@ func (c *recordsCollector) views(ctx context.Context) ([]reconcile.View, int, er
 	if err != nil {
 		return nil, 0, err
 	}
-	views := reconcile.CheckedViews(states, t, c.cal, c.now())
+	views := reconcile.CheckedViews(states, t, reconcile.Filter{}, c.cal, c.now())
 	return views, reconcile.CountDisagreeing(views), nil
 }
 

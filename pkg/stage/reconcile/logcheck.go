@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ const SentAtTolerance = 15 * time.Minute
 type LogFacts struct {
 	SentSeq      int64     // the batch_sent entry; 0 when the log has none
 	SentAt       time.Time // when batch_sent was recorded
+	BusinessDate time.Time // civil date; zero when the entry lacks it
 	RecordCount  int
 	SHA256       string
 	DeliveryDate time.Time // civil date (midnight UTC)
@@ -71,6 +73,7 @@ func FactsOf(batchID string, entries []audit.Entry, cal *workdays.Calendar) LogF
 			f.SentSeq, f.SentAt = e.Seq, e.At.UTC()
 			f.RecordCount, _ = intDetail(e.Details, "record_count")
 			f.SHA256, _ = e.Details["sha256"].(string)
+			f.BusinessDate = dateDetail(e.Details, "business_date")
 			f.DeliveryDate = dateDetail(e.Details, "delivery_date")
 			if f.DeliveryDate.IsZero() {
 				f.DeliveryDate = londonDate(e.At)
@@ -170,24 +173,77 @@ func Disagreements(s State, f LogFacts) []string {
 	return d
 }
 
-// CheckedViews is Views checked against the log: each view carries its
+// CheckedViews is Views checked against the log, plus the batches the log
+// shows sent that the tables do not (a sent batch's row is never changed
+// back or deleted by the services, so one missing was hidden: hidden, it
+// would stop counting overdue), within f's business dates and shown as the
+// log proves them. Each view carries its
 // disagreements, and where there are any (and the log holds the batch's
 // batch_sent entry) its dates, counts, status and overdue flag are the
 // log's, so that a confirmation or a due date written into the tables
 // behind the log's back cannot make a batch look confirmed or stop it
 // counting as overdue. When the chain does not verify, nothing is proven
 // by it: every batch says so, and shows the tables' state.
-func CheckedViews(states []State, t Trail, cal *workdays.Calendar, now time.Time, statuses ...Status) []View {
+func CheckedViews(states []State, t Trail, f Filter, cal *workdays.Calendar, now time.Time, statuses ...Status) []View {
 	want := map[Status]bool{}
 	for _, s := range statuses {
 		want[s] = true
 	}
 	out := make([]View, 0, len(states))
-	for _, s := range states {
-		v := checkedView(s, t, cal, now)
+	for _, v := range checkedAll(states, t, f, cal, now) {
 		if len(want) == 0 || want[v.Status] {
 			out = append(out, v)
 		}
+	}
+	return out
+}
+
+// checkedAll is every state's checked view and the unlisted batches', in
+// business date order.
+func checkedAll(states []State, t Trail, f Filter, cal *workdays.Calendar, now time.Time) []View {
+	out := make([]View, 0, len(states))
+	for _, s := range states {
+		out = append(out, checkedView(s, t, cal, now))
+	}
+	unlisted := unlistedViews(states, t, f, cal, now)
+	if len(unlisted) == 0 {
+		return out
+	}
+	out = append(out, unlisted...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].BusinessDate.Equal(out[j].BusinessDate) {
+			return out[i].BusinessDate.Before(out[j].BusinessDate)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// unlistedViews are the batches the verified log shows sent that are not
+// among states, within f's business dates; none when the chain does not
+// verify (it proves nothing).
+func unlistedViews(states []State, t Trail, f Filter, cal *workdays.Calendar, now time.Time) []View {
+	if !t.Chain.OK {
+		return nil
+	}
+	listed := make(map[string]bool, len(states))
+	for _, s := range states {
+		listed[s.Batch.ID] = true
+	}
+	var out []View
+	for id, entries := range t.Entries {
+		if listed[id] {
+			continue
+		}
+		lf := FactsOf(id, entries, cal)
+		if lf.SentSeq == 0 || (!f.From.IsZero() && lf.BusinessDate.Before(f.From)) || (!f.To.IsZero() && lf.BusinessDate.After(f.To)) {
+			continue
+		}
+		s := State{Batch: Batch{ID: id, BusinessDate: lf.BusinessDate, State: "sent", RecordCount: lf.RecordCount, SHA256: lf.SHA256,
+			SentAt: lf.SentAt, DeliveryDate: lf.DeliveryDate, DueDate: lf.DueDate}, Accepted: lf.Accepted, LastRejected: lf.LastRejected, LastReason: lf.LastReason}
+		v := ViewOf(s, now)
+		v.LogDisagreements = []string{fmt.Sprintf("the audit log shows this batch sent (entry %d), but the batches table does not list it as sent", lf.SentSeq)}
+		out = append(out, v)
 	}
 	return out
 }

@@ -70,7 +70,7 @@ func TestCheckedViews(t *testing.T) {
 			reconcile.Trail{Chain: audit.Result{OK: false, BrokenSeq: 7, Reason: "hash mismatch"}, Entries: map[string][]audit.Entry{"B1": {sentEntry(nil), acceptedEntry(5, fileSHA, received)}}},
 			[]string{"the audit log does not verify (broken at entry 7: hash mismatch)"}, reconcile.Confirmed, false},
 	} {
-		vs := reconcile.CheckedViews([]reconcile.State{tc.s}, tc.t, workdays.New(), late)
+		vs := reconcile.CheckedViews([]reconcile.State{tc.s}, tc.t, reconcile.Filter{}, workdays.New(), late)
 		if len(vs) != 1 {
 			t.Fatalf("%s: %d views", tc.name, len(vs))
 		}
@@ -93,7 +93,7 @@ func TestCheckedViews(t *testing.T) {
 	}
 	// A moved due date shows the log's on the page; status filters apply
 	// to the checked status.
-	vs := reconcile.CheckedViews([]reconcile.State{{Batch: moved}}, trail(sentEntry(nil)), nil, late, reconcile.Overdue)
+	vs := reconcile.CheckedViews([]reconcile.State{{Batch: moved}}, trail(sentEntry(nil)), reconcile.Filter{}, nil, late, reconcile.Overdue)
 	if len(vs) != 1 || !vs[0].DueDate.Equal(batch.DueDate) {
 		t.Errorf("filtered on overdue: %+v", vs)
 	}
@@ -112,5 +112,32 @@ func TestSentAtWithinTolerance(t *testing.T) {
 	e.At = batch.SentAt.Add(reconcile.SentAtTolerance + time.Second)
 	if d := reconcile.Disagreements(s, reconcile.FactsOf("B1", []audit.Entry{e}, nil)); len(d) != 1 {
 		t.Errorf("beyond the tolerance: %q", d)
+	}
+}
+
+// A batch the log shows sent that the tables no longer list as sent (its
+// state changed back, or its row deleted) is shown from the log, overdue,
+// within the business dates asked for; not when the chain is broken.
+func TestCheckedViewsShowBatchesHiddenFromTheTables(t *testing.T) {
+	t.Parallel()
+	late := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	other := batch
+	other.ID, other.BusinessDate = "B0", time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	hidden := sentEntry(map[string]any{"business_date": "2025-03-02"})
+	tr := reconcile.Trail{Chain: audit.Result{OK: true}, Entries: map[string][]audit.Entry{"B1": {hidden}}}
+	vs := reconcile.CheckedViews([]reconcile.State{{Batch: other}}, tr, reconcile.Filter{}, nil, late)
+	if len(vs) != 2 || vs[1].ID != "B1" || !vs[1].Overdue || vs[1].Status != reconcile.Overdue || !vs[1].DueDate.Equal(batch.DueDate) ||
+		len(vs[1].LogDisagreements) != 1 || !strings.Contains(vs[1].LogDisagreements[0], "does not list it as sent") {
+		t.Fatalf("hidden batch: %+v", vs)
+	}
+	if vs[0].ID != "B0" || len(vs[0].LogDisagreements) != 1 { // B0 has no batch_sent entry here
+		t.Errorf("listed batch: %+v", vs[0])
+	}
+	if vs := reconcile.CheckedViews(nil, tr, reconcile.Filter{From: time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)}, nil, late); len(vs) != 0 {
+		t.Errorf("outside the dates asked for: %+v", vs)
+	}
+	tr.Chain = audit.Result{OK: false, BrokenSeq: 1, Reason: "x"}
+	if vs := reconcile.CheckedViews(nil, tr, reconcile.Filter{}, nil, late); len(vs) != 0 {
+		t.Errorf("from a broken chain: %+v", vs)
 	}
 }

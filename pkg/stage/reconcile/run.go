@@ -392,14 +392,15 @@ func (r *Reconciler) overdue(ctx context.Context, now time.Time, sum *Summary) e
 			trail = &t
 		}
 	}
-	for _, s := range states {
-		// Not StatusOf: a batch whose last confirmation was rejected shows
-		// as rejected but is overdue all the same once past its due date.
-		b, overdue, disagrees := s.Batch, IsOverdue(s.Batch, s.Accepted, now), false
-		if trail != nil {
-			v := checkedView(s, *trail, r.Calendar, now)
-			b, overdue, disagrees = v.Batch, v.Overdue, len(v.LogDisagreements) > 0
-		}
+	views := Views(states, now)
+	if trail != nil {
+		views = checkedAll(states, *trail, Filter{}, r.Calendar, now)
+	}
+	for _, v := range views {
+		// Not the status: a batch whose last confirmation was rejected
+		// shows as rejected but is overdue all the same once past its due
+		// date.
+		b, overdue, disagrees := v.Batch, v.Overdue, len(v.LogDisagreements) > 0
 		if !overdue {
 			continue
 		}

@@ -311,7 +311,7 @@ func (s *Server) load(r *http.Request) (query, []reconcile.View, []reconcile.Vie
 		if err != nil {
 			return q, nil, nil, err
 		}
-		return q, reconcile.CheckedViews(states, t, s.Calendar, now), reconcile.CheckedViews(states, t, s.Calendar, now, statuses...), nil
+		return q, reconcile.CheckedViews(states, t, f, s.Calendar, now), reconcile.CheckedViews(states, t, f, s.Calendar, now, statuses...), nil
 	}
 	all := reconcile.Views(states, now)
 	return q, all, reconcile.Views(states, now, statuses...), nil

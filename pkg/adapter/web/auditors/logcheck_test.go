@@ -57,9 +57,10 @@ func servicePool(t *testing.T, dbURL string) *pgxpool.Pool {
 // sent as the batcher sends them (batch_sent in the audit log); then, as
 // the services' role behind the log's back, one gets an accepted
 // confirmation with no audit entry and another's due date is moved to
-// 2099. The page, the CSV and the API show each as disagreeing with the
-// log and say how, with the log's due date and status: both are still
-// overdue. The untouched batch agrees.
+// 2099, and a third is hidden (its state changed back from sent). The
+// page, the CSV and the API show each as disagreeing with the log and say
+// how, with the log's due date and status: all are still overdue. The
+// untouched batch agrees.
 func TestPageChecksBatchesAgainstTheAuditLog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -72,6 +73,7 @@ func TestPageChecksBatchesAgainstTheAuditLog(t *testing.T) {
 	ids := map[string]string{}
 	for name, day := range map[string]businessday.Date{
 		"confirmed": {Year: 2026, Month: 9, Day: 1}, "moved": {Year: 2026, Month: 9, Day: 2}, "honest": {Year: 2026, Month: 11, Day: 25},
+		"hidden": {Year: 2026, Month: 9, Day: 3},
 	} {
 		clock.Set(day.UTC().Add(33 * time.Hour)) // the morning after
 		id := batchfile.NewBatchID(day)
@@ -89,6 +91,8 @@ func TestPageChecksBatchesAgainstTheAuditLog(t *testing.T) {
 		ids["confirmed"], strings.Repeat("cd", 32), strings.Repeat("ab", 32))
 	testenv.Must(t, err)
 	_, err = svc.Exec(ctx, `UPDATE batches SET due_date = '2099-01-01' WHERE batch_id = $1`, ids["moved"])
+	testenv.Must(t, err)
+	_, err = svc.Exec(ctx, `UPDATE batches SET state = 'uploaded' WHERE batch_id = $1`, ids["hidden"])
 	testenv.Must(t, err)
 
 	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
@@ -114,13 +118,14 @@ func TestPageChecksBatchesAgainstTheAuditLog(t *testing.T) {
 	for _, want := range []string{
 		`(?s)data-batch="` + ids["confirmed"] + `".*?>overdue</strong>.*?<strong class="govuk-tag govuk-tag--red" data-log-disagrees="true">Disagrees with the audit log</strong>\s*<ul[^>]*><li>confirmed by deletion_` + ids["confirmed"] + `.json in the confirmations table, but the log has no accepted confirmation</li></ul>`,
 		`(?s)data-batch="` + ids["moved"] + `".*?13 Oct 2026</td>.*?>overdue</strong>.*?Disagrees with the audit log</strong>\s*<ul[^>]*><li>due date 2099-01-01 in the batches table; the log says 2026-10-13</li></ul>`,
+		`(?s)data-batch="` + ids["hidden"] + `".*?14 Oct 2026</td>.*?>overdue</strong>.*?Disagrees with the audit log</strong>\s*<ul[^>]*><li>the audit log shows this batch sent \(entry \d+\), but the batches table does not list it as sent</li></ul>`,
 	} {
 		if !regexp.MustCompile(want).Match(page) {
 			t.Errorf("page lacks %s:\n%s", want, page)
 		}
 	}
-	if n := strings.Count(string(page), "Disagrees with the audit log"); n != 2 {
-		t.Errorf("%d batches tagged as disagreeing, want 2 (the honest one agrees)", n)
+	if n := strings.Count(string(page), "Disagrees with the audit log"); n != 3 {
+		t.Errorf("%d batches tagged as disagreeing, want 3 (the honest one agrees)", n)
 	}
 
 	var api struct {
@@ -134,8 +139,8 @@ func TestPageChecksBatchesAgainstTheAuditLog(t *testing.T) {
 		} `json:"batches"`
 	}
 	testenv.Must(t, json.Unmarshal(get("/api/v1/batches"), &api))
-	if api.Counts["overdue"] != 2 || api.Counts["confirmed"] != 0 || api.Counts["awaiting"] != 1 {
-		t.Errorf("counts %v: want 2 overdue (per the log), 1 awaiting", api.Counts)
+	if api.Counts["overdue"] != 3 || api.Counts["confirmed"] != 0 || api.Counts["awaiting"] != 1 || len(api.Batches) != 4 {
+		t.Errorf("counts %v of %d batches: want 3 overdue (per the log), 1 awaiting", api.Counts, len(api.Batches))
 	}
 	for _, b := range api.Batches {
 		switch b.BatchID {
@@ -147,6 +152,10 @@ func TestPageChecksBatchesAgainstTheAuditLog(t *testing.T) {
 			if b.Status != "overdue" || b.DueDate != "2026-10-13" || len(b.LogDisagreements) != 1 || !strings.Contains(b.LogDisagreements[0], "2099-01-01") {
 				t.Errorf("moved due date: %+v", b)
 			}
+		case ids["hidden"]:
+			if b.Status != "overdue" || b.DueDate != "2026-10-14" || len(b.LogDisagreements) != 1 {
+				t.Errorf("hidden batch: %+v", b)
+			}
 		case ids["honest"]:
 			if b.Status != "awaiting" || b.LogDisagreements != nil {
 				t.Errorf("untouched batch: %+v", b)
@@ -154,7 +163,7 @@ func TestPageChecksBatchesAgainstTheAuditLog(t *testing.T) {
 		}
 	}
 	// The status filter is on the status the log proves.
-	if csv := string(get("/audit/batches.csv?status=overdue")); !strings.Contains(csv, ids["confirmed"]) || !strings.Contains(csv, ids["moved"]+",2026-09-02,2,") || strings.Contains(csv, "2099") {
+	if csv := string(get("/audit/batches.csv?status=overdue")); !strings.Contains(csv, ids["confirmed"]) || !strings.Contains(csv, ids["moved"]+",2026-09-02,2,") || !strings.Contains(csv, ids["hidden"]) || strings.Contains(csv, "2099") {
 		t.Errorf("CSV of overdue batches:\n%s", csv)
 	}
 
