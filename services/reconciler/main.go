@@ -383,7 +383,7 @@ func reconciler(cfg config, led *postgres.Ledger, log zerolog.Logger) *reconcile
 		Verify:         cfg.Receipts.verifier(),
 		AcceptUnsigned: cfg.Receipts.AcceptUnsigned,
 		SignatureGrace: cfg.Receipts.Grace,
-		Store: led,
+		Store:          led,
 		Open: func(ctx context.Context) (reconcile.Inbox, error) {
 			c, err := sftp.Dial(ctx, cfg.SFTP)
 			if err != nil {
