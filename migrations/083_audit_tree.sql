@@ -48,26 +48,28 @@ CREATE INDEX audit_checkpoints_latest ON audit_checkpoints (tree_size, checkpoin
 -- Append-only like audit_log (010): for every role, owners and superusers
 -- included, so that a change needs a deliberate DISABLE TRIGGER, which the
 -- signed checkpoints published elsewhere then expose.
-CREATE FUNCTION audit_tree_append_only() RETURNS trigger
+-- One function for every evidence table from here on (it names the table),
+-- rather than one per table as audit_log has.
+CREATE FUNCTION evidence_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
-        USING HINT = 'The audit tree and its checkpoints are never changed or removed.';
+        USING HINT = 'Audit evidence is never changed or removed; record a new row instead.';
 END;
 $$;
 
 CREATE TRIGGER audit_tree_no_update_delete
     BEFORE UPDATE OR DELETE ON audit_tree
-    FOR EACH ROW EXECUTE FUNCTION audit_tree_append_only();
+    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
 CREATE TRIGGER audit_tree_no_truncate
     BEFORE TRUNCATE ON audit_tree
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_tree_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
 CREATE TRIGGER audit_checkpoints_no_update_delete
     BEFORE UPDATE OR DELETE ON audit_checkpoints
-    FOR EACH ROW EXECUTE FUNCTION audit_tree_append_only();
+    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
 CREATE TRIGGER audit_checkpoints_no_truncate
     BEFORE TRUNCATE ON audit_checkpoints
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_tree_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
 
 DO $$
 BEGIN
@@ -87,4 +89,4 @@ GRANT SELECT, INSERT ON audit_tree, audit_checkpoints TO booklets_service;
 
 DROP TABLE audit_checkpoints;
 DROP TABLE audit_tree;
-DROP FUNCTION audit_tree_append_only();
+DROP FUNCTION evidence_append_only();

@@ -25,22 +25,15 @@ CREATE TABLE confirmation_signatures (
     CHECK (signer IS NULL OR signature IS NOT NULL)
 );
 
--- Append-only like audit_log (010) and audit_tree (083): for every role,
--- owners and superusers included.
-CREATE FUNCTION confirmation_signatures_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
-        USING HINT = 'The partner''s signed receipts are audit evidence: never changed or removed.';
-END;
-$$;
+-- Append-only like audit_log (010) and audit_tree (083), with 083's
+-- evidence_append_only: for every role, owners and superusers included.
 
 CREATE TRIGGER confirmation_signatures_no_update_delete
     BEFORE UPDATE OR DELETE ON confirmation_signatures
-    FOR EACH ROW EXECUTE FUNCTION confirmation_signatures_append_only();
+    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
 CREATE TRIGGER confirmation_signatures_no_truncate
     BEFORE TRUNCATE ON confirmation_signatures
-    FOR EACH STATEMENT EXECUTE FUNCTION confirmation_signatures_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
 
 DO $$
 BEGIN
@@ -59,4 +52,3 @@ GRANT SELECT, INSERT ON confirmation_signatures TO booklets_service;
 ---- create above / drop below ----
 
 DROP TABLE confirmation_signatures;
-DROP FUNCTION confirmation_signatures_append_only();
