@@ -15,6 +15,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"math"
@@ -140,8 +141,10 @@ func New(src Source, auth Auth, now func() time.Time, log zerolog.Logger, assets
 			}
 			return t.UTC().Format("2 Jan 2006 15:04 UTC")
 		},
-		"label": func(s reconcile.Status) string { return strings.ReplaceAll(string(s), "_", " ") },
-	}).ParseFS(templates, "templates/audit.html", "templates/auditlog.html")
+		"label":   statusLabel,
+		"tag":     statusTag,
+		"explain": statusExplanation,
+	}).ParseFS(templates, "templates/audit.html", "templates/auditlog.html", "templates/batch.html")
 	if err != nil {
 		return nil, fmt.Errorf("auditweb: parse templates: %w", err)
 	}
@@ -156,6 +159,8 @@ func New(src Source, auth Auth, now func() time.Time, log zerolog.Logger, assets
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("GET /audit", s.guard(s.handlePage))
 	mux.Handle("GET /audit/batches.csv", s.guard(s.handleCSV))
+	mux.Handle("GET /audit/batches/{id}", s.guard(s.handleBatch))
+	mux.Handle("GET /audit/app.css", http.HandlerFunc(serveCSS))
 	mux.Handle("GET /api/v1/batches", s.guard(s.handleJSON))
 	s.registerAuditLog(mux)
 	if s.assets != nil {
@@ -180,8 +185,16 @@ func (s *Server) guard(h func(http.ResponseWriter, *http.Request) error) http.Ha
 			return
 		}
 		if err := h(w, r); err != nil {
-			if ie, ok := err.(invalidInput); ok {
-				http.Error(w, string(ie), http.StatusBadRequest)
+			var fe filterErrors
+			if errors.As(err, &fe) {
+				// The page answers these itself (handlePage); the API with
+				// problem details, as the proof endpoints do; the CSV in
+				// plain text, which is what a download can show.
+				if strings.HasPrefix(r.URL.Path, "/api/") {
+					_ = badParameter(w, fe.Error())
+					return
+				}
+				http.Error(w, fe.Error(), http.StatusBadRequest)
 				return
 			}
 			s.log.Error().Err(err).Str("path", r.URL.Path).Msg("audit page failed")
@@ -262,59 +275,112 @@ func (s *Server) authorised(r *http.Request) bool {
 	return false
 }
 
-type invalidInput string
-
-func (e invalidInput) Error() string { return string(e) }
-
 type query struct {
 	From, To string
 	Status   string
+	// Search is a batch id (or part of one) or an order reference.
+	Search string
+	// HideEmpty leaves out the batches of days with no orders.
+	HideEmpty bool
+	// Found says what the search found (an order reference's batch);
+	// empty when there was no search or it was a batch id.
+	Found string
+}
+
+// fieldError is a mistyped filter, shown GOV.UK's way: in the error
+// summary at the top, linked to the field (ID), and beside it.
+type fieldError struct {
+	ID, Message string
+}
+
+// filterErrors are all of a request's mistyped filters.
+type filterErrors []fieldError
+
+func (e filterErrors) Error() string {
+	m := make([]string, len(e))
+	for i, f := range e {
+		m[i] = f.Message
+	}
+	return strings.Join(m, "; ")
+}
+
+// For returns the message for a field, "" when it is right.
+func (e filterErrors) For(id string) string {
+	for _, f := range e {
+		if f.ID == id {
+			return f.Message
+		}
+	}
+	return ""
+}
+
+func parseQuery(r *http.Request) query {
+	v := r.URL.Query()
+	return query{From: strings.TrimSpace(v.Get("from")), To: strings.TrimSpace(v.Get("to")), Status: v.Get("status"),
+		Search: strings.TrimSpace(v.Get("q")), HideEmpty: v.Get("hide_empty") != ""}
 }
 
 func (q query) filter() (reconcile.Filter, []reconcile.Status, error) {
 	var f reconcile.Filter
+	var errs filterErrors
 	var err error
 	if q.From != "" {
 		if f.From, err = time.Parse(time.DateOnly, q.From); err != nil {
-			return f, nil, invalidInput("from must be a date like 2025-03-31")
+			errs = append(errs, fieldError{"from", "Business date from must be a real date like 2025-03-31"})
 		}
 	}
 	if q.To != "" {
 		if f.To, err = time.Parse(time.DateOnly, q.To); err != nil {
-			return f, nil, invalidInput("to must be a date like 2025-03-31")
+			errs = append(errs, fieldError{"to", "Business date to must be a real date like 2025-03-31"})
 		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		errs = append(errs, fieldError{"to", "Business date to must be the same as or after business date from"})
 	}
 	var statuses []reconcile.Status
 	if q.Status != "" {
 		st, ok := reconcile.ParseStatus(q.Status)
 		if !ok {
-			return f, nil, invalidInput("status must be one of awaiting, confirmed, confirmed_early, overdue, rejected")
+			errs = append(errs, fieldError{"status", "Status must be one of awaiting, confirmed, confirmed_early, overdue, rejected"})
 		}
 		statuses = append(statuses, st)
+	}
+	if len(errs) > 0 {
+		return f, nil, errs
 	}
 	return f, statuses, nil
 }
 
 func (s *Server) load(r *http.Request) (query, []reconcile.View, []reconcile.View, error) {
-	q := query{From: r.URL.Query().Get("from"), To: r.URL.Query().Get("to"), Status: r.URL.Query().Get("status")}
+	q := parseQuery(r)
 	f, statuses, err := q.filter()
 	if err != nil {
 		return q, nil, nil, err
 	}
-	states, err := s.src.States(r.Context(), f)
+	all, shown, err := s.views(r.Context(), f, statuses)
 	if err != nil {
 		return q, nil, nil, err
 	}
+	shown, err = s.narrow(r.Context(), &q, shown)
+	return q, all, shown, err
+}
+
+// views reads the batches within f, checked against the audit log when
+// there is one: all of them, and those with one of the statuses.
+func (s *Server) views(ctx context.Context, f reconcile.Filter, statuses []reconcile.Status) (all, shown []reconcile.View, err error) {
+	states, err := s.src.States(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
 	now := s.now()
 	if s.Trail != nil {
-		t, err := s.Trail.BatchTrail(r.Context())
+		t, err := s.Trail.BatchTrail(ctx)
 		if err != nil {
-			return q, nil, nil, err
+			return nil, nil, err
 		}
-		return q, reconcile.CheckedViews(states, t, f, s.Calendar, now), reconcile.CheckedViews(states, t, f, s.Calendar, now, statuses...), nil
+		return reconcile.CheckedViews(states, t, f, s.Calendar, now), reconcile.CheckedViews(states, t, f, s.Calendar, now, statuses...), nil
 	}
-	all := reconcile.Views(states, now)
-	return q, all, reconcile.Views(states, now, statuses...), nil
+	return reconcile.Views(states, now), reconcile.Views(states, now, statuses...), nil
 }
 
 type pageData struct {
@@ -325,7 +391,9 @@ type pageData struct {
 	Views    []reconcile.View
 	Total    int
 	Now      time.Time
-	CSVQuery string
+	// CSVQuery is the filters, re-encoded (so safe in the link) and
+	// marked as such: html/template would escape a raw "=" and lose them.
+	CSVQuery template.URL
 	Assets   bool
 	// VolunteerReviews is false when no volunteer source is set.
 	VolunteerReviews bool
@@ -338,6 +406,11 @@ type pageData struct {
 	// AuditLog is the transparency log's latest checkpoint; nil without
 	// an AuditLog.
 	AuditLog *logData
+	// Errors are the mistyped filters; none when the filters are right.
+	Errors filterErrors
+	// Orders is how many orders each shown batch holds (OrderCountSource);
+	// nil without one.
+	Orders map[string]int
 }
 
 type retentionData struct {
@@ -348,12 +421,30 @@ type retentionData struct {
 
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 	q, all, shown, err := s.load(r)
-	if err != nil {
+	var errs filterErrors
+	if errors.As(err, &errs) {
+		// A mistyped filter: the page as it is without the filters, the
+		// error summary at the top, and no batch table (it would not be
+		// the batches asked for).
+		if all, _, err = s.views(r.Context(), reconcile.Filter{}, nil); err != nil {
+			return err
+		}
+		shown = nil
+	} else if err != nil {
 		return err
 	}
 	counts, oldest := reconcile.Summarise(all)
 	d := pageData{Query: q, Statuses: reconcile.Statuses, Counts: counts, Oldest: oldest, Views: shown,
-		Total: len(all), Now: s.now(), CSVQuery: r.URL.RawQuery, Assets: s.assets != nil}
+		Total: len(all), Now: s.now(), CSVQuery: template.URL(r.URL.Query().Encode()), Assets: s.assets != nil, Errors: errs}
+	if oc, ok := s.src.(OrderCountSource); ok && len(shown) > 0 {
+		ids := make([]string, len(shown))
+		for i, v := range shown {
+			ids[i] = v.ID
+		}
+		if d.Orders, err = oc.OrderCounts(r.Context(), ids); err != nil {
+			return err
+		}
+	}
 	if s.Volunteers != nil {
 		overdue, err := s.Volunteers.Overdue(r.Context())
 		if err != nil {
@@ -388,6 +479,9 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("render audit page: %w", err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if len(errs) > 0 {
+		w.WriteHeader(http.StatusBadRequest)
+	}
 	_, err = w.Write([]byte(b.String()))
 	return err
 }

@@ -116,9 +116,9 @@ func TestPageChecksBatchesAgainstTheAuditLog(t *testing.T) {
 
 	page := get("/audit")
 	for _, want := range []string{
-		`(?s)data-batch="` + ids["confirmed"] + `".*?>overdue</strong>.*?<strong class="govuk-tag govuk-tag--red" data-log-disagrees="true">Disagrees with the audit log</strong>\s*<ul[^>]*><li>confirmed by deletion_` + ids["confirmed"] + `.json in the confirmations table, but the log has no accepted confirmation</li></ul>`,
-		`(?s)data-batch="` + ids["moved"] + `".*?13 Oct 2026</td>.*?>overdue</strong>.*?Disagrees with the audit log</strong>\s*<ul[^>]*><li>due date 2099-01-01 in the batches table; the log says 2026-10-13</li></ul>`,
-		`(?s)data-batch="` + ids["hidden"] + `".*?14 Oct 2026</td>.*?>overdue</strong>.*?Disagrees with the audit log</strong>\s*<ul[^>]*><li>the audit log shows this batch sent \(entry \d+\), but the batches table does not list it as sent</li></ul>`,
+		`(?s)data-batch="` + ids["confirmed"] + `".*?>Overdue</strong>.*?<strong class="govuk-tag govuk-tag--red" data-log-disagrees="true">Disagrees with the audit log</strong>\s*<ul[^>]*><li>confirmed by deletion_` + ids["confirmed"] + `.json in the confirmations table, but the log has no accepted confirmation</li></ul>`,
+		`(?s)data-batch="` + ids["moved"] + `".*?13 Oct 2026</td>.*?>Overdue</strong>.*?Disagrees with the audit log</strong>\s*<ul[^>]*><li>due date 2099-01-01 in the batches table; the log says 2026-10-13</li></ul>`,
+		`(?s)data-batch="` + ids["hidden"] + `".*?14 Oct 2026</td>.*?>Overdue</strong>.*?Disagrees with the audit log</strong>\s*<ul[^>]*><li>the audit log shows this batch sent \(entry \d+\), but the batches table does not list it as sent</li></ul>`,
 	} {
 		if !regexp.MustCompile(want).Match(page) {
 			t.Errorf("page lacks %s:\n%s", want, page)
