@@ -40,6 +40,12 @@ const partnerKey = "0123456789ABCDEF0123456789ABCDEF01234567"
 
 func newPageEnv(t *testing.T) *pageEnv {
 	t.Helper()
+	return newPageEnvWithAssets(t, nil)
+}
+
+// newPageEnvWithAssets is newPageEnv serving GOV.UK Frontend's files too.
+func newPageEnvWithAssets(t *testing.T, assets http.Handler) *pageEnv {
+	t.Helper()
 	ctx := context.Background()
 	dbURL := testenv.Database(t)
 	clock := testenv.NewClock(time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC))
@@ -107,7 +113,7 @@ func newPageEnv(t *testing.T) *pageEnv {
 	}))
 
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
-	srv, err := auditors.New(led, auditors.Auth{Token: token}, func() time.Time { return now }, zerolog.Nop(), nil)
+	srv, err := auditors.New(led, auditors.Auth{Token: token}, func() time.Time { return now }, zerolog.Nop(), assets)
 	testenv.Must(t, err)
 	srv.Trail = postgres.AuditTrail{DB: db}
 	srv.AuditLog = postgres.AuditTree{DB: db}
