@@ -284,7 +284,9 @@ type query struct {
 	HideEmpty bool
 	// Found says what the search found (an order reference's batch);
 	// empty when there was no search or it was a batch id.
-	Found string
+	// FoundBatch is the batch it found, whose trail the page links to.
+	Found      string
+	FoundBatch string
 }
 
 // fieldError is a mistyped filter, shown GOV.UK's way: in the error

@@ -104,7 +104,7 @@ func (s *Server) narrow(ctx context.Context, q *query, views []reconcile.View) (
 				q.Found = fmt.Sprintf("Order %s is in no batch: not sent yet, or erased before it was.", ref)
 				return nil, nil
 			case found:
-				q.Found = fmt.Sprintf("Order %s went to the partner in batch %s.", ref, id)
+				q.Found, q.FoundBatch = fmt.Sprintf("Order %s went to the partner in batch %s.", ref, id), id
 				var out []reconcile.View
 				for _, v := range views {
 					if v.ID == id {

@@ -186,7 +186,7 @@ func TestPageFindingAids(t *testing.T) {
 	// An order reference, typed as a person would (lower case, no dashes).
 	typed := strings.ToLower(strings.ReplaceAll(e.ref.String(), "-", ""))
 	_, page = e.get(t, "/audit?q="+typed, true)
-	mustMatch(t, "reference search", page, `href="/audit/batches.csv\?q=`+typed+`" download`, `id="search-found">Order `+e.ref.String()+` went to the partner in batch `+full+`\.<`)
+	mustMatch(t, "reference search", page, `href="/audit/batches.csv\?q=`+typed+`" download`, `id="search-found">Order `+e.ref.String()+` went to the partner in batch `+full+`\.\s*<a class="govuk-link" href="/audit/batches/`+full+`" id="search-found-trail">`)
 	if strings.Contains(page, `data-batch="`+other+`"`) || !strings.Contains(page, `data-batch="`+full+`"`) || strings.Contains(page, "E09000001") || strings.Contains(page, "standard") {
 		t.Errorf("reference search shows other batches or order details:\n%s", page)
 	}
