@@ -71,11 +71,12 @@ func TestJunkInTheConfirmationsFolder(t *testing.T) {
 	}
 	rejected, err := os.ReadDir(e.srv.Path("confirmations", "rejected"))
 	testenv.Must(t, err)
-	if len(rejected) != files-1 {
-		t.Errorf("%d files in the rejected folder, want %d", len(rejected), files-1)
+	// Each with its reason file.
+	if len(rejected) != 2*(files-1) {
+		t.Errorf("%d files in the rejected folder, want %d", len(rejected), 2*(files-1))
 	}
 	quarantined, _ := filepath.Glob(e.srv.Path("confirmations", "rejected", "deletion_B-BIG.json.oversized-*"))
-	if len(quarantined) != 1 {
+	if len(quarantined) != 2 { // and its reason file
 		t.Errorf("oversized file quarantined as %v", quarantined)
 	}
 
@@ -104,9 +105,16 @@ func TestJunkInTheConfirmationsFolder(t *testing.T) {
 			t.Errorf("unmatched entry %s = %v, want %v (%v)", k, details[k], n, details)
 		}
 	}
+	// Listed one by one for the auditors, each with its reason.
+	var listed, unknown int
+	testenv.Must(t, e.db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE why = 'unknown_batch' AND batch_id LIKE 'B-GHOST%' AND reason LIKE 'unknown batch%')
+		FROM unmatched_confirmations`).Scan(&listed, &unknown))
+	if listed != files-3 || unknown != ghosts {
+		t.Errorf("%d unmatched files listed (%d unknown batches), want %d (%d)", listed, unknown, files-3, ghosts)
+	}
 	var reason string
 	testenv.Must(t, e.db.QueryRow(ctx, "SELECT reason FROM confirmations WHERE batch_id = 'B-NUL'").Scan(&reason))
-	if reason != "deleted_by holds control characters" {
+	if !strings.HasPrefix(reason, "deleted_by holds control characters. Correct the file") {
 		t.Errorf("B-NUL rejected for %q", reason)
 	}
 

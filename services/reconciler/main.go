@@ -97,14 +97,18 @@ alerts_raised.
 Checks the audit log's hash chain; prints the head (seq and hash) to note
 for the next visit, or the first broken entry and exits 1.
 `,
-	"report": `Usage: reconciler report [--from DATE] [--to DATE] [--format csv|json]
+	"report": `Usage: reconciler report [--from DATE] [--to DATE] [--format csv|json] [--unmatched]
 
 Lists the sent batches of business dates DATE (YYYY-MM-DD) to DATE,
-inclusive, with their deletion status.
+inclusive, with their deletion status, when the partner deleted them and
+any deviation.
 
   --from DATE        first business date (default: the first)
   --to DATE          last business date (default: the last)
   --format csv|json  output format (default csv)
+  --unmatched        list instead the files in the confirmations folder that
+                     named no batch of ours (seen on London dates DATE to DATE),
+                     with the reason given to the partner
 `,
 	"volunteers": volunteersUsage,
 	"audit":      auditUsage,
@@ -397,8 +401,9 @@ func reconciler(cfg config, led *postgres.Ledger, log zerolog.Logger) *reconcile
 
 // reportArgs is a parsed `reconciler report` command line.
 type reportArgs struct {
-	filter reconcile.Filter
-	format string
+	filter    reconcile.Filter
+	format    string
+	unmatched bool
 }
 
 func parseReport(args []string) (reportArgs, error) {
@@ -407,13 +412,14 @@ func parseReport(args []string) (reportArgs, error) {
 	from := fs.String("from", "", "first business date, YYYY-MM-DD")
 	to := fs.String("to", "", "last business date, YYYY-MM-DD")
 	format := fs.String("format", "csv", "csv or json")
+	unmatched := fs.Bool("unmatched", false, "list the files that named no batch of ours")
 	if err := fs.Parse(args); err != nil {
 		return reportArgs{}, fmt.Errorf("report: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return reportArgs{}, fmt.Errorf("report: unexpected argument %q", fs.Arg(0))
 	}
-	a := reportArgs{format: *format}
+	a := reportArgs{format: *format, unmatched: *unmatched}
 	if a.format != "csv" && a.format != "json" {
 		return a, fmt.Errorf("report: --format %q is not csv or json", a.format)
 	}
@@ -434,6 +440,22 @@ func parseReport(args []string) (reportArgs, error) {
 }
 
 func report(ctx context.Context, a reportArgs, led *postgres.Ledger, now func() time.Time, stdout io.Writer) error {
+	if a.unmatched {
+		// London dates, as the batches' business dates: from its first
+		// instant to the first instant of the day after to.
+		var from, to time.Time
+		if !a.filter.From.IsZero() {
+			from = time.Date(a.filter.From.Year(), a.filter.From.Month(), a.filter.From.Day(), 0, 0, 0, 0, businessday.London())
+		}
+		if !a.filter.To.IsZero() {
+			to = time.Date(a.filter.To.Year(), a.filter.To.Month(), a.filter.To.Day()+1, 0, 0, 0, 0, businessday.London())
+		}
+		files, err := led.Unmatched(ctx, from, to, 0)
+		if err != nil {
+			return err
+		}
+		return reconcile.WriteUnmatched(stdout, a.format, files)
+	}
 	states, err := led.States(ctx, a.filter)
 	if err != nil {
 		return err

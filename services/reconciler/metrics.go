@@ -82,7 +82,7 @@ func newRecordsCollector(led ledgerReader, trail reconcile.AuditTrail, cal *work
 			"Sent batches whose batches or confirmations table rows disagree with the verified audit log (a status, due date or confirmation the log does not prove), or every sent batch when the log does not verify (alert if > 0).",
 			nil, nil),
 		batches: prometheus.NewDesc("booklets_reconciler_batches",
-			"Sent batches by deletion status (awaiting, confirmed, confirmed_early, overdue, rejected), as on the auditors' page.",
+			"Sent batches by deletion status (awaiting, confirmed, confirmed_early, confirmed_late, overdue, rejected), as on the auditors' page.",
 			[]string{"status"}, nil),
 		overdue: prometheus.NewDesc("booklets_reconciler_overdue_batches",
 			"Batches whose deletion due date has passed without an accepted confirmation from the partner, whatever their status (alert if > 0).",

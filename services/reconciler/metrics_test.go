@@ -87,7 +87,7 @@ func TestMetrics(t *testing.T) {
 		"booklets_reconciler_last_rejected_confirmation_timestamp_seconds", "booklets_reconciler_last_run_timestamp_seconds",
 		"booklets_reconciler_sign_in_failures_total",
 	}, map[string][]string{
-		"status": {"accepted", "rejected", "unmatched", "duplicate", "awaiting", "confirmed", "confirmed_early", "overdue"},
+		"status": {"accepted", "rejected", "unmatched", "duplicate", "awaiting", "confirmed", "confirmed_early", "confirmed_late", "overdue"},
 		"result": {"ok", "failed", "refused", "limited"},
 	})
 	for _, c := range []struct {

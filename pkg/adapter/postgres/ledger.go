@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -96,9 +97,10 @@ func (l *Ledger) Record(ctx context.Context, f reconcile.File, now time.Time, ju
 			}
 		}
 		rec = judge(batch, accepted)
-		if rec.Unmatched {
+		if rec.Unmatched || rec.Same {
 			// Not a confirmation of any batch of ours: the run's summary
-			// counts it (RecordRun).
+			// counts it (RecordRun). Or the accepted confirmation again:
+			// nothing new to record, and not a rejection.
 			return nil
 		}
 		var count *int
@@ -240,6 +242,21 @@ func (l *Ledger) RecordRun(ctx context.Context, run reconcile.Run) error {
 		if s.Unmatched == 0 {
 			return nil
 		}
+		for _, u := range run.Unmatched {
+			var sha *string
+			if u.FileSHA256 != "" {
+				sha = &u.FileSHA256
+			}
+			// The name is the partner's (or anyone's with access to the
+			// folder): made storable rather than refused, or the file
+			// would fail every run.
+			_, err := tx.Exec(ctx, `INSERT INTO unmatched_confirmations (seen_at, file_name, file_sha256, why, batch_id, reason)
+				VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6) ON CONFLICT DO NOTHING`,
+				u.SeenAt, storable(u.FileName), sha, u.Why, storable(u.BatchID), storable(u.Reason))
+			if err != nil {
+				return fmt.Errorf("list unmatched file: %w", err)
+			}
+		}
 		details := map[string]any{"files": s.Unmatched, "run_started_at": run.StartedAt.UTC().Format(time.RFC3339)}
 		for _, why := range []string{reconcile.BadName, reconcile.UnknownBatch, reconcile.Oversized} {
 			details[why] = s.UnmatchedBy[why]
@@ -252,6 +269,44 @@ func (l *Ledger) RecordRun(ctx context.Context, run reconcile.Run) error {
 		return fmt.Errorf("ledger: record reconciliation run: %w", err)
 	}
 	return nil
+}
+
+// storable is s as PostgreSQL text can hold it: valid UTF-8, no NUL.
+func storable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// Unmatched lists the files that named no batch of ours, seen from from
+// to to (zero: unbounded), newest first, at most limit (0: all).
+func (l *Ledger) Unmatched(ctx context.Context, from, to time.Time, limit int) ([]reconcile.UnmatchedFile, error) {
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	var f, t *time.Time
+	if !from.IsZero() {
+		f = &from
+	}
+	if !to.IsZero() {
+		t = &to
+	}
+	rows, err := l.db.Query(ctx, `SELECT seen_at, file_name, coalesce(file_sha256, ''), why, coalesce(batch_id, ''), reason
+		FROM unmatched_confirmations
+		WHERE ($1::timestamptz IS NULL OR seen_at >= $1) AND ($2::timestamptz IS NULL OR seen_at < $2)
+		ORDER BY seen_at DESC, unmatched_id DESC LIMIT $3`, f, t, lim)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read unmatched files: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (reconcile.UnmatchedFile, error) {
+		var u reconcile.UnmatchedFile
+		err := row.Scan(&u.SeenAt, &u.FileName, &u.FileSHA256, &u.Why, &u.BatchID, &u.Reason)
+		u.SeenAt = u.SeenAt.UTC()
+		return u, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read unmatched files: %w", err)
+	}
+	return out, nil
 }
 
 // Stats are the alert figures, from the records of every run whichever

@@ -58,17 +58,39 @@ func (f *Confirmations) Read(ctx context.Context, name string) ([]byte, error) {
 }
 
 // Done moves a handled file: accepted ones to the processed folder under
-// their own name, rejected ones to the rejected folder with the start of
-// their content hash added, so that two different rejected files of the
-// same name are both kept. The signature file, if any, goes with it, its
-// name the file's new name plus .asc; it is moved first, so that a failure
-// in between leaves the confirmation, which the next run moves again
+// their own name; a repeat of an accepted one (or an accepted one whose
+// name is taken there already) to the processed folder with the start of
+// its content hash added, so that the accepted file is never replaced;
+// rejected ones to the rejected folder with the start of their content
+// hash added, so that two different rejected files of the same name are
+// both kept, and the reason file beside them (written first: a failure
+// after it leaves the file, which the next run moves again, with the same
+// reason file). The signature file, if any, goes with it, its name the
+// file's new name plus .asc; it is moved first, so that a failure in
+// between leaves the confirmation, which the next run moves again
 // (recorded: a duplicate), and not a lone signature.
-func (f *Confirmations) Done(ctx context.Context, file reconcile.File, accepted bool) error {
-	to := path.Join(f.processed, file.Name)
-	if !accepted {
-		ext := path.Ext(file.Name)
-		to = path.Join(f.rejected, fmt.Sprintf("%s.%s%s", stem(file.Name), file.SHA256[:12], shortExt(ext)))
+func (f *Confirmations) Done(ctx context.Context, file reconcile.File, move reconcile.Move, reason string) error {
+	hashed := fmt.Sprintf("%s.%s%s", stem(file.Name), file.SHA256[:12], shortExt(path.Ext(file.Name)))
+	var to string
+	switch move {
+	case reconcile.MoveProcessed:
+		to = path.Join(f.processed, file.Name)
+		taken, err := f.client.Exists(to)
+		if err != nil {
+			return err
+		}
+		if taken {
+			to = path.Join(f.processed, hashed)
+		}
+	case reconcile.MoveRepeat:
+		to = path.Join(f.processed, hashed)
+	case reconcile.MoveRejected:
+		to = path.Join(f.rejected, hashed)
+		if err := f.client.WriteFile(to+reconcile.ReasonExt, []byte(reason)); err != nil {
+			return fmt.Errorf("write the reason file: %w", err)
+		}
+	default:
+		return fmt.Errorf("sftp: move %s: unknown destination %d", file.Name, move)
 	}
 	if file.Sig.Data != nil {
 		if err := f.client.Move(path.Join(f.dir, file.Name+reconcile.SigExt), to+reconcile.SigExt); err != nil {
@@ -80,9 +102,13 @@ func (f *Confirmations) Done(ctx context.Context, file reconcile.File, accepted 
 
 // Quarantine moves a file that was not read (too large) to the rejected
 // folder as <name>.<why>-<time>, so that it stops failing every run and
-// its name says why it was set aside; the time keeps each one.
-func (f *Confirmations) Quarantine(ctx context.Context, name, why string, now time.Time) error {
+// its name says why it was set aside; the time keeps each one. Its reason
+// file is written beside it first.
+func (f *Confirmations) Quarantine(ctx context.Context, name, why string, now time.Time, reason string) error {
 	to := path.Join(f.rejected, fmt.Sprintf("%s%s.%s-%s", stem(name), shortExt(path.Ext(name)), why, now.UTC().Format("20060102T150405.000000000Z")))
+	if err := f.client.WriteFile(to+reconcile.ReasonExt, []byte(reason)); err != nil {
+		return fmt.Errorf("write the reason file: %w", err)
+	}
 	return f.client.Move(path.Join(f.dir, name), to)
 }
 

@@ -412,6 +412,40 @@ func (c *Client) Move(from, to string) error {
 	return c.rename(from, to)
 }
 
+// Exists tells whether a remote path exists.
+func (c *Client) Exists(p string) (bool, error) {
+	_, err := c.sftp.Stat(p)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: stat %s: %v", ErrUnavailable, p, err)
+}
+
+// WriteFile writes a small remote file (a reason file for the partner)
+// under a hidden temporary name and renames it, so that the partner never
+// reads it half-written; an existing file of the name is replaced.
+func (c *Client) WriteFile(p string, data []byte) error {
+	if err := c.sftp.MkdirAll(path.Dir(p)); err != nil {
+		return fmt.Errorf("%w: create folder %s: %v", ErrUnavailable, path.Dir(p), err)
+	}
+	tmp := path.Join(path.Dir(p), TempName(path.Base(p)))
+	f, err := c.sftp.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("%w: create %s: %v", ErrUnavailable, tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("%w: write %s: %v", ErrUnavailable, tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%w: write %s: %v", ErrUnavailable, tmp, err)
+	}
+	return c.rename(tmp, p)
+}
+
 // Remove deletes a remote file; a missing file is not an error.
 func (c *Client) Remove(p string) error {
 	if err := c.sftp.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -2,7 +2,7 @@
 // time: it reads the partner's deletion confirmations, judges each against
 // the batch as we recorded it, records the outcome in the auditors' record,
 // and works out the status of every batch (awaiting, confirmed,
-// confirmed_early, overdue, rejected), raising an alert for overdue ones.
+// confirmed_early, confirmed_late, overdue, rejected), raising an alert for overdue ones.
 //
 // It imports no driver: the confirmations folder (Inbox) and the database
 // (Store) are interfaces implemented by pkg/adapter/sftp and pkg/adapter/postgres.
@@ -39,8 +39,12 @@ type Status string
 const (
 	// Awaiting: the due date has not passed and no confirmation is accepted.
 	Awaiting Status = "awaiting"
-	// Confirmed: deletion confirmed on or after the due date.
+	// Confirmed: deletion confirmed, done on the due date.
 	Confirmed Status = "confirmed"
+	// ConfirmedLate: deletion confirmed, but done after the due date: the
+	// data was kept longer than agreed, a deviation the partner must hear
+	// about as much as an early one.
+	ConfirmedLate Status = "confirmed_late"
 	// ConfirmedEarly: deletion confirmed, but done before the due date (the
 	// 30th working day after delivery): recorded, and flagged as a deviation.
 	ConfirmedEarly Status = "confirmed_early"
@@ -56,7 +60,7 @@ const (
 )
 
 // Statuses lists every status, in the order pages show them.
-var Statuses = []Status{Overdue, Rejected, Awaiting, ConfirmedEarly, Confirmed}
+var Statuses = []Status{Overdue, Rejected, Awaiting, ConfirmedEarly, ConfirmedLate, Confirmed}
 
 // ParseStatus accepts a status name.
 func ParseStatus(s string) (Status, bool) {
@@ -83,6 +87,8 @@ type Confirmation struct {
 	DeletedAt     time.Time `json:"deleted_at"`
 	DeletedBy     string    `json:"deleted_by,omitempty"`
 }
+
+const utf8BOM = "\xef\xbb\xbf"
 
 var filePattern = regexp.MustCompile(`^deletion_([A-Za-z0-9][A-Za-z0-9._-]{0,99})\.json$`)
 var hexPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -142,7 +148,10 @@ func Parse(f File) (Confirmation, error) {
 	if !ok {
 		return Confirmation{}, errors.New("file name is not deletion_<batch_id>.json")
 	}
-	dec := json.NewDecoder(bytes.NewReader(f.Data))
+	// A byte order mark (Windows editors add one) is not part of the JSON;
+	// the signature still covers the bytes as sent. CRLF line endings are
+	// JSON whitespace already.
+	dec := json.NewDecoder(bytes.NewReader(bytes.TrimPrefix(f.Data, []byte(utf8BOM))))
 	dec.DisallowUnknownFields()
 	var c Confirmation
 	if err := dec.Decode(&c); err != nil {
@@ -246,6 +255,32 @@ type Recorded struct {
 	// is not recorded on its own, only counted in the run's summary
 	// (see Run), so that a folder of junk does not flood the audit log.
 	Unmatched bool
+	// Same: the batch is already confirmed and this file says the same
+	// (count, checksum, deleted_at within SameWithin): a copy, or one the
+	// partner regenerated. Neither accepted again nor a rejection: it is
+	// not recorded, only moved out of the folder (MoveRepeat).
+	Same bool
+}
+
+// SameWithin is how far apart two confirmations' deleted_at may be and
+// still be the same confirmation: a regenerated file written from the
+// partner's deletion log may round the time differently, or be stamped
+// with the minute it was rewritten.
+const SameWithin = time.Minute
+
+// sameFacts tells whether a confirmation says what the accepted one said.
+func sameFacts(c Confirmation, accepted *Recorded) (bool, []string) {
+	var diff []string
+	if accepted.Conf.RecordCount != nil && *c.RecordCount != *accepted.Conf.RecordCount {
+		diff = append(diff, fmt.Sprintf("record_count %d, not %d", *c.RecordCount, *accepted.Conf.RecordCount))
+	}
+	if !strings.EqualFold(c.SHA256, accepted.Conf.SHA256) {
+		diff = append(diff, "another sha256")
+	}
+	if d := c.DeletedAt.Sub(accepted.Conf.DeletedAt).Abs(); d > SameWithin {
+		diff = append(diff, fmt.Sprintf("deleted_at %s, not %s", c.DeletedAt.UTC().Format(time.RFC3339), accepted.Conf.DeletedAt.UTC().Format(time.RFC3339)))
+	}
+	return len(diff) == 0, diff
 }
 
 // Judge decides on a confirmation file against the batch it names (nil
@@ -262,32 +297,43 @@ func Judge(f File, batch *Batch, accepted *Recorded, now time.Time) Recorded {
 		r.BatchID, _ = BatchIDFromFileName(f.Name)
 		r.Conf = Confirmation{BatchID: r.BatchID}
 	}
-	reject := func(format string, args ...any) Recorded {
-		r.Reason = fmt.Sprintf(format, args...)
+	// Each reason says what was wrong and what to change: it goes back to
+	// the partner in the reason file beside the rejected file, and is what
+	// auditors read on the page.
+	reject := func(fix string, format string, args ...any) Recorded {
+		r.Reason = fmt.Sprintf(format, args...) + ". " + fix
 		return r
 	}
+	const fixContent = "Correct the file, sign it again and upload it again as " // + name
 	switch {
 	case err != nil:
-		return reject("%v", err)
+		return reject(fixContent+f.Name+" (see docs/partner-interface.md, Deletion confirmations, for the format).", "%v", err)
 	case batch == nil:
-		return reject("unknown batch %q", c.BatchID)
+		return reject("Check the batch id against the names of the files we sent; nothing needs confirming for a batch we did not send.", "unknown batch %q", c.BatchID)
 	case f.Sig.Problem != "":
 		// Before the content: what an unauthenticated file says about the
 		// batch is not the partner's word.
-		return reject("%s", f.Sig.Problem)
+		return reject("Sign the file with the key you registered with us (gpg --armor --detach-sign "+f.Name+") and upload the .asc, then the .json again.", "%s", f.Sig.Problem)
 	case !batch.Sent():
-		return reject("batch %q has not been sent", c.BatchID)
+		return reject("Check the batch id: confirm only batches you received.", "batch %q has not been sent", c.BatchID)
 	case accepted != nil:
-		return reject("batch %q was already confirmed by %s received %s", c.BatchID, accepted.FileName, accepted.ReceivedAt.UTC().Format(time.RFC3339))
+		same, diff := sameFacts(c, accepted)
+		if same {
+			r.Same = true
+			return r
+		}
+		return reject("The earlier confirmation stands; if it was wrong, contact us rather than sending another.",
+			"batch %q was already confirmed by %s received %s, and this file says something else (%s)",
+			c.BatchID, accepted.FileName, accepted.ReceivedAt.UTC().Format(time.RFC3339), strings.Join(diff, "; "))
 	case *c.RecordCount != batch.RecordCount:
-		return reject("record_count %d does not match the %d records sent", *c.RecordCount, batch.RecordCount)
+		return reject(fixContent+f.Name+" with the record_count from our manifest.", "record_count %d does not match the %d records sent", *c.RecordCount, batch.RecordCount)
 	case c.SHA256 != strings.ToLower(batch.SHA256):
-		return reject("sha256 does not match the batch file sent (expected %s)", batch.SHA256)
+		return reject(fixContent+f.Name+" with the sha256 from our manifest (of the file as sent, before decrypting).", "sha256 does not match the batch file sent (expected %s)", batch.SHA256)
 	case c.DeletedAt.Before(batch.SentAt):
-		return reject("deleted_at %s is before the batch was sent (%s)", c.DeletedAt.UTC().Format(time.RFC3339), batch.SentAt.UTC().Format(time.RFC3339))
+		return reject(fixContent+f.Name+" with the time you deleted the batch.", "deleted_at %s is before the batch was sent (%s)", c.DeletedAt.UTC().Format(time.RFC3339), batch.SentAt.UTC().Format(time.RFC3339))
 	case c.DeletedAt.After(now.Add(time.Hour)):
 		// An hour's grace for clocks that disagree.
-		return reject("deleted_at %s is in the future", c.DeletedAt.UTC().Format(time.RFC3339))
+		return reject(fixContent+f.Name+" with the time you deleted the batch, with its time zone offset (Z for UTC).", "deleted_at %s is in the future", c.DeletedAt.UTC().Format(time.RFC3339))
 	}
 	r.Accepted = true
 	r.Early = londonDate(c.DeletedAt).Before(batch.DueDate)
@@ -322,6 +368,8 @@ func StatusOf(b Batch, accepted *Recorded, lastRejected bool, today time.Time) S
 	switch {
 	case accepted != nil && accepted.Early:
 		return ConfirmedEarly
+	case accepted != nil && londonDate(accepted.Conf.DeletedAt).After(b.DueDate):
+		return ConfirmedLate
 	case accepted != nil:
 		return Confirmed
 	case lastRejected:

@@ -119,3 +119,96 @@ func TestSummariseOldestOverdue(t *testing.T) {
 		t.Errorf("oldest overdue %+v, want B1 (rejected)", oldest)
 	}
 }
+
+// What a partner's tools do to a file that is right: a byte order mark
+// and CRLF line endings are tolerated.
+func TestJudgeToleratesBOMAndCRLF(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 4, 15, 7, 0, 0, 0, time.UTC)
+	crlf := strings.NewReplacer("{", "{\r\n  ", ",", ",\r\n  ", "}", "\r\n}\r\n").Replace(good)
+	for name, body := range map[string]string{"BOM": "\xef\xbb\xbf" + good, "CRLF": crlf, "BOM and CRLF": "\xef\xbb\xbf" + crlf} {
+		if r := reconcile.Judge(file("deletion_B1.json", body), &batch, nil, now); !r.Accepted {
+			t.Errorf("%s: rejected for %q", name, r.Reason)
+		}
+	}
+	// A BOM in the middle is not a BOM: still a syntax error.
+	if r := reconcile.Judge(file("deletion_B1.json", good[:1]+"\xef\xbb\xbf"+good[1:]), &batch, nil, now); r.Accepted {
+		t.Error("a BOM inside the object was accepted")
+	}
+}
+
+// A batch already confirmed: a regenerated confirmation that says the same
+// (count, checksum, deleted_at within a minute) is the same confirmation,
+// neither accepted again nor rejected; one that says otherwise is
+// rejected with a reason that says what differs.
+func TestJudgeRegenerated(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 4, 15, 7, 0, 0, 0, time.UTC)
+	first := reconcile.Judge(file("deletion_B1.json", good), &batch, nil, now)
+	if !first.Accepted {
+		t.Fatalf("first: %q", first.Reason)
+	}
+	for _, tc := range []struct {
+		name, body string
+		same       bool
+		reason     string
+	}{
+		{"byte-identical", good, true, ""},
+		{"regenerated: UTC, 40 s later, lower-case checksum, a role added",
+			`{"deleted_by":"DPO","format_version":1,"batch_id":"B1","record_count":3,"sha256":"` + strings.Repeat("ab", 32) + `","deleted_at":"2025-04-14T09:00:40Z"}`, true, ""},
+		{"deleted 2 minutes apart", strings.Replace(good, "10:00:00", "10:02:00", 1), false, "deleted_at 2025-04-14T09:02:00Z, not 2025-04-14T09:00:00Z"},
+		{"another count", strings.Replace(good, `"record_count":3`, `"record_count":4`, 1), false, "record_count 4, not 3"},
+		{"another checksum", strings.Replace(good, "ABAB", "CDCD", 1), false, "another sha256"},
+	} {
+		r := reconcile.Judge(file("deletion_B1.json", tc.body), &batch, &first, now.Add(time.Hour))
+		if r.Accepted || r.Same != tc.same || !strings.Contains(r.Reason, tc.reason) || (tc.same && r.Reason != "") {
+			t.Errorf("%s: accepted %v same %v reason %q; want same %v, reason with %q", tc.name, r.Accepted, r.Same, r.Reason, tc.same, tc.reason)
+		}
+		if !tc.same && !strings.Contains(r.Reason, "already confirmed by deletion_B1.json") {
+			t.Errorf("%s: reason %q does not name the accepted file", tc.name, r.Reason)
+		}
+	}
+}
+
+// Every rejection tells the partner what to change, not only what was
+// wrong: the reason ends with advice.
+func TestRejectionReasonsSayWhatToChange(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 4, 15, 7, 0, 0, 0, time.UTC)
+	for name, body := range map[string]string{
+		"count":    strings.Replace(good, `"record_count":3`, `"record_count":4`, 1),
+		"checksum": strings.Replace(good, "ABAB", "CDCD", 1),
+		"syntax":   "{",
+		"future":   strings.Replace(good, "2025-04-14T10", "2025-04-20T10", 1),
+	} {
+		r := reconcile.Judge(file("deletion_B1.json", body), &batch, nil, now)
+		if r.Accepted || !strings.Contains(r.Reason, ". Correct the file, sign it again and upload it again as deletion_B1.json") {
+			t.Errorf("%s: reason %q gives no advice", name, r.Reason)
+		}
+		text := reconcile.ReasonText("deletion_B1.json", r.Reason, now)
+		if !strings.Contains(text, "deletion_B1.json was not accepted") || !strings.Contains(text, r.Reason) || !strings.Contains(text, "2025-04-15 07:00 UTC") {
+			t.Errorf("%s: reason file %q", name, text)
+		}
+	}
+}
+
+// Deleted after the due date: confirmed late, with the deviation.
+func TestConfirmedLate(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 4, 20, 7, 0, 0, 0, time.UTC)
+	r := reconcile.Judge(file("deletion_B1.json", strings.Replace(good, "2025-04-14T10", "2025-04-16T10", 1)), &batch, nil, now)
+	if !r.Accepted {
+		t.Fatal(r.Reason)
+	}
+	v := reconcile.ViewOf(reconcile.State{Batch: batch, Accepted: &r}, now)
+	if v.Status != reconcile.ConfirmedLate || v.Deviation != "deleted 2025-04-16, after the due date 2025-04-14" || v.Overdue {
+		t.Errorf("late: %+v", v)
+	}
+	row := reconcile.RowOf(v)
+	if row.DeletedAt == nil || *row.DeletedAt != "2025-04-16T09:00:00Z" || row.Deviation != v.Deviation {
+		t.Errorf("report row %+v", row)
+	}
+	if st, ok := reconcile.ParseStatus("confirmed_late"); !ok || st != reconcile.ConfirmedLate {
+		t.Error("confirmed_late is not a status")
+	}
+}

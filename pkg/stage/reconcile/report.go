@@ -20,10 +20,17 @@ type Row struct {
 	DueDate      string  `json:"due_date"`
 	ConfirmedAt  *string `json:"confirmed_at"`
 	Status       Status  `json:"status"`
+	// DeletedAt is when the partner says it deleted the batch (the
+	// accepted confirmation's deleted_at); Deviation why that is
+	// irregular (before or after the due date). Added at the end of the
+	// CSV so that a reader of the earlier columns by position still works.
+	DeletedAt *string `json:"deleted_at"`
+	Deviation string  `json:"deviation,omitempty"`
 }
 
 // ReportColumns are the CSV header, in order.
-var ReportColumns = []string{"batch_id", "business_date", "record_count", "sent_at", "delivery_date", "due_date", "confirmed_at", "status"}
+var ReportColumns = []string{"batch_id", "business_date", "record_count", "sent_at", "delivery_date", "due_date", "confirmed_at", "status",
+	"deleted_at", "deviation"}
 
 // RowOf is the report row of a view.
 func RowOf(v View) Row {
@@ -35,10 +42,15 @@ func RowOf(v View) Row {
 		DeliveryDate: v.DeliveryDate.Format(time.DateOnly),
 		DueDate:      v.DueDate.Format(time.DateOnly),
 		Status:       v.Status,
+		Deviation:    v.Deviation,
 	}
 	if v.ConfirmedAt != nil {
 		s := v.ConfirmedAt.UTC().Format(time.RFC3339)
 		r.ConfirmedAt = &s
+	}
+	if v.DeletedAt != nil {
+		s := v.DeletedAt.UTC().Format(time.RFC3339)
+		r.DeletedAt = &s
 	}
 	return r
 }
@@ -55,7 +67,12 @@ func WriteCSV(w io.Writer, views []View) error {
 		if r.ConfirmedAt != nil {
 			confirmed = *r.ConfirmedAt
 		}
-		rec := []string{r.BatchID, r.BusinessDate, strconv.Itoa(r.RecordCount), r.SentAt, r.DeliveryDate, r.DueDate, confirmed, string(r.Status)}
+		deleted := ""
+		if r.DeletedAt != nil {
+			deleted = *r.DeletedAt
+		}
+		rec := []string{r.BatchID, r.BusinessDate, strconv.Itoa(r.RecordCount), r.SentAt, r.DeliveryDate, r.DueDate, confirmed, string(r.Status),
+			deleted, r.Deviation}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("report: write CSV: %w", err)
 		}
@@ -101,4 +118,45 @@ func Summarise(views []View) (Counts, *View) {
 		}
 	}
 	return c, oldest
+}
+
+// UnmatchedColumns are the CSV header of `reconciler report --unmatched`.
+var UnmatchedColumns = []string{"seen_at", "file_name", "why", "batch_id", "file_sha256", "reason"}
+
+// unmatchedRow is an unmatched file as the report's JSON gives it.
+type unmatchedRow struct {
+	SeenAt     string `json:"seen_at"`
+	FileName   string `json:"file_name"`
+	Why        string `json:"why"`
+	BatchID    string `json:"batch_id,omitempty"`
+	FileSHA256 string `json:"file_sha256,omitempty"`
+	Reason     string `json:"reason"`
+}
+
+// WriteUnmatched writes the files that named no batch of ours, as CSV
+// with a header or as a JSON array.
+func WriteUnmatched(w io.Writer, format string, files []UnmatchedFile) error {
+	rows := make([]unmatchedRow, 0, len(files))
+	for _, f := range files {
+		rows = append(rows, unmatchedRow{SeenAt: f.SeenAt.UTC().Format(time.RFC3339), FileName: f.FileName, Why: f.Why,
+			BatchID: f.BatchID, FileSHA256: f.FileSHA256, Reason: f.Reason})
+	}
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rows); err != nil {
+			return fmt.Errorf("report: write JSON: %w", err)
+		}
+		return nil
+	}
+	cw := csv.NewWriter(w)
+	_ = cw.Write(UnmatchedColumns)
+	for _, r := range rows {
+		_ = cw.Write([]string{r.SeenAt, r.FileName, r.Why, r.BatchID, r.FileSHA256, r.Reason})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("report: write CSV: %w", err)
+	}
+	return nil
 }

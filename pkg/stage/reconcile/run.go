@@ -20,15 +20,48 @@ type Inbox interface {
 	// Read returns a file's content, or an error wrapping ErrOversized
 	// when it is larger than MaxFileSize (then nothing is read).
 	Read(ctx context.Context, name string) ([]byte, error)
-	// Done moves a handled file out of the folder: to the processed folder
-	// when accepted, to the rejected folder (kept for audit) when not; its
-	// signature file (f.Sig.Data not nil) goes with it.
-	Done(ctx context.Context, f File, accepted bool) error
+	// Done moves a handled file out of the folder (see Move); its
+	// signature file (f.Sig.Data not nil) goes with it. Moved to the
+	// rejected folder, it gets a reason file beside it: its new name plus
+	// ReasonExt, holding reason (ReasonText), so that the partner learns
+	// why without waiting for us to call.
+	Done(ctx context.Context, f File, to Move, reason string) error
 	// Quarantine moves a file that could not be read (too large) to the
 	// rejected folder, its name marked with why and when, so that it does
-	// not fail every later run.
-	Quarantine(ctx context.Context, name, why string, now time.Time) error
+	// not fail every later run, with a reason file as Done's.
+	Quarantine(ctx context.Context, name, why string, now time.Time, reason string) error
 	Close() error
+}
+
+// Move is where a handled file goes.
+type Move int
+
+const (
+	// MoveProcessed: accepted; to the processed folder under its own name
+	// (or, when that is taken by an earlier copy, as MoveRepeat does).
+	MoveProcessed Move = iota + 1
+	// MoveRepeat: the same confirmation again (Recorded.Same); to the
+	// processed folder as <name without .json>.<first 12 hex of its
+	// SHA-256>.json, so that the accepted file there is never replaced.
+	MoveRepeat
+	// MoveRejected: to the rejected folder, with part of its SHA-256 in
+	// its name and a reason file beside it.
+	MoveRejected
+)
+
+// ReasonExt is added to a rejected file's name (as moved) to name its
+// reason file.
+const ReasonExt = ".reason.txt"
+
+// ReasonText is the reason file's content: plain English for the
+// partner's staff, who may read it in Notepad; no personal data (a file
+// name, a batch id, counts and times).
+func ReasonText(name, reason string, at time.Time) string {
+	return fmt.Sprintf("Your file %s was not accepted.\n\nChecked: %s\n\nWhat was wrong, and what to change:\n%s\n\n"+
+		"The file is kept in this folder, with part of its SHA-256 added to its name, as evidence. "+
+		"Do not move it back: upload a new file instead. "+
+		"If anything here is unclear, contact the booklets operations team.\n",
+		name, at.UTC().Format("2006-01-02 15:04 UTC"), reason)
 }
 
 // Entry is a file waiting in the folder.
@@ -65,7 +98,8 @@ type Store interface {
 	// raised says whether it was new.
 	RaiseOverdue(ctx context.Context, b Batch, today, now time.Time) (raised bool, err error)
 	// RecordRun records what a run did, and, when it met unmatched files,
-	// one audit entry counting them, in one transaction. Alerts are
+	// one audit entry counting them and a row for each (listed for
+	// auditors: Unmatched), in one transaction. Alerts are
 	// computed from these records (and the confirmations), so that a run
 	// by any process (the daemon or a `check-now`) raises them.
 	RecordRun(ctx context.Context, run Run) error
@@ -141,14 +175,31 @@ type Run struct {
 	StartedAt, FinishedAt time.Time
 	OK                    bool // no step failed
 	Summary               Summary
+	// Unmatched are the files that named no batch of ours, one by one, so
+	// that auditors (and the partner, through its reason files) see which
+	// and why, not only how many.
+	Unmatched []UnmatchedFile
+}
+
+// UnmatchedFile is a file in the confirmations folder that named no batch
+// of ours. Nothing in it is personal data: the name is the partner's file
+// name, the batch id what the name claims.
+type UnmatchedFile struct {
+	SeenAt     time.Time // the run's start
+	FileName   string
+	FileSHA256 string // "" when the file was not read (oversized)
+	Why        string // BadName, UnknownBatch or Oversized
+	BatchID    string // the batch id its name claims; "" for a bad name
+	Reason     string // as in its reason file
 }
 
 // unmatched is a file set aside to be summarised and moved at the end of
 // the run, once the summary is recorded.
 type unmatched struct {
 	name   string
-	file   *File // nil when the file was not read (oversized)
-	reason string
+	file   *File  // nil when the file was not read (oversized)
+	reason string // BadName, UnknownBatch or Oversized
+	text   string // what was wrong and what to change, for the partner
 }
 
 // Reconcile fetches and records new confirmations, then checks every sent
@@ -173,7 +224,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, now time.Time) (Summary, err
 	// short at shutdown still counts (and fails) in the alerts.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	rerr := r.Store.RecordRun(rctx, Run{StartedAt: now, FinishedAt: now.Add(time.Since(began)), OK: ferr == nil && oerr == nil, Summary: sum})
+	run := Run{StartedAt: now, FinishedAt: now.Add(time.Since(began)), OK: ferr == nil && oerr == nil, Summary: sum}
+	for _, u := range set {
+		uf := UnmatchedFile{SeenAt: now, FileName: u.name, Why: u.reason, Reason: u.text}
+		if u.file != nil {
+			uf.FileSHA256 = u.file.SHA256
+		}
+		uf.BatchID, _ = BatchIDFromFileName(u.name)
+		run.Unmatched = append(run.Unmatched, uf)
+	}
+	rerr := r.Store.RecordRun(rctx, run)
 	if rerr != nil {
 		rerr = fmt.Errorf("reconcile: record the run: %w", rerr)
 	}
@@ -225,7 +285,13 @@ func (r *Reconciler) fetch(ctx context.Context, now time.Time, sum *Summary, inb
 					continue
 				}
 				// Left alone past the grace: set aside as a file that is no
-				// confirmation (bad_name), below.
+				// confirmation (bad_name).
+				if err := r.loneSignature(ctx, inbox, e, sum, set); err != nil {
+					sum.Failed++
+					r.Log.Error().Err(err).Str("file", name).Msg("signature file not handled; will retry next run")
+					errs = append(errs, err)
+				}
+				continue
 			}
 		}
 		if err := r.one(ctx, inbox, e, waiting, now, sum, set); err != nil {
@@ -290,11 +356,32 @@ func (r *Reconciler) signature(ctx context.Context, inbox Inbox, e Entry, waitin
 	return false, nil
 }
 
+// loneSignature sets aside a signature file whose confirmation never came.
+func (r *Reconciler) loneSignature(ctx context.Context, inbox Inbox, e Entry, sum *Summary, set *[]unmatched) error {
+	base := strings.TrimSuffix(e.Name, SigExt)
+	data, err := inbox.Read(ctx, e.Name)
+	if errors.Is(err, ErrOversized) {
+		r.setAsideLater(sum, set, unmatched{name: e.Name, reason: Oversized, text: oversizedText})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: read %s: %w", e.Name, err)
+	}
+	f := NewFile(e.Name, data)
+	r.setAsideLater(sum, set, unmatched{name: e.Name, file: &f, reason: BadName,
+		text: fmt.Sprintf("signature file with no %s beside it (waited %s). Upload the confirmation it signs, and this .asc again with it.", base, r.SignatureGrace)})
+	return nil
+}
+
+const oversizedText = "the file is larger than 64 KiB, so it was not read. A deletion confirmation is one small JSON object (a few hundred bytes): send that alone, named deletion_<batch id>.json."
+
+const badNameText = "the file name is not deletion_<batch id>.json, so it names no batch. Name each confirmation deletion_<batch id>.json, with the batch id as in the names of the files we sent (for example deletion_B20261125-K7QM2X.json), and put nothing else in this folder."
+
 func (r *Reconciler) one(ctx context.Context, inbox Inbox, e Entry, waiting map[string]Entry, now time.Time, sum *Summary, set *[]unmatched) error {
 	name := e.Name
 	data, err := inbox.Read(ctx, name)
 	if errors.Is(err, ErrOversized) {
-		r.setAsideLater(sum, set, unmatched{name: name, reason: Oversized})
+		r.setAsideLater(sum, set, unmatched{name: name, reason: Oversized, text: oversizedText})
 		return nil
 	}
 	if err != nil {
@@ -302,7 +389,7 @@ func (r *Reconciler) one(ctx context.Context, inbox Inbox, e Entry, waiting map[
 	}
 	f := NewFile(name, data)
 	if _, ok := BatchIDFromFileName(name); !ok {
-		r.setAsideLater(sum, set, unmatched{name: name, file: &f, reason: BadName})
+		r.setAsideLater(sum, set, unmatched{name: name, file: &f, reason: BadName, text: badNameText})
 		return nil
 	}
 	wait, err := r.signature(ctx, inbox, e, waiting, &f)
@@ -322,12 +409,19 @@ func (r *Reconciler) one(ctx context.Context, inbox Inbox, e Entry, waiting map[
 		return fmt.Errorf("reconcile: record %s: %w", name, err)
 	}
 	if rec.Unmatched && !dup {
-		r.setAsideLater(sum, set, unmatched{name: name, file: &f, reason: UnknownBatch})
+		r.setAsideLater(sum, set, unmatched{name: name, file: &f, reason: UnknownBatch, text: rec.Reason})
 		return nil
 	}
 	sum.Files++
 	ev := r.Log.Info()
+	to, reason := MoveProcessed, ""
 	switch {
+	case rec.Same:
+		// A copy or a regeneration of the accepted confirmation: not a
+		// rejection, and the accepted file stays as it is.
+		sum.Duplicates++
+		to = MoveRepeat
+		ev = ev.Bool("duplicate", true).Bool("same_as_accepted", true)
 	case dup:
 		sum.Duplicates++
 		ev = ev.Bool("duplicate", true)
@@ -337,12 +431,16 @@ func (r *Reconciler) one(ctx context.Context, inbox Inbox, e Entry, waiting map[
 		sum.Rejected++
 		ev = r.Log.Warn().Str("reason", rec.Reason)
 	}
+	if !rec.Accepted && !rec.Same {
+		// A rejected file met again (dup) gets its reason file again.
+		to, reason = MoveRejected, ReasonText(name, rec.Reason, now)
+	}
 	if rec.Accepted {
 		ev = ev.Bool("unsigned", rec.Unsigned()).Str("signer", rec.Signer)
 	}
 	ev.Str("file", name).Str("batch_id", rec.BatchID).Bool("accepted", rec.Accepted).Bool("early", rec.Early).
 		Msg("deletion confirmation")
-	if err := inbox.Done(ctx, f, rec.Accepted); err != nil {
+	if err := inbox.Done(ctx, f, to, reason); err != nil {
 		return fmt.Errorf("reconcile: move %s out of the confirmations folder (recorded; will move next run): %w", name, err)
 	}
 	return nil
@@ -362,10 +460,11 @@ func (r *Reconciler) setAside(ctx context.Context, inbox Inbox, set []unmatched,
 	var errs []error
 	for _, u := range set {
 		var err error
+		text := ReasonText(u.name, u.text, now)
 		if u.file == nil {
-			err = inbox.Quarantine(ctx, u.name, u.reason, now)
+			err = inbox.Quarantine(ctx, u.name, u.reason, now, text)
 		} else {
-			err = inbox.Done(ctx, *u.file, false)
+			err = inbox.Done(ctx, *u.file, MoveRejected, text)
 		}
 		if err != nil {
 			r.Log.Error().Err(err).Str("file", u.name).Msg("could not move an unmatched file to the rejected folder; the next run tries again")

@@ -22,7 +22,7 @@ func TestJudgeSignature(t *testing.T) {
 		t.Errorf("signed: %+v", r)
 	}
 	f.Sig = reconcile.Signature{Problem: "no signature: deletion_B1.json.asc is missing"}
-	if r := reconcile.Judge(f, &batch, nil, now); r.Accepted || r.Reason != f.Sig.Problem {
+	if r := reconcile.Judge(f, &batch, nil, now); r.Accepted || !strings.HasPrefix(r.Reason, f.Sig.Problem+". Sign the file") {
 		t.Errorf("missing signature: accepted %v, reason %q", r.Accepted, r.Reason)
 	}
 	// A file naming no batch stays unmatched, whatever its signature.
@@ -51,10 +51,13 @@ func (b *fakeInbox) List(context.Context) ([]reconcile.Entry, error) {
 	return out, nil
 }
 func (b *fakeInbox) Read(_ context.Context, name string) ([]byte, error) { return b.files[name], nil }
-func (b *fakeInbox) Done(_ context.Context, f reconcile.File, accepted bool) error {
+func (b *fakeInbox) Done(_ context.Context, f reconcile.File, move reconcile.Move, reason string) error {
 	to := "rejected"
-	if accepted {
+	if move != reconcile.MoveRejected {
 		to = "processed"
+	}
+	if (move == reconcile.MoveRejected) != (reason != "") {
+		return errors.New("a reason file goes with a rejected file, and only with one")
 	}
 	for _, n := range []string{f.Name, f.Name + reconcile.SigExt} {
 		if n == f.Name || f.Sig.Data != nil {
@@ -64,7 +67,7 @@ func (b *fakeInbox) Done(_ context.Context, f reconcile.File, accepted bool) err
 	}
 	return nil
 }
-func (b *fakeInbox) Quarantine(context.Context, string, string, time.Time) error {
+func (b *fakeInbox) Quarantine(context.Context, string, string, time.Time, string) error {
 	return errors.New("unexpected")
 }
 func (b *fakeInbox) Close() error { return nil }

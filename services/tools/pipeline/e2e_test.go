@@ -173,7 +173,7 @@ func TestEndToEndWithRestart(t *testing.T) {
 		}
 		if batchID != "" {
 			status = batchStatus(ctx, t, "http://"+addrs["reconciler"], token, batchID)
-			if status == "confirmed_early" || status == "overdue" || status == "rejected" {
+			if status == "confirmed_early" || status == "confirmed_late" || status == "overdue" || status == "rejected" {
 				t.Fatalf("batch %s is %s", batchID, status)
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"html/template"
 	"math"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -343,7 +344,12 @@ func (q query) filter() (reconcile.Filter, []reconcile.Status, error) {
 	if q.Status != "" {
 		st, ok := reconcile.ParseStatus(q.Status)
 		if !ok {
-			errs = append(errs, fieldError{"status", "Status must be one of awaiting, confirmed, confirmed_early, overdue, rejected"})
+			names := make([]string, len(reconcile.Statuses))
+			for i, st := range reconcile.Statuses {
+				names[i] = string(st)
+			}
+			sort.Strings(names)
+			errs = append(errs, fieldError{"status", "Status must be one of " + strings.Join(names, ", ")})
 		}
 		statuses = append(statuses, st)
 	}
@@ -413,6 +419,10 @@ type pageData struct {
 	// Orders is how many orders each shown batch holds (OrderCountSource);
 	// nil without one.
 	Orders map[string]int
+	// Unmatched are the newest files that named no batch of ours;
+	// HasUnmatched is false without an UnmatchedSource.
+	Unmatched    []reconcile.UnmatchedFile
+	HasUnmatched bool
 }
 
 type retentionData struct {
@@ -467,6 +477,9 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 	if d.AuditLog, err = s.auditLogSummary(r.Context()); err != nil {
 		return err
 	}
+	if d.Unmatched, d.HasUnmatched, err = s.unmatched(r.Context()); err != nil {
+		return err
+	}
 	if es, ok := s.src.(EncryptionSource); ok && len(shown) > 0 {
 		ids := make([]string, len(shown))
 		for i, v := range shown {
@@ -498,13 +511,12 @@ func (s *Server) handleCSV(w http.ResponseWriter, r *http.Request) error {
 	return reconcile.WriteCSV(w, shown)
 }
 
-// apiBatch is a report row plus what an auditor needs to judge it.
+// apiBatch is a report row (with deleted_at and deviation) plus what an
+// auditor needs to judge it.
 type apiBatch struct {
 	reconcile.Row
-	SHA256        string  `json:"sha256"`
-	DeletedAt     *string `json:"deleted_at"`
-	Deviation     string  `json:"deviation,omitempty"`
-	LastRejection string  `json:"last_rejection,omitempty"`
+	SHA256        string `json:"sha256"`
+	LastRejection string `json:"last_rejection,omitempty"`
 	// Unsigned: accepted without the partner's signature (transition
 	// setting ACCEPT_UNSIGNED_CONFIRMATIONS); Signer: the key that signed.
 	Unsigned bool   `json:"unsigned,omitempty"`
@@ -512,6 +524,15 @@ type apiBatch struct {
 	// LogDisagreements: how the tables differ from the verified audit
 	// log (Server.Trail); absent when they agree.
 	LogDisagreements []string `json:"log_disagreements,omitempty"`
+}
+
+// apiUnmatched is a file that named no batch of ours.
+type apiUnmatched struct {
+	SeenAt   string `json:"seen_at"`
+	FileName string `json:"file_name"`
+	Why      string `json:"why"`
+	BatchID  string `json:"batch_id,omitempty"`
+	Reason   string `json:"reason"`
 }
 
 func (s *Server) handleJSON(w http.ResponseWriter, r *http.Request) error {
@@ -525,17 +546,23 @@ func (s *Server) handleJSON(w http.ResponseWriter, r *http.Request) error {
 		Counts        reconcile.Counts `json:"counts"`
 		OldestOverdue *string          `json:"oldest_overdue"`
 		Batches       []apiBatch       `json:"batches"`
+		// Unmatched: the newest files that named no batch of ours.
+		Unmatched []apiUnmatched `json:"unmatched_files,omitempty"`
 	}{GeneratedAt: s.now().UTC(), Counts: counts, Batches: make([]apiBatch, 0, len(shown))}
+	files, _, err := s.unmatched(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		out.Unmatched = append(out.Unmatched, apiUnmatched{SeenAt: f.SeenAt.UTC().Format(time.RFC3339), FileName: f.FileName,
+			Why: f.Why, BatchID: f.BatchID, Reason: f.Reason})
+	}
 	if oldest != nil {
 		out.OldestOverdue = &oldest.ID
 	}
 	for _, v := range shown {
-		b := apiBatch{Row: reconcile.RowOf(v), SHA256: v.SHA256, Deviation: v.Deviation, LastRejection: v.LastRejection,
+		b := apiBatch{Row: reconcile.RowOf(v), SHA256: v.SHA256, LastRejection: v.LastRejection,
 			Unsigned: v.Unsigned, Signer: v.Signer, LogDisagreements: v.LogDisagreements}
-		if v.DeletedAt != nil {
-			d := v.DeletedAt.UTC().Format(time.RFC3339)
-			b.DeletedAt = &d
-		}
 		out.Batches = append(out.Batches, b)
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/stage/audit"
@@ -31,6 +32,28 @@ type OrderCountSource interface {
 // page's search follow a reference; nothing else about the order is read.
 type ReferenceSource interface {
 	BatchOfReference(ctx context.Context, ref string) (batchID string, found bool, err error)
+}
+
+// UnmatchedSource lists the files in the partner's confirmations folder
+// that named no batch of ours (a mistyped batch id, a wrong name), newest
+// first. A Source that is one too (pkg/adapter/postgres) adds them to the
+// page and the API, so that a typo does not hide a confirmation.
+type UnmatchedSource interface {
+	Unmatched(ctx context.Context, from, to time.Time, limit int) ([]reconcile.UnmatchedFile, error)
+}
+
+// unmatchedShown is how many unmatched files the page and the API list
+// (the newest); `reconciler report --unmatched` lists them all.
+const unmatchedShown = 50
+
+// unmatched reads the newest unmatched files, nil without a source.
+func (s *Server) unmatched(ctx context.Context) ([]reconcile.UnmatchedFile, bool, error) {
+	us, ok := s.src.(UnmatchedSource)
+	if !ok {
+		return nil, false, nil
+	}
+	files, err := us.Unmatched(ctx, time.Time{}, time.Time{}, unmatchedShown)
+	return files, true, err
 }
 
 // statusLabel is a status in sentence case, as GOV.UK writes labels.
@@ -54,6 +77,8 @@ func statusTag(s reconcile.Status) string {
 		return "govuk-tag--blue"
 	case reconcile.ConfirmedEarly:
 		return "govuk-tag--turquoise"
+	case reconcile.ConfirmedLate:
+		return "govuk-tag--purple"
 	case reconcile.Confirmed:
 		return "govuk-tag--green"
 	}
@@ -71,8 +96,10 @@ func statusExplanation(s reconcile.Status) string {
 		return "Sent to the partner; the due date (the 30th working day after delivery) has not passed and no confirmation is accepted yet."
 	case reconcile.ConfirmedEarly:
 		return "The partner confirmed deletion, but deleted before the due date: recorded and flagged as a deviation."
+	case reconcile.ConfirmedLate:
+		return "The partner confirmed deletion, but deleted after the due date: the data was kept longer than agreed; recorded and flagged as a deviation."
 	case reconcile.Confirmed:
-		return "The partner confirmed deletion on or after the due date, and the confirmation was accepted."
+		return "The partner confirmed deletion on the due date, and the confirmation was accepted."
 	}
 	return ""
 }

@@ -82,9 +82,11 @@ func newPageEnvWithAssets(t *testing.T, assets http.Handler) *pageEnv {
 	led := postgres.NewLedger(db)
 	full := e.ids["full"]
 	f := reconcile.NewFile("deletion_"+full+".json", []byte(fmt.Sprintf(
-		`{"format_version":1,"batch_id":%q,"record_count":5,"sha256":%q,"deleted_at":"2026-10-28T10:00:00Z"}`, full, strings.Repeat("ab", 32))))
+		`{"format_version":1,"batch_id":%q,"record_count":5,"sha256":%q,"deleted_at":"2026-10-12T10:00:00Z"}`, full, strings.Repeat("ab", 32))))
 	f.Sig = reconcile.Signature{Data: []byte("sig"), SHA256: strings.Repeat("5a", 32), Signer: partnerKey}
-	received := time.Date(2026, 10, 28, 11, 0, 0, 0, time.UTC)
+	// Deleted on its due date (delivered 2 Sep, due 41 days on): confirmed,
+	// neither early nor late.
+	received := time.Date(2026, 10, 12, 11, 0, 0, 0, time.UTC)
 	rec, _, err := led.Record(ctx, f, received, func(b *reconcile.Batch, acc *reconcile.Recorded) reconcile.Recorded {
 		return reconcile.Judge(f, b, acc, received)
 	})
