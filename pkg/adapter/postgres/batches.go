@@ -417,6 +417,13 @@ func (s *Orders) recordSent(ctx context.Context, r Sent, keys *DayKeys) (Deleted
 		}}); err != nil {
 			return err
 		}
+		// The copy kept for a resend is recorded with the send, so that
+		// no batch is sent with kept files the record does not know of.
+		if r.Retained != nil {
+			if err := recordRetained(ctx, tx, log, r.BatchID, r.Retained); err != nil {
+				return err
+			}
+		}
 		if keys == nil {
 			return nil
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"booklets/pkg/adapter/disk"
 	"booklets/pkg/adapter/openpgp"
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
@@ -205,6 +206,20 @@ func BenchmarkWriteSealed(b *testing.B) {
 			m, err := s.Upload(ctx, endofday.Batch(batch))
 			testenv.Must(b, err)
 			// The next attempt must upload again, not find the batch there.
+			testenv.Must(b, os.Remove(srv.Path("outbox", batch.ManifestFile)))
+			return m.OrderCount, m.Bytes
+		})
+	})
+	// The same upload keeping the encrypted copy for a resend
+	// (RETAINED_DIR): the tee to a local file is the only extra work.
+	retained := endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys},
+		sftp.Outbox{Config: sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"}},
+		endofday.WithKeys(keys), endofday.WithRecipient(rec),
+		endofday.WithRetention(disk.Retained{Dir: b.TempDir()}, time.Hour))
+	b.Run("upload-retained", func(b *testing.B) {
+		measure(b, func() (int, int64) {
+			m, err := retained.Upload(ctx, endofday.Batch(batch))
+			testenv.Must(b, err)
 			testenv.Must(b, os.Remove(srv.Path("outbox", batch.ManifestFile)))
 			return m.OrderCount, m.Bytes
 		})

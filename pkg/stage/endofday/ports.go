@@ -110,6 +110,10 @@ type Sent struct {
 	SentAt       time.Time
 	DeliveryDate businessday.Date
 	DueDate      businessday.Date
+	// Retained is the encrypted copy kept for a resend (retain.go), nil
+	// if none: recorded in the same transaction, so a batch is never sent
+	// with a copy on disk that the record does not know of.
+	Retained *Retention
 }
 
 // Deleted says how much personal data recording a batch deleted.

@@ -154,6 +154,7 @@ func (s *Sender) send(ctx context.Context, date businessday.Date) (Result, error
 	sent.DeliveryDate = delivery
 	sent.DueDate = businessday.FromTime(s.calendar.DueDate(delivery.UTC()))
 	sent.SentAt = s.now()
+	sent.Retained = s.retention(b, sent.SHA256, log)
 	recordStart := time.Now()
 	del, err := s.store.RecordSent(ctx, sent)
 	recordTook := time.Since(recordStart)

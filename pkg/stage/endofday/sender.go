@@ -75,6 +75,10 @@ type Sender struct {
 	retryBase time.Duration
 	sleep     func(context.Context, time.Duration) error
 	fault     func(step string, written int64) error
+	// retainer, window and kept: the copy kept for a resend (retain.go).
+	retainer Retainer
+	window   time.Duration
+	kept     *keptFiles
 }
 
 // Option configures a Sender.

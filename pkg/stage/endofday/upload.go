@@ -84,6 +84,7 @@ func (s *Sender) upload(ctx context.Context, b Batch) (batchfile.Manifest, error
 		return batchfile.Manifest{}, err
 	}
 	defer c.Close()
+	c = s.retaining(c, b) // an encrypted batch's files are kept as uploaded, for a resend
 	if err := c.EnsureDir(); err != nil {
 		return batchfile.Manifest{}, err
 	}
