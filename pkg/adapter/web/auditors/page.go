@@ -188,6 +188,9 @@ type batchData struct {
 	Accepted *audit.Entry
 	// Inclusion: the entries' inclusion in the latest signed checkpoint.
 	Inclusion inclusionResult
+	// Retained: the encrypted copy kept for a resend, per the log
+	// (retained.go); nil if none was kept.
+	Retained *retainedView
 }
 
 type inclusionResult struct {
@@ -246,6 +249,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) error {
 			d.Entries = append(d.Entries, ev)
 		}
 		d.Inclusion = s.checkInclusion(r.Context(), id)
+		d.Retained = retainedFrom(entries)
 	}
 	var b strings.Builder
 	if err := s.page.ExecuteTemplate(&b, "batch", d); err != nil {
