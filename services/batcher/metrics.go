@@ -35,6 +35,10 @@ type Metrics struct {
 	NotCaughtUpTotal    prometheus.Counter
 	Overdue             prometheus.Gauge
 	OverdueAge          prometheus.Gauge
+
+	// reg is where metrics found later are registered (the partner's keys,
+	// once loaded: WatchPartnerKeys); nil registers nothing.
+	reg prometheus.Registerer
 }
 
 // NewMetrics creates the metrics and registers them with reg (a registry
@@ -79,6 +83,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.BatchFailures, m.UploadRetries, m.RecordsSent, m.PersonalErased, m.BatchOrders, m.UploadDuration,
 			m.LateOrders, m.SealedRejectedTotal, m.DayKeysShredded, m.NotCaughtUpTotal, m.Overdue, m.OverdueAge)
 	}
+	m.reg = reg
 	return m
 }
 

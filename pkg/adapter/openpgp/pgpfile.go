@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	pgp "github.com/ProtonMail/go-crypto/openpgp"
@@ -31,23 +30,34 @@ const EnvKeyFile = "PARTNER_PGP_KEY_FILE"
 // Ext is the file name extension of an encrypted batch file.
 const Ext = ".gpg"
 
-// ErrNoEncryptionKey means the key cannot be used to encrypt now: it has no
-// encryption subkey, or it is expired or revoked.
+// ErrNoEncryptionKey means no pinned key can be used to encrypt now: each
+// has no encryption subkey, or is expired or revoked. The error wrapping it
+// also wraps ErrKeyExpired or ErrKeyRevoked when that is why, and says
+// which key and since when.
 var ErrNoEncryptionKey = errors.New("partner key cannot encrypt")
+
+// MaxKeys is how many keys PARTNER_PGP_KEY_FILE may hold: the partner's
+// key, and during a rotation its next one (docs/batcher.md, "Rotating the
+// partner's key"). More would be a keyring pasted by mistake, and every
+// key in the file can read the batches.
+const MaxKeys = 2
 
 // bufferSize is the size of the buffers before and after the OpenPGP
 // layer: big enough that small CSV writes do not each become an SFTP packet,
 // small enough that memory stays flat whatever the file's size.
 const bufferSize = 64 << 10
 
-// Recipient is the partner's public key.
+// Recipient is the partner's pinned public key, or during a rotation its
+// two keys: batch files are encrypted to every one of them that can encrypt
+// at the time of the send (not expired, not revoked), so that the partner
+// can read them with either private key while it changes over.
 type Recipient struct {
-	entity *pgp.Entity
-	now    func() time.Time
+	entities []*pgp.Entity // in the file's order
+	now      func() time.Time
 }
 
-// LoadRecipient reads the partner's armored public key from a file. now is
-// the clock used to check that the key is valid and to date the messages.
+// LoadRecipient reads the partner's armored public key(s) from a file. now
+// is the clock used to check that a key is valid and to date the messages.
 func LoadRecipient(path string, now func() time.Time) (*Recipient, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -61,14 +71,46 @@ func LoadRecipient(path string, now func() time.Time) (*Recipient, error) {
 	return r, nil
 }
 
-// ReadRecipient reads an armored public key ("-----BEGIN PGP PUBLIC KEY
-// BLOCK-----"). It must hold exactly one key, a public one, usable for
-// encryption now.
+// LoadPinned reads the key file as LoadRecipient does, but also when no
+// key in it can encrypt now: for showing the keys' state (the auditors'
+// page), never for encrypting.
+func LoadPinned(path string, now func() time.Time) (*Recipient, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("partner OpenPGP key: %w", err)
+	}
+	defer f.Close()
+	r, err := readKeys(f, now)
+	if err != nil {
+		return nil, fmt.Errorf("partner OpenPGP key %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// ReadRecipient reads armored public keys ("-----BEGIN PGP PUBLIC KEY
+// BLOCK-----"): one key, or two during a rotation (one armored block
+// holding both, as `gpg --armor --export OLD NEW` writes it, or two
+// blocks one after the other). At least one must be usable for encryption
+// now; a key that is not (the old one expiring during a rotation) is kept,
+// so that its state shows in the metrics, and not encrypted to.
 func ReadRecipient(r io.Reader, now func() time.Time) (*Recipient, error) {
-	// Every armored block is read, not only the first, so that a file with
-	// two keys is refused instead of silently using one of them.
-	// armor.Decode reuses a *bufio.Reader it is given, so the bytes after
-	// one block are still there for the next.
+	rec, err := readKeys(r, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := rec.Check(); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// readKeys parses the file: one or two public keys, none private, none
+// twice.
+func readKeys(r io.Reader, now func() time.Time) (*Recipient, error) {
+	// Every armored block is read, not only the first, so that no key in
+	// the file is silently left out. armor.Decode reuses a *bufio.Reader
+	// it is given, so the bytes after one block are still there for the
+	// next.
 	br := bufio.NewReader(r)
 	var list pgp.EntityList
 	for {
@@ -91,36 +133,84 @@ func ReadRecipient(r io.Reader, now func() time.Time) (*Recipient, error) {
 		}
 		list = append(list, l...)
 	}
-	if len(list) != 1 {
-		return nil, fmt.Errorf("want exactly one key, found %d", len(list))
+	if len(list) > MaxKeys {
+		return nil, fmt.Errorf("want one key (two during a rotation), found %d", len(list))
 	}
-	e := list[0]
-	if e.PrivateKey != nil {
-		// Someone was sent the partner's secret key: refuse to use it, the
-		// key pair should be treated as compromised.
-		return nil, errors.New("the file holds a private key; give only the partner's public key")
+	seen := map[string]bool{}
+	for _, e := range list {
+		if e.PrivateKey != nil {
+			// Someone was sent the partner's secret key: refuse to use it,
+			// the key pair should be treated as compromised.
+			return nil, errors.New("the file holds a private key; give only the partner's public key")
+		}
+		fp := fingerprint(e.PrimaryKey)
+		if seen[fp] {
+			return nil, fmt.Errorf("key %s is in the file twice", fp)
+		}
+		seen[fp] = true
 	}
-	rec := &Recipient{entity: e, now: now}
-	if err := rec.Check(); err != nil {
-		return nil, err
-	}
-	return rec, nil
+	return &Recipient{entities: list, now: now}, nil
 }
 
-// Check reports whether the key can still encrypt (not expired or
-// revoked). The batcher calls it before each batch so that an expired key
-// stops the send instead of producing a file nobody may read.
+// Check reports whether at least one pinned key can still encrypt. The
+// batcher calls it at start-up and each send encrypts only after it (in
+// Encrypt), so that an expired or revoked key stops the send with an error
+// that says so, instead of producing a file nobody may read.
 func (r *Recipient) Check() error {
-	if _, ok := r.entity.EncryptionKey(r.now()); !ok {
-		return fmt.Errorf("%w (key %s)", ErrNoEncryptionKey, r.Fingerprint())
-	}
-	return nil
+	_, err := r.usable(r.now())
+	return err
 }
 
-// Fingerprint returns the key's fingerprint in upper-case hex, as gpg
-// prints it, for the manifest and the logs.
+// usable returns the keys that can encrypt at now, in the file's order, or
+// an error naming each key and why it cannot.
+func (r *Recipient) usable(now time.Time) ([]*pgp.Entity, error) {
+	var ok []*pgp.Entity
+	var why []error
+	for _, e := range r.entities {
+		st := status(e, now)
+		if st.Usable {
+			ok = append(ok, e)
+			continue
+		}
+		why = append(why, st.err())
+	}
+	if len(ok) == 0 {
+		return nil, fmt.Errorf("%w: %w", ErrNoEncryptionKey, errors.Join(why...))
+	}
+	return ok, nil
+}
+
+// Fingerprint returns the fingerprint of the first pinned key that can
+// encrypt now (the file's order), in upper-case hex as gpg prints it, for
+// the manifest's recipient_fingerprint and the logs; "" if none can.
 func (r *Recipient) Fingerprint() string {
-	return strings.ToUpper(fmt.Sprintf("%x", r.entity.PrimaryKey.Fingerprint))
+	if fps := r.Fingerprints(); len(fps) > 0 {
+		return fps[0]
+	}
+	return ""
+}
+
+// Fingerprints returns the fingerprints of every pinned key that can
+// encrypt now, in the file's order: the keys a file encrypted now is
+// readable with (the manifest's recipient_fingerprints).
+func (r *Recipient) Fingerprints() []string {
+	ok, _ := r.usable(r.now())
+	fps := make([]string, 0, len(ok))
+	for _, e := range ok {
+		fps = append(fps, fingerprint(e.PrimaryKey))
+	}
+	return fps
+}
+
+// Keys describes every pinned key as of now, usable or not, in the file's
+// order: for the metrics, the start-up log and the auditors' page.
+func (r *Recipient) Keys() []KeyStatus {
+	now := r.now()
+	out := make([]KeyStatus, 0, len(r.entities))
+	for _, e := range r.entities {
+		out = append(out, status(e, now))
+	}
+	return out
 }
 
 // Encrypt returns a writer that encrypts everything written to it into
@@ -130,7 +220,10 @@ func (r *Recipient) Fingerprint() string {
 // remote file after Close returned nil. Memory use does not depend on the
 // amount written.
 func (r *Recipient) Encrypt(dst io.Writer, name string) (io.WriteCloser, error) {
-	if err := r.Check(); err != nil {
+	// Validity is judged now, at the send, not when the key was loaded:
+	// a key that expired or was revoked since stops the send here.
+	to, err := r.usable(r.now())
+	if err != nil {
 		return nil, err
 	}
 	out := bufio.NewWriterSize(dst, bufferSize)
@@ -140,7 +233,7 @@ func (r *Recipient) Encrypt(dst io.Writer, name string) (io.WriteCloser, error) 
 		DefaultCompressionAlgo: packet.CompressionNone,
 		Time:                   r.now,
 	}
-	pt, err := pgp.Encrypt(out, []*pgp.Entity{r.entity}, nil,
+	pt, err := pgp.Encrypt(out, to, nil,
 		&pgp.FileHints{IsBinary: true, FileName: name, ModTime: r.now()}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start OpenPGP message: %w", err)

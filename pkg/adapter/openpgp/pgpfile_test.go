@@ -148,6 +148,7 @@ func TestRefusedKeys(t *testing.T) {
 	w.Close()
 
 	_, other := partnerKey(t, nil)
+	_, other2 := partnerKey(t, nil)
 	_, expired := partnerKey(t, &packet.Config{Time: func() time.Time { return now.AddDate(-2, 0, 0) }, KeyLifetimeSecs: 86400})
 
 	for name, c := range map[string]struct {
@@ -155,7 +156,7 @@ func TestRefusedKeys(t *testing.T) {
 		want string
 	}{
 		"private key":  {secret.Bytes(), "private key"},
-		"two keys":     {append(append(append([]byte{}, pub...), '\n'), other...), "exactly one key"},
+		"three keys":   {bytes.Join([][]byte{pub, other, other2}, []byte("\n")), "found 3"},
 		"not a key":    {[]byte("hello"), "read armored public key"},
 		"expired":      {expired, "cannot encrypt"},
 		"empty":        {nil, "read armored public key"},
@@ -175,8 +176,8 @@ func TestRefusedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	later = now.Add(2 * time.Hour)
-	if _, err := r.Encrypt(io.Discard, "x.csv"); !errors.Is(err, openpgp.ErrNoEncryptionKey) {
-		t.Errorf("encrypt to an expired key: %v, want ErrNoEncryptionKey", err)
+	if _, err := r.Encrypt(io.Discard, "x.csv"); !errors.Is(err, openpgp.ErrNoEncryptionKey) || !errors.Is(err, openpgp.ErrKeyExpired) {
+		t.Errorf("encrypt to an expired key: %v, want ErrNoEncryptionKey and ErrKeyExpired", err)
 	}
 }
 

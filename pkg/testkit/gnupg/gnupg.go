@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Home is a GnuPG home folder with one signing key.
@@ -22,6 +23,15 @@ type Home struct {
 // New makes a GNUPGHOME in a temporary folder with a new ed25519 signing
 // key for email, or skips the test when gpg is not installed.
 func New(t testing.TB, email string) *Home {
+	t.Helper()
+	h := newHome(t, email)
+	h.Run(nil, "--batch", "--passphrase", "", "--quick-generate-key", "Partner <"+email+">", "ed25519", "sign", "never")
+	return h
+}
+
+// newHome makes an empty GNUPGHOME, removed with its agent when the test
+// ends, or skips the test when gpg is not installed.
+func newHome(t testing.TB, email string) *Home {
 	t.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
 		t.Skip("gpg is not installed")
@@ -42,7 +52,6 @@ func New(t testing.TB, email string) *Home {
 		_ = c.Run()
 		os.RemoveAll(dir)
 	})
-	h.Run(nil, "--batch", "--passphrase", "", "--quick-generate-key", "Partner <"+email+">", "ed25519", "sign", "never")
 	return h
 }
 
@@ -96,4 +105,55 @@ func (h *Home) VerifyFile(sig, path string) (bool, string) {
 	h.t.Helper()
 	_, errOut, err := h.run(nil, "--verify", sig, path)
 	return err == nil, string(errOut)
+}
+
+// NewEncryptionKey makes a GNUPGHOME with a key the partner would send us
+// to encrypt its batch files to: gpg's default algorithms (ed25519 to sign
+// and certify, cv25519 to encrypt), without a passphrase. expire is gpg's
+// expiry argument ("never", "1y", "2026-12-31"). The key is made at
+// created (gpg's --faked-system-time) unless it is zero, so that a test
+// can have a key that already expired, made by gpg itself.
+func NewEncryptionKey(t testing.TB, email, expire string, created time.Time) *Home {
+	t.Helper()
+	h := newHome(t, email)
+	args := []string{"--batch", "--passphrase", ""}
+	if !created.IsZero() {
+		args = append(args, "--faked-system-time", created.UTC().Format("20060102T150405"))
+	}
+	h.Run(nil, append(args, "--quick-generate-key", "Partner <"+email+">", "future-default", "default", expire)...)
+	return h
+}
+
+// Fingerprint is the key's fingerprint, upper-case hex without spaces, as
+// gpg --with-colons lists it.
+func (h *Home) Fingerprint() string {
+	h.t.Helper()
+	for _, line := range strings.Split(string(h.Run(nil, "--with-colons", "--fingerprint", h.Email)), "\n") {
+		if f := strings.Split(line, ":"); len(f) > 9 && f[0] == "fpr" {
+			return f[9]
+		}
+	}
+	h.t.Fatalf("gpg lists no fingerprint for %s", h.Email)
+	return ""
+}
+
+// Revoke revokes the key as a partner whose key was compromised would:
+// it imports the revocation certificate gpg made with the key
+// (openpgp-revocs.d, armored behind a ":" so that it is not imported by
+// accident). PublicKey then exports the key with its revocation.
+func (h *Home) Revoke() {
+	h.t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.Dir, "openpgp-revocs.d", h.Fingerprint()+".rev"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cert := strings.Replace(string(b), ":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----", 1)
+	h.Run([]byte(cert), "--batch", "--import")
+}
+
+// Decrypt decrypts an OpenPGP message with the key, as the partner does
+// (gpg --decrypt), failing the test if gpg refuses it.
+func (h *Home) Decrypt(msg []byte) []byte {
+	h.t.Helper()
+	return h.Run(msg, "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--decrypt")
 }

@@ -316,6 +316,10 @@ func (p *pipeline) serviceEnv(service, addr string) []string {
 			env["PARTNER_PGP_KEY_FILE"] = p.secrets.partnerPGP
 		}
 	case "reconciler":
+		// The auditors' page shows the key(s) the batcher encrypts to.
+		if _, set := env["PARTNER_PGP_KEY_FILE"]; !set && p.secrets.partnerPGP != "" {
+			env["PARTNER_PGP_KEY_FILE"] = p.secrets.partnerPGP
+		}
 		env["AUDIT_TOKEN"] = p.secrets.auditToken
 		env["AUDIT_USER"] = p.secrets.auditUser
 		env["AUDIT_PASSWORD_HASH"] = p.secrets.auditHash

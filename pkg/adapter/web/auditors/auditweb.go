@@ -121,6 +121,10 @@ type Server struct {
 	Trail    reconcile.AuditTrail
 	Calendar *workdays.Calendar
 
+	// PartnerKeys, when set, adds the partner's pinned OpenPGP keys and
+	// their expiry (partnerkeys.go); called on each request.
+	PartnerKeys func() []PartnerKey
+
 	src      Source
 	auth     Auth
 	failures *failures
@@ -145,7 +149,7 @@ func New(src Source, auth Auth, now func() time.Time, log zerolog.Logger, assets
 		"label":   statusLabel,
 		"tag":     statusTag,
 		"explain": statusExplanation,
-	}).ParseFS(templates, "templates/audit.html", "templates/auditlog.html", "templates/batch.html")
+	}).ParseFS(templates, "templates/audit.html", "templates/auditlog.html", "templates/batch.html", "templates/partnerkeys.html")
 	if err != nil {
 		return nil, fmt.Errorf("auditweb: parse templates: %w", err)
 	}
@@ -423,6 +427,8 @@ type pageData struct {
 	// HasUnmatched is false without an UnmatchedSource.
 	Unmatched    []reconcile.UnmatchedFile
 	HasUnmatched bool
+	// PartnerKeys is nil without a PartnerKeys source.
+	PartnerKeys *partnerKeysData
 }
 
 type retentionData struct {
@@ -474,6 +480,7 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 			d.Retention.OldestAge = d.Now.Sub(oldest).Round(time.Minute).String()
 		}
 	}
+	d.PartnerKeys = s.partnerKeys()
 	if d.AuditLog, err = s.auditLogSummary(r.Context()); err != nil {
 		return err
 	}
