@@ -338,7 +338,8 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	}
 	var kinds string
 	testenv.Must(t, pool.QueryRow(ctx, `SELECT string_agg(kind, ',' ORDER BY seq) FROM audit_log WHERE batch_id = $1`, res.Batch.ID).Scan(&kinds))
-	if kinds != "batch_sent,personal_data_deleted,day_key_destroyed" {
+	// batch_retained: the encrypted file is kept for a resend (resend.go).
+	if kinds != "batch_sent,personal_data_deleted,batch_retained,day_key_destroyed" {
 		t.Errorf("audit entries for the batch: %s", kinds)
 	}
 

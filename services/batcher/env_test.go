@@ -2,6 +2,7 @@ package main
 
 import (
 	"maps"
+	"path/filepath"
 
 	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/adapter/openpgp"
@@ -25,6 +26,9 @@ func serviceEnv(dbURL string, orders *jetstream.Orders, srv *sftptest.Server, ex
 		// Tests stage orders of past days and send them with send-now;
 		// the retry job would send them first (retry_test.go turns it on).
 		"SEND_RETRY_INTERVAL": "0",
+		// The kept copies for a resend go beside the partner's folder, in
+		// the test's own temporary folder, not the working directory.
+		EnvRetainedDir: filepath.Join(filepath.Dir(srv.Root), "retained"),
 	}
 	if _, ok := extra[openpgp.EnvKeyFile]; !ok {
 		env[EnvPlaintext] = "true"

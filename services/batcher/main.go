@@ -28,6 +28,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/rs/zerolog"
 
+	"booklets/pkg/adapter/disk"
 	"booklets/pkg/adapter/jetstream"
 	"booklets/pkg/adapter/openpgp"
 	"booklets/pkg/adapter/postgres"
@@ -115,6 +116,12 @@ type config struct {
 	// that off, leaving only the cut-off job (tests that stage past days
 	// by hand; not for production).
 	SendRetryInterval time.Duration
+	// RetainedDir and ResendWindow: an encrypted batch's files are kept
+	// in RetainedDir for ResendWindow after it is sent, for `batcher
+	// resend` (RETAINED_DIR, default "retained"; RESEND_WINDOW, default
+	// 168h; 0 keeps nothing). See resend.go.
+	RetainedDir  string
+	ResendWindow time.Duration
 	// HTTP are the HTTP server's timeouts (not settings: tests shorten
 	// them).
 	HTTP httpTimeouts
@@ -200,13 +207,23 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 	if c.RetentionGrace < 0 {
 		r.Fail("RETENTION_GRACE", "must not be negative")
 	}
+	c.RetainedDir = r.String(EnvRetainedDir, "retained")
+	c.ResendWindow = r.Duration(EnvResendWindow, 7*24*time.Hour)
+	if c.ResendWindow < 0 || c.ResendWindow > maxResendWindow {
+		r.Fail(EnvResendWindow, "must be 0 (keep nothing) to 720h (30 days)")
+	}
+	if c.RetainedDir == "" {
+		r.Fail(EnvRetainedDir, "must not be empty")
+	}
 	if c.CatchUpTimeout <= 0 {
 		r.Fail("CATCH_UP_TIMEOUT", "must be more than 0")
 	}
 	// The batcher opens sealed personal data and destroys day keys: it
 	// cannot work without the KEK ring.
 	ring, err := seal.RingFromEnv(getenv)
-	if err != nil && !(cmd == "migrate" && errors.Is(err, seal.ErrNoKEK)) {
+	// resend uploads ciphertext only it cannot open: it is not given the
+	// key to the personal data either.
+	if err != nil && !((cmd == "migrate" || cmd == "resend") && errors.Is(err, seal.ErrNoKEK)) {
 		r.Fail("KEK_FILE or KEK", err.Error()) // names entries and ids, never a key
 	}
 	c.Ring = ring
@@ -286,6 +303,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return orderCommand(ctx, cfg, c.order, stdin, stdout)
 	case "keys":
 		return keysCommand(ctx, cfg, c.keysVerb, stdout)
+	case "resend":
+		return resendCommand(ctx, cfg, log, c.resendID, stdout)
 	default: // parseCommand knows no other
 		return usageError{fmt.Sprintf("unknown command %q", cmd), usage}
 	}
@@ -316,8 +335,14 @@ func newSender(cfg config, st *postgres.Orders, log zerolog.Logger, m *Metrics, 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", openpgp.EnvKeyFile, err)
 		}
-		log.Info().Str("recipient_fingerprint", rec.Fingerprint()).Msg("batch files are encrypted to the partner's OpenPGP key")
+		logPartnerKeys(log, rec.Keys(), time.Now())
+		if err := m.WatchPartnerKeys(rec.Keys); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 		opts = append(opts, endofday.WithRecipient(rec))
+		if cfg.ResendWindow > 0 {
+			opts = append(opts, endofday.WithRetention(disk.Retained{Dir: cfg.RetainedDir}, cfg.ResendWindow))
+		}
 	} else {
 		// checkSending: PARTNER_PLAINTEXT=true, asked for.
 		log.Warn().Str("encryption", "none").
@@ -516,6 +541,11 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger) error {
 	}
 	if _, err := watchdog.Check(ctx); err != nil {
 		log.Error().Err(err).Msg("retention check at start-up failed")
+	}
+	// The copies kept for a resend: deleted when their window ends, at
+	// start-up and every 15 minutes (resend.go).
+	if _, err := ScheduleRetentionSweep(jobCtx, sched, watchEvery, retentionSweep(cfg, st, log)); err != nil {
+		return err
 	}
 	sched.Start()
 	if next, err := job.NextRun(); err == nil && !cfg.Demo {

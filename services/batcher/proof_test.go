@@ -89,6 +89,8 @@ func TestProofNoPlaintextAnywhere(t *testing.T) {
 		"SFTP_DIR": "outbox", "SFTP_RETRIES": "0", "HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "debug",
 		"KEK_FILE": kekFile, "PARTNER_PGP_KEY_FILE": pubFile,
 		"SEND_RETRY_INTERVAL": "0", // send-now sends yesterday's batch below, not the retry job
+		// The encrypted copy kept for a resend, in a folder scanned below.
+		EnvRetainedDir: filepath.Join(tmpDir, "retained"),
 	}
 	getenv := func(k string) string { return env[k] }
 	testenv.Must(t, run(ctx, []string{"migrate"}, getenv, nil, io.Discard))

@@ -22,6 +22,7 @@ Commands:
   order show|correct|erase REF [--field NAME ...]
                                            an order not sent yet (postcode, then new values, on standard input)
   keys list|rewrap                         the day keys; rewrap them under the current KEK
+  resend BATCH_ID                          upload a sent batch's kept encrypted files again (within RESEND_WINDOW)
   help                                     this text
 
 "batcher COMMAND -h" describes a command. -h and --help print usage and
@@ -63,6 +64,17 @@ taken as arguments, which other users and the shell's history would see.
   list     the day keys: business date, KEK id, created, destroyed (never key material)
   rewrap   rewrap the live day keys under the current KEK (KEK rotation, docs/privacy.md)
 `,
+	"resend": `usage: batcher resend BATCH_ID
+
+Uploads the files of a sent batch again to the partner's SFTP folder, under
+the same names and byte for byte as first sent (each verified by reading it
+back), for a batch the partner lost or found damaged. Only an encrypted
+batch is kept, and only for RESEND_WINDOW (default 7 days) after it was
+sent, in RETAINED_DIR; an unknown batch, a plain CSV batch, one not kept and
+one whose window has ended are refused, saying why (exit status 1). Each
+resend is an audit entry (batch_resent). It needs no KEK: the files are
+ciphertext to the partner's key.
+`,
 	"help": usage,
 }
 
@@ -88,6 +100,7 @@ type command struct {
 	sendDate string    // send-now --date
 	order    orderArgs // order
 	keysVerb string    // keys
+	resendID string    // resend
 }
 
 // parseCommand checks the whole command line before any setting is read,
@@ -111,7 +124,7 @@ func parseCommand(args []string) (command, error) {
 	}
 	u, ok := usages[name]
 	if !ok {
-		return command{}, usageError{fmt.Sprintf("unknown command %q (want migrate, send-now, order or keys)", name), usage}
+		return command{}, usageError{fmt.Sprintf("unknown command %q (want migrate, send-now, order, keys or resend)", name), usage}
 	}
 	if slices.ContainsFunc(rest, isHelp) {
 		return command{name: name, help: u}, nil
@@ -129,6 +142,8 @@ func parseCommand(args []string) (command, error) {
 		c.order, err = parseOrder(rest)
 	case "keys":
 		c.keysVerb, err = parseKeys(rest)
+	case "resend":
+		c.resendID, err = parseResend(rest)
 	}
 	return c, err
 }
