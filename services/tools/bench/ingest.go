@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,8 @@ func (e *env) batcherEnv(dbURL string, sc jetstream.Config, extra map[string]str
 		"SFTP_RETRIES":     "0",
 		// Production encrypts the batch file to the partner's key.
 		"PARTNER_PGP_KEY_FILE": e.pgpKey,
+		// and keeps it for a resend: in the scratch folder.
+		"RETAINED_DIR": filepath.Join(e.work, "retained"),
 	}
 	for k, v := range extra {
 		vars[k] = v

@@ -91,6 +91,16 @@ func resetDemo(ctx context.Context, cfg config, natsURL string, out *console) er
 // mode.
 func demoPartnerDir(cfg config) string { return filepath.Join(cfg.runDir, "demo", "partner") }
 
+// retainedDir is the batcher's RETAINED_DIR: the demo's apart, as its
+// database is (the sweep removes copies of batches its database does not
+// know).
+func retainedDir(cfg config) string {
+	if cfg.demo {
+		return filepath.Join(cfg.runDir, "demo", "retained")
+	}
+	return filepath.Join(cfg.runDir, "retained")
+}
+
 // checkpointDir is the reconciler's AUDIT_CHECKPOINT_DIR: the folder its
 // signed checkpoints are published to (an object store mount in
 // production).

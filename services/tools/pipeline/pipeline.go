@@ -280,6 +280,7 @@ var passThrough = []string{
 	// batcher
 	"BATCH_CUTOFF", "SFTP_DIR", "NATS_CONSUMER", "SFTP_RETRIES", "SFTP_RETRY_BASE",
 	"PARTNER_PGP_KEY_FILE", "PARTNER_PLAINTEXT", "SEND_RETRY_INTERVAL", "RETENTION_GRACE", "CATCH_UP_TIMEOUT",
+	"RESEND_WINDOW", "RETAINED_DIR",
 	// reconciler
 	"SFTP_CONFIRMATIONS_DIR", "SFTP_PROCESSED_DIR", "SFTP_REJECTED_DIR", "SFTP_TIMEOUT",
 	"RECONCILE_AT", "BANK_HOLIDAYS_FILE", "MIGRATE",
@@ -314,6 +315,11 @@ func (p *pipeline) serviceEnv(service, addr string) []string {
 		// production; PARTNER_PGP_KEY_FILE given to make run wins.
 		if _, set := env["PARTNER_PGP_KEY_FILE"]; !set && p.secrets.partnerPGP != "" {
 			env["PARTNER_PGP_KEY_FILE"] = p.secrets.partnerPGP
+		}
+		// The copies kept for a resend belong to one database: a demo's
+		// apart from a normal run's.
+		if _, set := env["RETAINED_DIR"]; !set {
+			env["RETAINED_DIR"] = retainedDir(cfg)
 		}
 	case "reconciler":
 		// The auditors' page shows the key(s) the batcher encrypts to.
