@@ -145,3 +145,90 @@ func TestPlainCSVIsNotRetained(t *testing.T) {
 		t.Fatalf("%d retention entries", n)
 	}
 }
+
+// The sweep deletes a copy once its window has ended, and records that
+// once; it leaves a copy within its window and the files of a batch still
+// being sent, and removes files no record keeps. A resend checks the copy
+// before uploading anything: a damaged one is refused and the partner's
+// folder is untouched; an ended window is refused with its date.
+func TestSweepAndResendRefusals(t *testing.T) {
+	t.Parallel()
+	_, rec := gnuPG(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	retainer := disk.Retained{Dir: dir}
+	e.save(newOrder(at("2026-11-24 10:00:00"), retainedPerson))
+	e.save(newOrder(at("2026-11-25 10:00:00"), retainedPerson))
+	s := e.pgpSender(rec, endofday.WithRetention(retainer, 48*time.Hour))
+	e.SetNow(at("2026-11-24 23:05:00"))
+	first, err := s.SendBatch(ctx, date("2026-11-24"))
+	testenv.Must(t, err)
+	e.SetNow(at("2026-11-25 23:05:00"))
+	second, err := s.SendBatch(ctx, date("2026-11-25"))
+	testenv.Must(t, err)
+	// A batch being sent (assembled, its copy being written) and files of
+	// a batch this database never made.
+	e.save(newOrder(at("2026-11-26 10:00:00"), retainedPerson))
+	_, err = e.pgpSender(rec, endofday.WithRetention(retainer, 48*time.Hour), endofday.WithFault(func(step string, _ int64) error {
+		if step == endofday.StepAfterUpload {
+			return errCrash
+		}
+		return nil
+	})).SendBatch(ctx, date("2026-11-26"))
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("third batch: %v", err)
+	}
+	third, err := e.Store.BatchFor(ctx, date("2026-11-26"))
+	testenv.Must(t, err)
+	testenv.Must(t, os.MkdirAll(filepath.Join(dir, "B20200101-AAAAAA"), 0o700))
+	testenv.Must(t, os.WriteFile(filepath.Join(dir, "B20200101-AAAAAA", "x.csv.gpg"), []byte("old"), 0o600))
+
+	// 26 Nov 23:05 + 1 h: the first batch's window (to 26 Nov 23:05) has ended.
+	e.SetNow(at("2026-11-27 00:05:00"))
+	sweep := endofday.RetentionSweep{Store: e.Store, Retainer: retainer, Now: e.Now, Log: zerolog.Nop()}
+	n, err := sweep.Run(ctx)
+	testenv.Must(t, err)
+	if n != 1 {
+		t.Fatalf("deleted %d copies", n)
+	}
+	ids, err := retainer.Batches()
+	testenv.Must(t, err)
+	if strings.Join(ids, " ") != second.Batch.ID+" "+third.ID {
+		t.Fatalf("left %v; want the second batch's and the one being sent", ids)
+	}
+	if n, err := sweep.Run(ctx); err != nil || n != 0 {
+		t.Fatalf("second sweep: %d %v", n, err)
+	}
+	if n := e.Count(`SELECT count(*) FROM audit_log WHERE kind = 'retained_copy_deleted' AND batch_id = $1
+		AND details->>'reason' = 'resend_window_ended'`, first.Batch.ID); n != 1 {
+		t.Fatalf("%d retained_copy_deleted entries", n)
+	}
+
+	r := endofday.Resender{Store: e.Store, Retainer: retainer, Partner: sftp.Outbox{Config: e.SFTP}, Now: e.Now, Log: zerolog.Nop()}
+	_, err = r.Resend(ctx, first.Batch.ID)
+	if !errors.Is(err, endofday.ErrWindowEnded) || !strings.Contains(err.Error(), "2026-11-26T23:05:00Z") {
+		t.Fatalf("resend after the window: %v", err)
+	}
+	_, err = r.Resend(ctx, third.ID)
+	if !errors.Is(err, endofday.ErrNotRetained) || !strings.Contains(err.Error(), "not sent yet") {
+		t.Fatalf("resend of a batch not sent: %v", err)
+	}
+	// The second batch's kept data file, damaged on our disk.
+	kept := filepath.Join(dir, second.Batch.ID, second.Batch.DataFile)
+	b, err := os.ReadFile(kept)
+	testenv.Must(t, err)
+	b[len(b)/2] ^= 1
+	testenv.Must(t, os.WriteFile(kept, b, 0o600))
+	testenv.Must(t, os.Remove(e.Server.Path("outbox", second.Batch.DataFile)))
+	_, err = r.Resend(ctx, second.Batch.ID)
+	if !errors.Is(err, endofday.ErrRetainedBroken) {
+		t.Fatalf("resend of a damaged copy: %v", err)
+	}
+	if _, err := os.Stat(e.Server.Path("outbox", second.Batch.DataFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a damaged copy reached the partner: %v", err)
+	}
+	if n := e.Count(`SELECT count(*) FROM audit_log WHERE kind = 'batch_resent'`); n != 0 {
+		t.Fatalf("%d batch_resent entries for refused resends", n)
+	}
+}
