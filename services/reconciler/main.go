@@ -13,7 +13,8 @@
 //
 // Configuration (environment): DATABASE_URL, MIGRATE, SFTP_ADDR, SFTP_USER,
 // SFTP_KEY_FILE, SFTP_KNOWN_HOSTS, SFTP_CONFIRMATIONS_DIR,
-// SFTP_PROCESSED_DIR, SFTP_REJECTED_DIR, SFTP_TIMEOUT, RECONCILE_AT, HTTP_ADDR, AUDIT_TOKEN, AUDIT_USER,
+// SFTP_PROCESSED_DIR, SFTP_REJECTED_DIR, SFTP_UPDATES_DIR,
+// SFTP_UPDATES_PROCESSED_DIR, SFTP_UPDATES_REJECTED_DIR, SFTP_TIMEOUT, RECONCILE_AT, HTTP_ADDR, AUDIT_TOKEN, AUDIT_USER,
 // AUDIT_PASSWORD_HASH, AUDIT_FAILURES_PER_MINUTE, AUDIT_FAILURE_BURST, LOG_FORMAT, LOG_LEVEL,
 // AUDIT_SIGNING_KEY_FILE, AUDIT_CHECKPOINT_DIR, SFTP_CHECKPOINTS_DIR, AUDIT_CHECKPOINT_EVERY,
 // PARTNER_SIGNING_KEY_FILE, ACCEPT_UNSIGNED_CONFIRMATIONS, CONFIRMATION_SIGNATURE_GRACE (receipts.go).
@@ -87,10 +88,11 @@ var usages = map[string]string{
 	"check-now": `Usage: reconciler check-now
 
 Fetches the partner's deletion confirmations over SFTP once, judges and
-records each, moves them out of the folder, checks every sent batch for an
-overdue deletion, and prints a JSON summary: files, accepted, rejected,
+records each, moves them out of the folder, does the same with its
+dispatch and returns files, checks every sent batch for an overdue
+deletion, and prints a JSON summary: files, accepted, rejected,
 duplicates, unmatched (files naming no batch of ours), failed, overdue,
-alerts_raised.
+alerts_raised, updates (the dispatch and returns files).
 `,
 	"verify-audit": `Usage: reconciler verify-audit
 
@@ -200,11 +202,14 @@ type config struct {
 	ConfDir     string
 	Processed   string
 	Rejected    string
-	At          time.Duration // time of day, London
-	HTTPAddr    string
-	Auth        auditors.Auth
-	LogFormat   string
-	LogLevel    string
+	// The partner's dispatch and returns files (SFTP_UPDATES_DIR, …);
+	// UpdatesDir empty turns them off.
+	UpdatesDir, UpdatesProcessed, UpdatesRejected string
+	At                                            time.Duration // time of day, London
+	HTTPAddr                                      string
+	Auth                                          auditors.Auth
+	LogFormat                                     string
+	LogLevel                                      string
 	// Now is the clock: the real one, or in demo mode (DEMO_DAY) one on
 	// which a day lasts Day of real time; the daily check then runs every
 	// Day.
@@ -252,10 +257,13 @@ func readConfig(getenv func(string) string) (config, error) {
 			KnownHosts: r.String("SFTP_KNOWN_HOSTS", ""),
 			Timeout:    r.Duration("SFTP_TIMEOUT", 15*time.Second),
 		},
-		ConfDir:   r.String("SFTP_CONFIRMATIONS_DIR", "confirmations"),
-		Processed: r.String("SFTP_PROCESSED_DIR", "confirmations/processed"),
-		Rejected:  r.String("SFTP_REJECTED_DIR", "confirmations/rejected"),
-		HTTPAddr:  r.String("HTTP_ADDR", "127.0.0.1:8082"),
+		ConfDir:          r.String("SFTP_CONFIRMATIONS_DIR", "confirmations"),
+		Processed:        r.String("SFTP_PROCESSED_DIR", "confirmations/processed"),
+		Rejected:         r.String("SFTP_REJECTED_DIR", "confirmations/rejected"),
+		UpdatesDir:       r.String("SFTP_UPDATES_DIR", "updates"),
+		UpdatesProcessed: r.String("SFTP_UPDATES_PROCESSED_DIR", "updates/processed"),
+		UpdatesRejected:  r.String("SFTP_UPDATES_REJECTED_DIR", "updates/rejected"),
+		HTTPAddr:         r.String("HTTP_ADDR", "127.0.0.1:8082"),
 		Auth: auditors.Auth{
 			// Secrets: the value, or a file named by *_FILE (container
 			// secrets, deploy/README.md).
@@ -383,7 +391,7 @@ func migrate(ctx context.Context, db *pgxpool.Pool) error {
 
 func reconciler(cfg config, led *postgres.Ledger, log zerolog.Logger) *reconcile.Reconciler {
 	cfg.Receipts.warn(log)
-	return &reconcile.Reconciler{
+	rec := &reconcile.Reconciler{
 		Verify:         cfg.Receipts.verifier(),
 		AcceptUnsigned: cfg.Receipts.AcceptUnsigned,
 		SignatureGrace: cfg.Receipts.Grace,
@@ -397,6 +405,17 @@ func reconciler(cfg config, led *postgres.Ledger, log zerolog.Logger) *reconcile
 		},
 		Log: log,
 	}
+	if cfg.UpdatesDir != "" {
+		rec.Updates = led
+		rec.OpenUpdates = func(ctx context.Context) (reconcile.Inbox, error) {
+			c, err := sftp.Dial(ctx, cfg.SFTP)
+			if err != nil {
+				return nil, err
+			}
+			return c.Updates(cfg.UpdatesDir, cfg.UpdatesProcessed, cfg.UpdatesRejected), nil
+		}
+	}
+	return rec
 }
 
 // reportArgs is a parsed `reconciler report` command line.

@@ -197,13 +197,14 @@ func TestEndToEnd(t *testing.T) {
 	for _, r := range report {
 		status[r["batch_id"].(string)] = r["status"].(string)
 		dueDates[r["batch_id"].(string)] = r["due_date"]
-		for _, k := range []string{"batch_id", "business_date", "record_count", "sent_at", "delivery_date", "due_date", "confirmed_at", "status", "deleted_at"} {
+		for _, k := range []string{"batch_id", "business_date", "record_count", "sent_at", "delivery_date", "due_date", "confirmed_at", "status", "deleted_at",
+			"dispatched", "returned"} {
 			if _, ok := r[k]; !ok {
 				t.Errorf("report row lacks %s", k)
 			}
 		}
-		if _, dev := r["deviation"]; len(r) != 9 && !(dev && len(r) == 10) {
-			t.Errorf("report row has %d fields, want 9 (10 with a deviation): %v", len(r), r)
+		if _, dev := r["deviation"]; len(r) != 11 && !(dev && len(r) == 12) {
+			t.Errorf("report row has %d fields, want 11 (12 with a deviation): %v", len(r), r)
 		}
 	}
 	// B-SUM and B-COUNT are past due, but their last confirmation was
@@ -221,7 +222,7 @@ func TestEndToEnd(t *testing.T) {
 	out = e.run("report", "--from", day, "--to", day, "--format", "csv")
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	testenv.Must(t, err)
-	if len(recs) != 2 || strings.Join(recs[0], ",") != "batch_id,business_date,record_count,sent_at,delivery_date,due_date,confirmed_at,status,deleted_at,deviation" || recs[1][0] != "B-OK" {
+	if len(recs) != 2 || strings.Join(recs[0], ",") != "batch_id,business_date,record_count,sent_at,delivery_date,due_date,confirmed_at,status,deleted_at,deviation,dispatched,returned" || recs[1][0] != "B-OK" {
 		t.Errorf("CSV report:\n%s", out)
 	}
 	if _, err := e.runErr("report", "--format", "xml"); err == nil {

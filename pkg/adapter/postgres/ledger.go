@@ -201,6 +201,9 @@ func (l *Ledger) States(ctx context.Context, f reconcile.Filter) ([]reconcile.St
 			s.LastReason = r.Reason
 		}
 	}
+	if err := l.updateCounts(ctx, states, ids, index); err != nil {
+		return nil, err
+	}
 	return states, nil
 }
 

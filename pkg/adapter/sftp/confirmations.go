@@ -20,6 +20,7 @@ type Confirmations struct {
 	dir       string
 	processed string
 	rejected  string
+	max       int64 // the largest file read
 }
 
 var _ reconcile.Inbox = (*Confirmations)(nil)
@@ -28,7 +29,14 @@ var _ reconcile.Inbox = (*Confirmations)(nil)
 // to processed and rejected ones to rejected. The Confirmations owns the
 // client: closing it closes the connection.
 func (c *Client) Confirmations(dir, processed, rejected string) *Confirmations {
-	return &Confirmations{client: c, dir: dir, processed: processed, rejected: rejected}
+	return &Confirmations{client: c, dir: dir, processed: processed, rejected: rejected, max: reconcile.MaxFileSize}
+}
+
+// Updates returns the partner's updates folder (dispatch and returns
+// files), handled as the confirmations folder is, with files up to
+// reconcile.MaxUpdatesSize.
+func (c *Client) Updates(dir, processed, rejected string) *Confirmations {
+	return &Confirmations{client: c, dir: dir, processed: processed, rejected: rejected, max: reconcile.MaxUpdatesSize}
 }
 
 // List returns the files waiting (not hidden, not folders). A folder that
@@ -50,9 +58,9 @@ func (f *Confirmations) List(ctx context.Context) ([]reconcile.Entry, error) {
 
 // Read returns a waiting file's content, or reconcile.ErrOversized.
 func (f *Confirmations) Read(ctx context.Context, name string) ([]byte, error) {
-	b, err := f.client.ReadFile(path.Join(f.dir, name), reconcile.MaxFileSize)
+	b, err := f.client.ReadFile(path.Join(f.dir, name), f.max)
 	if errors.Is(err, ErrTooLarge) {
-		return nil, fmt.Errorf("%w (%d bytes): %v", reconcile.ErrOversized, reconcile.MaxFileSize, err)
+		return nil, fmt.Errorf("%w (%d bytes): %v", reconcile.ErrOversized, f.max, err)
 	}
 	return b, err
 }

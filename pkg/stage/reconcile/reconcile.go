@@ -357,6 +357,9 @@ type View struct {
 	// audit log proves about the batch (CheckedViews); none when they
 	// agree or the view was not checked.
 	LogDisagreements []string
+	// Dispatched and Returned: booklets the partner reported dispatched,
+	// and returned (State).
+	Dispatched, Returned int
 }
 
 // StatusOf works out a sent batch's status on the London date today from

@@ -26,11 +26,15 @@ type Row struct {
 	// CSV so that a reader of the earlier columns by position still works.
 	DeletedAt *string `json:"deleted_at"`
 	Deviation string  `json:"deviation,omitempty"`
+	// Dispatched and Returned count the booklets (records) the partner
+	// reported posted, and returned, in its updates files.
+	Dispatched int `json:"dispatched"`
+	Returned   int `json:"returned"`
 }
 
 // ReportColumns are the CSV header, in order.
 var ReportColumns = []string{"batch_id", "business_date", "record_count", "sent_at", "delivery_date", "due_date", "confirmed_at", "status",
-	"deleted_at", "deviation"}
+	"deleted_at", "deviation", "dispatched", "returned"}
 
 // RowOf is the report row of a view.
 func RowOf(v View) Row {
@@ -43,6 +47,8 @@ func RowOf(v View) Row {
 		DueDate:      v.DueDate.Format(time.DateOnly),
 		Status:       v.Status,
 		Deviation:    v.Deviation,
+		Dispatched:   v.Dispatched,
+		Returned:     v.Returned,
 	}
 	if v.ConfirmedAt != nil {
 		s := v.ConfirmedAt.UTC().Format(time.RFC3339)
@@ -72,7 +78,7 @@ func WriteCSV(w io.Writer, views []View) error {
 			deleted = *r.DeletedAt
 		}
 		rec := []string{r.BatchID, r.BusinessDate, strconv.Itoa(r.RecordCount), r.SentAt, r.DeliveryDate, r.DueDate, confirmed, string(r.Status),
-			deleted, r.Deviation}
+			deleted, r.Deviation, strconv.Itoa(r.Dispatched), strconv.Itoa(r.Returned)}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("report: write CSV: %w", err)
 		}

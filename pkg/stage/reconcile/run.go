@@ -76,6 +76,10 @@ type State struct {
 	Accepted     *Recorded // the accepted confirmation, if any
 	LastRejected bool      // the last confirmation received was rejected
 	LastReason   string    // its reason
+	// Dispatched and Returned count the batch's booklets (a reference and
+	// a format) the partner reported dispatched, and returned, in its
+	// updates files.
+	Dispatched, Returned int
 }
 
 // Filter selects batches by business date (inclusive; zero = open).
@@ -146,6 +150,11 @@ type Reconciler struct {
 	// England and Wales).
 	Trail    AuditTrail
 	Calendar *workdays.Calendar
+	// OpenUpdates, when set with Updates, connects to the partner's
+	// updates folder (dispatch and returns, updates.go); each run handles
+	// it after the confirmations, with the same signature rules.
+	OpenUpdates func(ctx context.Context) (Inbox, error)
+	Updates     UpdatesStore
 }
 
 // Summary says what one run did.
@@ -168,6 +177,9 @@ type Summary struct {
 	Waiting int      `json:"waiting_for_signature,omitempty"`
 	Overdue []string `json:"overdue"` // batch ids overdue now
 	Raised  int      `json:"alerts_raised"`
+	// Updates: the partner's dispatch and returns files; absent when the
+	// updates folder is not configured.
+	Updates *UpdatesSummary `json:"updates,omitempty"`
 }
 
 // Run is a run as recorded.
@@ -219,12 +231,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, now time.Time) (Summary, err
 	if ferr != nil {
 		r.Log.Error().Err(ferr).Msg("fetching confirmations failed; overdue check continues")
 	}
+	uerr := r.fetchUpdates(ctx, now, &sum)
+	if uerr != nil {
+		r.Log.Error().Err(uerr).Msg("fetching dispatch and returns files failed; overdue check continues")
+	}
 	oerr := r.overdue(ctx, now, &sum)
 	// The run is recorded even when the context ended, so that a run cut
 	// short at shutdown still counts (and fails) in the alerts.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	run := Run{StartedAt: now, FinishedAt: now.Add(time.Since(began)), OK: ferr == nil && oerr == nil, Summary: sum}
+	run := Run{StartedAt: now, FinishedAt: now.Add(time.Since(began)), OK: ferr == nil && uerr == nil && oerr == nil, Summary: sum}
 	for _, u := range set {
 		uf := UnmatchedFile{SeenAt: now, FileName: u.name, Why: u.reason, Reason: u.text}
 		if u.file != nil {
@@ -250,7 +266,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, now time.Time) (Summary, err
 	r.Log.Info().Int("files", sum.Files).Int("accepted", sum.Accepted).Int("rejected", sum.Rejected).
 		Int("duplicates", sum.Duplicates).Int("unmatched", sum.Unmatched).Int("failed", sum.Failed).
 		Int("overdue", len(sum.Overdue)).Msg("reconciliation run")
-	return sum, errors.Join(ferr, oerr, rerr, merr)
+	return sum, errors.Join(ferr, uerr, oerr, rerr, merr)
 }
 
 func (r *Reconciler) fetch(ctx context.Context, now time.Time, sum *Summary, inboxp *Inbox, set *[]unmatched) error {
@@ -331,7 +347,7 @@ func (r *Reconciler) signature(ctx context.Context, inbox Inbox, e Entry, waitin
 			return true, nil
 		}
 		if !r.AcceptUnsigned {
-			f.Sig.Problem = fmt.Sprintf("no signature: %s is missing (the partner signs each confirmation: gpg --armor --detach-sign %s)", sigName, e.Name)
+			f.Sig.Problem = fmt.Sprintf("no signature: %s is missing (the partner signs each file it sends: gpg --armor --detach-sign %s)", sigName, e.Name)
 		}
 		return false, nil
 	}
@@ -522,7 +538,7 @@ func (r *Reconciler) overdue(ctx context.Context, now time.Time, sum *Summary) e
 // ViewOf is a state as shown to auditors on the London date of now.
 func ViewOf(s State, now time.Time) View {
 	v := View{Batch: s.Batch, Status: StatusOf(s.Batch, s.Accepted, s.LastRejected, now), LastRejection: s.LastReason,
-		Overdue: IsOverdue(s.Batch, s.Accepted, now)}
+		Overdue: IsOverdue(s.Batch, s.Accepted, now), Dispatched: s.Dispatched, Returned: s.Returned}
 	if s.Accepted != nil {
 		at, del := s.Accepted.ReceivedAt, s.Accepted.Conf.DeletedAt
 		v.ConfirmedAt, v.DeletedAt = &at, &del
@@ -547,4 +563,137 @@ func Views(states []State, now time.Time, statuses ...Status) []View {
 		}
 	}
 	return out
+}
+
+// fetchUpdates handles the partner's updates folder: each dispatch and
+// returns file is judged and recorded whole, or rejected with a reason
+// file; one bad file does not stop the others.
+func (r *Reconciler) fetchUpdates(ctx context.Context, now time.Time, sum *Summary) error {
+	if r.OpenUpdates == nil || r.Updates == nil {
+		return nil
+	}
+	us := &UpdatesSummary{}
+	sum.Updates = us
+	inbox, err := r.OpenUpdates(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: connect to partner for updates: %w", err)
+	}
+	defer inbox.Close()
+	entries, err := inbox.List(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: list updates: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	waiting := map[string]Entry{}
+	for _, e := range entries {
+		waiting[e.Name] = e
+	}
+	var errs []error
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		if base, ok := strings.CutSuffix(e.Name, SigExt); ok {
+			if _, ok := waiting[base]; ok || r.fresh(e) {
+				continue // handled with its file, or that file may be on its way
+			}
+			err = r.setAsideUpdates(ctx, inbox, e.Name, fmt.Sprintf("signature file with no %s beside it (waited %s). Upload the file it signs, and this .asc again with it.", base, r.SignatureGrace), now, us)
+		} else {
+			err = r.oneUpdates(ctx, inbox, e, waiting, now, us)
+		}
+		if err != nil {
+			us.Failed++
+			r.Log.Error().Err(err).Str("file", e.Name).Msg("updates file not handled; will retry next run")
+			errs = append(errs, err)
+		}
+	}
+	r.Log.Info().Int("files", us.Files).Int("accepted", us.Accepted).Int("rejected", us.Rejected).
+		Int("duplicates", us.Duplicates).Int("failed", us.Failed).Msg("dispatch and returns files")
+	return errors.Join(errs...)
+}
+
+const updatesOversizedText = "the file is larger than 4 MiB, so it was not read. Split it into several files (updates_<batch id>_<label>.csv), each with the header."
+
+// setAsideUpdates moves a file that is not an updates file of any batch to
+// the rejected folder with its reason file; nothing is recorded (the log
+// says which, the partner reads why).
+func (r *Reconciler) setAsideUpdates(ctx context.Context, inbox Inbox, name, why string, now time.Time, us *UpdatesSummary) error {
+	data, err := inbox.Read(ctx, name)
+	if errors.Is(err, ErrOversized) {
+		err = inbox.Quarantine(ctx, name, Oversized, now, ReasonText(name, updatesOversizedText, now))
+	} else if err == nil {
+		err = inbox.Done(ctx, NewFile(name, data), MoveRejected, ReasonText(name, why, now))
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: set aside %s: %w", name, err)
+	}
+	us.Files++
+	us.Rejected++
+	r.Log.Warn().Str("file", name).Msg("file in the updates folder is no updates file: moved to the rejected folder with its reason")
+	return nil
+}
+
+func (r *Reconciler) oneUpdates(ctx context.Context, inbox Inbox, e Entry, waiting map[string]Entry, now time.Time, us *UpdatesSummary) error {
+	name := e.Name
+	batchID, ok := BatchIDFromUpdatesName(name)
+	if !ok {
+		return r.setAsideUpdates(ctx, inbox, name, JudgeUpdates(File{Name: name}, nil, problems{}, nil, nil, nil, now).Reason, now, us)
+	}
+	data, err := inbox.Read(ctx, name)
+	if errors.Is(err, ErrOversized) {
+		return r.setAsideUpdates(ctx, inbox, name, updatesOversizedText, now, us)
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: read %s: %w", name, err)
+	}
+	f := NewFile(name, data)
+	wait, err := r.signature(ctx, inbox, e, waiting, &f)
+	if err != nil {
+		return err
+	}
+	if wait {
+		us.Waiting++
+		r.Log.Info().Str("file", name).Str("batch_id", batchID).Dur("grace", r.SignatureGrace).
+			Msg("updates file waits for its signature file; judged without one once the grace has passed")
+		return nil
+	}
+	rows, parsed := ParseUpdates(f)
+	seen := map[string]bool{}
+	var refs []string
+	for _, row := range rows {
+		if !seen[row.Reference] {
+			seen[row.Reference] = true
+			refs = append(refs, row.Reference)
+		}
+	}
+	out, dup, err := r.Updates.RecordUpdates(ctx, f, batchID, refs, now,
+		func(b *Batch, orders map[string]OrderInfo, prior map[UpdateKey]PriorUpdate) UpdatesOutcome {
+			return JudgeUpdates(f, rows, parsed, b, orders, prior, now)
+		})
+	if err != nil {
+		return fmt.Errorf("reconcile: record %s: %w", name, err)
+	}
+	us.Files++
+	ev := r.Log.Info()
+	to, reason := MoveProcessed, ""
+	switch {
+	case dup:
+		us.Duplicates++
+		ev = ev.Bool("duplicate", true)
+	case out.Accepted:
+		us.Accepted++
+	default:
+		us.Rejected++
+		ev = r.Log.Warn().Str("reason", out.Reason)
+	}
+	if !out.Accepted {
+		to, reason = MoveRejected, ReasonText(name, out.Reason, now)
+	}
+	ev.Str("file", name).Str("batch_id", batchID).Bool("accepted", out.Accepted).Int("dispatched", out.Dispatched).
+		Int("returned", out.Returned).Bool("unsigned", out.Signer == "").Msg("dispatch and returns file")
+	if err := inbox.Done(ctx, f, to, reason); err != nil {
+		return fmt.Errorf("reconcile: move %s out of the updates folder (recorded; will move next run): %w", name, err)
+	}
+	return nil
 }

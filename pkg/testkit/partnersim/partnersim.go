@@ -6,7 +6,9 @@
 // valid), and a clerk that plays the partner's data protection officer:
 // 30 working days after a batch arrived, by the clock it is given (so within
 // minutes in demo mode), it deletes the data file and writes the deletion
-// confirmation the reconciler expects.
+// confirmation the reconciler expects. When it can read a batch (plain CSV,
+// or encrypted to its key), it also reports each booklet dispatched on the
+// day the batch arrived, in a dispatch file in its updates folder.
 //
 // It is a simulator, not a hardened server: sessions start in the login
 // folder but are not jailed to it, so listen on loopback only. The
@@ -18,10 +20,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -52,6 +56,11 @@ const (
 	DirConfirmations = "confirmations"
 	DirProcessed     = "confirmations/processed"
 	DirRejected      = "confirmations/rejected"
+	// The dispatch and returns files (the reconciler's SFTP_UPDATES_DIR,
+	// SFTP_UPDATES_PROCESSED_DIR, SFTP_UPDATES_REJECTED_DIR).
+	DirUpdates          = "updates"
+	DirUpdatesProcessed = "updates/processed"
+	DirUpdatesRejected  = "updates/rejected"
 )
 
 // Config sets up the simulator.
@@ -129,7 +138,7 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	root := filepath.Join(cfg.Dir, "home")
-	for _, d := range []string{DirBatches, DirConfirmations, DirProcessed, DirRejected} {
+	for _, d := range []string{DirBatches, DirConfirmations, DirProcessed, DirRejected, DirUpdates, DirUpdatesProcessed, DirUpdatesRejected} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
 			return nil, fmt.Errorf("partnersim: folder: %w", err)
 		}
@@ -182,14 +191,17 @@ func Start(cfg Config) (*Server, error) {
 // simulator.
 func (s *Server) Env() map[string]string {
 	return map[string]string{
-		"SFTP_ADDR":              s.Addr,
-		"SFTP_USER":              s.User,
-		"SFTP_KEY_FILE":          s.KeyFile,
-		"SFTP_KNOWN_HOSTS":       s.KnownHosts,
-		"SFTP_DIR":               DirBatches,
-		"SFTP_CONFIRMATIONS_DIR": DirConfirmations,
-		"SFTP_PROCESSED_DIR":     DirProcessed,
-		"SFTP_REJECTED_DIR":      DirRejected,
+		"SFTP_ADDR":                  s.Addr,
+		"SFTP_USER":                  s.User,
+		"SFTP_KEY_FILE":              s.KeyFile,
+		"SFTP_KNOWN_HOSTS":           s.KnownHosts,
+		"SFTP_DIR":                   DirBatches,
+		"SFTP_CONFIRMATIONS_DIR":     DirConfirmations,
+		"SFTP_PROCESSED_DIR":         DirProcessed,
+		"SFTP_REJECTED_DIR":          DirRejected,
+		"SFTP_UPDATES_DIR":           DirUpdates,
+		"SFTP_UPDATES_PROCESSED_DIR": DirUpdatesProcessed,
+		"SFTP_UPDATES_REJECTED_DIR":  DirUpdatesRejected,
 	}
 }
 
@@ -306,6 +318,9 @@ func (s *Server) clerk(ctx context.Context) {
 				arrived[name] = at
 				s.cfg.Log.Info().Str("file", name).Msg("partner simulator received a batch")
 			}
+			if err := s.dispatch(path, arrived[name]); err != nil {
+				s.cfg.Log.Warn().Err(err).Str("file", name).Msg("partner simulator could not report a batch dispatched")
+			}
 			if err := s.confirm(path, arrived[name], now); err != nil {
 				s.cfg.Log.Warn().Err(err).Str("file", name).Msg("partner simulator could not confirm a batch")
 			}
@@ -376,11 +391,128 @@ func (s *Server) confirm(manifestPath string, arrived, now time.Time) error {
 // and renames it, as the interface asks, so that the reconciler never
 // reads half a file.
 func (s *Server) place(name string, data []byte) error {
-	tmp := s.Path(DirConfirmations, "."+name+".part")
+	return placeIn(s.Path(DirConfirmations), name, data)
+}
+
+func placeIn(dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, "."+name+".part")
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, s.Path(DirConfirmations, name))
+	return os.Rename(tmp, filepath.Join(dir, name))
+}
+
+// UpdatesCSV is an updates file (dispatch and returns) with these rows, as
+// docs/partner-interface.md describes it: the header, then one row per
+// booklet and status; CRLF line endings, as a spreadsheet saves them.
+func UpdatesCSV(rows []reconcile.UpdateRow) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.UseCRLF = true
+	_ = w.Write(reconcile.UpdatesHeader)
+	for _, r := range rows {
+		_ = w.Write([]string{r.Reference, r.Format, r.Status, r.Date.Format(time.DateOnly), r.Reason})
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// WriteUpdates puts an updates file for the batch in the updates folder,
+// named updates_<batch id>_<label>.csv, signed (its .asc first) when the
+// simulator has a signing key, each under a hidden name then renamed, as a
+// partner does. It returns the file's name.
+func (s *Server) WriteUpdates(batchID, label string, rows []reconcile.UpdateRow) (string, error) {
+	name := fmt.Sprintf("updates_%s_%s.csv", batchID, label)
+	data := UpdatesCSV(rows)
+	if s.signer != nil {
+		sig, err := openpgp.DetachSign(s.signer, data)
+		if err != nil {
+			return "", err
+		}
+		if err := placeIn(s.Path(DirUpdates), name+reconcile.SigExt, sig); err != nil {
+			return "", err
+		}
+	}
+	return name, placeIn(s.Path(DirUpdates), name, data)
+}
+
+// dispatch reports every booklet of a batch dispatched on the day it
+// arrived, once, when the clerk can read the batch: plain CSV, or
+// encrypted to the simulator's key (make run). Only references and
+// formats are read, in memory; nothing of the batch is written.
+func (s *Server) dispatch(manifestPath string, arrived time.Time) error {
+	b, err := os.ReadFile(manifestPath)
+	if err != nil {
+		return err
+	}
+	m, err := batchfile.ParseManifest(b)
+	if err != nil {
+		return err
+	}
+	const label = "dispatch"
+	name := fmt.Sprintf("updates_%s_%s.csv", m.BatchID, label)
+	for _, d := range []string{DirUpdates, DirUpdatesProcessed} {
+		if _, err := os.Stat(s.Path(d, name)); err == nil {
+			return nil // reported already
+		}
+	}
+	if done, _ := filepath.Glob(s.Path(DirUpdatesRejected, "updates_"+m.BatchID+"_"+label+".*")); len(done) > 0 {
+		return nil
+	}
+	if m.RecordCount == 0 {
+		return nil // nothing to post
+	}
+	f, err := os.Open(s.Path(DirBatches, m.DataFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // deleted already
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if m.Encryption == batchfile.EncryptionOpenPGP {
+		if s.signer == nil {
+			return nil // the batch is not for our key: the clerk cannot read it
+		}
+		md, err := pgp.ReadMessage(f, pgp.EntityList{s.signer}, nil, nil)
+		if err != nil {
+			return fmt.Errorf("decrypt %s: %w", m.DataFile, err)
+		}
+		r = md.UnverifiedBody
+	}
+	cr := csv.NewReader(r)
+	header, err := cr.Read()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", m.DataFile, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	ri, ok1 := col["reference"]
+	fi, ok2 := col["format"]
+	if !ok1 || !ok2 {
+		return fmt.Errorf("read %s: no reference or format column", m.DataFile)
+	}
+	on := businessday.LondonDate(arrived).UTC()
+	var rows []reconcile.UpdateRow
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", m.DataFile, err)
+		}
+		rows = append(rows, reconcile.UpdateRow{Reference: rec[ri], Format: rec[fi], Status: reconcile.Dispatched, Date: on})
+	}
+	if _, err := s.WriteUpdates(m.BatchID, label, rows); err != nil {
+		return err
+	}
+	s.cfg.Log.Info().Str("batch_id", m.BatchID).Int("dispatched", len(rows)).Str("file", name).
+		Msg("partner simulator posted the batch and wrote its dispatch file")
+	return nil
 }
 
 // loadOrCreateKey reads an ed25519 private key in OpenSSH format, creating

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/reference"
 	"booklets/pkg/platform/clock"
 	"booklets/pkg/stage/reconcile"
 	"booklets/pkg/testkit/eventually"
@@ -161,5 +163,100 @@ func TestClerkConfirmsAfterThirtyWorkingDays(t *testing.T) {
 	}
 	if _, err := os.Stat(sim.Path(partnersim.DirBatches, dataName)); !os.IsNotExist(err) {
 		t.Errorf("data file not deleted before the confirmation: %v", err)
+	}
+}
+
+// The clerk posts a batch it can read (here encrypted to its key, as in
+// `make run`) and reports every booklet dispatched on the day it arrived,
+// in a signed dispatch file in its updates folder, in the format the
+// reconciler reads; a batch with no orders gets none.
+func TestClerkReportsDispatch(t *testing.T) {
+	t.Parallel()
+	kp, err := openpgp.NewKeyPair("Partner simulator", "", "sim@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := openpgp.Armor(pgp.PrivateKeyType, func(w io.Writer) error { return kp.Entity.SerializePrivate(w, nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "pgp-private.asc")
+	if err := os.WriteFile(keyFile, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := partnersim.Start(partnersim.Config{Addr: "127.0.0.1:0", Dir: t.TempDir(), SigningKeyFile: keyFile, CheckEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c := dial(t, sim)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	upload := func(id string, plain []byte, records int) {
+		t.Helper()
+		date := businessday.Date{Year: 2026, Month: time.March, Day: 2}
+		var enc bytes.Buffer
+		w, err := pgp.Encrypt(&enc, []*pgp.Entity{kp.Entity}, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(plain); err != nil || w.Close() != nil {
+			t.Fatal("encrypt", err)
+		}
+		dataName := batchfile.DataFileName(date, id) + ".gpg"
+		up, err := c.Upload(ctx, dataName, func(w io.Writer) error { _, err := w.Write(enc.Bytes()); return err })
+		if err != nil {
+			t.Fatalf("upload data: %v", err)
+		}
+		m := batchfile.Manifest{BatchID: id, BusinessDate: date.String(), DataFile: dataName, RecordCount: records, OrderCount: records,
+			SHA256: up.SHA256, Bytes: int64(enc.Len()), FormatVersion: 1, Encryption: batchfile.EncryptionOpenPGP}
+		mb, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Upload(ctx, batchfile.ManifestFileName(date, id), func(w io.Writer) error { _, err := w.Write(mb); return err }); err != nil {
+			t.Fatalf("upload manifest: %v", err)
+		}
+	}
+	upload("bempty", []byte("reference,area_code,area_name,format,name,address_line_1,address_line_2,town,postcode\r\n"), 0)
+	ref := reference.New().String()
+	upload("b1", []byte("reference,area_code,area_name,format,name,address_line_1,address_line_2,town,postcode\r\n"+
+		ref+",kent,Kent,braille,A Person,\"1 High St\r\nFlat 2\",,Maidstone,ME14 1XX\r\n"+
+		ref+",kent,Kent,audio,A Person,1 High St,,Maidstone,ME14 1XX\r\n"), 2)
+
+	dispatch := sim.Path(partnersim.DirUpdates, "updates_b1_dispatch.csv")
+	eventually.Until(ctx, t, "the clerk writes a dispatch file", func(ctx context.Context) error {
+		if _, err := os.Stat(dispatch); err != nil {
+			return err
+		}
+		return nil
+	})
+	b, err := os.ReadFile(dispatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, problems := reconcile.ParseUpdates(reconcile.NewFile("updates_b1_dispatch.csv", b))
+	out := reconcile.JudgeUpdates(reconcile.NewFile("updates_b1_dispatch.csv", b), rows, problems, nil, nil, nil, time.Now())
+	if len(rows) != 2 || rows[0].Reference != ref || rows[0].Format != "braille" || rows[1].Format != "audio" || rows[0].Status != reconcile.Dispatched ||
+		!rows[0].Date.Equal(businessday.LondonDate(time.Now()).UTC()) || !strings.Contains(out.Reason, "unknown batch") {
+		t.Fatalf("dispatch file rows %+v (judged %q):\n%s", rows, out.Reason, b)
+	}
+	if bytes.Contains(b, []byte("Person")) || bytes.Contains(b, []byte("High St")) {
+		t.Errorf("the dispatch file holds personal data:\n%s", b)
+	}
+	sig, err := os.ReadFile(dispatch + reconcile.SigExt)
+	if err != nil {
+		t.Fatalf("no signature beside the dispatch file: %v", err)
+	}
+	key, err := openpgp.ReadSigningKey(bytes.NewReader(kp.Public))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := key.Verify(b, sig); err != nil {
+		t.Errorf("the dispatch file's signature does not verify: %v", err)
+	}
+	if files, _ := filepath.Glob(sim.Path(partnersim.DirUpdates, "updates_bempty*")); len(files) != 0 {
+		t.Errorf("a dispatch file for a batch with no orders: %v", files)
 	}
 }

@@ -40,7 +40,8 @@ func main() {
 const usage = `Usage: partnersim
 
 Runs the print partner simulator: an SFTP server with a clerk that confirms
-deletions after 30 working days. Prints the SFTP_* settings the batcher and
+deletions after 30 working days (and reports the booklets of a batch it can
+read dispatched, in its updates folder). Prints the SFTP_* settings the batcher and
 the reconciler need, and runs until Ctrl-C.
 
 It takes no arguments: it is configured by environment variables -
