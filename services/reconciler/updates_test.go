@@ -115,6 +115,9 @@ func TestDispatchAndReturns(t *testing.T) {
 			}
 		}
 	}
+	if text := e.updatesReason("updates_B-UPD_bad.*"); !(strings.Index(text, "line 2:") < strings.Index(text, "line 3:") && strings.Index(text, "line 3:") < strings.Index(text, "line 5:")) {
+		t.Errorf("the problems are not in the order of the lines:\n%s", text)
+	}
 	for _, p := range []string{"updates/processed/updates_B-UPD_dispatch.csv", "updates/processed/updates_B-UPD_dispatch.csv.asc"} {
 		if !exists(e.srv.Path(p)) {
 			t.Errorf("%s missing", p)

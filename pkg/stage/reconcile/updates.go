@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,8 +89,13 @@ const maxProblems = 10
 // they should be (a valid reference, a known format): a mistaken column
 // could hold a name or an address, which must not reach our logs.
 type problems struct {
-	list  []string
+	list  []problem
 	extra int
+}
+
+type problem struct {
+	line int // 0: the file as a whole
+	msg  string
 }
 
 func (p *problems) add(line int, format string, args ...any) {
@@ -101,11 +107,19 @@ func (p *problems) add(line int, format string, args ...any) {
 	if line > 0 {
 		msg = fmt.Sprintf("line %d: %s", line, msg)
 	}
-	p.list = append(p.list, msg)
+	p.list = append(p.list, problem{line, msg})
 }
 
+// String lists the problems in the order of the lines (those found while
+// reading the file, then those found against the record, sorted together).
 func (p *problems) String() string {
-	s := strings.Join(p.list, "; ")
+	sorted := slices.Clone(p.list)
+	slices.SortStableFunc(sorted, func(a, b problem) int { return a.line - b.line })
+	msgs := make([]string, len(sorted))
+	for i, x := range sorted {
+		msgs[i] = x.msg
+	}
+	s := strings.Join(msgs, "; ")
 	if p.extra > 0 {
 		s += fmt.Sprintf("; and %d more", p.extra)
 	}
@@ -283,7 +297,7 @@ func JudgeUpdates(f File, rows []UpdateRow, parsed problems, batch *Batch, order
 	// The rows that could be read are checked too, so that the partner
 	// learns of every mistake (up to maxProblems) at once.
 	p := parsed
-	p.list = append([]string(nil), parsed.list...)
+	p.list = slices.Clone(parsed.list)
 	today := londonDate(now)
 	inFile := map[UpdateKey]UpdateRow{}
 	for _, r := range rows {
