@@ -149,7 +149,6 @@ func ParseUpdates(f File) (rows []UpdateRow, p problems) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
 			var perr *csv.ParseError
 			if errors.As(err, &perr) {
@@ -159,6 +158,7 @@ func ParseUpdates(f File) (rows []UpdateRow, p problems) {
 			}
 			return nil, p
 		}
+		line, _ := r.FieldPos(0) // after the error check: a failed read has no fields
 		if len(rec) != len(UpdatesHeader) {
 			p.add(line, "%d fields, want %d (%s)", len(rec), len(UpdatesHeader), strings.Join(UpdatesHeader, ","))
 			continue

@@ -52,6 +52,9 @@ func TestParseUpdates(t *testing.T) {
 		{"unknown reason", "reference,format,status,date,reason\n" + ref + ",audio,returned,2025-03-04,lost\n", 0, "a returned row needs a reason"},
 		{"dispatch with reason", "reference,format,status,date,reason\n" + ref + ",audio,dispatched,2025-03-04,refused\n", 0, "a dispatched row has no reason"},
 		{"duplicate", "reference,format,status,date,reason\n" + ref + ",audio,dispatched,2025-03-04,\n" + strings.ToLower(ref) + ",audio,dispatched,2025-03-05,\n", 0, "line 3: order " + ref + " audio is dispatched already on line 2"},
+		{"a quote left open", "reference,format,status,date,reason\n" + ref + ",audio,dispatched,2025-03-04,\n\"" + ref + ",audio,dispatched,2025-03-04,\n", 0, "line 3: not valid CSV"},
+		{"a stray quote", "reference,format,status,date,reason\n" + ref + ",au\"dio,dispatched,2025-03-04,\n", 0, "line 2: not valid CSV"},
+		{"binary", "reference,format,status,date,reason\n\x00\xff\xfe,,,,\n", 0, "line 2: reference is not an order reference"},
 		{"too few fields", "reference,format,status,date,reason\n" + ref + ",audio,dispatched\n", 0, "line 2: 3 fields, want 5"},
 	} {
 		rows, p := reconcile.ParseUpdates(updatesFile("updates_B1.csv", tc.body))
@@ -135,4 +138,23 @@ func TestJudgeUpdates(t *testing.T) {
 	if got := reconcile.JudgeUpdates(f, rows, p, &batch, orders, nil, now); got.Accepted || !strings.Contains(got.Reason, "no signature") {
 		t.Errorf("unsigned: %q", got.Reason)
 	}
+}
+
+// No file crashes the reconciler: whatever the bytes, parsing and judging
+// answer, and a rejection says why.
+func FuzzUpdates(f *testing.F) {
+	head := "reference,format,status,date,reason\n"
+	for _, seed := range []string{"", head, head + refA + ",braille,dispatched,2025-03-04,\n", head + "\"", head + "a,b\n\"x", "\xef\xbb\xbf" + head + ",,,,\r\n",
+		head + refA + ",audio,returned,2025-03-10,refused\n" + refA + ",audio,dispatched,2025-03-12,\n"} {
+		f.Add([]byte(seed))
+	}
+	orders := map[string]reconcile.OrderInfo{refA: {BatchID: "B1", Formats: []string{"braille", "audio"}}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file := reconcile.NewFile("updates_B1.csv", data)
+		rows, p := reconcile.ParseUpdates(file)
+		out := reconcile.JudgeUpdates(file, rows, p, &batch, orders, nil, time.Date(2025, 3, 20, 7, 0, 0, 0, time.UTC))
+		if !out.Accepted && out.Reason == "" {
+			t.Errorf("rejected without a reason: %q", data)
+		}
+	})
 }
