@@ -8,7 +8,7 @@
 // minutes in demo mode), it deletes the data file and writes the deletion
 // confirmation the reconciler expects. When it can read a batch (plain CSV,
 // or encrypted to its key), it also reports each booklet dispatched on the
-// day the batch arrived, in a dispatch file in its updates folder.
+// day it finds the batch, in a dispatch file in its updates folder.
 //
 // It is a simulator, not a hardened server: sessions start in the login
 // folder but are not jailed to it, so listen on loopback only. The
@@ -318,7 +318,9 @@ func (s *Server) clerk(ctx context.Context) {
 				arrived[name] = at
 				s.cfg.Log.Info().Str("file", name).Msg("partner simulator received a batch")
 			}
-			if err := s.dispatch(path, arrived[name]); err != nil {
+			// Posted the day the clerk finds the batch, so never before
+			// the delivery date the batcher recorded, on any clock.
+			if err := s.dispatch(path, now); err != nil {
 				s.cfg.Log.Warn().Err(err).Str("file", name).Msg("partner simulator could not report a batch dispatched")
 			}
 			if err := s.confirm(path, arrived[name], now); err != nil {
@@ -436,11 +438,11 @@ func (s *Server) WriteUpdates(batchID, label string, rows []reconcile.UpdateRow)
 	return name, placeIn(s.Path(DirUpdates), name, data)
 }
 
-// dispatch reports every booklet of a batch dispatched on the day it
-// arrived, once, when the clerk can read the batch: plain CSV, or
+// dispatch reports every booklet of a batch dispatched on the London date
+// of posted, once, when the clerk can read the batch: plain CSV, or
 // encrypted to the simulator's key (make run). Only references and
 // formats are read, in memory; nothing of the batch is written.
-func (s *Server) dispatch(manifestPath string, arrived time.Time) error {
+func (s *Server) dispatch(manifestPath string, posted time.Time) error {
 	b, err := os.ReadFile(manifestPath)
 	if err != nil {
 		return err
@@ -495,7 +497,7 @@ func (s *Server) dispatch(manifestPath string, arrived time.Time) error {
 	if !ok1 || !ok2 {
 		return fmt.Errorf("read %s: no reference or format column", m.DataFile)
 	}
-	on := businessday.LondonDate(arrived).UTC()
+	on := businessday.LondonDate(posted).UTC()
 	var rows []reconcile.UpdateRow
 	for {
 		rec, err := cr.Read()
