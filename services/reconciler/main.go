@@ -229,6 +229,9 @@ type config struct {
 	Audit auditConfig
 	// Receipts is how the partner's signatures are checked (receipts.go).
 	Receipts receiptsConfig
+	// PartnerKeys are the partner's encryption keys for the auditors'
+	// page (PARTNER_PGP_KEY_FILE, partnerkey.go); nil when unset.
+	PartnerKeys func() []auditors.PartnerKey
 }
 
 // httpTimeouts are the HTTP server's. Without them a client could hold a
@@ -292,6 +295,7 @@ func readConfig(getenv func(string) string) (config, error) {
 	c.Ring = volunteersKEK(r, getenv)
 	c.Audit = readAuditConfig(r)
 	c.Receipts = readReceiptsConfig(r)
+	c.PartnerKeys = readPartnerKeys(r)
 	if (c.Auth.User == "") != (c.Auth.PasswordHash == "") {
 		r.Fail("AUDIT_USER", "AUDIT_USER and AUDIT_PASSWORD_HASH must be set together")
 	}
@@ -528,6 +532,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 	web.OnSignInFailure = m.signInFailure
 	web.Retention = led
 	web.Trail = trail
+	web.PartnerKeys = cfg.PartnerKeys
 	web.AuditLog = postgres.AuditTree{DB: db} // export and proofs for the auditors (audit.go's, over HTTP)
 	if checkpoints != nil {
 		web.AuditPublicKey = checkpoints.Signer.PublicKey
