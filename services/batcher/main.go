@@ -33,6 +33,7 @@ import (
 	"booklets/pkg/adapter/openpgp"
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
+	"booklets/pkg/adapter/xlsx"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
 	"booklets/pkg/domain/seal"
@@ -116,6 +117,9 @@ type config struct {
 	// that off, leaving only the cut-off job (tests that stage past days
 	// by hand; not for production).
 	SendRetryInterval time.Duration
+	// XLSX also sends each batch as an XLSX workbook beside the CSV
+	// (PARTNER_XLSX, default false: only when agreed with the partner).
+	XLSX bool
 	// RetainedDir and ResendWindow: an encrypted batch's files are kept
 	// in RetainedDir for ResendWindow after it is sent, for `batcher
 	// resend` (RETAINED_DIR, default "retained"; RESEND_WINDOW, default
@@ -198,6 +202,7 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 	}
 	c.PGPKeyFile = r.String(openpgp.EnvKeyFile, "")
 	c.Plaintext = r.Bool(EnvPlaintext, false)
+	c.XLSX = r.Bool(EnvXLSX, false)
 	c.RetentionGrace = r.Duration("RETENTION_GRACE", 2*time.Hour)
 	c.CatchUpTimeout = r.Duration("CATCH_UP_TIMEOUT", 2*time.Minute)
 	c.SendRetryInterval = r.Duration("SEND_RETRY_INTERVAL", 5*time.Minute)
@@ -232,6 +237,10 @@ func loadConfigFor(getenv func(string) string, cmd string) (config, error) {
 
 // EnvPlaintext allows plain CSV batch files (docs/batcher.md, "Encryption").
 const EnvPlaintext = "PARTNER_PLAINTEXT"
+
+// EnvXLSX sends an XLSX copy of each batch beside the CSV, when agreed
+// with the partner (docs/batcher.md, "The spreadsheet copy").
+const EnvXLSX = "PARTNER_XLSX"
 
 // checkSending reports the settings that sending needs and that have no
 // safe default: SFTP's, and how batch files are protected. Plain CSV of
@@ -348,6 +357,10 @@ func newSender(cfg config, st *postgres.Orders, log zerolog.Logger, m *Metrics, 
 		log.Warn().Str("encryption", "none").
 			Msg(EnvPlaintext + "=true: batch files are sent as plain CSV (over SFTP), not encrypted to the partner")
 		opts = append(opts, endofday.WithPlaintext())
+	}
+	if cfg.XLSX {
+		log.Info().Msg(EnvXLSX + "=true: each batch is also sent as an XLSX workbook beside the CSV")
+		opts = append(opts, endofday.WithSpreadsheet(xlsx.Spreadsheet{}))
 	}
 	areas, err := catalogue.Load(cfg.AreasFile)
 	if err != nil {

@@ -115,6 +115,40 @@ func AppendEntry(dst []byte, e Entry) ([]byte, int) {
 	return dst, len(e.Formats)
 }
 
+// EachRecord calls fn with the cells of each of e's rows, in the order
+// and with the values AppendEntry writes them, but as typed: not
+// neutralised, since a spreadsheet cell typed as text (the XLSX copy) is
+// never run as a formula and needs no apostrophe. cells is reused by the
+// next call.
+func EachRecord(e Entry, fn func(cells []string) error) error {
+	var cells [9]string
+	row := func(f order.Format) error {
+		p := &e.Personal
+		cells = [9]string{e.Reference, e.AreaCode, e.AreaName, string(f),
+			p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode}
+		return fn(cells[:])
+	}
+	// The same order of formats as AppendEntry: any not offered first, then
+	// the offered ones in order.Formats' order.
+	for _, f := range e.Formats {
+		if !slices.Contains(order.Formats, f) {
+			if err := row(f); err != nil {
+				return err
+			}
+		}
+	}
+	for _, offered := range order.Formats {
+		for _, f := range e.Formats {
+			if f == offered {
+				if err := row(f); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // appendRow appends e's row for format f.
 func appendRow(dst []byte, e *Entry, f order.Format) []byte {
 	p := &e.Personal
@@ -360,6 +394,19 @@ type Manifest struct {
 	// it only for encrypted files (absent: plain).
 	Encryption           string `json:"encryption"`
 	RecipientFingerprint string `json:"recipient_fingerprint,omitempty"`
+	// RecipientFingerprints are all the partner's keys the data files are
+	// encrypted to, in the pinned file's order: two during a rotation of
+	// the partner's key (RecipientFingerprint is the first).
+	RecipientFingerprints []string `json:"recipient_fingerprints,omitempty"`
+	// The spreadsheet copy (XLSX), only when agreed with the partner
+	// (PARTNER_XLSX): the same rows as the data file, every cell text.
+	// Encrypted like the data file; XLSXSHA256 and XLSXBytes are of the
+	// file as sent. Absent: no spreadsheet. A field added, not a change of
+	// layout: FormatVersion stays, and readers that do not know these
+	// fields lose nothing (docs/partner-interface.md).
+	XLSXFile   string `json:"xlsx_file,omitempty"`
+	XLSXSHA256 string `json:"xlsx_sha256,omitempty"`
+	XLSXBytes  int64  `json:"xlsx_bytes,omitempty"`
 }
 
 // The values of Manifest.Encryption, which the batcher also records for
@@ -407,6 +454,16 @@ func ParseManifest(b []byte) (Manifest, error) {
 // DataFileName is the data file's name: booklets_<date>_<batch id>.csv.
 func DataFileName(date businessday.Date, batchID string) string {
 	return "booklets_" + date.String() + "_" + batchID + ".csv"
+}
+
+// XLSXFileName is the spreadsheet copy's name beside a data file named
+// dataFile: its .csv becomes .xlsx (booklets_<date>_<batch id>.xlsx, and
+// .xlsx.gpg for a .csv.gpg).
+func XLSXFileName(dataFile string) string {
+	if i := strings.LastIndex(dataFile, ".csv"); i >= 0 {
+		return dataFile[:i] + ".xlsx" + dataFile[i+len(".csv"):]
+	}
+	return dataFile + ".xlsx"
 }
 
 // ManifestFileName is the manifest's name: booklets_<date>_<batch id>.manifest.json.

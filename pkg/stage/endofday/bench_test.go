@@ -20,6 +20,7 @@ import (
 	"booklets/pkg/adapter/openpgp"
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/sftp"
+	"booklets/pkg/adapter/xlsx"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
 	"booklets/pkg/domain/catalogue"
@@ -221,6 +222,21 @@ func BenchmarkWriteSealed(b *testing.B) {
 			m, err := retained.Upload(ctx, endofday.Batch(batch))
 			testenv.Must(b, err)
 			testenv.Must(b, os.Remove(srv.Path("outbox", batch.ManifestFile)))
+			return m.OrderCount, m.Bytes
+		})
+	})
+	// The same upload with the XLSX copy beside the CSV (PARTNER_XLSX): a
+	// second pass over the orders into an in-memory workbook, encrypted
+	// and uploaded. Bytes are the CSV's only, so MB/s compares the sends.
+	withXLSX := endofday.NewSender(postgres.EndOfDayStore{Orders: st, Keys: keys},
+		sftp.Outbox{Config: sftp.Config{Addr: srv.Addr, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: srv.KnownHosts, Dir: "outbox"}},
+		endofday.WithKeys(keys), endofday.WithRecipient(rec), endofday.WithSpreadsheet(xlsx.Spreadsheet{}))
+	b.Run("upload-xlsx", func(b *testing.B) {
+		measure(b, func() (int, int64) {
+			m, err := withXLSX.Upload(ctx, endofday.Batch(batch))
+			testenv.Must(b, err)
+			testenv.Must(b, os.Remove(srv.Path("outbox", batch.ManifestFile)))
+			b.ReportMetric(float64(m.XLSXBytes), "xlsx-bytes")
 			return m.OrderCount, m.Bytes
 		})
 	})

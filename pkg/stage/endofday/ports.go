@@ -194,6 +194,26 @@ type Encrypter interface {
 	Encrypt(dst io.Writer, name string) (io.WriteCloser, error)
 	// Fingerprint is the key's, written in the manifest.
 	Fingerprint() string
+	// Fingerprints are those of every key a file is encrypted to now
+	// (two during a rotation of the partner's key), for the manifest.
+	Fingerprints() []string
+}
+
+// Spreadsheet makes the spreadsheet (XLSX) copy of a batch, sent beside
+// the CSV when agreed with the partner (WithSpreadsheet; pkg/adapter/xlsx).
+type Spreadsheet interface {
+	// NewSheet starts a workbook whose first row is header.
+	NewSheet(header []string) (Sheet, error)
+}
+
+// Sheet is a workbook being written. Its cells are personal data: it is
+// kept in memory only, and Close frees it.
+type Sheet interface {
+	// AddRow adds a row; every cell is text, shown as given.
+	AddRow(cells []string) error
+	// WriteTo finishes the workbook and writes the file to w.
+	WriteTo(w io.Writer) (int64, error)
+	Close() error
 }
 
 // EncryptedExt ends the name of an encrypted data file (*.csv.gpg).

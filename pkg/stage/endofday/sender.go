@@ -75,6 +75,10 @@ type Sender struct {
 	retryBase time.Duration
 	sleep     func(context.Context, time.Duration) error
 	fault     func(step string, written int64) error
+	// spreadsheet, when set, also sends the batch as XLSX (xlsx.go), if
+	// it has at most maxSheetRows rows (0: MaxSpreadsheetRows).
+	spreadsheet  Spreadsheet
+	maxSheetRows int
 	// retainer, window and kept: the copy kept for a resend (retain.go).
 	retainer Retainer
 	window   time.Duration

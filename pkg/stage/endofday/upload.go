@@ -129,6 +129,18 @@ func (s *Sender) upload(ctx context.Context, b Batch) (batchfile.Manifest, error
 	m.DataFile, m.SHA256, m.Bytes, m.Encryption = b.DataFile, up.SHA256, up.Bytes, b.Encryption
 	if encrypt {
 		m.RecipientFingerprint = s.recipient.Fingerprint()
+		if fps := s.recipient.Fingerprints(); len(fps) > 1 {
+			m.RecipientFingerprints = fps
+		}
+	}
+	sent := []string{b.DataFile} // removed again if the batch is not completed
+	if s.spreadsheet != nil && s.spreadsheetFits(b, sum.Records) {
+		x, err := s.uploadSpreadsheet(ctx, c, b, encrypt, sum.Records)
+		if err != nil {
+			return batchfile.Manifest{}, s.removeSent(c, sent, err)
+		}
+		sent = append(sent, x.Name)
+		m.XLSXFile, m.XLSXSHA256, m.XLSXBytes = x.Name, x.SHA256, x.Bytes
 	}
 	body, err := m.Marshal()
 	if err != nil {
@@ -139,16 +151,29 @@ func (s *Sender) upload(ctx context.Context, b Batch) (batchfile.Manifest, error
 		return err
 	}); err != nil {
 		// The batch is not sent, so the partner should not keep its data
-		// file either: without a manifest it would not process it, but it
-		// would hold the orders until the retry replaces the file. This is
-		// also the path of a shutdown that abandons the batch between the
-		// two files. Only a crash here leaves the data file behind.
-		if rerr := c.Remove(b.DataFile); rerr != nil {
-			err = fmt.Errorf("%w (the data file %s could not be removed: %v)", err, b.DataFile, rerr)
-		}
-		return batchfile.Manifest{}, err
+		// file (nor its spreadsheet) either: without a manifest it would
+		// not process it, but it would hold the orders until the retry
+		// replaces the file. This is also the path of a shutdown that
+		// abandons the batch between the files. Only a crash here leaves
+		// them behind.
+		return batchfile.Manifest{}, s.removeSent(c, sent, err)
 	}
 	return m, nil
+}
+
+// removeSent removes the files of a batch not completed from the partner,
+// saying in err which could not be removed.
+func (s *Sender) removeSent(c PartnerSession, names []string, err error) error {
+	for _, name := range names {
+		if rerr := c.Remove(name); rerr != nil {
+			kind := "data file"
+			if name != names[0] {
+				kind = "spreadsheet"
+			}
+			err = fmt.Errorf("%w (the %s %s could not be removed: %v)", err, kind, name, rerr)
+		}
+	}
+	return err
 }
 
 // alreadyThere reports whether the partner already has this batch complete:
@@ -181,6 +206,9 @@ func (s *Sender) alreadyThere(ctx context.Context, c PartnerSession, b Batch, en
 		if m.BatchID != b.ID || m.DataFile != b.DataFile || m.RecordCount != records || m.OrderCount != orders || got != m.SHA256 {
 			return batchfile.Manifest{}, false, fmt.Errorf("%w: batch %s: %s", ErrPartnerMismatch, b.ID, b.ManifestFile)
 		}
+		if err := s.spreadsheetThere(c, b, m); err != nil {
+			return batchfile.Manifest{}, false, err
+		}
 		s.log.Warn().Str("batch_id", b.ID).Msg("partner already has this batch complete; recording it")
 		return m, true, nil
 	}
@@ -196,6 +224,9 @@ func (s *Sender) alreadyThere(ctx context.Context, c PartnerSession, b Batch, en
 		// A manifest the partner may already act on does not match what we
 		// would send: do not overwrite it; an operator must look.
 		return batchfile.Manifest{}, false, fmt.Errorf("%w: batch %s: %s", ErrPartnerMismatch, b.ID, b.ManifestFile)
+	}
+	if err := s.spreadsheetThere(c, b, m); err != nil {
+		return batchfile.Manifest{}, false, err
 	}
 	s.log.Warn().Str("batch_id", b.ID).Msg("partner already has this batch complete; recording it")
 	return m, true, nil

@@ -296,6 +296,7 @@ func (s *Server) session(ch ssh.Channel, requests <-chan *ssh.Request) {
 func (s *Server) clerk(ctx context.Context) {
 	defer s.wg.Done()
 	arrived := map[string]time.Time{} // manifest name -> when it arrived, on the clerk's clock
+	mismatched := map[string]bool{}   // manifests whose files do not match them: never processed
 	tick := time.NewTicker(s.cfg.CheckEvery)
 	defer tick.Stop()
 	for {
@@ -317,6 +318,13 @@ func (s *Server) clerk(ctx context.Context) {
 				}
 				arrived[name] = at
 				s.cfg.Log.Info().Str("file", name).Msg("partner simulator received a batch")
+				if err := s.checkBatch(path); err != nil {
+					mismatched[name] = true
+					s.cfg.Log.Warn().Err(err).Str("file", name).Msg("partner simulator: the batch does not match its manifest; not processed")
+				}
+			}
+			if mismatched[name] {
+				continue
 			}
 			// Posted the day the clerk finds the batch, so never before
 			// the delivery date the batcher recorded, on any clock.
@@ -355,8 +363,11 @@ func (s *Server) confirm(manifestPath string, arrived, now time.Time) error {
 	if businessday.LondonDate(now).UTC().Before(due) {
 		return nil
 	}
-	// The partner deletes the data file, then says so.
+	// The partner deletes the data file (and its XLSX copy), then says so.
 	if err := os.Remove(s.Path(DirBatches, m.DataFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := s.removeBatchFiles(m); err != nil {
 		return err
 	}
 	count := m.RecordCount

@@ -5,7 +5,7 @@
 //	testenv -check                     (only say what is missing)
 //
 // It first checks the programs the tests use (OpenSSH's sshd, Chromium,
-// GnuPG, the PostgreSQL client, promtool) and, if any is missing, says in
+// GnuPG, the PostgreSQL client, promtool, LibreOffice) and, if any is missing, says in
 // one line which Debian packages to install, and stops. Then it looks for
 // PostgreSQL at TEST_DATABASE_URL and NATS with JetStream at TEST_NATS_URL
 // (pkg/testkit/testenv's defaults, 127.0.0.1:5432 and :4222): what answers is used;
@@ -80,9 +80,10 @@ var tools = []tool{
 	{"gpg", "gnupg"},                     // OpenPGP batch files, read back
 	{"gpgconf", "gnupg"},
 	{"gpg-agent", "gnupg"},
-	{"psql", "postgresql-client"},    // the bench's baselines
-	{"pg_dump", "postgresql-client"}, // the privacy scans
-	{"promtool", "prometheus"},       // the alerting rules (make alerts-test)
+	{"psql", "postgresql-client"},         // the bench's baselines
+	{"pg_dump", "postgresql-client"},      // the privacy scans
+	{"promtool", "prometheus"},            // the alerting rules (make alerts-test)
+	{"soffice", "libreoffice-calc-nogui"}, // the XLSX copy read back as a partner's spreadsheet does
 }
 
 // missingTools returns the programs that are not installed and their
