@@ -222,3 +222,36 @@ func TestSpreadsheetTooBigIsLeftOut(t *testing.T) {
 		t.Errorf("log %s", log.String())
 	}
 }
+
+// The manifest cannot be uploaded (here its temporary name is taken by a
+// folder): the data file and the spreadsheet are removed from the partner
+// again, nothing is recorded and the personal data is kept.
+func TestSpreadsheetRemovedWhenTheManifestFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.save(newOrder(at("2026-11-25 10:00:00"), person("Ada")))
+	ctx := context.Background()
+	crash := endofday.WithFault(func(step string, _ int64) error {
+		if step == endofday.StepBeforeUpload {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	if _, err := e.Sender(crash).SendBatch(ctx, date("2026-11-25")); err == nil {
+		t.Fatal("no crash")
+	}
+	b, err := e.Store.BatchFor(ctx, date("2026-11-25"))
+	testenv.Must(t, err)
+	testenv.Must(t, os.MkdirAll(e.Server.Path("outbox", "."+b.ManifestFile+".part", "blocked"), 0o755))
+	if _, err := e.Sender(endofday.WithSpreadsheet(xlsx.Spreadsheet{})).SendBatch(ctx, date("2026-11-25")); err == nil {
+		t.Fatal("sent without a manifest")
+	}
+	for _, name := range []string{b.DataFile, batchfile.XLSXFileName(b.DataFile), b.ManifestFile} {
+		if _, err := os.Stat(e.Server.Path("outbox", name)); !os.IsNotExist(err) {
+			t.Errorf("%s at the partner after a failed send: %v", name, err)
+		}
+	}
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
+		t.Errorf("%d personal parts held, want 1", n)
+	}
+}
