@@ -197,7 +197,15 @@ type Encrypter interface {
 	// Fingerprints are those of every key a file is encrypted to now
 	// (two during a rotation of the partner's key), for the manifest.
 	Fingerprints() []string
+	// Check says whether a file can be encrypted now; its error names the
+	// key and why not (expired or revoked, and since when).
+	Check() error
 }
+
+// ErrPartnerKey means no pinned partner key can encrypt now (expired,
+// revoked): nothing is uploaded, and it is not retried; the partner's new
+// key must be pinned (docs/batcher.md, "Rotating the partner's key").
+var ErrPartnerKey = errors.New("no usable partner OpenPGP key")
 
 // Spreadsheet makes the spreadsheet (XLSX) copy of a batch, sent beside
 // the CSV when agreed with the partner (WithSpreadsheet; pkg/adapter/xlsx).

@@ -3,13 +3,16 @@ package endofday_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"booklets/pkg/adapter/openpgp"
 	"booklets/pkg/domain/batchfile"
+	"booklets/pkg/stage/endofday"
 	"booklets/pkg/testkit/gnupg"
 	"booklets/pkg/testkit/testenv"
 )
@@ -48,4 +51,39 @@ func manifestAtPartner(t *testing.T, e *env, name string) ([]byte, batchfile.Man
 	m, err := batchfile.ParseManifest(raw)
 	testenv.Must(t, err)
 	return raw, m
+}
+
+// A key that expired while the batcher ran stops the send at once, before
+// anything is connected to: the error says the key expired, which key and
+// when, and names the setting; it is not retried, nothing reaches the
+// partner and the personal data is kept.
+func TestExpiredKeyStopsTheSendAtOnce(t *testing.T) {
+	t.Parallel()
+	h := gnupg.NewEncryptionKey(t, "expiring@partner.example", "1y", time.Time{})
+	clockNow := time.Now()
+	rec, err := openpgp.ReadRecipient(bytes.NewReader(h.PublicKey()), func() time.Time { return clockNow })
+	testenv.Must(t, err)
+	clockNow = clockNow.AddDate(1, 0, 2) // past the expiry
+	e := newEnv(t)
+	e.save(newOrder(at("2026-11-25 10:00:00"), person("Ada")))
+	sleeps := 0
+	_, err = e.pgpSender(rec, endofday.WithRetries(3, time.Millisecond),
+		endofday.WithSleep(func(context.Context, time.Duration) error { sleeps++; return nil })).SendBatch(context.Background(), date("2026-11-25"))
+	if !errors.Is(err, endofday.ErrPartnerKey) || !errors.Is(err, openpgp.ErrKeyExpired) {
+		t.Fatalf("send to an expired key: %v, want ErrPartnerKey and ErrKeyExpired", err)
+	}
+	for _, want := range []string{"expired on ", h.Fingerprint(), "PARTNER_PGP_KEY_FILE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if sleeps != 0 {
+		t.Errorf("retried %d times", sleeps)
+	}
+	if files := e.files(); len(files) != 0 {
+		t.Errorf("files at the partner: %q", files)
+	}
+	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
+		t.Errorf("%d personal parts held, want 1", n)
+	}
 }

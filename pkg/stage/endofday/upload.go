@@ -52,7 +52,8 @@ func (s *Sender) uploadWithRetries(ctx context.Context, b Batch, log zerolog.Log
 		}
 		var fault faultError
 		if errors.As(err, &fault) || errors.Is(err, ErrHostKey) || errors.Is(err, ErrPartnerMismatch) ||
-			errors.Is(err, ErrSealedRejected) || errors.Is(err, ErrEncryptionMismatch) || ctx.Err() != nil || attempt >= s.retries {
+			errors.Is(err, ErrSealedRejected) || errors.Is(err, ErrEncryptionMismatch) || errors.Is(err, ErrPartnerKey) ||
+			ctx.Err() != nil || attempt >= s.retries {
 			return batchfile.Manifest{}, err
 		}
 		s.metrics.UploadRetried()
@@ -78,6 +79,14 @@ func (s *Sender) upload(ctx context.Context, b Batch) (batchfile.Manifest, error
 	encrypt := b.Encryption == batchfile.EncryptionOpenPGP
 	if b.Encryption != configured || encrypt != strings.HasSuffix(b.DataFile, EncryptedExt) {
 		return batchfile.Manifest{}, s.mismatch(b, configured)
+	}
+	if encrypt {
+		// Judged at each send (a key can expire or be revoked while the
+		// batcher runs), before anything is connected to: the error says
+		// which key and why, and retrying does not help.
+		if err := s.recipient.Check(); err != nil {
+			return batchfile.Manifest{}, fmt.Errorf("%w (%s): %w", ErrPartnerKey, keyFileSetting, err)
+		}
 	}
 	c, err := s.partner.Dial(ctx)
 	if err != nil {
