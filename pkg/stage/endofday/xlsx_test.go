@@ -11,10 +11,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/xuri/excelize/v2"
 
+	"booklets/pkg/adapter/disk"
+	"booklets/pkg/adapter/sftp"
 	"booklets/pkg/adapter/xlsx"
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/order"
@@ -253,5 +256,45 @@ func TestSpreadsheetRemovedWhenTheManifestFails(t *testing.T) {
 	}
 	if n := e.Count(`SELECT count(*) FROM order_personal`); n != 1 {
 		t.Errorf("%d personal parts held, want 1", n)
+	}
+}
+
+// The XLSX copy is kept for a resend with the other files of an encrypted
+// batch (ciphertext only on our disk), and a resend puts it back at the
+// partner byte for byte, before the manifest.
+func TestSpreadsheetKeptAndResent(t *testing.T) {
+	t.Parallel()
+	_, rec := gnuPG(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	e.save(newOrder(at("2026-11-25 10:00:00"), retainedPerson))
+	dir := t.TempDir()
+	retainer := disk.Retained{Dir: dir}
+	res, err := e.pgpSender(rec, endofday.WithSpreadsheet(xlsx.Spreadsheet{}), endofday.WithRetention(retainer, 7*24*time.Hour)).
+		SendBatch(ctx, date("2026-11-25"))
+	testenv.Must(t, err)
+	name := batchfile.XLSXFileName(res.Batch.DataFile)
+	sent, err := os.ReadFile(e.Server.Path("outbox", name))
+	testenv.Must(t, err)
+	kept := keptFiles(t, dir) // fails on personal data in clear
+	if !bytes.Equal(kept[filepath.Join(res.Batch.ID, name)], sent) {
+		t.Fatalf("the kept spreadsheet is not the one sent; kept %d files", len(kept))
+	}
+
+	// The partner lost the batch.
+	for _, n := range []string{res.Batch.DataFile, name, res.Batch.ManifestFile} {
+		testenv.Must(t, os.Remove(e.Server.Path("outbox", n)))
+	}
+	r := endofday.Resender{Store: e.Store, Retainer: retainer, Partner: sftp.Outbox{Config: e.SFTP}, Now: e.Now, Log: zerolog.Nop()}
+	_, err = r.Resend(ctx, res.Batch.ID)
+	testenv.Must(t, err)
+	again, err := os.ReadFile(e.Server.Path("outbox", name))
+	testenv.Must(t, err)
+	if !bytes.Equal(again, sent) {
+		t.Error("the resent spreadsheet differs from the one first sent")
+	}
+	_, m := manifestAtPartner(t, e, res.Batch.ManifestFile)
+	if m.XLSXFile != name || m.XLSXSHA256 != sha(sent) {
+		t.Errorf("resent manifest %+v", m)
 	}
 }
