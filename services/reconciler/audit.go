@@ -382,7 +382,7 @@ const latestName = "latest.checkpoint"
 // own, never overwritten, and the latest as latest.checkpoint.
 type dirPublisher struct{ dir string }
 
-func (p dirPublisher) String() string { return "AUDIT_CHECKPOINT_DIR " + p.dir }
+func (p dirPublisher) String() string { return "the checkpoint folder (AUDIT_CHECKPOINT_DIR) " + p.dir }
 
 func (p dirPublisher) Publish(_ context.Context, c audit.Checkpoint, signed []byte) error {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {

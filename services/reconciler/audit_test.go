@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/domain/workdays"
 	"booklets/pkg/stage/audit"
+	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -274,6 +277,24 @@ func TestCheckpointsFollowGrowth(t *testing.T) {
 	if later != stored {
 		t.Fatalf("signed again without growth: %d then %d checkpoints", stored, later)
 	}
+	// The idle checks after it compare the log with that checkpoint.
+	eventually.Within(t, 10*time.Second, "the log of 2 entries checked against the checkpoint of 2", func(context.Context) error {
+		if chk, ok := c.LastCheck(); !ok || !chk.OK() || chk.Size != 2 || len(chk.Against) == 0 || chk.Against[0].Size != 2 {
+			return fmt.Errorf("last check %+v (%v)", chk, ok)
+		}
+		return nil
+	})
+
+	// The last entry removed behind the services' back, on a day nothing
+	// is appended: the idle check finds it without any growth.
+	_, err = e.db.Exec(context.Background(), "ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq = 2; ALTER TABLE audit_log ENABLE TRIGGER USER")
+	testenv.Must(t, err)
+	eventually.Within(t, 10*time.Second, "the idle check finds the removed entry", func(context.Context) error {
+		if chk, _ := c.LastCheck(); !errors.Is(chk.Err, audit.ErrRefused) {
+			return fmt.Errorf("last check: %v", chk.Err)
+		}
+		return nil
+	})
 }
 
 func appendEvent(e *env, ev audit.Event) error {
@@ -358,5 +379,10 @@ func TestDaemonServesTheAuditLog(t *testing.T) {
 	code, page := get("/audit", true)
 	if code != http.StatusOK || !strings.Contains(page, `govuk-tag--green">Verified</strong>`) {
 		t.Fatalf("page: %d, no verified checkpoint:\n%s", code, page)
+	}
+	// The state of the log at the top: its size and the last consistency
+	// check, which the start-up run made before signing.
+	if !strings.Contains(page, `id="log-size">1<`) || !regexp.MustCompile(`id="log-consistency">[^<]*<strong class="govuk-tag govuk-tag--green">Consistent</strong>`).MatchString(page) {
+		t.Fatalf("page: no log state or no consistent check at the top:\n%s", page)
 	}
 }

@@ -536,6 +536,7 @@ func serve(ctx context.Context, cfg config, db *pgxpool.Pool, led *postgres.Ledg
 	web.AuditLog = postgres.AuditTree{DB: db} // export and proofs for the auditors (audit.go's, over HTTP)
 	if checkpoints != nil {
 		web.AuditPublicKey = checkpoints.Signer.PublicKey
+		web.LogChecks = checkpoints // the page's "last consistency check"
 	}
 	if !cfg.Auth.Configured() {
 		log.Error().Msg("no AUDIT_TOKEN or AUDIT_USER/AUDIT_PASSWORD_HASH: the audit pages answer 503 until one is set")

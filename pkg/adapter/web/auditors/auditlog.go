@@ -239,6 +239,16 @@ type logData struct {
 	// why not.
 	Verified bool
 	Problem  string
+	// Size is how many entries the log holds now (the checkpoint may
+	// cover fewer: the newest wait for the next one).
+	Size int64
+	// Check is the reconciler's last consistency check, nil when none has
+	// run since it started (or no checker is set).
+	Check *audit.Check
+	// CheckProblem is why the last check failed, for the page: what was
+	// found when the log was refused, else only that it could not be read
+	// (the cause, which may name servers, is in the reconciler's log).
+	CheckProblem string
 }
 
 // auditLogSummary reads the latest checkpoint and checks its signature
@@ -248,6 +258,23 @@ func (s *Server) auditLogSummary(ctx context.Context) (*logData, error) {
 		return nil, nil
 	}
 	d := &logData{PublicKey: strings.TrimSpace(s.AuditPublicKey)}
+	if s.LogChecks != nil {
+		if c, ok := s.LogChecks.LastCheck(); ok {
+			d.Check = &c
+			switch {
+			case c.Err == nil:
+			case errors.Is(c.Err, audit.ErrRefused):
+				d.CheckProblem = c.Err.Error()
+			default:
+				d.CheckProblem = "the log could not be read for the check; the reconciler's log says why"
+			}
+		}
+	}
+	size, err := s.AuditLog.Sync(ctx)
+	if err != nil {
+		return d, err
+	}
+	d.Size = size
 	note, err := s.AuditLog.Latest(ctx)
 	if err != nil || note == nil {
 		return d, err

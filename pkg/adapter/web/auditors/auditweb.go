@@ -29,6 +29,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"booklets/pkg/domain/workdays"
+	"booklets/pkg/stage/audit"
 	"booklets/pkg/stage/reconcile"
 	"booklets/pkg/stage/research"
 )
@@ -107,6 +108,10 @@ type Server struct {
 	// Both are read by Register and on each request.
 	AuditLog       AuditLog
 	AuditPublicKey string
+	// LogChecks, when set, is the checkpointer whose last check (does the
+	// log still extend every checkpoint signed before?) the top of the
+	// page reports.
+	LogChecks interface{ LastCheck() (audit.Check, bool) }
 
 	// OnSignInFailure, when set, is told of each failed sign-in: refused
 	// (wrong credentials), or limited (429) when the client has failed too
