@@ -19,6 +19,7 @@ import (
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/adapter/web/auditors"
 	"booklets/pkg/domain/workdays"
+	"booklets/pkg/stage/audit"
 	"booklets/pkg/testkit/gnupg"
 	"booklets/pkg/testkit/testenv"
 )
@@ -142,6 +143,26 @@ func TestSignedReceipts(t *testing.T) {
 	auditor.Run(partner.PublicKey(), "--import")
 	if ok, msg := auditor.VerifyFile(out.SignatureFile, out.File); !ok || !strings.Contains(msg, "Good signature") {
 		t.Fatalf("gpg --verify of the kept receipt failed:\n%s", msg)
+	}
+	// The same evidence in the export an auditor downloads: the bytes
+	// match the entry's hashes, and GnuPG verifies them.
+	pub := e.withAuditKey()
+	x, err := audit.ReadExport(strings.NewReader(e.run("audit", "export")))
+	testenv.Must(t, err)
+	r := audit.CheckExport(x, audit.LogCheck{PublicKey: pub})
+	if r.Err() != nil || len(r.Receipts) != 1 || r.Receipts[0].BatchID != "B-SIGNED" || r.Receipts[0].Signature == nil {
+		t.Fatalf("export: %v; receipts %d, want B-SIGNED's, signed", r.Err(), len(r.Receipts))
+	}
+	exported := filepath.Join(t.TempDir(), r.Receipts[0].File)
+	testenv.Must(t, os.WriteFile(exported, r.Receipts[0].Confirmation, 0o644))
+	testenv.Must(t, os.WriteFile(exported+".asc", r.Receipts[0].Signature, 0o644))
+	if ok, msg := auditor.VerifyFile(exported+".asc", exported); !ok {
+		t.Fatalf("gpg --verify of the exported receipt failed:\n%s", msg)
+	}
+	// A receipt changed in the export no longer matches the log.
+	x.Receipts[0].Confirmation = append([]byte(" "), x.Receipts[0].Confirmation...)
+	if r := audit.CheckExport(x, audit.LogCheck{PublicKey: pub}); len(r.Problems) != 1 || r.Problems[0].Kind != audit.ReceiptMismatch {
+		t.Fatalf("a changed receipt: %v", r.Err())
 	}
 	if _, err := e.runErr("audit", "receipt", "--batch", "B-NOSIG", "--dir", dir); err == nil {
 		t.Error("a receipt was written for a batch with no accepted confirmation")

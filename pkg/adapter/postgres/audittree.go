@@ -318,10 +318,39 @@ func (t AuditTree) Export(ctx context.Context, w io.Writer, origin, publicKey st
 	if err != nil {
 		return entries, err
 	}
+	if err := exportReceipts(ctx, tx, x); err != nil {
+		return entries, err
+	}
 	if cp != nil {
 		if err := x.Checkpoint(cp); err != nil {
 			return entries, err
 		}
 	}
 	return entries, nil
+}
+
+// exportReceipts writes every accepted confirmation whose bytes are kept
+// (migrations/084_confirmation_signatures.sql), with its signature, so an
+// auditor re-checks the partner's signatures from the export alone.
+func exportReceipts(ctx context.Context, tx pgx.Tx, x *audit.ExportWriter) error {
+	rows, err := tx.Query(ctx, `SELECT c.batch_id, c.file_name, s.confirmation, s.signature
+		FROM confirmations c JOIN confirmation_signatures s USING (confirmation_id)
+		WHERE c.accepted AND c.batch_id IS NOT NULL ORDER BY c.confirmation_id`)
+	if err != nil {
+		return fmt.Errorf("audit export: receipts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r audit.Receipt
+		if err := rows.Scan(&r.BatchID, &r.File, &r.Confirmation, &r.Signature); err != nil {
+			return fmt.Errorf("audit export: receipts: %w", err)
+		}
+		if err := x.Receipt(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit export: receipts: %w", err)
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ package audit
 //	{"type":"header","format":"booklets-audit-export/1","origin":"booklets-audit","public_key":"booklets-audit+1a2b3c4d+AV...","entries":42,"leaf_hash":"...","chain_hash":"..."}
 //	{"type":"entry","entry":{"seq":1,"at":"...","kind":"batch_sent","batch_id":"...","details":{...},"prev_hash":"...","hash":"..."}}
 //	... one line per entry, in seq order ...
+//	{"type":"receipt","receipt":{"batch_id":"...","file":"deletion_<id>.json","confirmation":"<base64>","signature":"<base64>"}}
+//	... one line per accepted confirmation whose bytes are kept ...
 //	{"type":"checkpoint","note":"booklets-audit\n42\n...\n\n— booklets-audit ...\n"}
 //
 // The header's public key is for information only: the verifier uses the
@@ -17,8 +19,23 @@ import (
 	"io"
 )
 
-// ExportFormat names the export's version.
-const ExportFormat = "booklets-audit-export/1"
+// ExportFormat names the export's version: /2 added the receipt lines;
+// /1 exports (without them) are still read.
+const (
+	ExportFormat   = "booklets-audit-export/2"
+	exportFormatV1 = "booklets-audit-export/1"
+)
+
+// Receipt is a partner's deletion confirmation as it was received, with
+// its detached OpenPGP signature: evidence an auditor re-checks with GnuPG
+// (`auditverify --receipts DIR` writes the files), and whose hashes the
+// batch's confirmation_accepted entry vouches for.
+type Receipt struct {
+	BatchID      string `json:"batch_id"`
+	File         string `json:"file"`
+	Confirmation []byte `json:"confirmation"`
+	Signature    []byte `json:"signature,omitempty"` // nil: accepted unsigned
+}
 
 // ExportHeader is the export's first line: what a verifier needs to know
 // to re-create the tree.
@@ -34,9 +51,10 @@ type ExportHeader struct {
 }
 
 type exportLine struct {
-	Type       string `json:"type"`
-	Entry      *Entry `json:"entry,omitempty"`
-	Checkpoint string `json:"note,omitempty"`
+	Type       string   `json:"type"`
+	Entry      *Entry   `json:"entry,omitempty"`
+	Receipt    *Receipt `json:"receipt,omitempty"`
+	Checkpoint string   `json:"note,omitempty"`
 }
 
 // ExportWriter writes an export, line by line, so that a long log is
@@ -69,6 +87,14 @@ func (x *ExportWriter) Entry(e Entry) error {
 	return nil
 }
 
+// Receipt writes one kept confirmation and its signature.
+func (x *ExportWriter) Receipt(r Receipt) error {
+	if err := x.enc.Encode(exportLine{Type: "receipt", Receipt: &r}); err != nil {
+		return fmt.Errorf("export: receipt of batch %s: %w", r.BatchID, err)
+	}
+	return nil
+}
+
 // Checkpoint writes a signed checkpoint note.
 func (x *ExportWriter) Checkpoint(signed []byte) error {
 	if err := x.enc.Encode(exportLine{Type: "checkpoint", Checkpoint: string(signed)}); err != nil {
@@ -81,6 +107,7 @@ func (x *ExportWriter) Checkpoint(signed []byte) error {
 type Export struct {
 	Header      ExportHeader
 	Entries     []Entry
+	Receipts    []Receipt
 	Checkpoints [][]byte // signed notes, in the order written
 }
 
@@ -99,7 +126,7 @@ func ReadExport(r io.Reader) (Export, error) {
 			if err := json.Unmarshal(sc.Bytes(), &x.Header); err != nil || x.Header.Type != "header" {
 				return Export{}, fmt.Errorf("line 1: not an audit export header")
 			}
-			if x.Header.Format != ExportFormat {
+			if x.Header.Format != ExportFormat && x.Header.Format != exportFormatV1 {
 				return Export{}, fmt.Errorf("line 1: export format %q, this verifier reads %q", x.Header.Format, ExportFormat)
 			}
 			continue
@@ -111,6 +138,8 @@ func ReadExport(r io.Reader) (Export, error) {
 		switch {
 		case l.Type == "entry" && l.Entry != nil:
 			x.Entries = append(x.Entries, *l.Entry)
+		case l.Type == "receipt" && l.Receipt != nil:
+			x.Receipts = append(x.Receipts, *l.Receipt)
 		case l.Type == "checkpoint" && l.Checkpoint != "":
 			x.Checkpoints = append(x.Checkpoints, []byte(l.Checkpoint))
 		default:

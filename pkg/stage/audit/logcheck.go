@@ -6,6 +6,8 @@ package audit
 // a batch's events must be in the signed tree.
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -40,6 +42,9 @@ const (
 	NotIncluded ProblemKind = "not included"
 	// Malformed: a checkpoint that is not one.
 	Malformed ProblemKind = "malformed"
+	// ReceiptMismatch: a kept confirmation or signature whose bytes are
+	// not the ones the log's confirmation_accepted entry vouches for.
+	ReceiptMismatch ProblemKind = "receipt mismatch"
 )
 
 // Problem is one thing the offline check found.
@@ -85,6 +90,9 @@ type LogReport struct {
 	// Batch are the inclusion proofs of the batch's entries in the latest
 	// checkpoint (checked with tlog.CheckRecord).
 	Batch []InclusionProof
+	// Receipts are the export's kept confirmations whose bytes match the
+	// hashes in the log (their signatures are for GnuPG to check).
+	Receipts []Receipt
 	// Problems is everything found wrong; empty means the log checks.
 	Problems []Problem
 }
@@ -250,13 +258,14 @@ func CheckExport(x Export, c LogCheck) LogReport {
 	if c.Batch != "" {
 		checkBatch(&r, x.Entries, tree, c.Batch)
 	}
+	checkReceipts(&r, x)
 	sort.SliceStable(r.Problems, func(i, j int) bool { return rank(r.Problems[i].Kind) < rank(r.Problems[j].Kind) })
 	return r
 }
 
 // rank orders problems by what an auditor should read first.
 func rank(k ProblemKind) int {
-	for i, x := range []ProblemKind{WrongKey, BadSignature, Malformed, Truncated, Fork, Rewritten, BrokenChain, Unsigned, NotIncluded} {
+	for i, x := range []ProblemKind{WrongKey, BadSignature, Malformed, Truncated, Fork, Rewritten, BrokenChain, Unsigned, NotIncluded, ReceiptMismatch} {
 		if k == x {
 			return i
 		}
@@ -289,6 +298,45 @@ func checkBatch(r *LogReport, entries []Entry, tree *MemoryTree, batch string) {
 	if !found {
 		r.problem(NotIncluded, "batch %s: the log holds no entry about it", batch)
 	}
+}
+
+// checkReceipts matches each kept confirmation and signature with the
+// hashes the batch's confirmation_accepted entry recorded: the bytes are
+// the ones accepted, so GnuPG's verdict on them is about what we acted on.
+func checkReceipts(r *LogReport, x Export) {
+	for _, rc := range x.Receipts {
+		var vouched *Entry
+		for i := len(x.Entries) - 1; i >= 0; i-- {
+			if e := x.Entries[i]; e.Kind == ConfirmationAccepted && e.BatchID == rc.BatchID {
+				vouched = &x.Entries[i]
+				break
+			}
+		}
+		if vouched == nil {
+			r.problem(ReceiptMismatch, "the receipt of batch %s: the log holds no accepted confirmation for it", rc.BatchID)
+			continue
+		}
+		fileSum := fmt.Sprint(vouched.Details["file_sha256"])
+		if got := sha256hex(rc.Confirmation); got != fileSum {
+			r.problem(ReceiptMismatch, "the receipt of batch %s: the confirmation's SHA-256 is %s, the log's entry seq %d says %s", rc.BatchID, got, vouched.Seq, fileSum)
+			continue
+		}
+		sigSum, signed := vouched.Details["signature_sha256"]
+		switch {
+		case rc.Signature == nil && signed:
+			r.problem(ReceiptMismatch, "the receipt of batch %s: no signature kept, but the log's entry seq %d records one", rc.BatchID, vouched.Seq)
+			continue
+		case rc.Signature != nil && sha256hex(rc.Signature) != fmt.Sprint(sigSum):
+			r.problem(ReceiptMismatch, "the receipt of batch %s: the signature's SHA-256 is %s, the log's entry seq %d says %v", rc.BatchID, sha256hex(rc.Signature), vouched.Seq, sigSum)
+			continue
+		}
+		r.Receipts = append(r.Receipts, rc)
+	}
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 func when(c Checkpoint) string {

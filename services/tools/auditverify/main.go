@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"booklets/pkg/stage/audit"
@@ -28,7 +29,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usage = `Usage: auditverify --key FILE [--checkpoint FILE]... [--batch ID] [--save FILE] EXPORT
+const usage = `Usage: auditverify --key FILE [--checkpoint FILE]... [--batch ID] [--save FILE] [--receipts DIR] EXPORT
 
 Checks an export of the booklets audit log (reconciler audit export) offline:
 
@@ -39,7 +40,9 @@ Checks an export of the booklets audit log (reconciler audit export) offline:
     (rewritten), and the log's own signed checkpoint does not contradict
     yours (fork);
   * the entries' hash chain holds;
-  * with --batch, every event about that batch is in the signed tree.
+  * with --batch, every event about that batch is in the signed tree;
+  * each partner's deletion confirmation kept in the export, and its
+    signature, are the bytes the log's entry recorded (by SHA-256).
 
   --key FILE         the log's public key (reconciler audit public-key)
   --checkpoint FILE  a checkpoint you kept from an earlier visit; repeat
@@ -47,6 +50,9 @@ Checks an export of the booklets audit log (reconciler audit export) offline:
   --batch ID         check that batch ID's events are included
   --save FILE        when all is well, write the export's latest checkpoint
                      to FILE, to keep for your next visit
+  --receipts DIR     when all is well, write each kept confirmation and
+                     its signature (.asc) into DIR, byte for byte, for
+                     gpg --verify with the partner's public key
   EXPORT             the export file, or - for standard input
 
 Exit status: 0 all checks passed, 1 a problem was found (each printed,
@@ -65,6 +71,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	keyFile := fs.String("key", "", "")
 	batch := fs.String("batch", "", "")
 	save := fs.String("save", "", "")
+	receipts := fs.String("receipts", "", "")
 	var kept multi
 	fs.Var(&kept, "checkpoint", "")
 	// Flags may follow the export's name.
@@ -141,7 +148,43 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "saved the latest checkpoint to %s: keep it for your next visit\n", *save)
 	}
+	if *receipts != "" {
+		if err := writeReceipts(stdout, *receipts, r.Receipts); err != nil {
+			return fail(err)
+		}
+	}
 	return 0
+}
+
+// safeName keeps a file name from the export to a bare name of the
+// confirmation files' alphabet: the export is the checked party's file.
+var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$`)
+
+// writeReceipts writes the receipts whose bytes matched the log into dir,
+// and says how to check each signature.
+func writeReceipts(w io.Writer, dir string, rs []audit.Receipt) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, rc := range rs {
+		name := filepath.Base(rc.File)
+		if !safeName.MatchString(name) {
+			return fmt.Errorf("the receipt of batch %s has an unusable file name %q", rc.BatchID, rc.File)
+		}
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, rc.Confirmation, 0o644); err != nil {
+			return err
+		}
+		if rc.Signature == nil {
+			fmt.Fprintf(w, "receipt of batch %s: %s (accepted UNSIGNED: nothing shows the partner made it)\n", rc.BatchID, file)
+			continue
+		}
+		if err := os.WriteFile(file+".asc", rc.Signature, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "receipt of batch %s: %s and %s.asc; check it: gpg --verify %s.asc %s\n", rc.BatchID, file, file, file, file)
+	}
+	return nil
 }
 
 func report(w io.Writer, r audit.LogReport, c audit.LogCheck, entries []audit.Entry) {
@@ -151,6 +194,9 @@ func report(w io.Writer, r audit.LogReport, c audit.LogCheck, entries []audit.En
 		if r.Uncovered > 0 {
 			fmt.Fprintf(w, "note: the last %d entries are after that checkpoint: no signature vouches for them yet\n", r.Uncovered)
 		}
+	}
+	if len(r.Receipts) > 0 {
+		fmt.Fprintf(w, "%d partner confirmation(s) kept in the export match the hashes the log recorded\n", len(r.Receipts))
 	}
 	for i, k := range r.Kept {
 		fmt.Fprintf(w, "extends your checkpoint %s (%d entries, signed %s)\n", c.Kept[i].Name, k.Size, k.Time.UTC().Format("2006-01-02T15:04:05Z"))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"booklets/pkg/adapter/postgres"
 	"booklets/pkg/stage/audit"
+	"booklets/pkg/testkit/gnupg"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -304,5 +307,68 @@ func TestHelpTouchesNothing(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: exit %d\n%s", c.args, code, errOut)
 		}
+	}
+}
+
+// The partner's signed confirmations travel in the export: --receipts
+// writes the bytes the log vouches for, and GnuPG verifies them on the
+// auditor's machine; a receipt changed in the export is refused.
+func TestReceiptsForGnuPG(t *testing.T) {
+	t.Parallel()
+	e := newLogEnv(t)
+	partner := gnupg.New(t, "dpo@partner.example")
+	conf := e.write(t, "deletion_B-R.json", `{"batch_id":"B-R","record_count":2}`)
+	partner.SignFile(conf)
+	data, err := os.ReadFile(conf)
+	testenv.Must(t, err)
+	sig, err := os.ReadFile(conf + ".asc")
+	testenv.Must(t, err)
+	hexSum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	testenv.Must(t, pgx.BeginFunc(context.Background(), e.db, func(tx pgx.Tx) error {
+		_, err := postgres.AuditAppender{Now: func() time.Time { return e.clock }}.Append(context.Background(), tx,
+			audit.Event{Kind: audit.ConfirmationAccepted, BatchID: "B-R", Details: map[string]any{
+				"file": "deletion_B-R.json", "file_sha256": hexSum(data), "signature_sha256": hexSum(sig)}})
+		return err
+	}))
+	e.checkpoint(t, "c.checkpoint")
+	// The export as the reconciler writes it, with the receipt line the
+	// database would add (this log has no confirmations table rows).
+	withReceipt := func(name string, r audit.Receipt) string {
+		var buf bytes.Buffer
+		x, err := audit.NewExportWriter(&buf, e.signer.Origin(), e.signer.PublicKey, 1)
+		testenv.Must(t, err)
+		for _, en := range e.entries(t) {
+			testenv.Must(t, x.Entry(en))
+		}
+		testenv.Must(t, x.Receipt(r))
+		note, err := postgres.AuditTree{DB: e.db}.Latest(context.Background())
+		testenv.Must(t, err)
+		testenv.Must(t, x.Checkpoint(note))
+		return e.write(t, name, buf.String())
+	}
+	good := withReceipt("log.jsonl", audit.Receipt{BatchID: "B-R", File: "deletion_B-R.json", Confirmation: data, Signature: sig})
+	dir := filepath.Join(e.dir, "receipts")
+	code, out, errOut := verify(t, "--key", e.key, "--receipts", dir, good)
+	if code != 0 || !strings.Contains(out, "1 partner confirmation(s) kept in the export match") || !strings.Contains(out, "gpg --verify") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	auditor := gnupg.New(t, "auditor@example.test")
+	auditor.Run(partner.PublicKey(), "--import")
+	written := filepath.Join(dir, "deletion_B-R.json")
+	if ok, msg := auditor.VerifyFile(written+".asc", written); !ok {
+		t.Fatalf("gpg --verify of the written receipt failed:\n%s", msg)
+	}
+
+	bad := withReceipt("changed.jsonl", audit.Receipt{BatchID: "B-R", File: "deletion_B-R.json", Confirmation: append(data, ' '), Signature: sig})
+	code, _, errOut = verify(t, "--key", e.key, "--receipts", filepath.Join(e.dir, "r2"), bad)
+	if code != 1 || !strings.Contains(errOut, "receipt mismatch: the receipt of batch B-R: the confirmation's SHA-256") {
+		t.Fatalf("a changed receipt: exit %d\n%s", code, errOut)
+	}
+	evil := withReceipt("evil.jsonl", audit.Receipt{BatchID: "B-R", File: "../../evil", Confirmation: data, Signature: sig})
+	if code, _, errOut := verify(t, "--key", e.key, "--receipts", filepath.Join(e.dir, "r3"), evil); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "evil")); err == nil {
+		t.Fatal("a receipt's file name wrote outside --receipts")
 	}
 }
