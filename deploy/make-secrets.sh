@@ -61,11 +61,19 @@ if new partner_pgp_public_key; then
 	trap - EXIT
 fi
 
+# The reconciler's Ed25519 key for signing checkpoints of the audit log
+# (AUDIT_SIGNING_KEY_FILE), in golang.org/x/mod/sumdb/note's format, made
+# by the reconciler itself; audit_signing_key.pub is what auditors are
+# given for auditverify --key. Needs Go (as building the project does).
+if new audit_signing_key; then
+	(cd ../.. && go run ./services/reconciler audit keygen deploy/secrets/audit_signing_key) > audit_signing_key.pub
+fi
+
 # Docker Compose (without Swarm) bind-mounts secret files with their host
 # permissions; the services run as uid 65532 and must be able to read them.
 # The partner's host key stays root-only: sshd refuses a readable key.
 chmod 0644 sftp_key sftp_key_pub sftp_known_hosts kek intake_secret audit_token pgpass postgres_password partner_host_key_pub \
-	booklets_app_password pgpass_app partner_pgp_public_key
+	booklets_app_password pgpass_app partner_pgp_public_key audit_signing_key audit_signing_key.pub
 chmod 0600 partner_host_key
 if [ -e partner_pgp_PRIVATE_key_for_the_partner.asc ]; then
 	chmod 0600 partner_pgp_PRIVATE_key_for_the_partner.asc
