@@ -14,7 +14,7 @@
 // Configuration (environment): DATABASE_URL, MIGRATE, SFTP_ADDR, SFTP_USER,
 // SFTP_KEY_FILE, SFTP_KNOWN_HOSTS, SFTP_CONFIRMATIONS_DIR,
 // SFTP_PROCESSED_DIR, SFTP_REJECTED_DIR, SFTP_UPDATES_DIR,
-// SFTP_UPDATES_PROCESSED_DIR, SFTP_UPDATES_REJECTED_DIR, SFTP_TIMEOUT, RECONCILE_AT, HTTP_ADDR, AUDIT_TOKEN, AUDIT_USER,
+// SFTP_UPDATES_PROCESSED_DIR, SFTP_UPDATES_REJECTED_DIR, SFTP_TIMEOUT, RECONCILE_AT, PARTNER_CONTACT, HTTP_ADDR, AUDIT_TOKEN, AUDIT_USER,
 // AUDIT_PASSWORD_HASH, AUDIT_FAILURES_PER_MINUTE, AUDIT_FAILURE_BURST, LOG_FORMAT, LOG_LEVEL,
 // AUDIT_SIGNING_KEY_FILE, AUDIT_CHECKPOINT_DIR, SFTP_CHECKPOINTS_DIR, AUDIT_CHECKPOINT_EVERY,
 // PARTNER_SIGNING_KEY_FILE, ACCEPT_UNSIGNED_CONFIRMATIONS, CONFIRMATION_SIGNATURE_GRACE (receipts.go).
@@ -34,6 +34,7 @@ import (
 	"syscall"
 	"time"
 	_ "time/tzdata" // London dates must not depend on the host's zone files
+	"unicode"
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -206,10 +207,13 @@ type config struct {
 	// UpdatesDir empty turns them off.
 	UpdatesDir, UpdatesProcessed, UpdatesRejected string
 	At                                            time.Duration // time of day, London
-	HTTPAddr                                      string
-	Auth                                          auditors.Auth
-	LogFormat                                     string
-	LogLevel                                      string
+	// Contact is the last line of every reason file, "Questions: "
+	// and it (PARTNER_CONTACT): who the partner asks.
+	Contact   string
+	HTTPAddr  string
+	Auth      auditors.Auth
+	LogFormat string
+	LogLevel  string
 	// Now is the clock: the real one, or in demo mode (DEMO_DAY) one on
 	// which a day lasts Day of real time; the daily check then runs every
 	// Day.
@@ -291,6 +295,10 @@ func readConfig(getenv func(string) string) (config, error) {
 		r.Fail("RECONCILE_AT", fmt.Sprintf("%q is not a time like 07:00", at))
 	} else {
 		c.At = time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+	}
+	c.Contact = r.String("PARTNER_CONTACT", reconcile.DefaultContact)
+	if strings.TrimSpace(c.Contact) == "" || strings.ContainsFunc(c.Contact, unicode.IsControl) {
+		r.Fail("PARTNER_CONTACT", "must be one line of text (who the partner asks about a rejection)")
 	}
 	c.Ring = volunteersKEK(r, getenv)
 	c.Audit = readAuditConfig(r)
@@ -407,7 +415,8 @@ func reconciler(cfg config, led *postgres.Ledger, log zerolog.Logger) *reconcile
 			}
 			return c.Confirmations(cfg.ConfDir, cfg.Processed, cfg.Rejected), nil
 		},
-		Log: log,
+		Log:     log,
+		Contact: cfg.Contact,
 	}
 	if cfg.UpdatesDir != "" {
 		rec.Updates = led

@@ -185,8 +185,9 @@ func TestRejectionReasonsSayWhatToChange(t *testing.T) {
 		if r.Accepted || !strings.Contains(r.Reason, ". Correct the file, sign it again and upload it again as deletion_B1.json") {
 			t.Errorf("%s: reason %q gives no advice", name, r.Reason)
 		}
-		text := reconcile.ReasonText("deletion_B1.json", r.Reason, now)
-		if !strings.Contains(text, "deletion_B1.json was not accepted") || !strings.Contains(text, r.Reason) || !strings.Contains(text, "2025-04-15 07:00 UTC") {
+		text := reconcile.ReasonText("deletion_B1.json", r.Reason, now, "")
+		if !strings.Contains(text, "deletion_B1.json was not accepted") || !strings.Contains(text, r.Reason) || !strings.Contains(text, "2025-04-15 07:00 UTC") ||
+			!strings.HasSuffix(text, "\nQuestions: "+reconcile.DefaultContact+"\n") {
 			t.Errorf("%s: reason file %q", name, text)
 		}
 	}

@@ -53,15 +53,29 @@ const (
 // reason file.
 const ReasonExt = ".reason.txt"
 
+// DefaultContact is who the partner is told to ask (the last line of
+// every reason file) when Reconciler.Contact (PARTNER_CONTACT) is empty.
+const DefaultContact = "the booklets operations team"
+
 // ReasonText is the reason file's content: plain English for the
 // partner's staff, who may read it in Notepad; no personal data (a file
-// name, a batch id, counts and times).
-func ReasonText(name, reason string, at time.Time) string {
+// name, a batch id, counts and times). Its last line is "Questions: "
+// and contact (DefaultContact when empty), the details agreed with the
+// partner (docs/partner-interface.md, "Contacts").
+func ReasonText(name, reason string, at time.Time, contact string) string {
+	if contact == "" {
+		contact = DefaultContact
+	}
 	return fmt.Sprintf("Your file %s was not accepted.\n\nChecked: %s\n\nWhat was wrong, and what to change:\n%s\n\n"+
 		"The file is kept in this folder, with part of its SHA-256 added to its name, as evidence. "+
-		"Do not move it back: upload a new file instead. "+
-		"If anything here is unclear, contact the booklets operations team.\n",
-		name, at.UTC().Format("2006-01-02 15:04 UTC"), reason)
+		"Do not move it back: upload a new file instead.\n\n"+
+		"Questions: %s\n",
+		name, at.UTC().Format("2006-01-02 15:04 UTC"), reason, contact)
+}
+
+// reasonText is ReasonText with the configured contact.
+func (r *Reconciler) reasonText(name, reason string, at time.Time) string {
+	return ReasonText(name, reason, at, r.Contact)
 }
 
 // Entry is a file waiting in the folder.
@@ -155,6 +169,10 @@ type Reconciler struct {
 	// it after the confirmations, with the same signature rules.
 	OpenUpdates func(ctx context.Context) (Inbox, error)
 	Updates     UpdatesStore
+	// Contact is who the partner should ask about a rejection
+	// (PARTNER_CONTACT): the last line of every reason file, "Questions: "
+	// and it. Empty: DefaultContact.
+	Contact string
 }
 
 // Summary says what one run did.
@@ -449,7 +467,7 @@ func (r *Reconciler) one(ctx context.Context, inbox Inbox, e Entry, waiting map[
 	}
 	if !rec.Accepted && !rec.Same {
 		// A rejected file met again (dup) gets its reason file again.
-		to, reason = MoveRejected, ReasonText(name, rec.Reason, now)
+		to, reason = MoveRejected, r.reasonText(name, rec.Reason, now)
 	}
 	if rec.Accepted {
 		ev = ev.Bool("unsigned", rec.Unsigned()).Str("signer", rec.Signer)
@@ -476,7 +494,7 @@ func (r *Reconciler) setAside(ctx context.Context, inbox Inbox, set []unmatched,
 	var errs []error
 	for _, u := range set {
 		var err error
-		text := ReasonText(u.name, u.text, now)
+		text := r.reasonText(u.name, u.text, now)
 		if u.file == nil {
 			err = inbox.Quarantine(ctx, u.name, u.reason, now, text)
 		} else {
@@ -621,9 +639,9 @@ const updatesOversizedText = "the file is larger than 4 MiB, so it was not read.
 func (r *Reconciler) setAsideUpdates(ctx context.Context, inbox Inbox, name, why string, now time.Time, us *UpdatesSummary) error {
 	data, err := inbox.Read(ctx, name)
 	if errors.Is(err, ErrOversized) {
-		err = inbox.Quarantine(ctx, name, Oversized, now, ReasonText(name, updatesOversizedText, now))
+		err = inbox.Quarantine(ctx, name, Oversized, now, r.reasonText(name, updatesOversizedText, now))
 	} else if err == nil {
-		err = inbox.Done(ctx, NewFile(name, data), MoveRejected, ReasonText(name, why, now))
+		err = inbox.Done(ctx, NewFile(name, data), MoveRejected, r.reasonText(name, why, now))
 	}
 	if err != nil {
 		return fmt.Errorf("reconcile: set aside %s: %w", name, err)
@@ -688,7 +706,7 @@ func (r *Reconciler) oneUpdates(ctx context.Context, inbox Inbox, e Entry, waiti
 		ev = r.Log.Warn().Str("reason", out.Reason)
 	}
 	if !out.Accepted {
-		to, reason = MoveRejected, ReasonText(name, out.Reason, now)
+		to, reason = MoveRejected, r.reasonText(name, out.Reason, now)
 	}
 	ev.Str("file", name).Str("batch_id", batchID).Bool("accepted", out.Accepted).Int("dispatched", out.Dispatched).
 		Int("returned", out.Returned).Bool("unsigned", out.Signer == "").Msg("dispatch and returns file")

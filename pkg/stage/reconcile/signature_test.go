@@ -40,6 +40,8 @@ type fakeInbox struct {
 	files map[string][]byte
 	mod   map[string]time.Time
 	moved map[string]string // name -> "processed" or "rejected"
+	// reasons, when not nil, keeps each rejected file's reason file.
+	reasons map[string]string
 }
 
 func (b *fakeInbox) List(context.Context) ([]reconcile.Entry, error) {
@@ -58,6 +60,9 @@ func (b *fakeInbox) Done(_ context.Context, f reconcile.File, move reconcile.Mov
 	}
 	if (move == reconcile.MoveRejected) != (reason != "") {
 		return errors.New("a reason file goes with a rejected file, and only with one")
+	}
+	if b.reasons != nil && reason != "" {
+		b.reasons[f.Name] = reason
 	}
 	for _, n := range []string{f.Name, f.Name + reconcile.SigExt} {
 		if n == f.Name || f.Sig.Data != nil {
@@ -132,5 +137,29 @@ func TestReconcileWaitsForSignature(t *testing.T) {
 	st.recs, r.AcceptUnsigned, r.Verify = nil, false, nil
 	if sum, err := r.Reconcile(context.Background(), now); err != nil || sum.Rejected != 1 || !strings.Contains(st.recs[0].Reason, "no partner signing key") {
 		t.Errorf("no key: %+v %v %+v", sum, err, st.recs)
+	}
+}
+
+// Every reason file ends with the contact agreed with the partner
+// (PARTNER_CONTACT), as its last line.
+func TestReasonFileEndsWithTheContact(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 4, 15, 7, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ contact, want string }{
+		{"", "Questions: " + reconcile.DefaultContact},
+		{"Print operations, 0161 496 0000, print-ops@booklets.example", "Questions: Print operations, 0161 496 0000, print-ops@booklets.example"},
+	} {
+		in := &fakeInbox{files: map[string][]byte{"deletion_B1.json": []byte(strings.Replace(good, `"record_count":3`, `"record_count":4`, 1))},
+			mod: map[string]time.Time{}, moved: map[string]string{}, reasons: map[string]string{}}
+		r := &reconcile.Reconciler{Store: &fakeStore{}, Open: func(context.Context) (reconcile.Inbox, error) { return in, nil },
+			Log: zerolog.Nop(), AcceptUnsigned: true, Contact: tc.contact}
+		if sum, err := r.Reconcile(context.Background(), now); err != nil || sum.Rejected != 1 {
+			t.Fatalf("contact %q: %+v %v", tc.contact, sum, err)
+		}
+		text := in.reasons["deletion_B1.json"]
+		lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+		if last := lines[len(lines)-1]; last != tc.want || !strings.Contains(text, "record_count 4 does not match") {
+			t.Errorf("contact %q: last line %q, want %q; reason file:\n%s", tc.contact, last, tc.want, text)
+		}
 	}
 }
