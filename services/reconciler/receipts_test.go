@@ -174,6 +174,24 @@ func TestSignedReceipts(t *testing.T) {
 	if _, err := e.db.Exec(context.Background(), "UPDATE confirmation_signatures SET signer = NULL"); err == nil || !strings.Contains(err.Error(), "append-only") {
 		t.Errorf("confirmation_signatures could be changed: %v", err)
 	}
+
+	// Rejected for its signature only, the same file is sent again: still
+	// unsigned, it gets the same answer; signed by the partner, it is a
+	// new submission and accepted (migrations/088).
+	e.confFile("B-NOSIG", 4, sum('b'), deleted)
+	if s := e.checkNow(); s["accepted"] != 0.0 || s["duplicates"] != 1.0 {
+		t.Fatalf("the same unsigned file again: %v, want it answered as before", s)
+	}
+	partner.SignFile(e.confFile("B-NOSIG", 4, sum('b'), deleted))
+	partner.SignFile(e.confFile("B-OTHER", 4, sum('d'), deleted))
+	if s := e.checkNow(); s["accepted"] != 2.0 || s["rejected"] != 0.0 {
+		t.Fatalf("the same files signed by the partner: %v, want both accepted", s)
+	}
+	for _, id := range []string{"B-NOSIG", "B-OTHER"} {
+		if acc, reason, d := e.outcome(id); !acc || d["signer"] != fp {
+			t.Errorf("%s signed again: accepted %v (%s), details %v", id, acc, reason, d)
+		}
+	}
 }
 
 // A confirmation waits for its signature during the grace, and the

@@ -189,4 +189,12 @@ func TestDispatchAndReturns(t *testing.T) {
 	if _, err := e.db.Exec(ctx, "DELETE FROM order_updates"); err == nil || !strings.Contains(err.Error(), "append-only") {
 		t.Errorf("order_updates could be changed: %v", err)
 	}
+
+	// The file rejected for its missing signature, sent again as it was
+	// but signed: judged again on what it says (migrations/088), not
+	// answered with the earlier rejection.
+	e.updates("updates_B-UPD_nosig.csv", partner, row(ref2, "standard-print", "dispatched", posted, ""))
+	if u, _ := e.checkNow()["updates"].(map[string]any); u["files"] != 1.0 || u["duplicates"] != 0.0 || u["failed"] != 0.0 {
+		t.Fatalf("the unsigned file signed: updates %v, want it judged again", u)
+	}
 }

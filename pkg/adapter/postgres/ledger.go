@@ -70,7 +70,11 @@ func (l *Ledger) Record(ctx context.Context, f reconcile.File, now time.Time, ju
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		prev, err := scanConfirmation(tx.QueryRow(ctx, selectConfirmation+" WHERE file_name = $1 AND file_sha256 = $2", f.Name, f.SHA256))
+		// The same file read again: its accepted record, or its record with
+		// the same signature. The same bytes with a new signature after a
+		// rejection are a new submission (migrations/088).
+		prev, err := scanConfirmation(tx.QueryRow(ctx, selectConfirmation+` WHERE file_name = $1 AND file_sha256 = $2
+			AND (accepted OR coalesce(signature_sha256, '') = $3) ORDER BY accepted DESC, confirmation_id DESC LIMIT 1`, f.Name, f.SHA256, f.Sig.SHA256))
 		if err == nil {
 			rec, dup = prev, true
 			return nil

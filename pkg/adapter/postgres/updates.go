@@ -44,7 +44,10 @@ func (l *Ledger) RecordUpdates(ctx context.Context, f reconcile.File, batchID st
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		prev, err := scanUpdatesFile(tx.QueryRow(ctx, selectUpdatesFile+" WHERE file_name = $1 AND file_sha256 = $2", f.Name, f.SHA256))
+		// As for confirmations (ledger.go Record): an accepted record of
+		// the bytes, or one with the same signature (migrations/088).
+		prev, err := scanUpdatesFile(tx.QueryRow(ctx, selectUpdatesFile+` WHERE file_name = $1 AND file_sha256 = $2
+			AND (accepted OR coalesce(signature_sha256, '') = $3) ORDER BY accepted DESC, file_id DESC LIMIT 1`, f.Name, f.SHA256, f.Sig.SHA256))
 		if err == nil {
 			out, dup = prev, true
 			return nil
