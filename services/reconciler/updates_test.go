@@ -186,6 +186,11 @@ func TestDispatchAndReturns(t *testing.T) {
 	if page := rec.Body.String(); rec.Code != 200 || !regexp.MustCompile(`(?s)data-batch="B-UPD".*?data-dispatched="3">3</td>\s*<td[^>]*data-returned="1">1</td>`).MatchString(page) {
 		t.Errorf("the page does not count B-UPD's dispatched and returned booklets: %d\n%s", rec.Code, page)
 	}
+	// The rejected files with the reasons the partner was given.
+	if page := rec.Body.String(); !regexp.MustCompile(`(?s)data-rejected-updates="updates_B-UPD_bad.csv">.*?line 2: order `+ref3).MatchString(page) ||
+		!strings.Contains(page, `data-rejected-updates="updates_B-UPD_nosig.csv"`) {
+		t.Errorf("the page does not list the rejected updates files with their reasons:\n%s", page)
+	}
 	if _, err := e.db.Exec(ctx, "DELETE FROM order_updates"); err == nil || !strings.Contains(err.Error(), "append-only") {
 		t.Errorf("order_updates could be changed: %v", err)
 	}

@@ -217,3 +217,22 @@ func (l *Ledger) OrderStatuses(ctx context.Context, ref string) ([]reconcile.Ord
 	}
 	return out, nil
 }
+
+// RejectedUpdates lists the newest dispatch and returns files rejected
+// (with the reason the partner was given), for the auditors' page; limit
+// 0 is all.
+func (l *Ledger) RejectedUpdates(ctx context.Context, limit int) ([]reconcile.UpdatesOutcome, error) {
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	rows, err := l.db.Query(ctx, selectUpdatesFile+` WHERE NOT accepted ORDER BY received_at DESC, file_id DESC LIMIT $1`, lim)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read rejected updates files: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (reconcile.UpdatesOutcome, error) { return scanUpdatesFile(row) })
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read rejected updates files: %w", err)
+	}
+	return out, nil
+}

@@ -432,6 +432,10 @@ type pageData struct {
 	// HasUnmatched is false without an UnmatchedSource.
 	Unmatched    []reconcile.UnmatchedFile
 	HasUnmatched bool
+	// RejectedUpdates are the newest dispatch and returns files rejected;
+	// HasRejectedUpdates is false without a RejectedUpdatesSource.
+	RejectedUpdates    []reconcile.UpdatesOutcome
+	HasRejectedUpdates bool
 	// PartnerKeys is nil without a PartnerKeys source.
 	PartnerKeys *partnerKeysData
 }
@@ -490,6 +494,9 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if d.Unmatched, d.HasUnmatched, err = s.unmatched(r.Context()); err != nil {
+		return err
+	}
+	if d.RejectedUpdates, d.HasRejectedUpdates, err = s.rejectedUpdates(r.Context()); err != nil {
 		return err
 	}
 	if es, ok := s.src.(EncryptionSource); ok && len(shown) > 0 {

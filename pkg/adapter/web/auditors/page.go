@@ -56,6 +56,22 @@ func (s *Server) unmatched(ctx context.Context) ([]reconcile.UnmatchedFile, bool
 	return files, true, err
 }
 
+// RejectedUpdatesSource lists the newest dispatch and returns files
+// rejected, with the reason the partner was given (pkg/adapter/postgres
+// Ledger): a Source that is one too adds them to the page.
+type RejectedUpdatesSource interface {
+	RejectedUpdates(ctx context.Context, limit int) ([]reconcile.UpdatesOutcome, error)
+}
+
+func (s *Server) rejectedUpdates(ctx context.Context) ([]reconcile.UpdatesOutcome, bool, error) {
+	rs, ok := s.src.(RejectedUpdatesSource)
+	if !ok {
+		return nil, false, nil
+	}
+	files, err := rs.RejectedUpdates(ctx, unmatchedShown)
+	return files, true, err
+}
+
 // statusLabel is a status in sentence case, as GOV.UK writes labels.
 func statusLabel(s reconcile.Status) string {
 	l := strings.ReplaceAll(string(s), "_", " ")
