@@ -58,18 +58,23 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER audit_tree_no_update_delete
-    BEFORE UPDATE OR DELETE ON audit_tree
-    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
-CREATE TRIGGER audit_tree_no_truncate
-    BEFORE TRUNCATE ON audit_tree
-    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
-CREATE TRIGGER audit_checkpoints_no_update_delete
-    BEFORE UPDATE OR DELETE ON audit_checkpoints
-    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
-CREATE TRIGGER audit_checkpoints_no_truncate
-    BEFORE TRUNCATE ON audit_checkpoints
-    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
+-- make_append_only puts the two triggers on an evidence table: no UPDATE or
+-- DELETE of a row, no TRUNCATE. Each later evidence table calls it, rather
+-- than writing the pair out again.
+CREATE PROCEDURE make_append_only(t regclass)
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := (SELECT relname FROM pg_class WHERE oid = t);
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION evidence_append_only()',
+        name || '_no_update_delete', t);
+    EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only()',
+        name || '_no_truncate', t);
+END;
+$$;
+
+CALL make_append_only('audit_tree');
+CALL make_append_only('audit_checkpoints');
 
 DO $$
 BEGIN
@@ -89,4 +94,5 @@ GRANT SELECT, INSERT ON audit_tree, audit_checkpoints TO booklets_service;
 
 DROP TABLE audit_checkpoints;
 DROP TABLE audit_tree;
+DROP PROCEDURE make_append_only(regclass);
 DROP FUNCTION evidence_append_only();

@@ -28,12 +28,7 @@ CREATE TABLE confirmation_signatures (
 -- Append-only like audit_log (010) and audit_tree (083), with 083's
 -- evidence_append_only: for every role, owners and superusers included.
 
-CREATE TRIGGER confirmation_signatures_no_update_delete
-    BEFORE UPDATE OR DELETE ON confirmation_signatures
-    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
-CREATE TRIGGER confirmation_signatures_no_truncate
-    BEFORE TRUNCATE ON confirmation_signatures
-    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
+CALL make_append_only('confirmation_signatures');
 
 DO $$
 BEGIN

@@ -24,12 +24,7 @@ CREATE TABLE unmatched_confirmations (
 
 CREATE INDEX unmatched_confirmations_seen ON unmatched_confirmations (seen_at);
 
-CREATE TRIGGER unmatched_confirmations_no_update_delete
-    BEFORE UPDATE OR DELETE ON unmatched_confirmations
-    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
-CREATE TRIGGER unmatched_confirmations_no_truncate
-    BEFORE TRUNCATE ON unmatched_confirmations
-    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
+CALL make_append_only('unmatched_confirmations');
 
 DO $$
 BEGIN

@@ -46,18 +46,8 @@ CREATE TABLE order_updates (
 
 CREATE INDEX order_updates_batch ON order_updates (batch_id, status);
 
-CREATE TRIGGER partner_update_files_no_update_delete
-    BEFORE UPDATE OR DELETE ON partner_update_files
-    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
-CREATE TRIGGER partner_update_files_no_truncate
-    BEFORE TRUNCATE ON partner_update_files
-    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
-CREATE TRIGGER order_updates_no_update_delete
-    BEFORE UPDATE OR DELETE ON order_updates
-    FOR EACH ROW EXECUTE FUNCTION evidence_append_only();
-CREATE TRIGGER order_updates_no_truncate
-    BEFORE TRUNCATE ON order_updates
-    FOR EACH STATEMENT EXECUTE FUNCTION evidence_append_only();
+CALL make_append_only('partner_update_files');
+CALL make_append_only('order_updates');
 
 DO $$
 BEGIN
