@@ -20,6 +20,15 @@ var defaultJSON []byte
 type Area struct {
 	Code string `json:"code"`
 	Name string `json:"name"`
+	// PostcodeAreas are the postcode areas (the letters a postcode starts
+	// with: "CF", "SA", "B") usually found in the area: the form uses them
+	// to offer the likely areas first and to ask a person to check an area
+	// that does not usually cover their postcode, never to refuse one
+	// (docs/form.md says where the list comes from). Empty: no hint.
+	PostcodeAreas []string `json:"postcode_areas,omitempty"`
+	// Welsh tells whether the area's booklet is offered in Welsh as well as
+	// English (the Welsh police force areas by default; issue 18).
+	Welsh bool `json:"welsh,omitempty"`
 }
 
 // Catalogue is the list of areas, in display order (by name).
