@@ -14,13 +14,16 @@ import (
 	"booklets/pkg/stage/endofday"
 )
 
-// Why an operator may not look at, correct or erase an order any more.
+// Why an operator may not look at, correct or erase an order any more, nor
+// the person cancel it: the end-of-day stage's, which both the operator's
+// commands and pkg/stage/trackorder tell apart.
 var (
 	// ErrAlreadySent: the order is in a batch (being sent or sent); its
 	// data is with the partner, or about to be.
-	ErrAlreadySent = errors.New("order already sent to the print partner")
-	// ErrErased: the order's personal data was erased on request.
-	ErrErased = errors.New("order's personal data was erased")
+	ErrAlreadySent = endofday.ErrAlreadySent
+	// ErrErased: the order's personal data was erased on request or
+	// cancelled by the person.
+	ErrErased = endofday.ErrErased
 )
 
 // HeldOrder is one order as the operator commands find it: its facts and,
@@ -157,6 +160,16 @@ func (s *Orders) CorrectPersonal(ctx context.Context, orderID, ref string, seale
 // erased, so that no batch includes it, and records "order_erased", in one
 // transaction. The non-personal facts stay.
 func (s *Orders) ErasePersonal(ctx context.Context, orderID, ref string) error {
+	return s.erasePersonal(ctx, orderID, ref, audit.OrderErased, "erase")
+}
+
+// erasePersonal deletes an unsent order's personal part, marks it erased
+// (erased_at: assembling leaves it out) and appends an audit entry of kind
+// with the reference only, in one transaction under the assemble lock
+// (lockUnsent). An operator's erasure (ErasePersonal) and the person's
+// cancellation (CancelOrder) differ only in the entry; verb names the step
+// in an error.
+func (s *Orders) erasePersonal(ctx context.Context, orderID, ref string, kind audit.Kind, verb string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockUnsent(ctx, tx, orderID, ref); err != nil {
 			return err
@@ -168,7 +181,7 @@ func (s *Orders) ErasePersonal(ctx context.Context, orderID, ref string) error {
 		if _, err := tx.Exec(ctx, `UPDATE orders SET erased_at = $2 WHERE order_id = $1`, orderID, now); err != nil {
 			return err
 		}
-		_, err := AuditAppender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: audit.OrderErased,
+		_, err := AuditAppender{Now: s.now}.Append(ctx, tx, audit.Event{Kind: kind,
 			Details: map[string]any{"reference": ref}})
 		return err
 	})
@@ -176,7 +189,7 @@ func (s *Orders) ErasePersonal(ctx context.Context, orderID, ref string) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("erase order %s: %w", ref, dbErr(err))
+		return fmt.Errorf("%s order %s: %w", verb, ref, dbErr(err))
 	}
 	return nil
 }

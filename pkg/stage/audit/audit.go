@@ -56,6 +56,12 @@ const (
 	// OrderViewed records that an operator displayed one order's personal
 	// data (`batcher order show`); the reference only.
 	OrderViewed Kind = "order_viewed"
+	// OrderCancelled records that the person who placed an order cancelled
+	// it before the cut-off (the status page or POST
+	// /api/v1/orders/{reference}/cancel, pkg/stage/trackorder): its
+	// personal part was deleted at once and it is in no batch. The
+	// reference only.
+	OrderCancelled Kind = "order_cancelled"
 	// DayKeysRewrapped records a KEK rotation step (`batcher keys
 	// rewrap`): how many live day keys were rewrapped and under which KEK
 	// id; never key material.

@@ -18,6 +18,61 @@ import (
 // wrong, so that the command cannot be used to test one against the other.
 var ErrNoMatch = errors.New("no order with that reference and postcode")
 
+// Why an order's personal data can no longer be shown, corrected, erased or
+// cancelled. A RightsStore returns them (wrapped, naming the reference);
+// they are declared here, not in the adapter, because both this stage and
+// the person's own cancellation (pkg/stage/trackorder) tell them apart.
+var (
+	// ErrAlreadySent: the order is in a batch (being sent or sent); its
+	// data is with the partner, or about to be.
+	ErrAlreadySent = errors.New("order already sent to the print partner")
+	// ErrErased: the order's personal data was erased (on request, or
+	// cancelled by the person).
+	ErrErased = errors.New("order's personal data was erased")
+)
+
+// UnsentFinder finds an order whose personal data is still held: the part
+// of RightsStore that confirming a person by their postcode needs.
+type UnsentFinder interface {
+	// FindUnsent returns the order with a reference if its personal data
+	// can still be shown, corrected or erased: ErrNotFound if there is no
+	// such order, ErrAlreadySent or ErrErased (wrapped) if it is sent or
+	// erased.
+	FindUnsent(ctx context.Context, ref string) (HeldOrder, error)
+}
+
+// Confirm finds an unsent order by its reference and checks that the
+// postcode sealed in it is pc (as typed: any case or spacing). An unknown
+// reference and a postcode that does not match are the same ErrNoMatch;
+// an order already sent or erased is ErrAlreadySent or ErrErased. It is
+// shared by the operator's commands (Rights) and the person's own
+// cancellation (pkg/stage/trackorder). Errors never hold the postcode.
+func Confirm(ctx context.Context, store UnsentFinder, keys DayKeys, ref, pc string) (Held, error) {
+	parsed, err := reference.Parse(strings.TrimSpace(ref))
+	if err != nil {
+		return Held{}, fmt.Errorf("%q is not an order reference", ref)
+	}
+	want, err := postcode.Normalise(pc)
+	if err != nil {
+		return Held{}, errors.New("the postcode given is not a UK postcode")
+	}
+	h, err := store.FindUnsent(ctx, parsed.String())
+	if errors.Is(err, ErrNotFound) {
+		return Held{}, ErrNoMatch
+	}
+	if err != nil {
+		return Held{}, err
+	}
+	p, err := SealedCodec{Keys: keys}.Decode(ctx, h.OrderID, parsed, h.BusinessDate, h.Personal)
+	if err != nil {
+		return Held{}, err
+	}
+	if got, _ := postcode.Normalise(p.Postcode); got != want {
+		return Held{}, ErrNoMatch
+	}
+	return Held{Order: h, Personal: p}, nil
+}
+
 // Rights serves the public's rights over an order before it is sent
 // (`batcher order show|correct|erase`): find it by reference, confirm the
 // person by the postcode sealed in it, and show, correct or erase what is
@@ -34,31 +89,9 @@ type Held struct {
 	Personal order.Personal
 }
 
-// find opens an unsent order, checking the postcode.
+// find opens an unsent order, checking the postcode (Confirm).
 func (r Rights) find(ctx context.Context, ref, pc string) (Held, error) {
-	parsed, err := reference.Parse(strings.TrimSpace(ref))
-	if err != nil {
-		return Held{}, fmt.Errorf("%q is not an order reference", ref)
-	}
-	want, err := postcode.Normalise(pc)
-	if err != nil {
-		return Held{}, errors.New("the postcode given is not a UK postcode")
-	}
-	h, err := r.Store.FindUnsent(ctx, parsed.String())
-	if errors.Is(err, ErrNotFound) {
-		return Held{}, ErrNoMatch
-	}
-	if err != nil {
-		return Held{}, err
-	}
-	p, err := SealedCodec{Keys: r.Keys}.Decode(ctx, h.OrderID, parsed, h.BusinessDate, h.Personal)
-	if err != nil {
-		return Held{}, err
-	}
-	if got, _ := postcode.Normalise(p.Postcode); got != want {
-		return Held{}, ErrNoMatch
-	}
-	return Held{Order: h, Personal: p}, nil
+	return Confirm(ctx, r.Store, r.Keys, ref, pc)
 }
 
 // Show returns what is held about an unsent order and records that it was
