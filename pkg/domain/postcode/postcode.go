@@ -62,3 +62,22 @@ func Normalise(s string) (string, error) {
 	}
 	return out + " " + in, nil
 }
+
+// Area returns the postcode area of pc: the letters its outward code starts
+// with, before the district number ("CF" of "cf10 1aa", "B" of "B1 1AA",
+// "W" of "W1A 0AX", "EC" of "EC1A 1BB"). It is "" when pc is not a valid
+// postcode, so that callers never treat a mistyped postcode as a place.
+// GIR 0AA, the one valid postcode with no district number (Girobank's, not
+// a delivery address), gives "GIR", which no postcode-area list holds.
+func Area(pc string) string {
+	n, err := Normalise(pc)
+	if err != nil {
+		return ""
+	}
+	out := n[:strings.IndexByte(n, ' ')]
+	end := strings.IndexFunc(out, unicode.IsDigit)
+	if end < 0 {
+		return out
+	}
+	return out[:end]
+}

@@ -2,7 +2,9 @@ package postcode
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestNormalise(t *testing.T) {
@@ -64,6 +66,69 @@ func FuzzNormalise(f *testing.F) {
 		again, err := Normalise(got)
 		if err != nil || again != got {
 			t.Fatalf("canonical form %q does not normalise to itself: %q, %v", got, again, err)
+		}
+	})
+}
+
+func TestArea(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string
+	}{
+		{"cf10 1aa", "CF"},
+		{"CF10 1EP", "CF"},
+		{"B1 1AA", "B"},    // one letter, one digit
+		{"b11aa", "B"},     // typed without a space
+		{"B33 8TH", "B"},   // one letter, two digits
+		{"BS1 4DJ", "BS"},  // two letters: not Birmingham
+		{"BT1 5GS", "BT"},  // Belfast: a valid postcode, its own area
+		{"W1A 0AX", "W"},   // district with a sub-district letter
+		{"EC1A 1BB", "EC"}, // two letters, sub-district letter
+		{"SW1A 2AA", "SW"},
+		{"M1 1AE", "M"},
+		{"DN55 1PT", "DN"},
+		{"LL57 2DG", "LL"},
+		{" st18   0yy ", "ST"},
+		{"GIR 0AA", "GIR"}, // valid, no district number
+		{"gir0aa", "GIR"},
+		{"", ""},
+		{"B1", ""}, // an outward code alone is not a postcode
+		{"BS", ""}, // nor an area
+		{"BT", ""},
+		{"BFPO 801", ""}, // refused by Normalise
+		{"QA1 1AA", ""},  // Q never starts a postcode
+		{"SW1A 1CA", ""}, // C is never a unit letter
+		{"12345", ""},
+	}
+	for _, tt := range tests {
+		if got := Area(tt.in); got != tt.want {
+			t.Errorf("Area(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzArea(f *testing.F) {
+	for _, s := range []string{"cf10 1aa", "W1A 0AX", "GIR 0AA", "B1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a := Area(s)
+		n, err := Normalise(s)
+		if err != nil {
+			if a != "" {
+				t.Fatalf("Area(%q) = %q for a postcode Normalise refuses (%v)", s, a, err)
+			}
+			return
+		}
+		// The area is a prefix of the canonical form, followed by a digit
+		// (or it is GIR 0AA's "GIR"), made only of capital letters.
+		if a == "" || !strings.HasPrefix(n, a) || (n != "GIR 0AA" && !unicode.IsDigit(rune(n[len(a)]))) {
+			t.Fatalf("Area(%q) = %q, not the leading letters of %q", s, a, n)
+		}
+		for _, r := range a {
+			if r < 'A' || r > 'Z' {
+				t.Fatalf("Area(%q) = %q: not capital letters", s, a)
+			}
 		}
 	})
 }
