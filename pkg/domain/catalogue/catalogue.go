@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
+
+	"booklets/pkg/domain/postcode"
 )
 
 //go:embed areas.json
@@ -38,7 +41,12 @@ type Catalogue struct {
 	index map[string]Area
 }
 
-var codePattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+var (
+	codePattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	// postcodeAreaPattern is a postcode area as postcode.Area returns it:
+	// one or two capital letters ("B", "CF").
+	postcodeAreaPattern = regexp.MustCompile(`^[A-Z]{1,2}$`)
+)
 
 // Default returns the catalogue that ships with the project.
 func Default() *Catalogue {
@@ -66,7 +74,8 @@ func Load(path string) (*Catalogue, error) {
 }
 
 // Parse decodes and checks a catalogue: at least one area, codes in
-// lower-case-with-dashes form, no duplicates, every area named.
+// lower-case-with-dashes form, no duplicates, every area named, and each
+// area's postcode areas one or two capital letters, none listed twice.
 func Parse(b []byte) (*Catalogue, error) {
 	var c Catalogue
 	if err := json.Unmarshal(b, &c); err != nil {
@@ -86,6 +95,9 @@ func Parse(b []byte) (*Catalogue, error) {
 		if _, dup := c.index[a.Code]; dup {
 			return nil, fmt.Errorf("area code %q appears twice", a.Code)
 		}
+		if err := checkPostcodeAreas(a); err != nil {
+			return nil, err
+		}
 		c.index[a.Code] = a
 	}
 	sort.SliceStable(c.Areas, func(i, j int) bool { return c.Areas[i].Name < c.Areas[j].Name })
@@ -102,4 +114,65 @@ func (c *Catalogue) Has(code string) bool {
 func (c *Catalogue) Lookup(code string) (Area, bool) {
 	a, ok := c.index[code]
 	return a, ok
+}
+
+// checkPostcodeAreas refuses a postcode area that could never match what
+// postcode.Area returns (lower case, digits, a whole postcode), so that a
+// mistake in an operator's AREAS_FILE stops start-up instead of silently
+// prompting everyone in that area to check it.
+func checkPostcodeAreas(a Area) error {
+	seen := make(map[string]bool, len(a.PostcodeAreas))
+	for _, pa := range a.PostcodeAreas {
+		if !postcodeAreaPattern.MatchString(pa) {
+			return fmt.Errorf("area %q: postcode area %q: use the one or two capital letters a postcode starts with, like \"CF\" or \"B\"", a.Code, pa)
+		}
+		if seen[pa] {
+			return fmt.Errorf("area %q: postcode area %q appears twice", a.Code, pa)
+		}
+		seen[pa] = true
+	}
+	return nil
+}
+
+// ForPostcode returns the areas whose usual postcode areas include pc's, in
+// display order (by name): the likely areas for a person with that postcode.
+// It is nil when pc is not a valid postcode or no area lists its postcode
+// area (a Scottish or Northern Irish postcode, or a catalogue without
+// postcode areas); the form then offers the whole list as it is.
+func (c *Catalogue) ForPostcode(pc string) []Area {
+	pa := postcode.Area(pc)
+	if pa == "" {
+		return nil
+	}
+	var out []Area
+	for _, a := range c.Areas {
+		if slices.Contains(a.PostcodeAreas, pa) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Usual reports whether pc's postcode area is one usually found in the area.
+// It is true when the area lists no postcode areas (no hint to give) and for
+// a postcode that is not valid (the address question reports that; a "check
+// your area" prompt on top would only confuse). False means "ask the person
+// to check their area", never "refuse": postcode areas cross force
+// boundaries and the lists are approximate at the edges.
+func (a Area) Usual(pc string) bool {
+	if len(a.PostcodeAreas) == 0 {
+		return true
+	}
+	pa := postcode.Area(pc)
+	if pa == "" {
+		return true
+	}
+	return slices.Contains(a.PostcodeAreas, pa)
+}
+
+// OffersWelsh reports whether the area with the code offers its booklet in
+// Welsh as well as English; false for a code not in the catalogue.
+func (c *Catalogue) OffersWelsh(code string) bool {
+	a, ok := c.index[code]
+	return ok && a.Welsh
 }
