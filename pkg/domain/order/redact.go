@@ -18,7 +18,7 @@ import (
 // Types that hold Personal (Order, Validated) need no Format of their own:
 // fmt prints their Personal field through Personal's. They still need a
 // zerolog marshaler, which also keeps what is safe to log (id, reference,
-// area, formats).
+// area, formats, languages).
 
 const redacted = "redacted"
 
@@ -41,6 +41,7 @@ func (d Draft) Format(f fmt.State, _ rune) { io.WriteString(f, d.String()) }
 func (d Draft) MarshalZerologObject(e *zerolog.Event) {
 	e.Bool("has_area", d.Area != "").
 		Int("formats", len(d.Formats)).
+		Int("languages", len(d.Languages)).
 		Bool("has_name", d.Name != "").
 		Bool("has_address_line_1", d.AddressLine1 != "").
 		Bool("has_address_line_2", d.AddressLine2 != "").
@@ -48,10 +49,12 @@ func (d Draft) MarshalZerologObject(e *zerolog.Event) {
 		Bool("has_postcode", d.Postcode != "")
 }
 
-// MarshalZerologObject logs the validated order's area and formats (from
-// the catalogue, so not personal) and only the shape of its Personal part.
+// MarshalZerologObject logs the validated order's area, formats and
+// languages (from the catalogue, so not personal) and only the shape of
+// its Personal part.
 func (v Validated) MarshalZerologObject(e *zerolog.Event) {
-	e.Str("area", v.Area).Strs("formats", formatStrings(v.Formats)).Object("personal", v.Personal)
+	e.Str("area", v.Area).Strs("formats", formatStrings(v.Formats)).Strs("languages", languageStrings(v.Languages)).
+		Object("personal", v.Personal)
 }
 
 // MarshalZerologObject logs the order's facts, which are not personal, and
@@ -62,6 +65,7 @@ func (o Order) MarshalZerologObject(e *zerolog.Event) {
 		Time("received_at", o.ReceivedAt).
 		Str("area", o.Area).
 		Strs("formats", formatStrings(o.Formats)).
+		Strs("languages", languageStrings(o.Languages)).
 		Object("personal", o.Personal)
 }
 
@@ -69,6 +73,14 @@ func formatStrings(fs []Format) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = string(f)
+	}
+	return out
+}
+
+func languageStrings(ls []Language) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = string(l)
 	}
 	return out
 }

@@ -21,6 +21,7 @@ type SealedOrder struct {
 	BusinessDate businessday.Date
 	Area         string
 	Formats      []Format
+	Languages    []Language // never empty once sealed or read: English if none was given
 	Personal     seal.Sealed
 }
 
@@ -47,6 +48,7 @@ func Seal(o Order, day businessday.Date, key *seal.DayKey) (SealedOrder, error) 
 		BusinessDate: day,
 		Area:         o.Area,
 		Formats:      o.Formats,
+		Languages:    languagesOrDefault(o.Languages),
 		Personal:     s,
 	}, nil
 }
@@ -101,8 +103,25 @@ func (s SealedOrder) Open(key *seal.DayKey) (Personal, error) {
 // SealedMessageVersion is the version of the sealed order message.
 const SealedMessageVersion = 2
 
+// languagesOrDefault is ls, or English when ls is empty: an order made
+// without languages (by code written before issue 18, or a test) is for an
+// English booklet, as every order was before.
+func languagesOrDefault(ls []Language) []Language {
+	if len(ls) == 0 {
+		return []Language{English}
+	}
+	return ls
+}
+
 // sealedMessage is the JSON encoding of a sealed order on the stream
 // (docs/architecture.md).
+//
+// Languages was added within version 2 (issue 18), not as version 3: a
+// message written before it has no "languages" and is read as English,
+// which every booklet then was, so the messages on the stream at an
+// upgrade are read as they were meant. Every message written since names
+// its languages. A batcher older than the field would read a Welsh order
+// as English: deploy the batcher before the intake.
 type sealedMessage struct {
 	Version      int          `json:"version"`
 	OrderID      string       `json:"order_id"`
@@ -111,6 +130,7 @@ type sealedMessage struct {
 	BusinessDate string       `json:"business_date"`
 	Area         string       `json:"area"`
 	Formats      []Format     `json:"formats"`
+	Languages    []Language   `json:"languages"`
 	Personal     *seal.Sealed `json:"personal"`
 }
 
@@ -124,6 +144,7 @@ func MarshalSealed(o SealedOrder) ([]byte, error) {
 		BusinessDate: o.BusinessDate.String(),
 		Area:         o.Area,
 		Formats:      o.Formats,
+		Languages:    languagesOrDefault(o.Languages),
 		Personal:     &o.Personal,
 	})
 	if err != nil {
@@ -175,6 +196,18 @@ func UnmarshalSealed(b []byte) (SealedOrder, error) {
 			return bad("unknown format")
 		}
 	}
+	switch {
+	case m.Languages == nil:
+		// Written before issue 18 (see sealedMessage): English.
+		m.Languages = []Language{English}
+	case len(m.Languages) == 0:
+		return bad("no languages") // "languages": [] is written by no version
+	}
+	for _, l := range m.Languages {
+		if !l.Valid() {
+			return bad("unknown language")
+		}
+	}
 	if m.Personal == nil || len(m.Personal.Ciphertext) == 0 {
 		return bad("no sealed personal part")
 	}
@@ -188,6 +221,7 @@ func UnmarshalSealed(b []byte) (SealedOrder, error) {
 		BusinessDate: day,
 		Area:         m.Area,
 		Formats:      m.Formats,
+		Languages:    m.Languages,
 		Personal:     *m.Personal,
 	}, nil
 }

@@ -15,14 +15,22 @@ import (
 
 // Field names, as used in the API and as the ids of the form's inputs.
 const (
-	FieldArea         = "area"
-	FieldFormats      = "formats"
+	FieldArea    = "area"
+	FieldFormats = "formats"
+	// FieldLanguages is the booklet languages' field in the API, and the
+	// field a validation error about them names.
+	FieldLanguages    = "languages"
 	FieldName         = "name"
 	FieldAddressLine1 = "address_line_1"
 	FieldAddressLine2 = "address_line_2"
 	FieldTown         = "town"
 	FieldPostcode     = "postcode"
 )
+
+// FormLanguage is the name of the form's booklet language inputs (one
+// checkbox each for English and Welsh, values "en" and "cy", posted as
+// Draft.Languages as the formats' checkboxes are posted as Draft.Formats).
+const FormLanguage = "language"
 
 // Length limits, in characters. They are generous (real names and
 // addresses are long) but bounded so that a batch row stays printable on an
@@ -43,26 +51,41 @@ type (
 
 // Draft is an order as submitted, before validation.
 type Draft struct {
-	Area         string   `json:"area"`
-	Formats      []string `json:"formats"`
+	Area    string   `json:"area"`
+	Formats []string `json:"formats"`
+	// Languages are the booklet languages asked for: "en", "cy" or both.
+	// Optional: none means the journey's language (Journey).
+	Languages    []string `json:"languages"`
 	Name         string   `json:"name"`
 	AddressLine1 string   `json:"address_line_1"`
 	AddressLine2 string   `json:"address_line_2"`
 	Town         string   `json:"town"`
 	Postcode     string   `json:"postcode"`
+	// Journey is the language the order was placed in, which its booklet
+	// defaults to when Languages is empty: set by the front end, never by
+	// the person or the client (json "-": an API body naming it is refused
+	// as having an unknown field). The Welsh journey sets Welsh; the zero
+	// value, and any other value, is English, the default of the API and
+	// of the English journey. Welsh falls back to English in an area that
+	// does not offer Welsh: a default is never an error.
+	Journey Language `json:"-"`
 }
 
-// Areas tells whether an area code is in the catalogue.
+// Areas tells whether an area code is in the catalogue, and whether its
+// booklet is offered in Welsh (catalogue.Catalogue implements it).
 type Areas interface {
 	Has(code string) bool
+	OffersWelsh(code string) bool
 }
 
 // Validated is the cleaned content of a valid draft: trimmed, normalised
-// (Unicode NFC, canonical postcode), with the formats in catalogue order.
+// (Unicode NFC, canonical postcode), with the formats in catalogue order
+// and the booklet languages, never none, in the order of Languages.
 type Validated struct {
-	Area     string
-	Formats  []Format
-	Personal Personal
+	Area      string
+	Formats   []Format
+	Languages []Language
+	Personal  Personal
 }
 
 // Validate checks every field of d and returns either the cleaned order
@@ -83,6 +106,13 @@ func (d Draft) Validate(areas Areas) (Validated, error) {
 	var msg string
 	if v.Formats, msg = parseFormats(d.Formats); msg != "" {
 		add(FieldFormats, msg)
+	}
+	// The languages are checked against the area only when the area is
+	// one of ours: an unknown area has its own message already.
+	areaKnown := v.Area != "" && areas.Has(v.Area)
+	welsh := areaKnown && areas.OffersWelsh(v.Area)
+	if v.Languages, msg = parseLanguages(d.Languages, d.Journey, welsh, areaKnown); msg != "" {
+		add(FieldLanguages, msg)
 	}
 
 	// ifEmpty is the message for a required field left empty; "" means optional.
@@ -143,6 +173,41 @@ func parseFormats(codes []string) ([]Format, string) {
 		}
 	}
 	return out, ""
+}
+
+// parseLanguages returns the booklet languages asked for, in the order of
+// Languages, or the message for the public saying what is wrong. None asked
+// for is the journey's language where the area offers it, else English.
+// welsh says whether the area offers Welsh; areaKnown whether the area is
+// in the catalogue (if not, Welsh is not refused here: the area is wrong).
+func parseLanguages(codes []string, journey Language, welsh, areaKnown bool) ([]Language, string) {
+	if len(codes) == 0 {
+		if journey == Welsh && welsh {
+			return []Language{Welsh}, ""
+		}
+		return []Language{English}, ""
+	}
+	var english, cymraeg bool
+	for _, c := range codes {
+		switch Language(strings.TrimSpace(c)) {
+		case English:
+			english = true
+		case Welsh:
+			cymraeg = true
+		default:
+			return nil, "Select the booklet's language from the list: English or Cymraeg (Welsh)"
+		}
+	}
+	if cymraeg && areaKnown && !welsh {
+		return nil, "The booklet for this area is not available in Welsh. Select English"
+	}
+	switch {
+	case english && cymraeg:
+		return []Language{English, Welsh}, ""
+	case cymraeg:
+		return []Language{Welsh}, ""
+	}
+	return []Language{English}, ""
 }
 
 // cleanText trims, collapses inner runs of white space, normalises to NFC

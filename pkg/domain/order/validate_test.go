@@ -6,11 +6,15 @@ import (
 	"testing"
 )
 
+// areaSet maps the test catalogue's area codes to whether each offers a
+// booklet in Welsh.
 type areaSet map[string]bool
 
-func (a areaSet) Has(code string) bool { return a[code] }
+func (a areaSet) Has(code string) bool { _, ok := a[code]; return ok }
 
-var testAreas = areaSet{"staffordshire": true, "dyfed-powys": true}
+func (a areaSet) OffersWelsh(code string) bool { return a[code] }
+
+var testAreas = areaSet{"staffordshire": false, "dyfed-powys": true}
 
 func good() Draft {
 	return Draft{

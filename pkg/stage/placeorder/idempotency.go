@@ -83,6 +83,17 @@ func (s *Service) Fingerprint(v order.Validated) string {
 	for _, f := range v.Formats { // in catalogue order (Validate)
 		field(string(f))
 	}
+	// The languages only when they are not English alone, what every order
+	// was before issue 18: an English order's fingerprint is the one it had
+	// then, so a retry across the upgrade is still the same order, and an
+	// order in Welsh is not the same order as one in English.
+	if len(v.Languages) != 1 || v.Languages[0] != order.English {
+		binary.BigEndian.PutUint32(n[:], uint32(len(v.Languages)))
+		mac.Write(n[:])
+		for _, l := range v.Languages { // in catalogue order (Validate)
+			field(string(l))
+		}
+	}
 	p := v.Personal
 	for _, s := range []string{p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode} {
 		field(s)
@@ -124,7 +135,7 @@ func (s *Service) placeKeyed(ctx context.Context, v order.Validated, idemKey str
 		}
 	}
 	o := order.Order{ID: c.OrderID, Reference: c.Reference, ReceivedAt: c.ReceivedAt,
-		Area: v.Area, Formats: v.Formats, Personal: v.Personal}
+		Area: v.Area, Formats: v.Formats, Languages: v.Languages, Personal: v.Personal}
 	dup, err := s.publish(ctx, o)
 	if err != nil {
 		return Placed{}, err

@@ -199,7 +199,7 @@ func (s *Service) Place(ctx context.Context, v order.Validated, idemKey string) 
 		return Placed{}, fmt.Errorf("new order id: %w", err)
 	}
 	o := order.Order{ID: id.String(), Reference: reference.New(), ReceivedAt: s.clock().UTC(),
-		Area: v.Area, Formats: v.Formats, Personal: v.Personal}
+		Area: v.Area, Formats: v.Formats, Languages: v.Languages, Personal: v.Personal}
 	dup, err := s.publish(ctx, o)
 	if err != nil {
 		return Placed{}, err
