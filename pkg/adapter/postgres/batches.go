@@ -204,12 +204,12 @@ func (s *Orders) Assemble(ctx context.Context, candidate Batch) (Batch, bool, er
 }
 
 // CountBatch counts the orders a batch holds and the records (one per
-// format) its file has: the counts its file must show. A sender needs them
+// format and language) its file has: the counts its file must show. A sender needs them
 // only to check a file the partner already has, before the batch's own
 // counts are set from the file it uploaded.
 func (s *Orders) CountBatch(ctx context.Context, batchID string) (orders, records int, err error) {
 	err = s.pool.QueryRow(ctx, `
-		SELECT count(*), coalesce(sum(cardinality(o.formats)), 0)
+		SELECT count(*), coalesce(sum(cardinality(o.formats) * cardinality(o.languages)), 0)
 		FROM batches b JOIN orders o
 			ON o.business_date BETWEEN `+batchFirstDate+` AND b.business_date AND o.erased_at IS NULL
 		WHERE b.batch_id = $1`, batchID).Scan(&orders, &records)
@@ -303,7 +303,7 @@ const eachOrderSettings = `SET LOCAL jit = off; SET LOCAL enable_sort = off`
 // eachOrderQuery reads a batch's rows, in file order, from the day
 // partitions of its dates ($1 to $2).
 const eachOrderQuery = `
-	SELECT order_id, reference, area, formats, business_date, data
+	SELECT order_id, reference, area, formats, business_date, data, languages
 	FROM order_personal
 	WHERE business_date BETWEEN $1 AND $2
 	ORDER BY business_date, received_at, reference`

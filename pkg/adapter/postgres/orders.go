@@ -113,6 +113,10 @@ func (s *Orders) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("save order %s: %w: %v", o.Reference, ErrConflict, err)
 	}
+	langs, err := joinLanguages(o.Languages)
+	if err != nil {
+		return false, fmt.Errorf("save order %s: %w", o.Reference, err)
+	}
 	date := o.BusinessDate
 	if err := s.ensurePartitions(ctx, []businessday.Date{date}); err != nil {
 		return false, fmt.Errorf("save order %s: %w", o.Reference, err)
@@ -139,10 +143,10 @@ func (s *Orders) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, erro
 			return ErrLate
 		}
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO orders (order_id, reference, received_at, business_date, area, formats, stored_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			INSERT INTO orders (order_id, reference, received_at, business_date, area, formats, languages, stored_at)
+			VALUES ($1, $2, $3, $4, $5, $6, string_to_array($8, ','), $7)
 			ON CONFLICT (order_id) DO NOTHING`,
-			o.ID, o.Reference.String(), o.ReceivedAt, date.UTC(), o.Area, formats, s.now())
+			o.ID, o.Reference.String(), o.ReceivedAt, date.UTC(), o.Area, formats, s.now(), langs)
 		if err != nil {
 			return err
 		}
@@ -151,9 +155,9 @@ func (s *Orders) SaveOrder(ctx context.Context, o order.SealedOrder) (bool, erro
 		}
 		inserted = true
 		_, err = tx.Exec(ctx, `
-			INSERT INTO order_personal (order_id, business_date, received_at, reference, area, formats, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			o.ID, date.UTC(), o.ReceivedAt, o.Reference.String(), o.Area, strings.Join(formats, ","), personal)
+			INSERT INTO order_personal (order_id, business_date, received_at, reference, area, formats, languages, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			o.ID, date.UTC(), o.ReceivedAt, o.Reference.String(), o.Area, strings.Join(formats, ","), langs, personal)
 		return err
 	})
 	if errors.Is(err, ErrLate) {

@@ -16,24 +16,27 @@ import (
 )
 
 // rowDecoder turns the raw values of EachOrder's rows (order_id,
-// reference, area, formats, business_date, data) into BatchOrders.
+// reference, area, formats, business_date, data, languages) into
+// BatchOrders.
 //
 // It reads the wire values itself instead of through rows.Scan: at a
 // million rows pgx's scan plans and their allocations were about a third of
 // the batcher's CPU for reading the batch (docs/performance.md). The areas
-// and format lists of a batch are few, so each distinct one is kept once
-// and shared between orders (BatchOrder.Formats is read-only); the
+// and format and language lists of a batch are few, so each distinct one
+// is kept once and shared between orders (BatchOrder.Formats and
+// Languages are read-only); the
 // reference, order id and personal part are new values for every order.
 type rowDecoder struct {
 	areas   map[string]string
 	formats map[string][]order.Format
+	langs   map[string][]order.Language
 }
 
 // decode decodes one row. Values may come in the text or the binary
 // format, whichever pgx asked PostgreSQL for.
 func (d *rowDecoder) decode(fields []pgconn.FieldDescription, values [][]byte) (BatchOrder, error) {
-	if len(values) != 6 || len(fields) != 6 {
-		return BatchOrder{}, fmt.Errorf("batch row has %d columns, want 6", len(values))
+	if len(values) != 7 || len(fields) != 7 {
+		return BatchOrder{}, fmt.Errorf("batch row has %d columns, want 7", len(values))
 	}
 	for i, v := range values {
 		if v == nil {
@@ -55,7 +58,26 @@ func (d *rowDecoder) decode(fields []pgconn.FieldDescription, values [][]byte) (
 		return BatchOrder{}, errors.New("batch row: personal part sent as text, want binary")
 	}
 	o.Personal = append([]byte(nil), values[5]...) // the row's buffer is reused
+	o.Languages = d.languageList(values[6])
 	return o, nil
+}
+
+func (d *rowDecoder) languageList(b []byte) []order.Language {
+	if ls, ok := d.langs[string(b)]; ok {
+		return ls
+	}
+	if d.langs == nil {
+		d.langs = map[string][]order.Language{}
+	}
+	s := string(b)
+	var ls []order.Language
+	for l := range strings.SplitSeq(s, ",") {
+		if l != "" {
+			ls = append(ls, order.Language(l))
+		}
+	}
+	d.langs[s] = ls
+	return ls
 }
 
 func (d *rowDecoder) area(b []byte) string {

@@ -43,8 +43,8 @@ const (
 // rows exist.
 const saveOrders = `
 	WITH input AS (
-		SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::date[], $5::text[], $6::text[], $7::bytea[])
-			WITH ORDINALITY AS u(order_id, reference, received_at, business_date, area, formats, data, n)
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::date[], $5::text[], $6::text[], $7::bytea[], $9::text[])
+			WITH ORDINALITY AS u(order_id, reference, received_at, business_date, area, formats, data, languages, n)
 	), status AS (
 		SELECT i.*,
 			EXISTS (SELECT 1 FROM orders o WHERE o.order_id = i.order_id) AS stored,
@@ -52,14 +52,14 @@ const saveOrders = `
 				OR EXISTS (SELECT 1 FROM day_keys k WHERE k.business_date = i.business_date AND k.destroyed_at IS NOT NULL) AS late
 		FROM input i
 	), ins AS (
-		INSERT INTO orders (order_id, reference, received_at, business_date, area, formats, stored_at)
-		SELECT order_id, reference, received_at, business_date, area, string_to_array(formats, ','), $8
+		INSERT INTO orders (order_id, reference, received_at, business_date, area, formats, languages, stored_at)
+		SELECT order_id, reference, received_at, business_date, area, string_to_array(formats, ','), string_to_array(languages, ','), $8
 		FROM status WHERE NOT stored AND NOT late
 		ON CONFLICT (order_id) DO NOTHING
 		RETURNING order_id
 	), personal AS (
-		INSERT INTO order_personal (order_id, business_date, received_at, reference, area, formats, data)
-		SELECT s.order_id, s.business_date, s.received_at, s.reference, s.area, s.formats, s.data
+		INSERT INTO order_personal (order_id, business_date, received_at, reference, area, formats, languages, data)
+		SELECT s.order_id, s.business_date, s.received_at, s.reference, s.area, s.formats, s.languages, s.data
 		FROM status s JOIN ins ON ins.order_id = s.order_id
 	)
 	SELECT s.n, s.stored, s.late, ins.order_id IS NOT NULL
@@ -87,6 +87,7 @@ func (s *Orders) SaveOrders(ctx context.Context, os []order.SealedOrder) ([]Save
 		dates    = make([]time.Time, 0, n)
 		areas    = make([]string, 0, n)
 		formats  = make([]string, 0, n)
+		langs    = make([]string, 0, n) // joined by commas, as formats
 		personal = make([][]byte, 0, n)
 		first    = make(map[string]int, n) // order id -> index in the arrays
 		index    = make([]int, n)          // os[i] -> index in the arrays
@@ -111,6 +112,10 @@ func (s *Orders) SaveOrders(ctx context.Context, os []order.SealedOrder) ([]Save
 			}
 			b.WriteString(string(f))
 		}
+		joined, err := joinLanguages(o.Languages)
+		if err != nil {
+			return nil, fmt.Errorf("save order %s: %w", o.Reference, err)
+		}
 		first[o.ID] = len(ids)
 		index[i] = len(ids)
 		ids = append(ids, o.ID)
@@ -119,6 +124,7 @@ func (s *Orders) SaveOrders(ctx context.Context, os []order.SealedOrder) ([]Save
 		dates = append(dates, o.BusinessDate.UTC())
 		areas = append(areas, o.Area)
 		formats = append(formats, b.String())
+		langs = append(langs, joined)
 		personal = append(personal, data)
 	}
 	var days []businessday.Date
@@ -139,7 +145,7 @@ func (s *Orders) SaveOrders(ctx context.Context, os []order.SealedOrder) ([]Save
 		// orders as late).
 		batch := &pgx.Batch{}
 		batch.Queue(`SELECT pg_advisory_xact_lock_shared($1)`, assembleLockKey)
-		batch.Queue(saveOrders, ids, refs, received, dates, areas, formats, personal, s.now())
+		batch.Queue(saveOrders, ids, refs, received, dates, areas, formats, personal, s.now(), langs)
 		br := tx.SendBatch(ctx, batch)
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {
@@ -191,4 +197,32 @@ func (s *Orders) SaveOrders(ctx context.Context, os []order.SealedOrder) ([]Save
 		out[i] = got[j]
 	}
 	return out, nil
+}
+
+// joinLanguages is an order's booklet languages as order_personal holds
+// them, joined by commas (migration 090): "en" for none, as an order made
+// before issue 18 is English. The few combinations are constants, so the
+// usual orders cost no allocation; a language that is not one of ours (no
+// message passing order.UnmarshalSealed has one) is refused, as the
+// database would refuse it.
+func joinLanguages(ls []order.Language) (string, error) {
+	switch {
+	case len(ls) == 0, len(ls) == 1 && ls[0] == order.English:
+		return "en", nil
+	case len(ls) == 1 && ls[0] == order.Welsh:
+		return "cy", nil
+	case len(ls) == 2 && ls[0] == order.English && ls[1] == order.Welsh:
+		return "en,cy", nil
+	}
+	var b strings.Builder
+	for i, l := range ls {
+		if !l.Valid() {
+			return "", fmt.Errorf("%w: unknown booklet language", ErrConflict)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(string(l))
+	}
+	return b.String(), nil
 }

@@ -37,7 +37,8 @@ type Store interface {
 	CountBatch(ctx context.Context, batchID string) (orders, records int, err error)
 	// EachOrder streams a batch's orders that still have their personal
 	// part to fn in the file's order; fn's error stops it and is returned
-	// as it is. The Formats slice given to fn is reused by the next call.
+	// as it is. The Formats slice given to fn is reused by the next call;
+	// the Languages slice is never changed and stays valid.
 	EachOrder(ctx context.Context, batchID string, fn func(BatchOrder) error) error
 	// NoteAttempt records a failed attempt at sending a batch.
 	NoteAttempt(ctx context.Context, batchID, reason string) error
@@ -97,6 +98,7 @@ type BatchOrder struct {
 	Reference    string
 	Area         string
 	Formats      []order.Format
+	Languages    []order.Language // read only, may be shared between orders; none is English
 	BusinessDate businessday.Date
 	Personal     []byte // as stored: decode with the codec that encoded it
 }
