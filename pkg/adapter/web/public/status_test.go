@@ -1,0 +1,280 @@
+package public
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
+	"booklets/pkg/domain/reference"
+	"booklets/pkg/stage/trackorder"
+	"booklets/pkg/testkit/batcherday"
+	"booklets/pkg/testkit/testenv"
+)
+
+// trackFixture is the web adapter with the tracking use case over a real
+// stored day (pkg/testkit/batcherday: PostgreSQL, day keys, SFTP, a clock
+// the test sets), and two orders received at 10:00 on 25 November 2026,
+// before that day's cut-off (23:00).
+type trackFixture struct {
+	*fixture
+	day        *batcherday.Env
+	ref, other string
+}
+
+func newTrackFixture(t *testing.T, change func(*testConfig)) *trackFixture {
+	t.Helper()
+	day := batcherday.New(t)
+	day.SetNow(batcherday.At("2026-11-25 12:00:00"))
+	svc, err := trackorder.New(trackorder.Config{Store: day.Store, Keys: day.Keys, Cutoff: businessday.DefaultCutoff, Clock: day.Now})
+	testenv.Must(t, err)
+	f := &trackFixture{day: day}
+	f.fixture = newFixture(t, func(c *testConfig) {
+		c.Tracker = svc
+		c.StatusRatePerMinute, c.StatusBurst = 6000, 1000
+		if change != nil {
+			change(c)
+		}
+	})
+	save := func(name string) string {
+		o := batcherday.NewOrder(batcherday.At("2026-11-25 10:00:00"), batcherday.Person(name), order.Braille)
+		_, err := day.Store.SaveOrder(context.Background(), day.Seal(o))
+		testenv.Must(t, err)
+		return o.Reference.String()
+	}
+	f.ref, f.other = save("Track Person"), save("Other Person")
+	return f
+}
+
+func (f *trackFixture) get(path string) (int, string, http.Header) {
+	w := f.do(httpRequest("GET", path, ""))
+	return w.Code, w.Body.String(), w.Header()
+}
+
+func (f *trackFixture) cancelAPI(ref, body string) (int, string) {
+	r := httpRequest("POST", "/api/v1/orders/"+url.PathEscape(ref)+"/cancel", body)
+	r.Header.Set("Content-Type", "application/json")
+	w := f.do(r)
+	return w.Code, w.Body.String()
+}
+
+func httpRequest(method, path, body string) *http.Request {
+	r, err := http.NewRequest(method, "http://example.com"+path, strings.NewReader(body))
+	if err != nil {
+		panic(err)
+	}
+	r.RemoteAddr = "192.0.2.1:1234"
+	return r
+}
+
+// mistype changes the reference's first character, which its check
+// character catches.
+func mistype(ref string) string {
+	i := strings.IndexByte(reference.Alphabet, ref[0])
+	return string(reference.Alphabet[(i+1)%len(reference.Alphabet)]) + ref[1:]
+}
+
+// The API: a status with only the dates that apply, the errors as
+// problems, a cancel with the postcode (204, twice), the same 404 for an
+// unknown reference and a wrong postcode, 409 after the cut-off, and the
+// postcode in no log line.
+func TestStatusAPI(t *testing.T) {
+	t.Parallel()
+	f := newTrackFixture(t, nil)
+
+	code, body, h := f.get("/api/v1/orders/" + strings.ToLower(f.ref))
+	var got map[string]any
+	jsonUnmarshal(t, []byte(body), &got)
+	want := map[string]any{"reference": f.ref, "status": "received", "received_on": "2026-11-25", "cancellable_until": "2026-11-25T23:00:00Z"}
+	if code != 200 || h.Get("Content-Type") != "application/json" || len(got) != len(want) {
+		t.Fatalf("status: %d %s %s", code, h.Get("Content-Type"), body)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	for path, want := range map[string]string{
+		"/api/v1/orders/" + mistype(f.ref):           "400 urn:booklets:problem:invalid-reference check character",
+		"/api/v1/orders/ABC":                         "400 urn:booklets:problem:invalid-reference 11 characters",
+		"/api/v1/orders/" + reference.New().String(): "404 urn:booklets:problem:order-not-found",
+	} {
+		code, body, h := f.get(path)
+		var p problem
+		jsonUnmarshal(t, []byte(body), &p)
+		parts := strings.SplitN(want, " ", 3)
+		if code != p.Status || parts[0] != strconv.Itoa(code) || p.Type != parts[1] ||
+			h.Get("Content-Type") != "application/problem+json" || (len(parts) == 3 && !strings.Contains(p.Detail, parts[2])) {
+			t.Errorf("%s: %d %s, want %s", path, code, body, want)
+		}
+	}
+
+	// Cancel: an unknown reference and a wrong postcode get the same
+	// answer, byte for byte.
+	unknownCode, unknown := f.cancelAPI(reference.New().String(), `{"postcode":"CT1 1AA"}`)
+	wrongCode, wrong := f.cancelAPI(f.ref, `{"postcode":"CT1 9ZZ"}`)
+	if unknownCode != 404 || wrongCode != 404 || unknown != wrong || !strings.Contains(wrong, "order-not-found") {
+		t.Errorf("unknown reference %d %s; wrong postcode %d %s", unknownCode, unknown, wrongCode, wrong)
+	}
+	for body, want := range map[string]int{`{}`: 422, `{"postcode":""}`: 422, `{"postcode":"nonsense"}`: 422,
+		`{"postcode":"CT1 1AA","name":"x"}`: 400, `{"postcode":1}`: 400, `[`: 400, `{"postcode":"CT1 1AA"} {}`: 400} {
+		if code, b := f.cancelAPI(f.ref, body); code != want {
+			t.Errorf("cancel with %s: %d %s, want %d", body, code, b, want)
+		}
+	}
+	r := httpRequest("POST", "/api/v1/orders/"+f.ref+"/cancel", `{"postcode":"CT1 1AA"}`)
+	r.Header.Set("Content-Type", "text/plain")
+	if w := f.do(r); w.Code != http.StatusUnsupportedMediaType {
+		t.Errorf("cancel as text/plain: %d", w.Code)
+	}
+	if code, b := f.cancelAPI(f.ref, `{"postcode":"ct11aa"}`); code != 204 || b != "" {
+		t.Fatalf("cancel: %d %s", code, b)
+	}
+	if code, b := f.cancelAPI(f.ref, `{"postcode":"CT1 1AA"}`); code != 204 {
+		t.Errorf("cancel again: %d %s", code, b)
+	}
+	_, body, _ = f.get("/api/v1/orders/" + f.ref)
+	got = nil
+	jsonUnmarshal(t, []byte(body), &got)
+	if got["status"] != "cancelled" || got["cancelled_on"] != "2026-11-25" || got["personal_data_deleted_on"] != "2026-11-25" || got["cancellable_until"] != nil {
+		t.Errorf("cancelled: %s", body)
+	}
+
+	// After the cut-off: 409.
+	f.day.SetNow(batcherday.At("2026-11-25 23:01:00"))
+	if code, b := f.cancelAPI(f.other, `{"postcode":"CT1 1AA"}`); code != 409 || !strings.Contains(b, "urn:booklets:problem:too-late") {
+		t.Errorf("cancel after the cut-off: %d %s", code, b)
+	}
+	if logs := f.logs.String(); strings.Contains(logs, "CT1") || strings.Contains(strings.ToLower(logs), "ct11aa") || strings.Contains(logs, "Person") {
+		t.Errorf("personal data in the log:\n%s", logs)
+	}
+	if !strings.Contains(f.logs.String(), `"route":"POST /api/v1/orders/{reference}/cancel"`) {
+		t.Errorf("the request log has no route pattern:\n%s", f.logs.String())
+	}
+}
+
+// The pages: the form and its errors in the error summary, the status, the
+// cancel form, the same answer for an unknown reference and a wrong
+// postcode, a cancel answered 303 to a GET page, and after the cut-off
+// the page saying the order has gone to the printer (409 to a post).
+func TestStatusPages(t *testing.T) {
+	t.Parallel()
+	f := newTrackFixture(t, nil)
+	for path, want := range map[string]string{
+		"/status":            "200 Check or cancel your order",
+		"/status?reference=": "400 Enter your order reference",
+		"/status?reference=" + url.QueryEscape(mistype(f.ref)): "400 Check the reference: one of the characters looks wrong",
+		"/status?reference=K0QM":                               "400 like K7QM-X9PA-C4T",
+		"/status?reference=" + reference.New().String():        "404 We cannot find an order with that reference",
+		"/status?reference=" + url.QueryEscape(f.ref):          "200 We have your order. It goes to our printer after 11pm on Wednesday 25 November 2026",
+		"/status/cancel?reference=" + f.ref:                    "200 Yes, cancel my order",
+	} {
+		code, body, _ := f.get(path)
+		if parts := strings.SplitN(want, " ", 2); strconv.Itoa(code) != parts[0] || !strings.Contains(body, parts[1]) {
+			t.Errorf("%s: %d, want %s\n%s", path, code, want, body)
+		}
+		if code >= 400 && !strings.Contains(body, "govuk-error-summary") {
+			t.Errorf("%s: no error summary", path)
+		}
+	}
+	_, body, _ := f.get("/status?reference=" + f.ref)
+	for _, s := range []string{`href="/status/cancel?reference=` + f.ref + `"`, "25 November 2026", `govuk-summary-list`} {
+		if !strings.Contains(body, s) {
+			t.Errorf("status page lacks %s", s)
+		}
+	}
+	for _, s := range []string{"Braille", "braille", "Track Person", "CT1", "kent", "Kent"} {
+		if strings.Contains(body, s) {
+			t.Errorf("status page shows %q", s)
+		}
+	}
+
+	post := func(ref, pc string) (int, string, string) {
+		w := f.postForm("/status/cancel", url.Values{"reference": {ref}, "postcode": {pc}})
+		return w.Code, w.Body.String(), w.Header().Get("Location")
+	}
+	code1, page1, _ := post(reference.New().String(), "CT1 1AA")
+	code2, page2, _ := post(f.ref, "CT1 9ZZ")
+	const noMatch = "We could not find an order with that reference and postcode"
+	if code1 != 404 || code2 != 404 || !strings.Contains(page1, noMatch) || !strings.Contains(page2, noMatch) {
+		t.Errorf("unknown reference %d, wrong postcode %d", code1, code2)
+	}
+	if code, page, _ := post(f.ref, ""); code != 422 || !strings.Contains(page, "Enter the postcode you gave when you ordered") || !strings.Contains(page, `href="#postcode"`) {
+		t.Errorf("no postcode: %d", code)
+	}
+	code, _, loc := post(strings.ToLower(f.ref), "ct1 1aa")
+	if code != http.StatusSeeOther || loc != "/status/cancelled?reference="+f.ref {
+		t.Fatalf("cancel: %d to %q", code, loc)
+	}
+	if code, body, _ := f.get(loc); code != 200 || !strings.Contains(body, "Order cancelled") || !strings.Contains(body, `href="/"`) {
+		t.Errorf("cancelled page: %d\n%s", code, body)
+	}
+	if code, body, _ := f.get("/status?reference=" + f.ref); code != 200 || !strings.Contains(body, "This order was cancelled") ||
+		!strings.Contains(body, "Order a booklet again") || strings.Contains(body, "/status/cancel?") {
+		t.Errorf("status of the cancelled order: %d\n%s", code, body)
+	}
+	if code, _, h := f.get("/status/cancel?reference=" + f.ref); code != http.StatusSeeOther || h.Get("Location") != "/status?reference="+f.ref {
+		t.Errorf("cancel page of a cancelled order: %d", code)
+	}
+	// The cancelled page of an order that is not cancelled is its status.
+	if code, _, h := f.get("/status/cancelled?reference=" + f.other); code != http.StatusSeeOther || h.Get("Location") != "/status?reference="+f.other {
+		t.Errorf("cancelled page of a live order: %d", code)
+	}
+
+	f.day.SetNow(batcherday.At("2026-11-25 23:01:00"))
+	if code, body, _ := f.get("/status/cancel?reference=" + f.other); code != 200 || !strings.Contains(body, "Your order has gone to the printer") ||
+		strings.Contains(body, `name="postcode"`) {
+		t.Errorf("cancel page after the cut-off: %d\n%s", code, body)
+	}
+	if code, page, _ := post(f.other, "CT1 1AA"); code != http.StatusConflict || !strings.Contains(page, "Your order has gone to the printer") {
+		t.Errorf("cancel after the cut-off: %d", code)
+	}
+	if code, body, _ := f.get("/status?reference=" + f.other); code != 200 || !strings.Contains(body, "Being sent to the printer") {
+		t.Errorf("status after the cut-off: %d\n%s", code, body)
+	}
+	logs := f.logs.String()
+	if strings.Contains(logs, "reference=") || strings.Contains(logs, "CT1") || strings.Contains(logs, "ct1") {
+		t.Errorf("the query or the postcode in the log:\n%s", logs)
+	}
+	if !strings.Contains(logs, `"route":"GET /status"`) {
+		t.Errorf("no route pattern in the log:\n%s", logs)
+	}
+}
+
+// Lookups and cancels have a stricter limit of their own, per client, on
+// the pages and the API; the form alone and the other pages are not held
+// by it.
+func TestStatusRateLimit(t *testing.T) {
+	t.Parallel()
+	f := newTrackFixture(t, func(c *testConfig) { c.StatusRatePerMinute, c.StatusBurst = 1, 2 })
+	for i := 0; i < 2; i++ {
+		if code, _, _ := f.get("/api/v1/orders/" + f.ref); code != 200 {
+			t.Fatalf("lookup %d: %d", i, code)
+		}
+	}
+	code, body, h := f.get("/api/v1/orders/" + f.ref)
+	if code != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(body, "urn:booklets:problem:rate-limited") {
+		t.Errorf("third lookup: %d %s", code, body)
+	}
+	if code, body, _ := f.get("/status?reference=" + f.ref); code != http.StatusTooManyRequests || !strings.Contains(body, "Too many requests") {
+		t.Errorf("page lookup over the limit: %d", code)
+	}
+	if code, _ := f.cancelAPI(f.ref, `{"postcode":"CT1 9ZZ"}`); code != http.StatusTooManyRequests {
+		t.Errorf("cancel over the limit: %d", code)
+	}
+	for _, path := range []string{"/status", "/"} {
+		if code, _, _ := f.get(path); code != 200 {
+			t.Errorf("%s over the lookup limit: %d", path, code)
+		}
+	}
+	// Another client has its own allowance.
+	r := httpRequest("GET", "/api/v1/orders/"+f.ref, "")
+	r.RemoteAddr = "192.0.2.2:1234"
+	if w := f.do(r); w.Code != 200 {
+		t.Errorf("another client: %d", w.Code)
+	}
+}
