@@ -76,9 +76,6 @@ type statusView struct {
 	Overdue bool
 	// TooLate, on the cancel page: the order has gone to the printer.
 	TooLate bool
-	// Postcode is what was typed in the cancel form, shown back with its
-	// error (the person's own page; never logged, never in a URL).
-	Postcode string
 }
 
 // statusRow is one row of the status page's summary list.
@@ -210,6 +207,15 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) error {
 // order can be cancelled, or why it cannot be.
 func (s *Server) cancelPage(w http.ResponseWriter, r *http.Request) error {
 	typed := strings.TrimSpace(r.URL.Query().Get("reference"))
+	if msg, ok := cancelErrors[r.URL.Query().Get("error")]; ok {
+		// A cancel that failed: the form again with its error, whatever
+		// the reference, without looking it up, so that an unknown
+		// reference and a wrong postcode read the same.
+		v := &statusView{Typed: typed, Reference: typed, Query: url.QueryEscape(typed)}
+		s.render(w, r, http.StatusOK, "cancel.html", pageData{Title: "Cancel your order",
+			Errors: order.ValidationError{{Field: "postcode", Message: msg}}, Back: pathStatus + "?reference=" + v.Query, Track: v})
+		return nil
+	}
 	st, err := s.tracker.Status(r.Context(), typed)
 	if msg := referenceMessage(err); msg != "" {
 		s.render(w, r, referenceStatus(err), "status.html", pageData{Title: "Check your order",
@@ -225,14 +231,22 @@ func (s *Server) cancelPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := newStatusView(st)
 	v.TooLate = !v.Cancellable
-	s.render(w, r, http.StatusOK, "cancel.html", pageData{Title: "Cancel your order", Back: pathStatus + "?reference=" + v.Query, Track: v})
+	title := "Cancel your order"
+	if v.TooLate {
+		title = "Your order has gone to the printer"
+	}
+	s.render(w, r, http.StatusOK, "cancel.html", pageData{Title: title, Back: pathStatus + "?reference=" + v.Query, Track: v})
 	return nil
 }
 
-// cancelSubmit is POST /status/cancel (reference, postcode). Cancelled,
-// it answers 303 to the cancelled page (post/redirect/get: Back, Forward
-// and reload never send it again). An unknown reference and a postcode
-// that does not match get the same page and status.
+// cancelSubmit is POST /status/cancel (reference, postcode). Every
+// answer is a 303 to a GET page (post/redirect/get: Back, Forward and
+// reload never send the form again): cancelled, to the cancelled page;
+// too late, to the cancel page, which then says the order has gone to
+// the printer; a postcode error, back to the cancel form with the error's
+// name in the address (never the postcode, which the form therefore
+// does not show back: it is in no URL, cookie or log). An unknown reference and a
+// postcode that does not match get the same answer.
 func (s *Server) cancelSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
@@ -242,47 +256,41 @@ func (s *Server) cancelSubmit(w http.ResponseWriter, r *http.Request) error {
 		return &badRequestError{detail: "The form could not be read."}
 	}
 	typed := strings.TrimSpace(r.PostForm.Get("reference"))
-	pc := r.PostForm.Get("postcode")
-	c, err := s.tracker.Cancel(r.Context(), typed, pc)
-	if err == nil {
-		infoFrom(r.Context()).reference = c.Reference
-		http.Redirect(w, r, pathCancelled+"?reference="+url.QueryEscape(c.Reference), http.StatusSeeOther)
-		return nil
-	}
-	v := &statusView{Typed: typed, Reference: typed, Query: url.QueryEscape(typed), Postcode: pc, Cancellable: true}
-	var status int
-	var errs order.ValidationError
+	c, err := s.tracker.Cancel(r.Context(), typed, r.PostForm.Get("postcode"))
+	to := pathCancel + "?reference=" + url.QueryEscape(typed)
 	switch {
-	case errors.Is(err, trackorder.ErrUnknown):
-		status = http.StatusNotFound
-		errs.Add("postcode", "We could not find an order with that reference and postcode. Check the postcode is the one you gave when you ordered")
-	case errors.Is(err, trackorder.ErrNoPostcode):
-		status = http.StatusUnprocessableEntity
-		errs.Add("postcode", "Enter the postcode you gave when you ordered")
-	case errors.Is(err, trackorder.ErrPostcodeFormat):
-		status = http.StatusUnprocessableEntity
-		errs.Add("postcode", "Enter a real postcode, like SW1A 1AA")
+	case err == nil:
+		infoFrom(r.Context()).reference = c.Reference
+		to = pathCancelled + "?reference=" + url.QueryEscape(c.Reference)
 	case errors.Is(err, trackorder.ErrTooLate):
-		st, serr := s.tracker.Status(r.Context(), typed)
-		if serr != nil {
-			return serr
-		}
-		v = newStatusView(st)
-		v.TooLate = true
-		s.render(w, r, http.StatusConflict, "cancel.html", pageData{Title: "Your order has gone to the printer",
-			Back: pathStatus + "?reference=" + v.Query, Track: v})
-		return nil
+	case errors.Is(err, trackorder.ErrUnknown):
+		to += "&error=" + cancelNoMatch
+	case errors.Is(err, trackorder.ErrNoPostcode):
+		to += "&error=" + cancelNoPostcode
+	case errors.Is(err, trackorder.ErrPostcodeFormat):
+		to += "&error=" + cancelBadPostcode
+	case referenceMessage(err) != "":
+		to = pathStatus + "?reference=" + url.QueryEscape(typed)
 	default:
-		if msg := referenceMessage(err); msg != "" {
-			s.render(w, r, referenceStatus(err), "status.html", pageData{Title: "Check your order",
-				Errors: order.ValidationError{{Field: "reference", Message: msg}}, Track: &statusView{Typed: typed}})
-			return nil
-		}
 		return err
 	}
-	s.render(w, r, status, "cancel.html", pageData{Title: "Cancel your order", Errors: errs,
-		Back: pathStatus + "?reference=" + v.Query, Track: v})
+	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
+}
+
+// The errors the cancel form is sent back with (?error=), and their
+// messages. cancelNoMatch is the same for an unknown reference and a
+// postcode that does not match.
+const (
+	cancelNoMatch     = "no-match"
+	cancelNoPostcode  = "no-postcode"
+	cancelBadPostcode = "bad-postcode"
+)
+
+var cancelErrors = map[string]string{
+	cancelNoMatch:     "We could not find an order with that reference and postcode. Check the postcode is the one you gave when you ordered",
+	cancelNoPostcode:  "Enter the postcode you gave when you ordered",
+	cancelBadPostcode: "Enter a real postcode, like SW1A 1AA",
 }
 
 // cancelledPage is GET /status/cancelled?reference=…, where a cancel is

@@ -159,8 +159,8 @@ func TestStatusAPI(t *testing.T) {
 
 // The pages: the form and its errors in the error summary, the status, the
 // cancel form, the same answer for an unknown reference and a wrong
-// postcode, a cancel answered 303 to a GET page, and after the cut-off
-// the page saying the order has gone to the printer (409 to a post).
+// postcode, every cancel answered 303 to a GET page, and after the
+// cut-off the page saying the order has gone to the printer.
 func TestStatusPages(t *testing.T) {
 	t.Parallel()
 	f := newTrackFixture(t, nil)
@@ -197,14 +197,30 @@ func TestStatusPages(t *testing.T) {
 		w := f.postForm("/status/cancel", url.Values{"reference": {ref}, "postcode": {pc}})
 		return w.Code, w.Body.String(), w.Header().Get("Location")
 	}
-	code1, page1, _ := post(reference.New().String(), "CT1 1AA")
-	code2, page2, _ := post(f.ref, "CT1 9ZZ")
-	const noMatch = "We could not find an order with that reference and postcode"
-	if code1 != 404 || code2 != 404 || !strings.Contains(page1, noMatch) || !strings.Contains(page2, noMatch) {
-		t.Errorf("unknown reference %d, wrong postcode %d", code1, code2)
+	// Every post is answered 303 to a GET page; a failed one to the form
+	// with the error's name, never the postcode. An unknown reference and
+	// a wrong postcode read the same.
+	unknownRef := reference.New().String()
+	code1, _, loc1 := post(unknownRef, "CT1 1AA")
+	code2, _, loc2 := post(f.ref, "CT1 9ZZ")
+	if code1 != http.StatusSeeOther || code2 != http.StatusSeeOther || loc1 != "/status/cancel?reference="+unknownRef+"&error=no-match" ||
+		loc2 != "/status/cancel?reference="+f.ref+"&error=no-match" {
+		t.Errorf("unknown reference %d to %s, wrong postcode %d to %s", code1, loc1, code2, loc2)
 	}
-	if code, page, _ := post(f.ref, ""); code != 422 || !strings.Contains(page, "Enter the postcode you gave when you ordered") || !strings.Contains(page, `href="#postcode"`) {
-		t.Errorf("no postcode: %d", code)
+	_, page1, _ := f.get(loc1)
+	_, page2, _ := f.get(loc2)
+	const noMatch = "We could not find an order with that reference and postcode"
+	if !strings.Contains(page1, noMatch) || strings.ReplaceAll(page1, unknownRef, f.ref) != page2 {
+		t.Errorf("unknown reference and wrong postcode differ:\n%s\n%s", page1, page2)
+	}
+	for pc, want := range map[string]string{"": "Enter the postcode you gave when you ordered", "nonsense": "Enter a real postcode"} {
+		_, _, loc := post(f.ref, pc)
+		if code, page, _ := f.get(loc); code != 200 || !strings.Contains(page, want) || !strings.Contains(page, `href="#postcode"`) {
+			t.Errorf("postcode %q: %s: %d", pc, loc, code)
+		}
+	}
+	if _, _, loc := post(mistype(f.ref), "CT1 1AA"); loc != "/status?reference="+mistype(f.ref) {
+		t.Errorf("a mistyped reference posted: to %s", loc)
 	}
 	code, _, loc := post(strings.ToLower(f.ref), "ct1 1aa")
 	if code != http.StatusSeeOther || loc != "/status/cancelled?reference="+f.ref {
@@ -230,8 +246,8 @@ func TestStatusPages(t *testing.T) {
 		strings.Contains(body, `name="postcode"`) {
 		t.Errorf("cancel page after the cut-off: %d\n%s", code, body)
 	}
-	if code, page, _ := post(f.other, "CT1 1AA"); code != http.StatusConflict || !strings.Contains(page, "Your order has gone to the printer") {
-		t.Errorf("cancel after the cut-off: %d", code)
+	if code, _, loc := post(f.other, "CT1 1AA"); code != http.StatusSeeOther || loc != "/status/cancel?reference="+f.other {
+		t.Errorf("cancel after the cut-off: %d to %s", code, loc)
 	}
 	if code, body, _ := f.get("/status?reference=" + f.other); code != 200 || !strings.Contains(body, "Being sent to the printer") {
 		t.Errorf("status after the cut-off: %d\n%s", code, body)
