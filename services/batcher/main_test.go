@@ -106,7 +106,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	for i, o := range sent {
 		p := o.Personal
 		want := []string{o.Reference.String(), "dyfed-powys", "Dyfed-Powys", "large-print",
-			batchfile.Neutralise(p.Name), p.AddressLine1, p.AddressLine2, p.Town, p.Postcode}
+			batchfile.Neutralise(p.Name), p.AddressLine1, p.AddressLine2, p.Town, p.Postcode, "en"}
 		// encoding/csv reads a CRLF inside a quoted field back as LF.
 		want[6] = strings.ReplaceAll(want[6], "\r\n", "\n")
 		if strings.Join(rows[i+1], "|") != strings.Join(want, "|") {

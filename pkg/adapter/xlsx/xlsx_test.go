@@ -15,12 +15,13 @@ import (
 )
 
 // tricky are values a spreadsheet would run, retype or trim if they were
-// not text cells, and letters beyond ASCII.
+// not text cells, and letters beyond ASCII; a row as wide as the header,
+// the last cell where the language is (format version 2).
 var tricky = [][]string{
-	{"0123", "1/2", "12:30", "TRUE", "=1+1", "+44 Flat", "-5", "@x", "Siân Llŷr"},
-	{"'=already quoted", "=HYPERLINK(\"http://x\")", "1e5", "00:00:01", "FALSE", "2026-11-25", "1,5", "50%", "Øre Ñandú Éire"},
-	{" leading space", "trailing space ", "two\nlines", "tab\tinside", "\"quoted\"", "<b>&amp;</b>", "_x0041_", "", "Ysgol Gymraeg Bro Ddyfrdwy"},
-	{"SW1A 1AA", "K7QM-X9PA-C4T", "dyfed-powys", "Dyfed-Powys", "braille", "-", "+", "=", "@"},
+	{"0123", "1/2", "12:30", "TRUE", "=1+1", "+44 Flat", "-5", "@x", "Siân Llŷr", "cy"},
+	{"'=already quoted", "=HYPERLINK(\"http://x\")", "1e5", "00:00:01", "FALSE", "2026-11-25", "1,5", "50%", "Øre Ñandú Éire", "en"},
+	{" leading space", "trailing space ", "two\nlines", "tab\tinside", "\"quoted\"", "<b>&amp;</b>", "_x0041_", "", "Ysgol Gymraeg Bro Ddyfrdwy", "cy"},
+	{"SW1A 1AA", "K7QM-X9PA-C4T", "dyfed-powys", "Dyfed-Powys", "braille", "-", "+", "=", "@", "en"},
 }
 
 // readBack converts an XLSX file to CSV with LibreOffice, as a partner's

@@ -1,6 +1,7 @@
 // Package batchfile writes the end-of-day batch for the print partner: a
 // CSV data file (RFC 4180, UTF-8 without a byte order mark, CRLF line ends,
-// a header row, one row per order and format) and a JSON manifest naming
+// a header row, one row per booklet to post: per order, format and
+// language) and a JSON manifest naming
 // the batch, its counts and the SHA-256 of the data file. The format is
 // described for the partner in docs/partner-interface.md; change both
 // together and raise FormatVersion.
@@ -28,12 +29,22 @@ import (
 )
 
 // FormatVersion is the version of the data file and manifest layout.
-const FormatVersion = 1
+//
+// Version 2 (issue 18) added the language column, last, and made a row a
+// booklet to post: one per order, format and language, so an order for
+// braille in English and Welsh is two rows. Version 1 had no language
+// (every booklet was English) and one row per order and format.
+const FormatVersion = 2
 
 // Header is the data file's first row.
+//
+// language is the last column, not beside format, so that a reader that
+// takes the columns by position still finds every other one, the name and
+// address above all, where version 1 had it.
 var Header = []string{
 	"reference", "area_code", "area_name", "format",
 	"name", "address_line_1", "address_line_2", "town", "postcode",
+	"language",
 }
 
 // Entry is one order as it goes into the batch.
@@ -42,6 +53,9 @@ type Entry struct {
 	AreaCode  string
 	AreaName  string // "" if the area is not in the catalogue
 	Formats   []order.Format
+	// Languages are the booklet's languages; none is English (an order
+	// stored before issue 18). Each format is a row in each language.
+	Languages []order.Language
 	Personal  order.Personal
 }
 
@@ -63,7 +77,7 @@ func Neutralise(s string) string {
 
 // Summary describes a written data file.
 type Summary struct {
-	Records int    // data rows (one per order and format), header excluded
+	Records int    // data rows (one per order, format and language), header excluded
 	Orders  int    // orders
 	Bytes   int64  // size of the file
 	SHA256  string // lower-case hex of the file's SHA-256; "" from NewWriterWithoutChecksum
@@ -71,14 +85,17 @@ type Summary struct {
 
 // AppendEntry appends an order's rows to dst as the data file has them
 // (RFC 4180 with CRLF line ends, every cell neutralised): one row for each
-// of its formats, in the order the formats are offered (order.Formats),
-// and returns the extended buffer and the number of rows. It is what
-// Writer.Write writes; a caller may encode entries on several goroutines
-// and give the bytes to Writer.WriteEncoded in order. The rows are the
-// bytes encoding/csv (UseCRLF) writes for the neutralised cells, without
-// its buffer, the interface calls and a string per neutralised cell: at a
-// million orders formatting was a third of the single writer's CPU.
+// of its formats in each of its languages, the formats in the order they
+// are offered (order.Formats) and, within a format, the languages in
+// order.Languages' order, and returns the extended buffer and the number
+// of rows. It is what Writer.Write writes; a caller may encode entries on
+// several goroutines and give the bytes to Writer.WriteEncoded in order.
+// The rows are the bytes encoding/csv (UseCRLF) writes for the neutralised
+// cells, without its buffer, the interface calls and a string per
+// neutralised cell: at a million orders formatting was a third of the
+// single writer's CPU.
 func AppendEntry(dst []byte, e Entry) ([]byte, int) {
+	langs := entryLanguages(e.Languages)
 	// Room for the rows at their longest (every cell neutralised and
 	// quoted, every byte a doubled quote or an LF written as CRLF), so that
 	// dst grows at most once: the array it leaves behind is cleared, as it
@@ -88,7 +105,9 @@ func AppendEntry(dst []byte, e Entry) ([]byte, int) {
 		len(p.Name) + len(p.AddressLine1) + len(p.AddressLine2) + len(p.Town) + len(p.Postcode)
 	need := 0
 	for _, f := range e.Formats {
-		need += 2*(cells+len(f)) + len(Header)*3 + len(Header) + 1
+		for _, l := range langs {
+			need += 2*(cells+len(f)+len(l)) + len(Header)*3 + len(Header) + 1
+		}
 	}
 	if cap(dst)-len(dst) < need {
 		grown := make([]byte, len(dst), max(2*cap(dst), len(dst)+need))
@@ -96,23 +115,58 @@ func AppendEntry(dst []byte, e Entry) ([]byte, int) {
 		clear(dst)
 		dst = grown
 	}
-	// The formats sorted stably by their place in order.Formats, without
-	// sorting a copy: first any not in the list (none pass the intake's
-	// validation), in the order given, then each offered format as often
-	// as the order has it.
-	for _, f := range e.Formats {
-		if !slices.Contains(order.Formats, f) {
-			dst = appendRow(dst, &e, f)
-		}
+	n := 0
+	eachBooklet(e.Formats, langs, func(f order.Format, l order.Language) {
+		dst = appendRow(dst, &e, f, l)
+		n++
+	})
+	return dst, n
+}
+
+// entryLanguages is an entry's languages, English when it has none.
+func entryLanguages(ls []order.Language) []order.Language {
+	if len(ls) == 0 {
+		return englishOnly
 	}
-	for _, offered := range order.Formats {
-		for _, f := range e.Formats {
-			if f == offered {
-				dst = appendRow(dst, &e, f)
+	return ls
+}
+
+// englishOnly is the languages of an entry that names none. Read only.
+var englishOnly = []order.Language{order.English}
+
+// eachBooklet calls fn for each format and language of an order in file
+// order: the formats sorted stably by their place in order.Formats, and
+// within a format the languages by their place in order.Languages, without
+// sorting copies: first any not in the list (none pass the intake's
+// validation), in the order given, then each offered one as often as the
+// order has it.
+func eachBooklet(formats []order.Format, langs []order.Language, fn func(order.Format, order.Language)) {
+	inLangs := func(f order.Format) {
+		for _, l := range langs {
+			if !slices.Contains(order.Languages, l) {
+				fn(f, l)
+			}
+		}
+		for _, offered := range order.Languages {
+			for _, l := range langs {
+				if l == offered {
+					fn(f, l)
+				}
 			}
 		}
 	}
-	return dst, len(e.Formats)
+	for _, f := range formats {
+		if !slices.Contains(order.Formats, f) {
+			inLangs(f)
+		}
+	}
+	for _, offered := range order.Formats {
+		for _, f := range formats {
+			if f == offered {
+				inLangs(f)
+			}
+		}
+	}
 }
 
 // EachRecord calls fn with the cells of each of e's rows, in the order
@@ -121,36 +175,22 @@ func AppendEntry(dst []byte, e Entry) ([]byte, int) {
 // never run as a formula and needs no apostrophe. cells is reused by the
 // next call.
 func EachRecord(e Entry, fn func(cells []string) error) error {
-	var cells [9]string
-	row := func(f order.Format) error {
-		p := &e.Personal
-		cells = [9]string{e.Reference, e.AreaCode, e.AreaName, string(f),
-			p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode}
-		return fn(cells[:])
-	}
-	// The same order of formats as AppendEntry: any not offered first, then
-	// the offered ones in order.Formats' order.
-	for _, f := range e.Formats {
-		if !slices.Contains(order.Formats, f) {
-			if err := row(f); err != nil {
-				return err
-			}
+	var cells [10]string
+	var err error
+	p := &e.Personal
+	eachBooklet(e.Formats, entryLanguages(e.Languages), func(f order.Format, l order.Language) {
+		if err != nil {
+			return
 		}
-	}
-	for _, offered := range order.Formats {
-		for _, f := range e.Formats {
-			if f == offered {
-				if err := row(f); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
+		cells = [10]string{e.Reference, e.AreaCode, e.AreaName, string(f),
+			p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode, string(l)}
+		err = fn(cells[:])
+	})
+	return err
 }
 
-// appendRow appends e's row for format f.
-func appendRow(dst []byte, e *Entry, f order.Format) []byte {
+// appendRow appends e's row for format f in language l.
+func appendRow(dst []byte, e *Entry, f order.Format, l order.Language) []byte {
 	p := &e.Personal
 	dst = appendCell(dst, e.Reference)
 	dst = append(dst, ',')
@@ -169,6 +209,8 @@ func appendRow(dst []byte, e *Entry, f order.Format) []byte {
 	dst = appendCell(dst, p.Town)
 	dst = append(dst, ',')
 	dst = appendCell(dst, p.Postcode)
+	dst = append(dst, ',')
+	dst = appendCell(dst, string(l))
 	return append(dst, '\r', '\n')
 }
 
@@ -303,8 +345,8 @@ func newWriter(w io.Writer, h hash.Hash) (*Writer, error) {
 	return bw, nil
 }
 
-// Write adds an order: one row for each of its formats, in the order the
-// formats are offered (order.Formats).
+// Write adds an order: one row for each of its formats in each of its
+// languages, in the order AppendEntry gives them.
 func (w *Writer) Write(e Entry) error {
 	if w.err != nil {
 		return w.err

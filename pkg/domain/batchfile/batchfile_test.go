@@ -12,6 +12,7 @@ import (
 
 	"booklets/pkg/domain/batchfile"
 	"booklets/pkg/domain/businessday"
+	"booklets/pkg/domain/order"
 )
 
 func TestNeutralise(t *testing.T) {
@@ -87,9 +88,12 @@ func TestNeutraliseRoundTrip(t *testing.T) {
 
 func TestWriterRoundTrip(t *testing.T) {
 	t.Parallel()
-	entries := tricky[:2] // encode_test.go: a formula name, quotes, a line break, non-ASCII
+	// encode_test.go: a formula name, quotes, a line break, non-ASCII; the
+	// first order has no languages (English), the second two formats in
+	// Welsh and English: a row per format and language.
+	entries := tricky[:2]
 	raw, sum := writeEntries(t, batchfile.NewWriter, entries)
-	if sum.Records != 4 || sum.Orders != 2 || sum.Bytes != int64(len(raw)) {
+	if sum.Records != 7 || sum.Orders != 2 || sum.Bytes != int64(len(raw)) {
 		t.Errorf("summary %+v, file %d bytes", sum, len(raw))
 	}
 	h := sha256.Sum256(raw)
@@ -123,10 +127,13 @@ func TestWriterRoundTrip(t *testing.T) {
 	}
 	want := [][]string{
 		batchfile.Header,
-		{"K7QM-X9PA-C4T", "kent", "Kent", "standard-print", "'=cmd|' /C calc'!A0", "1 \"Quoted\" Road, Flat 2", "Line one\nLine two", "Llanfair\u00adpwll", "CT1 1AA"},
-		{"K7QM-X9PA-C4T", "kent", "Kent", "braille", "'=cmd|' /C calc'!A0", "1 \"Quoted\" Road, Flat 2", "Line one\nLine two", "Llanfair\u00adpwll", "CT1 1AA"},
-		{"K7QM-X9PA-C4T", "kent", "Kent", "audio", "'=cmd|' /C calc'!A0", "1 \"Quoted\" Road, Flat 2", "Line one\nLine two", "Llanfair\u00adpwll", "CT1 1AA"},
-		{"ABCD-EFGH-JK2", "dyfed-powys", "Dyfed-Powys", "large-print", "Siân O'Brien 李小龍 👍", "'+44 Street", "", "'@Town", "SA1 1AA"},
+		{"K7QM-X9PA-C4T", "kent", "Kent", "standard-print", "'=cmd|' /C calc'!A0", "1 \"Quoted\" Road, Flat 2", "Line one\nLine two", "Llanfair\u00adpwll", "CT1 1AA", "en"},
+		{"K7QM-X9PA-C4T", "kent", "Kent", "braille", "'=cmd|' /C calc'!A0", "1 \"Quoted\" Road, Flat 2", "Line one\nLine two", "Llanfair\u00adpwll", "CT1 1AA", "en"},
+		{"K7QM-X9PA-C4T", "kent", "Kent", "audio", "'=cmd|' /C calc'!A0", "1 \"Quoted\" Road, Flat 2", "Line one\nLine two", "Llanfair\u00adpwll", "CT1 1AA", "en"},
+		{"ABCD-EFGH-JK2", "dyfed-powys", "Dyfed-Powys", "large-print", "Siân O'Brien 李小龍 👍", "'+44 Street", "", "'@Town", "SA1 1AA", "en"},
+		{"ABCD-EFGH-JK2", "dyfed-powys", "Dyfed-Powys", "large-print", "Siân O'Brien 李小龍 👍", "'+44 Street", "", "'@Town", "SA1 1AA", "cy"},
+		{"ABCD-EFGH-JK2", "dyfed-powys", "Dyfed-Powys", "braille", "Siân O'Brien 李小龍 👍", "'+44 Street", "", "'@Town", "SA1 1AA", "en"},
+		{"ABCD-EFGH-JK2", "dyfed-powys", "Dyfed-Powys", "braille", "Siân O'Brien 李小龍 👍", "'+44 Street", "", "'@Town", "SA1 1AA", "cy"},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))
@@ -169,7 +176,7 @@ func TestEmptyBatchAndManifest(t *testing.T) {
 	wantFields := map[string]any{
 		"batch_id": id, "business_date": "2026-11-25",
 		"data_file": "booklets_2026-11-25_" + id + ".csv", "record_count": 0.0, "order_count": 0.0,
-		"sha256": sum.SHA256, "bytes": float64(sum.Bytes), "created_at": "2026-11-25T23:00:01Z", "format_version": 1.0,
+		"sha256": sum.SHA256, "bytes": float64(sum.Bytes), "created_at": "2026-11-25T23:00:01Z", "format_version": 2.0,
 		"encryption": "none", // said, not left to the file name (issue 20)
 	}
 	for k, v := range wantFields {
@@ -186,5 +193,50 @@ func TestEmptyBatchAndManifest(t *testing.T) {
 	m, err := batchfile.ParseManifest(b)
 	if err != nil || m.BatchID != id || m.Encryption != batchfile.EncryptionNone {
 		t.Errorf("ParseManifest = %+v, %v", m, err)
+	}
+}
+
+// Format version 2 (issue 18): the language is the last column, so every
+// other column is where version 1 had it, and a row is a booklet to post.
+func TestHeaderVersion2(t *testing.T) {
+	t.Parallel()
+	v1 := []string{"reference", "area_code", "area_name", "format", "name", "address_line_1", "address_line_2", "town", "postcode"}
+	if batchfile.FormatVersion != 2 || len(batchfile.Header) != len(v1)+1 ||
+		strings.Join(batchfile.Header[:len(v1)], ",") != strings.Join(v1, ",") || batchfile.Header[len(v1)] != "language" {
+		t.Fatalf("format version %d, header %q", batchfile.FormatVersion, batchfile.Header)
+	}
+}
+
+// The counts of a batch with English, Welsh and bilingual orders: records
+// are booklets (format × language), orders distinct orders; the manifest
+// says the same.
+func TestCountsWithBothLanguages(t *testing.T) {
+	t.Parallel()
+	entries := []batchfile.Entry{
+		{Reference: "AAAA-AAAA-AA2", AreaCode: "kent", Formats: []order.Format{order.Braille, order.Audio}},
+		{Reference: "BBBB-BBBB-BB3", AreaCode: "gwent", Formats: []order.Format{order.StandardPrint}, Languages: []order.Language{order.Welsh}},
+		{Reference: "CCCC-CCCC-CC4", AreaCode: "north-wales", Formats: []order.Format{order.EasyRead, order.LargePrint},
+			Languages: []order.Language{order.English, order.Welsh}},
+	}
+	raw, sum := writeEntries(t, batchfile.NewWriter, entries)
+	if sum.Records != 2+1+4 || sum.Orders != 3 {
+		t.Fatalf("summary %+v, want 7 records of 3 orders", sum)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows[1:] {
+		got = append(got, r[0][:4]+" "+r[3]+" "+r[len(r)-1])
+	}
+	want := []string{"AAAA braille en", "AAAA audio en", "BBBB standard-print cy",
+		"CCCC large-print en", "CCCC large-print cy", "CCCC easy-read en", "CCCC easy-read cy"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("rows\n%q\nwant\n%q", got, want)
+	}
+	m := batchfile.NewManifest("B20261125-K7QM2X", businessday.Date{Year: 2026, Month: 11, Day: 25}, time.Now(), sum)
+	if m.RecordCount != len(rows)-1 || m.OrderCount != 3 || m.FormatVersion != 2 {
+		t.Errorf("manifest %+v for %d rows", m, len(rows)-1)
 	}
 }

@@ -18,8 +18,9 @@ import (
 
 // oldFile is the data file as the writer wrote it before AppendEntry:
 // encoding/csv with UseCRLF, each cell through Neutralise, each order's
-// formats sorted by their place in order.Formats. AppendEntry must give
-// the same bytes.
+// formats sorted by their place in order.Formats and, within a format, its
+// languages (English if none) by their place in order.Languages (format
+// version 2). AppendEntry must give the same bytes.
 func oldFile(t testing.TB, entries []batchfile.Entry) []byte {
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
@@ -33,13 +34,22 @@ func oldFile(t testing.TB, entries []batchfile.Entry) []byte {
 		slices.SortFunc(formats, func(a, b order.Format) int {
 			return slices.Index(order.Formats, a) - slices.Index(order.Formats, b)
 		})
+		langs := slices.Clone(e.Languages)
+		if len(langs) == 0 {
+			langs = []order.Language{order.English}
+		}
+		slices.SortStableFunc(langs, func(a, b order.Language) int {
+			return slices.Index(order.Languages, a) - slices.Index(order.Languages, b)
+		})
 		p := e.Personal
 		for _, f := range formats {
-			for i, v := range []string{e.Reference, e.AreaCode, e.AreaName, string(f), p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode} {
-				row[i] = batchfile.Neutralise(v)
-			}
-			if err := cw.Write(row); err != nil {
-				t.Fatal(err)
+			for _, l := range langs {
+				for i, v := range []string{e.Reference, e.AreaCode, e.AreaName, string(f), p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode, string(l)} {
+					row[i] = batchfile.Neutralise(v)
+				}
+				if err := cw.Write(row); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
@@ -62,7 +72,8 @@ var tricky = []batchfile.Entry{
 	},
 	{
 		Reference: "ABCD-EFGH-JK2", AreaCode: "dyfed-powys", AreaName: "Dyfed-Powys",
-		Formats: []order.Format{order.LargePrint},
+		Formats:   []order.Format{order.LargePrint, order.Braille},
+		Languages: []order.Language{order.Welsh, order.English},
 		Personal: order.Personal{
 			Name: "Siân O'Brien 李小龍 👍", AddressLine1: "+44 Street", AddressLine2: "",
 			Town: "@Town", Postcode: "SA1 1AA",
@@ -85,7 +96,8 @@ var tricky = []batchfile.Entry{
 	},
 	{
 		Reference: "'", AreaCode: "''", AreaName: "'''=",
-		Formats: []order.Format{order.Audio, "unknown-b", order.StandardPrint, "unknown-a"},
+		Formats:   []order.Format{order.Audio, "unknown-b", order.StandardPrint, "unknown-a"},
+		Languages: []order.Language{order.Welsh, "xx-unknown", order.Welsh},
 		Personal: order.Personal{
 			Name: "\xff invalid UTF-8", AddressLine1: "\xe2\x80", AddressLine2: ",", Town: "\n", Postcode: "\\.",
 		},
@@ -93,8 +105,9 @@ var tricky = []batchfile.Entry{
 	{Reference: "NO-FORMATS", Personal: order.Personal{Name: "Nobody"}},
 	{
 		Reference: "Q2RS-TVWX-YZ3", AreaCode: "leeds", AreaName: "Leeds",
-		Formats:  []order.Format{order.StandardPrint},
-		Personal: order.Personal{Name: "Zoë Ní Bhriain", AddressLine1: "Ünïcödé Straße", Town: "Leeds", Postcode: "LS1 4AP"},
+		Formats:   []order.Format{order.StandardPrint},
+		Languages: []order.Language{order.Welsh},
+		Personal:  order.Personal{Name: "Zoë Ní Bhriain", AddressLine1: "Ünïcödé Straße", Town: "Leeds", Postcode: "LS1 4AP"},
 	},
 }
 
@@ -163,7 +176,7 @@ func checkSame(t *testing.T, entries []batchfile.Entry) {
 	want := oldFile(t, entries)
 	records := 0
 	for _, e := range entries {
-		records += len(e.Formats)
+		records += len(e.Formats) * max(1, len(e.Languages))
 	}
 	h := sha256.Sum256(want)
 	wantSum := batchfile.Summary{Records: records, Orders: len(entries), Bytes: int64(len(want)), SHA256: hex.EncodeToString(h[:])}
@@ -217,6 +230,9 @@ func TestAppendEntryRandom(t *testing.T) {
 		for range rnd.IntN(4) {
 			e.Formats = append(e.Formats, formats[rnd.IntN(len(formats))])
 		}
+		for range rnd.IntN(3) {
+			e.Languages = append(e.Languages, order.Languages[rnd.IntN(len(order.Languages))])
+		}
 		entries[i] = e
 	}
 	checkSame(t, entries)
@@ -225,18 +241,21 @@ func TestAppendEntryRandom(t *testing.T) {
 func FuzzAppendEntry(f *testing.F) {
 	for _, e := range tricky {
 		p := e.Personal
-		f.Add(e.Reference, e.AreaName, p.Name, p.AddressLine1, p.Postcode, uint8(len(e.Formats)))
+		f.Add(e.Reference, e.AreaName, p.Name, p.AddressLine1, p.Postcode, uint8(len(e.Formats)), uint8(len(e.Languages)))
 	}
-	f.Fuzz(func(t *testing.T, ref, area, name, line1, postcode string, formats uint8) {
+	f.Fuzz(func(t *testing.T, ref, area, name, line1, postcode string, formats, langs uint8) {
 		e := batchfile.Entry{Reference: ref, AreaCode: area, AreaName: name,
 			Personal: order.Personal{Name: name, AddressLine1: line1, AddressLine2: ref, Town: area, Postcode: postcode}}
 		for i := range int(formats % 8) {
 			e.Formats = append(e.Formats, order.Formats[(i*3+int(formats))%len(order.Formats)])
 		}
+		for i := range int(langs % 4) {
+			e.Languages = append(e.Languages, order.Languages[(i+int(langs/4))%len(order.Languages)])
+		}
 		want := oldFile(t, []batchfile.Entry{e})
 		want = want[len(oldFile(t, nil)):]
 		got, n := batchfile.AppendEntry([]byte("x"), e)
-		if !bytes.Equal(got[1:], want) || got[0] != 'x' || n != len(e.Formats) {
+		if !bytes.Equal(got[1:], want) || got[0] != 'x' || n != len(e.Formats)*max(1, len(e.Languages)) {
 			t.Errorf("AppendEntry = %q, %d rows\nencoding/csv %q", got, n, want)
 		}
 	})
@@ -324,7 +343,7 @@ func BenchmarkEncode(b *testing.B) {
 			})
 			for _, f := range formats {
 				for i, v := range []string{e.Reference, e.AreaCode, e.AreaName, string(f), e.Personal.Name,
-					e.Personal.AddressLine1, e.Personal.AddressLine2, e.Personal.Town, e.Personal.Postcode} {
+					e.Personal.AddressLine1, e.Personal.AddressLine2, e.Personal.Town, e.Personal.Postcode, string(order.English)} {
 					row[i] = batchfile.Neutralise(v)
 				}
 				if err := cw.Write(row); err != nil {
@@ -340,6 +359,18 @@ func BenchmarkEncode(b *testing.B) {
 				buf = buf[:0]
 			}
 			buf, _ = batchfile.AppendEntry(buf, e)
+		}
+	})
+	// An order in both languages: twice the rows.
+	cy := e
+	cy.AreaCode, cy.AreaName, cy.Languages = "gwent", "Gwent", []order.Language{order.English, order.Welsh}
+	b.Run("AppendEntryBilingual", func(b *testing.B) {
+		buf := make([]byte, 0, 64<<10)
+		for b.Loop() {
+			if len(buf) > 60<<10 {
+				buf = buf[:0]
+			}
+			buf, _ = batchfile.AppendEntry(buf, cy)
 		}
 	})
 }

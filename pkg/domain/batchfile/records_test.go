@@ -20,7 +20,8 @@ func TestEachRecordIsTheFileAsTyped(t *testing.T) {
 			Formats:  []order.Format{order.Audio, order.StandardPrint, order.Braille},
 			Personal: order.Personal{Name: "=1+1", AddressLine1: "+44 Flat", AddressLine2: "-5", Town: "@x", Postcode: "0123"}},
 		{Reference: "K7QM-X9PA-C4U", AreaCode: "gwent", Formats: []order.Format{order.LargePrint},
-			Personal: order.Personal{Name: "Siân Llŷr", AddressLine1: "1/2 \"The\" Mill,\nUpper", AddressLine2: "'=x", Town: "12:30", Postcode: "TRUE"}},
+			Languages: []order.Language{order.Welsh, order.English},
+			Personal:  order.Personal{Name: "Siân Llŷr", AddressLine1: "1/2 \"The\" Mill,\nUpper", AddressLine2: "'=x", Town: "12:30", Postcode: "TRUE"}},
 		{Reference: "K7QM-X9PA-C4V", AreaCode: "x", Formats: nil, Personal: order.Personal{Name: "none"}},
 	}
 	var file []byte
@@ -50,8 +51,8 @@ func TestEachRecordIsTheFileAsTyped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(got) != 4 || len(want) != 4 {
-		t.Fatalf("%d records, CSV %d; want 4", len(got), len(want))
+	if len(got) != 5 || len(want) != 5 {
+		t.Fatalf("%d records, CSV %d; want 5", len(got), len(want))
 	}
 	for i := range want {
 		if !slices.Equal(got[i], want[i]) {
@@ -60,6 +61,9 @@ func TestEachRecordIsTheFileAsTyped(t *testing.T) {
 	}
 	if got[0][4] != "=1+1" || got[0][3] != string(order.StandardPrint) {
 		t.Errorf("first record %q: want the value as typed and the formats in the file's order", got[0])
+	}
+	if got[0][9] != "en" || got[3][9] != "en" || got[4][9] != "cy" {
+		t.Errorf("languages %q, %q, %q: want en (none given), then en and cy in that order", got[0][9], got[3][9], got[4][9])
 	}
 }
 

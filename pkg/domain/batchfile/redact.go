@@ -12,9 +12,14 @@ func (e Entry) MarshalZerologObject(ev *zerolog.Event) {
 	for i, f := range e.Formats {
 		formats[i] = string(f)
 	}
+	langs := make([]string, len(e.Languages))
+	for i, l := range e.Languages {
+		langs[i] = string(l)
+	}
 	ev.Str("reference", e.Reference).
 		Str("area_code", e.AreaCode).
 		Str("area_name", e.AreaName).
 		Strs("formats", formats).
+		Strs("languages", langs).
 		Object("personal", e.Personal)
 }

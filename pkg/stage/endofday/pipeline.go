@@ -217,7 +217,7 @@ func (s *Sender) open(ctx context.Context, b Batch, c *chunk, codec PersonalCode
 			c.err = fmt.Errorf("order %s: %w", o.Reference, err)
 			return
 		}
-		e := batchfile.Entry{Reference: o.Reference, AreaCode: o.Area, Formats: o.Formats, Personal: p}
+		e := batchfile.Entry{Reference: o.Reference, AreaCode: o.Area, Formats: o.Formats, Languages: o.Languages, Personal: p}
 		if a, ok := s.areas.Lookup(o.Area); ok {
 			e.AreaName = a.Name
 		}

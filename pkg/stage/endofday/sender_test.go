@@ -29,6 +29,9 @@ func TestSendBatch(t *testing.T) {
 		newOrder(at("2026-11-24 23:30:00"), person("After yesterday's cut-off"), order.LargePrint), // business day 25th
 		newOrder(at("2026-11-20 12:00:00"), person("Missed an earlier batch"), order.EasyRead),     // earlier, never sent
 	}
+	// A Welsh area's order for its booklet in English and Welsh (issue 18):
+	// a row for each language.
+	tricky[1].Area, tricky[1].Languages = "dyfed-powys", []order.Language{order.English, order.Welsh}
 	tomorrow := newOrder(at("2026-11-25 23:00:00"), person("Tomorrow"))
 	for _, o := range append(tricky, tomorrow) {
 		e.save(o)
@@ -38,7 +41,7 @@ func TestSendBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := res.Batch
-	if b.State != postgres.StateSent || b.OrderCount != 4 || b.RecordCount != 5 || res.Deleted.Orders != 4 {
+	if b.State != postgres.StateSent || b.OrderCount != 4 || b.RecordCount != 6 || res.Deleted.Orders != 4 {
 		t.Fatalf("result %+v", res)
 	}
 	if !batchfile.ValidBatchID(b.ID) || !strings.HasPrefix(b.ID, "B20261125-") {
@@ -50,11 +53,12 @@ func TestSendBatch(t *testing.T) {
 	rows, m := e.remote(b)
 	want := [][]string{
 		batchfile.Header,
-		{tricky[3].Reference.String(), "kent", "Kent", "easy-read", "Missed an earlier batch", "1 High Street", "", "Canterbury", "CT1 1AA"},
-		{tricky[2].Reference.String(), "kent", "Kent", "large-print", "After yesterday's cut-off", "1 High Street", "", "Canterbury", "CT1 1AA"},
-		{tricky[0].Reference.String(), "kent", "Kent", "standard-print", "'=HYPERLINK(\"http://x\")", "'+1 Formula Way", "'-minus", "'@Town", "CT1 1AA"},
-		{tricky[0].Reference.String(), "kent", "Kent", "braille", "'=HYPERLINK(\"http://x\")", "'+1 Formula Way", "'-minus", "'@Town", "CT1 1AA"},
-		{tricky[1].Reference.String(), "kent", "Kent", "audio", "Siân Ní Bhriain 李小龍", "Flat 2, \"The Old Mill\"", "Line\nbreak", "Llanelli", "SA15 1AA"},
+		{tricky[3].Reference.String(), "kent", "Kent", "easy-read", "Missed an earlier batch", "1 High Street", "", "Canterbury", "CT1 1AA", "en"},
+		{tricky[2].Reference.String(), "kent", "Kent", "large-print", "After yesterday's cut-off", "1 High Street", "", "Canterbury", "CT1 1AA", "en"},
+		{tricky[0].Reference.String(), "kent", "Kent", "standard-print", "'=HYPERLINK(\"http://x\")", "'+1 Formula Way", "'-minus", "'@Town", "CT1 1AA", "en"},
+		{tricky[0].Reference.String(), "kent", "Kent", "braille", "'=HYPERLINK(\"http://x\")", "'+1 Formula Way", "'-minus", "'@Town", "CT1 1AA", "en"},
+		{tricky[1].Reference.String(), "dyfed-powys", "Dyfed-Powys", "audio", "Siân Ní Bhriain 李小龍", "Flat 2, \"The Old Mill\"", "Line\nbreak", "Llanelli", "SA15 1AA", "en"},
+		{tricky[1].Reference.String(), "dyfed-powys", "Dyfed-Powys", "audio", "Siân Ní Bhriain 李小龍", "Flat 2, \"The Old Mill\"", "Line\nbreak", "Llanelli", "SA15 1AA", "cy"},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %q", len(rows), len(want), rows)
@@ -64,7 +68,7 @@ func TestSendBatch(t *testing.T) {
 			t.Errorf("row %d = %q, want %q", i, rows[i], want[i])
 		}
 	}
-	if m.BusinessDate != "2026-11-25" || m.OrderCount != 4 || m.FormatVersion != 1 {
+	if m.BusinessDate != "2026-11-25" || m.OrderCount != 4 || m.RecordCount != 6 || m.FormatVersion != 2 {
 		t.Errorf("manifest %+v", m)
 	}
 	// Our copy: personal data gone for the batch, facts kept; tomorrow's kept.
@@ -75,8 +79,11 @@ func TestSendBatch(t *testing.T) {
 		t.Error("tomorrow's order lost its personal part")
 	}
 	if n := e.Count(`SELECT count(*) FROM orders_with_batch WHERE batch_id = $1 AND personal_deleted_at IS NOT NULL
-		AND reference <> '' AND area = 'kent' AND cardinality(formats) > 0`, b.ID); n != 4 {
+		AND reference <> '' AND area IN ('kent', 'dyfed-powys') AND cardinality(formats) > 0`, b.ID); n != 4 {
 		t.Errorf("%d orders keep their facts with the batch id", n)
+	}
+	if n := e.Count(`SELECT count(*) FROM orders WHERE order_id = $1 AND languages = '{en,cy}'`, tricky[1].ID); n != 1 {
+		t.Error("the bilingual order lost its languages with its personal part")
 	}
 	if b.DeliveryDate.String() != "2026-11-25" || b.DueDate.String() != "2027-01-11" {
 		t.Errorf("delivery %s due %s", b.DeliveryDate, b.DueDate)

@@ -27,8 +27,8 @@ import (
 // the openers, the chunks reused) is byte for byte the file of the old
 // path: each order's entry through Writer.Write, and encoding/csv with
 // Neutralise as the writer had it, for orders with quotes, commas, line
-// breaks, formula cells, leading spaces, non-ASCII and several formats,
-// over many chunks. Its summary describes that file.
+// breaks, formula cells, leading spaces, non-ASCII, several formats and
+// languages (none, English, Welsh, both), over many chunks. Its summary describes that file.
 func TestWriteSameFileAsWriterWrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -44,6 +44,7 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 		{order.StandardPrint}, {order.Audio, order.LargePrint}, {order.Braille, order.EasyRead, order.StandardPrint},
 		{order.EasyRead}, {order.Audio, order.Braille, order.LargePrint, order.EasyRead, order.StandardPrint},
 	}
+	languages := [][]order.Language{nil, {order.English}, {order.Welsh}, {order.English, order.Welsh}, {order.English}}
 	areas := catalogue.Default().Areas
 	const orders = 12*endofday.ChunkSize + 17 // more chunks than are ever in flight: they are reused
 	start := time.Date(2026, 11, 25, 0, 0, 0, 0, businessday.London())
@@ -53,14 +54,14 @@ func TestWriteSameFileAsWriterWrite(t *testing.T) {
 		v := func(k int) string { return values[(i*7+k*3+i/len(values))%len(values)] }
 		o := order.Order{
 			ID: uuid.NewString(), Reference: reference.New(), ReceivedAt: start.Add(time.Duration(i) * time.Second),
-			Area: areas[i%len(areas)].Code, Formats: formats[i%len(formats)],
+			Area: areas[i%len(areas)].Code, Formats: formats[i%len(formats)], Languages: languages[i%len(languages)],
 			Personal: order.Personal{Name: v(0), AddressLine1: v(1), AddressLine2: v(2), Town: v(3), Postcode: v(4)},
 		}
 		so, err := order.Seal(o, date, key)
 		testenv.Must(t, err)
 		sealed = append(sealed, so)
 		entries = append(entries, batchfile.Entry{Reference: o.Reference.String(), AreaCode: o.Area,
-			AreaName: areas[i%len(areas)].Name, Formats: o.Formats, Personal: o.Personal})
+			AreaName: areas[i%len(areas)].Name, Formats: o.Formats, Languages: o.Languages, Personal: o.Personal})
 	}
 	for part := range slices.Chunk(sealed, 1000) {
 		_, err := st.SaveOrders(ctx, part)
@@ -122,12 +123,18 @@ func csvFile(t *testing.T, entries []batchfile.Entry) []byte {
 		slices.SortFunc(fs, func(a, b order.Format) int {
 			return slices.Index(order.Formats, a) - slices.Index(order.Formats, b)
 		})
+		ls := e.Languages
+		if len(ls) == 0 {
+			ls = []order.Language{order.English}
+		}
 		p := e.Personal
 		for _, f := range fs {
-			for i, v := range []string{e.Reference, e.AreaCode, e.AreaName, string(f), p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode} {
-				row[i] = batchfile.Neutralise(v)
+			for _, l := range ls { // in order.Languages' order already
+				for i, v := range []string{e.Reference, e.AreaCode, e.AreaName, string(f), p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode, string(l)} {
+					row[i] = batchfile.Neutralise(v)
+				}
+				testenv.Must(t, cw.Write(row))
 			}
-			testenv.Must(t, cw.Write(row))
 		}
 	}
 	cw.Flush()

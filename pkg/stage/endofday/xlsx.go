@@ -101,7 +101,7 @@ func (s *Sender) writeSpreadsheet(ctx context.Context, b Batch, w io.Writer, rec
 			}
 			return fmt.Errorf("order %s: %w", o.Reference, err)
 		}
-		e := batchfile.Entry{Reference: o.Reference, AreaCode: o.Area, Formats: o.Formats, Personal: p}
+		e := batchfile.Entry{Reference: o.Reference, AreaCode: o.Area, Formats: o.Formats, Languages: o.Languages, Personal: p}
 		if a, ok := s.areas.Lookup(o.Area); ok {
 			e.AreaName = a.Name
 		}

@@ -98,6 +98,7 @@ func TestSpreadsheetBesideTheCSV(t *testing.T) {
 	o1 := newOrder(at("2026-11-25 10:00:00"), trickyPerson(), order.Braille, order.Audio)
 	o2 := newOrder(at("2026-11-25 11:00:00"), order.Personal{Name: "Siân Llŷr", AddressLine1: "1/2 Heol-y-Nant", AddressLine2: "@x",
 		Town: "-5", Postcode: "SA1 1AA"})
+	o2.Area, o2.Languages = "south-wales", []order.Language{order.English, order.Welsh} // a row for each language
 	e.save(o1)
 	e.save(o2)
 	res, err := e.pgpSender(rec, endofday.WithSpreadsheet(xlsx.Spreadsheet{})).SendBatch(context.Background(), date("2026-11-25"))
@@ -112,11 +113,14 @@ func TestSpreadsheetBesideTheCSV(t *testing.T) {
 		testenv.Must(t, err)
 		return b
 	})
-	if len(rows) != 4 || !slices.EqualFunc(sheet, asTyped(rows), slices.Equal) {
+	if len(rows) != 5 || !slices.EqualFunc(sheet, asTyped(rows), slices.Equal) {
 		t.Errorf("spreadsheet rows\n%q\nthe CSV's as typed\n%q", sheet, asTyped(rows))
 	}
 	if sheet[1][4] != "=1+1" || sheet[1][5] != "+44 Flat" || sheet[1][6] != "0123" || rows[1][4] != "'=1+1" {
 		t.Errorf("first order: spreadsheet %q, CSV %q", sheet[1], rows[1])
+	}
+	if last := len(batchfile.Header) - 1; sheet[0][last] != "language" || sheet[1][last] != "en" || sheet[3][last] != "en" || sheet[4][last] != "cy" {
+		t.Errorf("language column: %q, %q, %q, %q", sheet[0][last], sheet[1][last], sheet[3][last], sheet[4][last])
 	}
 	if got := e.files(); !slices.Equal(got, []string{res.Batch.DataFile, res.Batch.ManifestFile, m.XLSXFile}) {
 		t.Errorf("partner's folder %q", got)

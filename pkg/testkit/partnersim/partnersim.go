@@ -452,7 +452,11 @@ func (s *Server) WriteUpdates(batchID, label string, rows []reconcile.UpdateRow)
 // dispatch reports every booklet of a batch dispatched on the London date
 // of posted, once, when the clerk can read the batch: plain CSV, or
 // encrypted to the simulator's key (make run). Only references and
-// formats are read, in memory; nothing of the batch is written.
+// formats are read, in memory; nothing of the batch is written. The
+// columns are found by name, so a file of format version 1 (no language)
+// reads as one of version 2. An updates file gives one status per order
+// and format (docs/partner-interface.md): a format ordered in English and
+// Welsh is two rows of the batch, posted together, and one dispatch row.
 func (s *Server) dispatch(manifestPath string, posted time.Time) error {
 	b, err := os.ReadFile(manifestPath)
 	if err != nil {
@@ -510,6 +514,7 @@ func (s *Server) dispatch(manifestPath string, posted time.Time) error {
 	}
 	on := businessday.LondonDate(posted).UTC()
 	var rows []reconcile.UpdateRow
+	seen := map[[2]string]bool{}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -518,7 +523,10 @@ func (s *Server) dispatch(manifestPath string, posted time.Time) error {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", m.DataFile, err)
 		}
-		rows = append(rows, reconcile.UpdateRow{Reference: rec[ri], Format: rec[fi], Status: reconcile.Dispatched, Date: on})
+		if k := [2]string{rec[ri], rec[fi]}; !seen[k] { // the same format in another language
+			seen[k] = true
+			rows = append(rows, reconcile.UpdateRow{Reference: rec[ri], Format: rec[fi], Status: reconcile.Dispatched, Date: on})
+		}
 	}
 	if _, err := s.WriteUpdates(m.BatchID, label, rows); err != nil {
 		return err

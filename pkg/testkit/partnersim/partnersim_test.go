@@ -193,7 +193,7 @@ func TestClerkReportsDispatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	upload := func(id string, plain []byte, records int) {
+	upload := func(id string, plain []byte, records, version int) {
 		t.Helper()
 		date := businessday.Date{Year: 2026, Month: time.March, Day: 2}
 		var enc bytes.Buffer
@@ -210,7 +210,7 @@ func TestClerkReportsDispatch(t *testing.T) {
 			t.Fatalf("upload data: %v", err)
 		}
 		m := batchfile.Manifest{BatchID: id, BusinessDate: date.String(), DataFile: dataName, RecordCount: records, OrderCount: records,
-			SHA256: up.SHA256, Bytes: int64(enc.Len()), FormatVersion: 1, Encryption: batchfile.EncryptionOpenPGP}
+			SHA256: up.SHA256, Bytes: int64(enc.Len()), FormatVersion: version, Encryption: batchfile.EncryptionOpenPGP}
 		mb, err := m.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -219,11 +219,15 @@ func TestClerkReportsDispatch(t *testing.T) {
 			t.Fatalf("upload manifest: %v", err)
 		}
 	}
-	upload("bempty", []byte("reference,area_code,area_name,format,name,address_line_1,address_line_2,town,postcode\r\n"), 0)
+	// An empty batch of format version 1; b1 of version 2 (issue 18), with
+	// braille in English and Welsh and audio in Welsh: one dispatch row per
+	// order and format.
+	upload("bempty", []byte("reference,area_code,area_name,format,name,address_line_1,address_line_2,town,postcode\r\n"), 0, 1)
 	ref := reference.New().String()
-	upload("b1", []byte("reference,area_code,area_name,format,name,address_line_1,address_line_2,town,postcode\r\n"+
-		ref+",kent,Kent,braille,A Person,\"1 High St\r\nFlat 2\",,Maidstone,ME14 1XX\r\n"+
-		ref+",kent,Kent,audio,A Person,1 High St,,Maidstone,ME14 1XX\r\n"), 2)
+	upload("b1", []byte(strings.Join(batchfile.Header, ",")+"\r\n"+
+		ref+",gwent,Gwent,braille,A Person,\"1 High St\r\nFlat 2\",,Newport,NP20 1XX,en\r\n"+
+		ref+",gwent,Gwent,braille,A Person,\"1 High St\r\nFlat 2\",,Newport,NP20 1XX,cy\r\n"+
+		ref+",gwent,Gwent,audio,A Person,1 High St,,Newport,NP20 1XX,cy\r\n"), 3, 2)
 
 	dispatch := sim.Path(partnersim.DirUpdates, "updates_b1_dispatch.csv")
 	eventually.Until(ctx, t, "the clerk writes a dispatch file", func(ctx context.Context) error {
@@ -239,7 +243,8 @@ func TestClerkReportsDispatch(t *testing.T) {
 	rows, problems := reconcile.ParseUpdates(reconcile.NewFile("updates_b1_dispatch.csv", b))
 	out := reconcile.JudgeUpdates(reconcile.NewFile("updates_b1_dispatch.csv", b), rows, problems, nil, nil, nil, time.Now())
 	if len(rows) != 2 || rows[0].Reference != ref || rows[0].Format != "braille" || rows[1].Format != "audio" || rows[0].Status != reconcile.Dispatched ||
-		!rows[0].Date.Equal(businessday.LondonDate(time.Now()).UTC()) || !strings.Contains(out.Reason, "unknown batch") {
+		!rows[0].Date.Equal(businessday.LondonDate(time.Now()).UTC()) || !strings.Contains(out.Reason, "unknown batch") ||
+		problems.String() != "" || bytes.Count(b, []byte("braille")) != 1 {
 		t.Fatalf("dispatch file rows %+v (judged %q):\n%s", rows, out.Reason, b)
 	}
 	if bytes.Contains(b, []byte("Person")) || bytes.Contains(b, []byte("High St")) {
