@@ -42,20 +42,25 @@ import (
 // cleaned as the intake promises (white space collapsed, Unicode NFC,
 // postcode canonical).
 type apiOrder struct {
-	key     string // Idempotency-Key
-	area    string
-	formats []string
-	name    string
-	line1   string
-	line2   string
-	town    string
-	pc      string
-	want    order.Personal
+	key       string // Idempotency-Key
+	area      string
+	formats   []string
+	languages []string // nil: the field left out (English)
+	name      string
+	line1     string
+	line2     string
+	town      string
+	pc        string
+	want      order.Personal
 }
 
 func (o apiOrder) body() string {
-	b, _ := json.Marshal(map[string]any{"area": o.area, "formats": o.formats, "name": o.name,
-		"address_line_1": o.line1, "address_line_2": o.line2, "town": o.town, "postcode": o.pc})
+	m := map[string]any{"area": o.area, "formats": o.formats, "name": o.name,
+		"address_line_1": o.line1, "address_line_2": o.line2, "town": o.town, "postcode": o.pc}
+	if o.languages != nil {
+		m["languages"] = o.languages
+	}
+	b, _ := json.Marshal(m)
 	return string(b)
 }
 
@@ -128,11 +133,13 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 		{key: "e2e-2", area: "greater-manchester", formats: []string{"large-print"},
 			name: "Nguyễn Thị Minh Khai", line1: "Flat 3, 22 Kingsway", line2: `The "Old" Bakery`, town: "Manchester", pc: "M1 1AE",
 			want: order.Personal{Name: "Nguyễn Thị Minh Khai", AddressLine1: "Flat 3, 22 Kingsway", AddressLine2: `The "Old" Bakery`, Town: "Manchester", Postcode: "M1 1AE"}},
-		{key: "e2e-3", area: "south-wales", formats: []string{"braille", "easy-read", "large-print"},
+		// Welsh areas: one order for its booklets in Welsh and English, one
+		// in Welsh only (issue 18): a row for each format and language.
+		{key: "e2e-3", area: "south-wales", formats: []string{"braille", "easy-read", "large-print"}, languages: []string{"cy", "en"},
 			// A pasted two-line address is folded onto one line.
 			name: "Zoë-Jane Smith-Jones", line1: "12 Station Road\r\nRoath", line2: "=1+1", town: "Cardiff", pc: "cf101aa",
 			want: order.Personal{Name: "Zoë-Jane Smith-Jones", AddressLine1: "12 Station Road Roath", AddressLine2: "=1+1", Town: "Cardiff", Postcode: "CF10 1AA"}},
-		{key: "e2e-4", area: "north-wales", formats: []string{"easy-read"},
+		{key: "e2e-4", area: "north-wales", formats: []string{"easy-read"}, languages: []string{"cy"},
 			name: "Łukasz Żółć", line1: "@ The Old Forge", line2: "Apartment 5, \"Harbour View\", Quay St", town: "-Llanfairpwll", pc: "LL61 5UJ",
 			want: order.Personal{Name: "Łukasz Żółć", AddressLine1: "@ The Old Forge", AddressLine2: "Apartment 5, \"Harbour View\", Quay St", Town: "-Llanfairpwll", Postcode: "LL61 5UJ"}},
 		{key: "e2e-5", area: "metropolitan-police", formats: []string{"standard-print", "large-print", "braille", "easy-read", "audio"},
@@ -213,7 +220,7 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	sum := sha256.Sum256(enc)
 	wantRecords := 0
 	for _, o := range submitted {
-		wantRecords += len(o.formats)
+		wantRecords += len(o.formats) * max(1, len(o.languages)) // a row per format and language
 	}
 	if m.BatchID != res.Batch.ID || m.BusinessDate != "2025-12-23" || !strings.HasSuffix(m.DataFile, ".csv.gpg") ||
 		m.RecordCount != wantRecords || m.OrderCount != len(submitted) ||
@@ -241,8 +248,9 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 	}
 
 	// Row by row: each order in the order received, one row per format in
-	// the order the formats are offered, every cell as submitted (cleaned,
-	// and neutralised where a spreadsheet would run it).
+	// the order the formats are offered and, within a format, per language
+	// asked for (English when none), English first; every cell as submitted
+	// (cleaned, and neutralised where a spreadsheet would run it).
 	var want [][]string
 	for i, o := range submitted {
 		a, ok := catalogue.Default().Lookup(o.area)
@@ -254,9 +262,14 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 				continue
 			}
 			p := o.want
-			want = append(want, []string{refs[i], o.area, a.Name, string(f),
-				batchfile.Neutralise(p.Name), batchfile.Neutralise(p.AddressLine1), batchfile.Neutralise(p.AddressLine2),
-				batchfile.Neutralise(p.Town), p.Postcode})
+			for _, l := range order.Languages {
+				if !slices.Contains(o.languages, string(l)) && (o.languages != nil || l != order.English) {
+					continue
+				}
+				want = append(want, []string{refs[i], o.area, a.Name, string(f),
+					batchfile.Neutralise(p.Name), batchfile.Neutralise(p.AddressLine1), batchfile.Neutralise(p.AddressLine2),
+					batchfile.Neutralise(p.Town), p.Postcode, string(l)})
+			}
 		}
 	}
 	if len(rows) != len(want)+1 {
@@ -268,14 +281,18 @@ func TestAPIToPartnerEndToEnd(t *testing.T) {
 		}
 	}
 	// The spreadsheet cases, spelled out.
-	// Rows: 1-2 Siân, 3 Nguyễn, 4-6 Zoë-Jane (=1+1), 7 Łukasz (@, -), 8-12 Ṣadé (+).
-	for _, c := range []struct{ row, col int }{{4, 6}, {5, 6}, {6, 6}, {7, 5}, {7, 7}, {8, 5}, {12, 5}} {
+	// Rows: 1-2 Siân, 3 Nguyễn, 4-9 Zoë-Jane (=1+1; each format in English
+	// then Welsh), 10 Łukasz (@, -; Welsh), 11-15 Ṣadé (+).
+	for _, c := range []struct{ row, col int }{{4, 6}, {5, 6}, {6, 6}, {9, 6}, {10, 5}, {10, 7}, {11, 5}, {15, 5}} {
 		if cell := rows[c.row][c.col]; !strings.HasPrefix(cell, "'") {
 			t.Errorf("row %d column %s = %q is not neutralised", c.row, batchfile.Header[c.col], cell)
 		}
 	}
 	if rows[2][4] != "Siân O'Brien" || rows[3][6] != `The "Old" Bakery` || rows[3][5] != "Flat 3, 22 Kingsway" || rows[4][6] != "'=1+1" {
 		t.Errorf("Unicode, comma, quote or formula changed: %q %q %q", rows[2], rows[3], rows[4])
+	}
+	if last := len(batchfile.Header) - 1; rows[4][last] != "en" || rows[5][last] != "cy" || rows[10][last] != "cy" || rows[11][last] != "en" {
+		t.Errorf("languages: Zoë-Jane %q %q, Łukasz %q, Ṣadé %q", rows[4][last], rows[5][last], rows[10][last], rows[11][last])
 	}
 
 	// Our side: no personal data left, the facts kept, the batch recorded

@@ -69,7 +69,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusCreated)
-	_, err = w.Write(createdBody(ref.String()))
+	_, err = w.Write(createdBody(ref.String(), v.Languages))
 	return err
 }
 
@@ -77,15 +77,24 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 // shared header value is safe).
 var jsonContentType = []string{"application/json"}
 
-// createdBody is the 201's body, {"reference":"…","status":"received"}
-// and a newline, byte for byte what json.Encoder wrote for the map it
-// replaces: built by hand, as encoding a map by reflection showed in the
-// profile (docs/performance.md).
-func createdBody(ref string) []byte {
-	b := make([]byte, 0, 64)
+// createdBody is the 201's body,
+// {"reference":"…","status":"received","languages":["en"]} and a newline,
+// what json.Encoder writes for those fields: built by hand, as encoding a
+// map by reflection showed in the profile (docs/performance.md). The
+// languages are those of the order as placed (validated: the default
+// filled in), so a client that sent none learns which it got.
+func createdBody(ref string, langs []order.Language) []byte {
+	b := make([]byte, 0, 80)
 	b = append(b, `{"reference":`...)
 	b = strconv.AppendQuote(b, ref) // a reference is [0-9A-Z-]: quoting it is JSON
-	return append(b, `,"status":"received"}`+"\n"...)
+	b = append(b, `,"status":"received","languages":[`...)
+	for i, l := range langs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, string(l)) // a valid language is [a-z]: quoting it is JSON
+	}
+	return append(b, "]}\n"...)
 }
 
 // decodeError turns a JSON decoding failure into a client error. The
@@ -115,8 +124,8 @@ func decodeError(err error) error {
 
 // draftFields are the field names of an order, exactly as documented.
 var draftFields = map[string]bool{
-	order.FieldArea: true, order.FieldFormats: true, order.FieldName: true, order.FieldAddressLine1: true,
-	order.FieldAddressLine2: true, order.FieldTown: true, order.FieldPostcode: true,
+	order.FieldArea: true, order.FieldFormats: true, order.FieldLanguages: true, order.FieldName: true,
+	order.FieldAddressLine1: true, order.FieldAddressLine2: true, order.FieldTown: true, order.FieldPostcode: true,
 }
 
 // checkFieldNames refuses what encoding/json would quietly accept: a field
@@ -138,7 +147,7 @@ func checkFieldNames(body []byte) error {
 	type frame struct {
 		object  bool
 		wantKey bool
-		seen    []string // folded; an order has seven fields
+		seen    []string // folded; an order has eight fields
 	}
 	var stack []frame
 	for i := 0; i < len(body); i++ {
