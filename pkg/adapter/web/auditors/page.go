@@ -81,24 +81,25 @@ func statusLabel(s reconcile.Status) string {
 	return strings.ToUpper(l[:1]) + l[1:]
 }
 
-// statusTag is the GOV.UK tag colour of a status: each its own, red for
-// what needs chasing.
+// statusTag is the classes of a status's GOV.UK tag: each its own colour,
+// red for what needs chasing. GOV.UK Frontend 6 has no blue modifier (a tag
+// is blue by default) and renamed turquoise to teal.
 func statusTag(s reconcile.Status) string {
 	switch s {
 	case reconcile.Overdue:
-		return "govuk-tag--red"
+		return "govuk-tag govuk-tag--red"
 	case reconcile.Rejected:
-		return "govuk-tag--orange"
+		return "govuk-tag govuk-tag--orange"
 	case reconcile.Awaiting:
-		return "govuk-tag--blue"
+		return "govuk-tag"
 	case reconcile.ConfirmedEarly:
-		return "govuk-tag--turquoise"
+		return "govuk-tag govuk-tag--teal"
 	case reconcile.ConfirmedLate:
-		return "govuk-tag--purple"
+		return "govuk-tag govuk-tag--purple"
 	case reconcile.Confirmed:
-		return "govuk-tag--green"
+		return "govuk-tag govuk-tag--green"
 	}
-	return "govuk-tag--grey"
+	return "govuk-tag govuk-tag--grey"
 }
 
 // statusExplanation says what a status means, for the page's key.

@@ -160,9 +160,9 @@ func TestPageFindingAids(t *testing.T) {
 	full, empty, other := e.ids["full"], e.ids["empty"], e.ids["other"]
 	mustMatch(t, "page", page,
 		`<dt class="govuk-summary-list__key"><strong class="govuk-tag govuk-tag--red">Overdue</strong></dt>`,
-		`<dt class="govuk-summary-list__key"><strong class="govuk-tag govuk-tag--blue">Awaiting</strong></dt>`,
+		`<dt class="govuk-summary-list__key"><strong class="govuk-tag">Awaiting</strong></dt>`,
 		`<dt class="govuk-summary-list__key"><strong class="govuk-tag govuk-tag--green">Confirmed</strong></dt>`,
-		`<dt class="govuk-summary-list__key"><strong class="govuk-tag govuk-tag--turquoise">Confirmed early</strong></dt>`,
+		`<dt class="govuk-summary-list__key"><strong class="govuk-tag govuk-tag--teal">Confirmed early</strong></dt>`,
 		`<details class="govuk-details" id="status-key">`,
 		`data-explains="overdue">The due date has passed`,
 		`(?s)data-batch="`+full+`".*?href="/audit/batches/`+full+`".*?>5</td>\s*<td[^>]*data-orders="3">3</td>.*?data-status-tag="confirmed">Confirmed</strong>`,
