@@ -174,7 +174,7 @@ func storedOrders(t *testing.T, ti testIntake) []order.Order {
 			}
 		}
 		out = append(out, order.Order{ID: so.ID, Reference: so.Reference, ReceivedAt: so.ReceivedAt,
-			Area: so.Area, Formats: so.Formats, Personal: p})
+			Area: so.Area, Formats: so.Formats, Languages: so.Languages, Personal: p})
 	}
 	return out
 }

@@ -35,12 +35,11 @@ type rateLimitedError struct{ retryAfter time.Duration }
 
 func (e *rateLimitedError) Error() string { return "rate limited" }
 
-// retryableError carries the sealed form state of a submission that failed
-// for a reason that may pass (NATS down), so that the error page can offer
-// a "Try again" button that re-sends the same answers and idempotency key.
+// retryableError is a submission that failed for a reason that may pass
+// (NATS down): the error page offers a "Try again" button, which sends the
+// answers and idempotency key the cookie still holds.
 type retryableError struct {
-	err   error
-	state string
+	err error
 }
 
 func (e *retryableError) Error() string { return e.err.Error() }
@@ -87,6 +86,9 @@ func problemFor(err error) problem {
 	case errors.Is(err, errStateInvalid):
 		return problem{Type: "urn:booklets:problem:bad-request", Title: "Sorry, we could not read your answers", Status: http.StatusBadRequest,
 			Detail: "Your answers could not be read. This can happen if the page was changed or saved. Start again."}
+	case errors.Is(err, errNoAnswers):
+		return problem{Type: "urn:booklets:problem:bad-request", Title: "Sorry, we could not keep your answers", Status: http.StatusBadRequest,
+			Detail: "Your answers could not be kept between pages. This service keeps them in a cookie while you answer the questions: turn cookies on in your browser and start again, or order another way (see Contact us)."}
 	case errors.Is(err, errStateExpired):
 		return problem{Type: "urn:booklets:problem:expired", Title: "Your answers have timed out", Status: http.StatusBadRequest,
 			Detail: "We did not keep your answers because the page was open for too long. If you saw a confirmation with a reference, your order was received. Otherwise, start again."}
@@ -150,8 +152,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var retry *retryableError
 	page := pageData{Title: p.Title, Problem: &p}
-	if errors.As(err, &retry) {
-		page.State = retry.state
-	}
+	page.Retry = errors.As(err, &retry)
 	s.render(w, r, p.Status, "problem.html", page)
 }

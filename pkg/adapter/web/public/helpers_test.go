@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -213,24 +212,10 @@ func (f *fixture) messages(t *testing.T) []order.Order {
 			t.Fatalf("message %d: %v", seq, err)
 		}
 		out = append(out, order.Order{ID: so.ID, Reference: so.Reference, ReceivedAt: so.ReceivedAt,
-			Area: so.Area, Formats: so.Formats, Personal: p})
+			Area: so.Area, Formats: so.Formats, Languages: so.Languages, Personal: p})
 	}
 	return out
 }
-
-var stateField = regexp.MustCompile(`name="state" value="([^"]*)"`)
-
-// stateOf returns the sealed state in a page.
-func stateOf(t *testing.T, body string) string {
-	t.Helper()
-	m := stateField.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no state field in page:\n%s", body)
-	}
-	return m[1]
-}
-
-var referenceText = regexp.MustCompile(`<strong id="reference">([^<]+)</strong>`)
 
 const goodJSON = `{"area":"staffordshire","formats":["audio","standard-print"],"name":"Siân O'Brien",
 	"address_line_1":"1 High Street","address_line_2":"","town":"Stafford","postcode":"st180yy"}`

@@ -248,36 +248,37 @@ func mustDraft(t *testing.T, body string) order.Draft {
 	return d
 }
 
-// TestFormKeyIsBoundToTheAnswers: a "Check your answers" state posted to
-// the address page with another person's answers gets a new key, so both
-// orders are sent, each once.
+// TestFormKeyIsBoundToTheAnswers: "Check your answers" cookies of two
+// sets of answers (another person's address typed over the first) have
+// different keys, so both orders are sent, each once; the same answers
+// keep their key.
 func TestFormKeyIsBoundToTheAnswers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	check := journeyToCheck(t, f)
-	w := f.postForm("/order/address", formOf("state", check, "name", "Ann Lee", "address_line_1", "2 Low Road",
+	v, _ := journeyToCheck(t, f)
+	check := v.cookie().Value
+	st1 := v.state()
+	w, path := v.submit("/order/address", formOf("name", "Ann Lee", "address_line_1", "2 Low Road",
 		"address_line_2", "", "town", "Dover", "postcode", "CT16 1AA"))
-	if w.Code != 200 || !strings.Contains(w.Body.String(), "Check your answers") {
-		t.Fatalf("address page: %d %s", w.Code, w.Body)
+	if path != "/order/check" {
+		t.Fatalf("address page: %s %d %s", path, w.Code, w.Body)
 	}
-	other := stateOf(t, w.Body.String())
-	st1, err := f.srv.sealer.open(check)
-	testenv.Must(t, err)
-	st2, err := f.srv.sealer.open(other)
-	testenv.Must(t, err)
-	if st1.Key == "" || st1.Key == st2.Key {
+	other := v.cookie().Value
+	if st2 := v.state(); st1.Key == "" || st1.Key == st2.Key {
 		t.Fatalf("the other answers kept the key %q", st1.Key)
 	}
 	// The same answers posted again keep theirs (a double submission of
 	// the address page is still one order).
-	w = f.postForm("/order/address", formOf(append([]string{"state", check}, goodAddress...)...))
-	if st3, err := f.srv.sealer.open(stateOf(t, w.Body.String())); err != nil || st3.Key != st1.Key {
-		t.Errorf("the same answers got a new key: %v", err)
+	v.setCookie(check)
+	v.submit("/order/address", formOf(goodAddress...))
+	if st3 := v.state(); st3.Key != st1.Key {
+		t.Errorf("the same answers got a new key")
 	}
 
 	var refs []string
-	for _, s := range []string{check, other, check} {
-		w := f.postForm("/order/check", formOf("state", s))
+	for _, c := range []string{check, other, check} {
+		v.setCookie(c)
+		w, _ := v.submit("/order/check", nil)
 		m := referenceText.FindStringSubmatch(w.Body.String())
 		if w.Code != 200 || m == nil {
 			t.Fatalf("submit: %d %s", w.Code, w.Body)

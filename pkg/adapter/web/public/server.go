@@ -34,6 +34,7 @@ import (
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/stage/research"
+	"booklets/pkg/stage/trackorder"
 )
 
 //go:embed templates/*.html
@@ -77,12 +78,28 @@ type Config struct {
 	ClientIPHeader string
 	// StateTTL is how long a person has between two pages. Zero means 1h.
 	StateTTL time.Duration
+	// TimeoutWarning is how long before StateTTL runs out the pages warn
+	// (timeout.go). Zero means 5 minutes, or a quarter of StateTTL when
+	// that is shorter.
+	TimeoutWarning time.Duration
 	// Research, when set, turns on the user-research sign-up and
 	// withdrawal pages (volunteer.go).
 	Research *research.Service
 	// Metrics, when set, count orders received and rejected (metrics.go;
 	// the use case reports the publishes to the same Metrics).
 	Metrics *Metrics
+	// Tracker, when set, turns on checking and cancelling an order: the
+	// /status pages and GET /api/v1/orders/{reference}, POST
+	// /api/v1/orders/{reference}/cancel (status.go, status_api.go).
+	Tracker *trackorder.Service
+	// StatusRatePerMinute and StatusBurst limit looking orders up and
+	// cancelling them per client IP, besides the general limit. Zero
+	// means 10 and 5.
+	StatusRatePerMinute int
+	StatusBurst         int
+	// Identity is who runs the service (identity.go). The zero value means
+	// DefaultIdentity, the marked example; any other is validated.
+	Identity Identity
 }
 
 // Server serves the form and the API.
@@ -98,6 +115,13 @@ type Server struct {
 	handler   http.Handler
 	research  *research.Service // nil: no research pages
 	metrics   *Metrics          // nil: not counted
+	identity  Identity
+	// timeoutWarning is Config.TimeoutWarning.
+	timeoutWarning time.Duration
+	// tracker is Config.Tracker (nil: no status pages); lookupLimiter
+	// its stricter limit.
+	tracker       *trackorder.Service
+	lookupLimiter *limiter
 }
 
 // New checks the configuration, parses every page template and builds
@@ -117,6 +141,23 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.StateTTL <= 0 {
 		cfg.StateTTL = time.Hour
+	}
+	if cfg.StatusRatePerMinute <= 0 {
+		cfg.StatusRatePerMinute = 10
+	}
+	if cfg.StatusBurst <= 0 {
+		cfg.StatusBurst = 5
+	}
+	if cfg.TimeoutWarning <= 0 {
+		cfg.TimeoutWarning = min(5*time.Minute, cfg.StateTTL/4)
+	}
+	if cfg.Identity.isZero() {
+		cfg.Identity = DefaultIdentity()
+	} else if err := cfg.Identity.Validate(); err != nil {
+		return nil, fmt.Errorf("web: service identity: %w", err)
+	}
+	if cfg.TimeoutWarning >= cfg.StateTTL {
+		return nil, errors.New("web: TimeoutWarning must be shorter than StateTTL")
 	}
 	stateClock := cfg.Clock
 	if stateClock == nil {
@@ -143,6 +184,12 @@ func New(cfg Config) (*Server, error) {
 		pages:    pages,
 		research: cfg.Research,
 		metrics:  cfg.Metrics,
+		identity: cfg.Identity,
+
+		timeoutWarning: cfg.TimeoutWarning,
+
+		tracker:       cfg.Tracker,
+		lookupLimiter: newLimiter(cfg.StatusRatePerMinute, cfg.StatusBurst, time.Now),
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -157,17 +204,21 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(pattern, s.route(pattern, h))
 	}
 	handle("GET /{$}", s.start)
-	handle("GET /order/booklet", s.bookletPage)
-	handle("POST /order/booklet", s.bookletSubmit)
-	handle("GET /order/address", s.restart)
-	handle("POST /order/address", s.addressSubmit)
-	handle("GET /order/check", s.restart)
-	handle("POST /order/check", s.checkSubmit)
-	handle("POST /order/change", s.change)
+	for _, q := range questions {
+		handle("GET "+q.path, s.showQuestion(q))
+		handle("POST "+q.path, s.submitQuestion(q))
+	}
+	handle("GET "+pathCheck, s.checkPage)
+	handle("POST "+pathCheck, s.checkSubmit)
+	handle("GET "+pathConfirmation, s.confirmation)
+	handle("POST "+pathKeep, s.keep)
+	handle("GET "+pathTimedOut, s.timedOut)
 	handle("GET /privacy", s.static("privacy.html", "Privacy notice"))
 	handle("GET /cookies", s.static("cookies.html", "Cookies"))
 	handle("GET /accessibility", s.static("accessibility.html", "Accessibility statement"))
+	handle("GET /contact", s.static("contact.html", "Contact us"))
 	s.researchRoutes(handle)
+	s.statusRoutes(handle)
 	handle("POST /api/v1/orders", s.createOrder)
 	handle("GET /healthz", s.healthz)
 	handle("GET /readyz", s.readyz)

@@ -1,6 +1,7 @@
 package public
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -16,11 +17,15 @@ import (
 	"booklets/pkg/domain/order"
 )
 
-// The form keeps a person's answers between pages in one hidden field,
-// sealed with AES-256-GCM: nothing is stored on the server, nothing goes in a
-// URL or a cookie, and the browser can neither read nor change the answers
-// it carries (a changed field fails to open). The seal carries an expiry so
-// that a page left open on a shared computer stops working.
+// The form keeps a person's answers between pages in one cookie
+// (answersCookie), sealed with AES-256-GCM: nothing is stored on the server,
+// nothing goes in a URL, and the browser can neither read nor change the
+// answers it carries (a changed value fails to open). The cookie is what
+// lets every POST be answered with a redirect to a GET page (journey.go):
+// the GET page must find the answers somewhere, and a URL is no place for
+// them. The seal carries an expiry so that a page left open on a shared
+// computer stops working; the pages show it and let it be extended
+// (timeout.go).
 
 var (
 	// errStateInvalid means a form's hidden state was missing, altered, or
@@ -44,8 +49,20 @@ type formState struct {
 	// KeyFor is the fingerprint of the answers Key was made for: answers
 	// that differ (another person's, or changed ones posted with an old
 	// state) get a new key, so a key never names two sets of answers.
-	KeyFor  string `json:"kf,omitempty"`
-	Expires int64  `json:"e"` // Unix seconds
+	KeyFor string `json:"kf,omitempty"`
+	// Show names the question page whose errors are to be shown: the page
+	// last sent with answers that are not valid. Post/redirect/get: the
+	// POST stores the answers as given and the GET page shows the errors.
+	Show string `json:"s,omitempty"`
+	// Sent is the reference of the order the answers became. The answers
+	// themselves are dropped when the order is sent: only the confirmation
+	// page needs anything after that.
+	Sent string `json:"r,omitempty"`
+	// Lost tells the next page to say that earlier answers were deleted
+	// because their time ran out, and that those of the page just sent
+	// were kept (the no-JavaScript side of the timeout warning).
+	Lost    bool  `json:"l,omitempty"`
+	Expires int64 `json:"e"` // Unix seconds
 }
 
 // sealer seals and opens form state.
@@ -79,10 +96,15 @@ func deriveKey(secret []byte, purpose string) []byte {
 // seal encrypts the state with a fresh expiry.
 func (s *sealer) seal(st formState) (string, error) {
 	st.Expires = s.now().Add(s.ttl).Unix()
-	plain, err := json.Marshal(st)
-	if err != nil {
+	// Without HTML escaping: a "<" would take six bytes instead of one, and
+	// the cookie has 4 KiB (capAnswers keeps the answers well within).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(st); err != nil {
 		return "", fmt.Errorf("seal form state: %w", err)
 	}
+	plain := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", fmt.Errorf("seal form state: %w", err)
