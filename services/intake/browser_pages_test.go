@@ -42,7 +42,8 @@ type contentPage struct {
 }
 
 // TestBrowserContentPages opens every content page (start, privacy,
-// cookies, accessibility, contact) and the error pages a GET can reach
+// cookies, accessibility, contact, the user-research sign-up and
+// withdrawal forms) and the error pages a GET can reach
 // (404, and 429 from an intake whose rate limit is spent) in Chromium with
 // JavaScript off and on. Each is checked by axe at 375 and 1280 pixels,
 // reflows without sideways scrolling at 320 pixels (1280 at 400 % zoom) and
@@ -71,6 +72,8 @@ func TestBrowserContentPages(t *testing.T) {
 		{"cookies", base + "/cookies", 200},
 		{"accessibility", base + "/accessibility", 200},
 		{"contact", base + "/contact", 200},
+		{"research sign-up", base + "/research", 200},
+		{"research withdrawal", base + "/research/withdraw", 200},
 		{"not found", base + "/no-such-page", 404},
 		{"too many requests", limited + "/privacy", 429},
 	}
@@ -248,7 +251,8 @@ func checkContentPage(t *testing.T, ctx context.Context, axeSource string, p con
 // checkKeyboard presses Tab from the top of the page until the focus
 // leaves it, and checks that it met every link, button and field in the
 // page's order, each with GOV.UK's visible focus style (the yellow
-// background or shadow).
+// background, a shadow, or an outline; for a checkbox or radio, on the box
+// its label draws).
 func checkKeyboard(t *testing.T, ctx context.Context, page string) {
 	t.Helper()
 	const describe = `(e => e ? e.tagName.toLowerCase() + ' ' + (e.getAttribute('href') || e.getAttribute('name') || e.id || '') + ' ' + (e.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 40) : 'none')`
@@ -273,7 +277,10 @@ func checkKeyboard(t *testing.T, ctx context.Context, page string) {
 		res, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
 		  const e = document.activeElement;
 		  if (!e || e === document.body) return ['none', ''];
-		  const s = getComputedStyle(e);
+		  // GOV.UK hides a checkbox or radio itself and draws its focus
+		  // on the box before its label.
+		  const boxed = e.type === 'checkbox' || e.type === 'radio';
+		  const s = boxed ? getComputedStyle(document.querySelector('label[for="' + e.id + '"]'), '::before') : getComputedStyle(e);
 		  const visible = s.backgroundColor === 'rgb(255, 221, 0)' || s.boxShadow !== 'none' ||
 		    (s.outlineStyle !== 'none' && s.outlineColor !== 'rgba(0, 0, 0, 0)' && s.outlineColor !== 'transparent');
 		  return [`+describe+`(e), visible ? 'visible' : 'invisible'];
