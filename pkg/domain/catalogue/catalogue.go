@@ -23,6 +23,9 @@ var defaultJSON []byte
 type Area struct {
 	Code string `json:"code"`
 	Name string `json:"name"`
+	// WelshName is the area's name on the Welsh pages, where it has one of
+	// its own ("Gogledd Cymru"); empty: Name.
+	WelshName string `json:"name_cy,omitempty"`
 	// PostcodeAreas are the postcode areas (the letters a postcode starts
 	// with: "CF", "SA", "B") usually found in the area: the form uses them
 	// to offer the likely areas first and to ask a person to check an area

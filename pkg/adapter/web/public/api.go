@@ -37,7 +37,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if !validIdempotencyKey(key) {
-		return &badRequestError{detail: "Idempotency-Key must be 1 to 255 visible ASCII characters."}
+		return &badRequestError{id: "idempotency_key"}
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -57,7 +57,7 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &mbe) {
 			return mbe
 		}
-		return &badRequestError{detail: "The body must be one JSON object."}
+		return &badRequestError{id: "one_object"}
 	}
 	v, err := d.Validate(s.catalogue)
 	if err != nil {
@@ -110,16 +110,16 @@ func decodeError(err error) error {
 	case errors.As(err, &mbe):
 		return mbe
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return &badRequestError{detail: "The body is not valid JSON."}
+		return &badRequestError{id: "not_json"}
 	case errors.As(err, &typ):
 		if typ.Field != "" {
-			return &badRequestError{detail: "The field " + typ.Field + " has the wrong type."}
+			return &badRequestError{id: "wrong_type", args: []any{"Field", typ.Field}}
 		}
-		return &badRequestError{detail: "The body must be a JSON object."}
+		return &badRequestError{id: "not_object"}
 	}
 	// json reports unknown fields only as text; the field names are ours
 	// or the client's, so do not repeat them.
-	return &badRequestError{detail: "The body has fields that are not part of an order, or is not a JSON order."}
+	return &badRequestError{id: "unknown_fields"}
 }
 
 // draftFields are the field names of an order, exactly as documented.
@@ -182,12 +182,12 @@ func checkFieldNames(body []byte) error {
 				}
 				folded := foldName(k)
 				if slices.Contains(top.seen, folded) {
-					return &badRequestError{detail: "The body has a field more than once (field names are compared regardless of case)."}
+					return &badRequestError{id: "duplicate_field"}
 				}
 				top.seen = append(top.seen, folded)
 				// The names are lower-case ASCII, their own folded form.
 				if n == 1 && !draftFields[k] && draftFields[folded] {
-					return &badRequestError{detail: "Field names must be written exactly as documented, in lower case."}
+					return &badRequestError{id: "field_case"}
 				}
 			}
 			i = j

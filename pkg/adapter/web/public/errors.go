@@ -24,11 +24,16 @@ var (
 	errNotFound             = errors.New("not found")
 )
 
-// badRequestError is a request that cannot be read. Detail is written for
-// the client and never quotes what the client sent.
-type badRequestError struct{ detail string }
+// badRequestError is a request that cannot be read: id names its detail in
+// the catalogue (problem.bad_request.<id>), written for the client, never
+// quoting what the client sent; args are the values it names (a field
+// name).
+type badRequestError struct {
+	id   string
+	args []any
+}
 
-func (e *badRequestError) Error() string { return "bad request: " + e.detail }
+func (e *badRequestError) Error() string { return "bad request: " + e.id }
 
 // rateLimitedError is a client over its rate limit.
 type rateLimitedError struct{ retryAfter time.Duration }
@@ -54,13 +59,18 @@ type problem struct {
 	Detail     string             `json:"detail,omitempty"`
 	Errors     []order.FieldError `json:"errors,omitempty"`
 	retryAfter time.Duration
-	// pageTitle and pageDetail, when set, replace Title and Detail on the
-	// form's pages, where an API's words would mean nothing to a person.
-	pageTitle, pageDetail string
+	// id names the problem's words in the catalogue; detailID, when set,
+	// its detail instead of problem.<id>.detail; args the values the words
+	// name (words).
+	id, detailID string
+	args         []any
 }
 
 // problemFor is the one place where errors are mapped to HTTP. Anything it
-// does not recognise is a 500, whose cause is logged and never shown.
+// does not recognise is a 500, whose cause is logged and never shown. The
+// words are the catalogue's (problem.<id>.title, .detail and, where the
+// form's page says it otherwise, .page_title and .page_detail), put in the
+// client's language by writeError.
 func problemFor(err error) problem {
 	var (
 		verr    order.ValidationError
@@ -70,59 +80,72 @@ func problemFor(err error) problem {
 	)
 	switch {
 	case errors.As(err, &verr):
-		return problem{Type: "urn:booklets:problem:invalid-order", Title: "The order has invalid fields", Status: http.StatusUnprocessableEntity,
-			Detail: "Correct every field listed in errors and send the order again.", Errors: verr}
+		return problem{Type: "urn:booklets:problem:invalid-order", id: "invalid_order", Status: http.StatusUnprocessableEntity, Errors: verr}
 	case errors.As(err, &tooBig):
-		return problem{Type: "urn:booklets:problem:too-large", Title: "Request too large", Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("The request body must be %d bytes or fewer.", tooBig.Limit)}
+		return problem{Type: "urn:booklets:problem:too-large", id: "too_large", Status: http.StatusRequestEntityTooLarge,
+			args: []any{"Limit", tooBig.Limit}}
 	case errors.Is(err, errUnsupportedCharset):
-		return problem{Type: "urn:booklets:problem:unsupported-media-type", Title: "Unsupported charset", Status: http.StatusUnsupportedMediaType,
-			Detail: "Send the order as application/json in UTF-8: charset=utf-8, or no charset."}
+		return problem{Type: "urn:booklets:problem:unsupported-media-type", id: "unsupported_charset", Status: http.StatusUnsupportedMediaType}
 	case errors.Is(err, errUnsupportedMediaType):
-		return problem{Type: "urn:booklets:problem:unsupported-media-type", Title: "Unsupported media type", Status: http.StatusUnsupportedMediaType,
-			Detail: "Send the order as application/json."}
+		return problem{Type: "urn:booklets:problem:unsupported-media-type", id: "unsupported_media_type", Status: http.StatusUnsupportedMediaType}
 	case errors.As(err, &bad):
-		return problem{Type: "urn:booklets:problem:bad-request", Title: "Bad request", Status: http.StatusBadRequest, Detail: bad.detail}
+		return problem{Type: "urn:booklets:problem:bad-request", id: "bad_request", detailID: "bad_request." + bad.id, args: bad.args,
+			Status: http.StatusBadRequest}
 	case errors.Is(err, errStateInvalid):
-		return problem{Type: "urn:booklets:problem:bad-request", Title: "Sorry, we could not read your answers", Status: http.StatusBadRequest,
-			Detail: "Your answers could not be read. This can happen if the page was changed or saved. Start again."}
+		return problem{Type: "urn:booklets:problem:bad-request", id: "state_invalid", Status: http.StatusBadRequest}
 	case errors.Is(err, errNoAnswers):
-		return problem{Type: "urn:booklets:problem:bad-request", Title: "Sorry, we could not keep your answers", Status: http.StatusBadRequest,
-			Detail: "Your answers could not be kept between pages. This service keeps them in a cookie while you answer the questions: turn cookies on in your browser and start again, or order another way (see Contact us)."}
+		return problem{Type: "urn:booklets:problem:bad-request", id: "no_answers", Status: http.StatusBadRequest}
 	case errors.Is(err, errStateExpired):
-		return problem{Type: "urn:booklets:problem:expired", Title: "Your answers have timed out", Status: http.StatusBadRequest,
-			Detail: "We did not keep your answers because the page was open for too long. If you saw a confirmation with a reference, your order was received. Otherwise, start again."}
+		return problem{Type: "urn:booklets:problem:expired", id: "expired", Status: http.StatusBadRequest}
 	case errors.Is(err, errCrossOrigin):
-		return problem{Type: "urn:booklets:problem:cross-origin", Title: "Forbidden", Status: http.StatusForbidden,
-			Detail: "Requests from other websites are not accepted."}
+		return problem{Type: "urn:booklets:problem:cross-origin", id: "cross_origin", Status: http.StatusForbidden}
 	case errors.Is(err, errNotFound):
-		return problem{Type: "urn:booklets:problem:not-found", Title: "Page not found", Status: http.StatusNotFound,
-			Detail: "If you typed the web address, check it is correct."}
+		return problem{Type: "urn:booklets:problem:not-found", id: "not_found", Status: http.StatusNotFound}
 	case errors.As(err, &limited):
-		return problem{Type: "urn:booklets:problem:rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests,
-			Detail: "Wait a moment and try again.", retryAfter: limited.retryAfter}
+		return problem{Type: "urn:booklets:problem:rate-limited", id: "rate_limited", Status: http.StatusTooManyRequests,
+			retryAfter: limited.retryAfter}
 	case errors.Is(err, placeorder.ErrKeyReused):
-		return problem{Type: "urn:booklets:problem:idempotency-key-reused", Title: "Idempotency-Key already used for another order", Status: http.StatusUnprocessableEntity,
-			Detail:    "This Idempotency-Key was used for an order with other content. Nothing was sent. Use a new key for a new order, or send the first order's content unchanged to get its reference.",
-			pageTitle: "Sorry, we could not send your answers", pageDetail: "Your order has not been sent. Start again."}
+		return problem{Type: "urn:booklets:problem:idempotency-key-reused", id: "key_reused", Status: http.StatusUnprocessableEntity}
 	case errors.Is(err, placeorder.ErrKeyStale):
-		return problem{Type: "urn:booklets:problem:idempotency-key-stale", Title: "Idempotency-Key of an unconfirmed order of an earlier day", Status: http.StatusConflict,
-			Detail:    "The order first sent with this Idempotency-Key was never confirmed, and its day has ended. Nothing was sent. Send the order again with a new key.",
-			pageTitle: "Your order has not been sent", pageDetail: "We could not confirm your earlier attempt to send it before the end of the day. Select \"Try again\" to send it now."}
+		return problem{Type: "urn:booklets:problem:idempotency-key-stale", id: "key_stale", Status: http.StatusConflict}
 	case errors.Is(err, placeorder.ErrDayKeyFault):
 		// Not "try again in a few minutes": this needs an operator. No
 		// Retry-After and no "Try again" button on the form.
-		return problem{Type: "urn:booklets:problem:out-of-service", Title: "Sorry, the service is unavailable", Status: http.StatusServiceUnavailable,
-			Detail: "Your order has not been sent. There is a fault that we have to fix before we can take orders, so trying again straight away will not work. Please come back later."}
+		return problem{Type: "urn:booklets:problem:out-of-service", id: "out_of_service", Status: http.StatusServiceUnavailable}
 	case errors.Is(err, placeorder.ErrUnavailable), errors.Is(err, placeorder.ErrKeysUnavailable):
-		return problem{Type: "urn:booklets:problem:unavailable", Title: "Sorry, the service is unavailable", Status: http.StatusServiceUnavailable,
-			Detail: "Your order has not been sent. Try again in a few minutes.", retryAfter: 10 * time.Second}
+		return problem{Type: "urn:booklets:problem:unavailable", id: "unavailable", Status: http.StatusServiceUnavailable,
+			retryAfter: 10 * time.Second}
 	}
 	return problem{Status: http.StatusInternalServerError}
 }
 
-// internalErrorText is all a user sees of a 500.
-const internalErrorText = "Sorry, there is a problem with the service. Try again later.\n"
+// words puts the problem's title and detail in a language, for a page
+// (page true: its page_title and page_detail where it has them) or for the
+// API.
+func (p *problem) words(c *catalogues, l lang, page bool) {
+	if p.id == "" {
+		return // words given by the caller
+	}
+	base := "problem." + p.id
+	p.Title = c.text(l, base+".title")
+	detail := base + ".detail"
+	if p.detailID != "" {
+		detail = "problem." + p.detailID
+	}
+	p.Detail = c.text(l, detail, p.args...)
+	if page && c.has(base+".page_title") {
+		p.Title, p.Detail = c.text(l, base+".page_title"), c.text(l, base+".page_detail")
+	}
+	p.Errors = c.fieldErrors(l, p.Errors)
+}
+
+// internalError is all a user sees of a 500: plain text, in the page's
+// language, as the page itself could not be made.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	fmt.Fprintln(w, s.catalogues.text(infoFrom(r.Context()).lang, "problem.internal"))
+}
 
 // writeError renders err for the client: problem+json under /api/, a page
 // for everything else. 500s are logged with their cause; the cause never
@@ -135,20 +158,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
 	if p.Status == http.StatusInternalServerError {
 		info.logger(s.log).Error().Err(err).Msg("internal error")
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(p.Status)
-		fmt.Fprint(w, internalErrorText)
+		s.internalError(w, r)
 		return
 	}
 	info.logger(s.log).Debug().Err(err).Int("status", p.Status).Msg("request failed")
-	if strings.HasPrefix(r.URL.Path, "/api/") {
+	api := strings.HasPrefix(r.URL.Path, "/api/")
+	p.words(s.catalogues, info.lang, !api)
+	if api {
+		w.Header().Set("Content-Language", string(info.lang))
 		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(p.Status)
 		_ = json.NewEncoder(w).Encode(p)
 		return
-	}
-	if p.pageTitle != "" {
-		p.Title, p.Detail = p.pageTitle, p.pageDetail
 	}
 	var retry *retryableError
 	page := pageData{Title: p.Title, Problem: &p}

@@ -310,7 +310,7 @@ func TestFormAreaByPostcode(t *testing.T) {
 }
 
 // TestAnswersCookie: the answers travel in one strictly necessary cookie,
-// HttpOnly, SameSite=Strict, scoped to the form, for the session only,
+// HttpOnly, SameSite=Strict, for the session only,
 // Secure over HTTPS; sealed, so it shows nothing of them; and small enough
 // for any browser whatever is typed.
 func TestAnswersCookie(t *testing.T) {
@@ -327,8 +327,8 @@ func TestAnswersCookie(t *testing.T) {
 	if c == nil {
 		t.Fatal("no answers cookie set")
 	}
-	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/order" || c.MaxAge != 0 || !c.Expires.IsZero() || c.Secure {
-		t.Errorf("cookie = %+v, want HttpOnly, SameSite=Strict, Path=/order, session, not Secure over plain HTTP", c)
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.MaxAge != 0 || !c.Expires.IsZero() || c.Secure {
+		t.Errorf("cookie = %+v, want HttpOnly, SameSite=Strict, Path=/, session, not Secure over plain HTTP", c)
 	}
 	for _, s := range []string{"Zo", "Downing", "Llandrindod", "ld15", "LD15", "dyfed", "braille"} {
 		if strings.Contains(c.Value, s) {

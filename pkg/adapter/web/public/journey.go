@@ -33,7 +33,8 @@ const (
 
 // answersCookie holds the sealed answers. It is strictly necessary (the
 // cookies page says so), HttpOnly, SameSite=Strict, Secure whenever the
-// request came over TLS, scoped to /order and a session cookie: the seal's
+// request came over TLS, for the whole site (the Welsh pages are under
+// /cy/order) and a session cookie: the seal's
 // own expiry (StateTTL) is what limits its life.
 const answersCookie = "booklets_answers"
 
@@ -208,7 +209,7 @@ func (s *Server) saveState(w http.ResponseWriter, r *http.Request, st formState)
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: answersCookie, Value: sealed, Path: "/order",
+		Name: answersCookie, Value: sealed, Path: "/",
 		HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteStrictMode,
 	})
 	return nil
@@ -217,7 +218,7 @@ func (s *Server) saveState(w http.ResponseWriter, r *http.Request, st formState)
 // clearState deletes the answers cookie.
 func clearState(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
-		Name: answersCookie, Value: "", Path: "/order", MaxAge: -1,
+		Name: answersCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -236,7 +237,7 @@ func (s *Server) pageState(w http.ResponseWriter, r *http.Request) (*formState, 
 	st, err := s.loadState(r)
 	switch {
 	case errors.Is(err, errStateExpired):
-		http.Redirect(w, r, pathTimedOut, http.StatusSeeOther)
+		s.redirect(w, r, pathTimedOut)
 		return nil, nil
 	case errors.Is(err, errNoAnswers), errors.Is(err, errStateInvalid):
 		// A first visit, a bookmark, or a cookie sealed with an earlier
@@ -283,11 +284,11 @@ func (s *Server) postState(r *http.Request, first bool) (formState, error) {
 func readForm(r *http.Request) error {
 	if _, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil {
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return &badRequestError{detail: "The form must be sent in UTF-8."}
+			return &badRequestError{id: "form_charset"}
 		}
 	}
 	if err := r.ParseForm(); err != nil {
-		return &badRequestError{detail: "The form could not be read."}
+		return &badRequestError{id: "form_unreadable"}
 	}
 	return nil
 }
@@ -354,7 +355,7 @@ func (s *Server) submitQuestion(q question) func(http.ResponseWriter, *http.Requ
 		if err := s.saveState(w, r, st); err != nil {
 			return err
 		}
-		http.Redirect(w, r, next, http.StatusSeeOther)
+		s.redirect(w, r, next)
 		return nil
 	}
 }
@@ -369,7 +370,7 @@ func (s *Server) showQuestion(q question) func(http.ResponseWriter, *http.Reques
 		if !q.isAsked(s.catalogue, st.Draft) {
 			// The language page of an area without Welsh booklets (a
 			// bookmark, or Back after changing the area).
-			http.Redirect(w, r, s.nextPath(*st), http.StatusSeeOther)
+			s.redirect(w, r, s.nextPath(*st))
 			return nil
 		}
 		data := pageData{Draft: st.Draft, Lost: st.Lost}
@@ -384,19 +385,25 @@ func (s *Server) showQuestion(q question) func(http.ResponseWriter, *http.Reques
 		data.Back = s.backPath(q, st.Draft)
 		switch q.path {
 		case pathPostcode:
-			data.Title = "What is your postcode?"
+			data.Title = "postcode.title"
 			s.render(w, r, http.StatusOK, "postcode.html", data)
 		case pathBooklet:
-			data.Title = "Which booklet do you need?"
+			data.Title = "booklet.title"
 			data.Booklet, data.Areas = s.bookletChoices(st.Draft), s.catalogue.Areas
 			s.render(w, r, http.StatusOK, "booklet.html", data)
 		case pathLanguage:
-			data.Title = "Which language do you want the booklet in?"
-			data.AreaName = s.areaName(st.Draft.Area)
+			data.Title = "language.title"
+			data.AreaName = s.areaName(r, st.Draft.Area)
 			data.Language = languageChoice(st.Draft.Languages)
+			if data.Language == "" && infoFrom(r.Context()).lang == langCY {
+				// The booklet's language defaults to the journey's: the
+				// Welsh journey offers Welsh first, for the person to
+				// confirm.
+				data.Language = string(order.Welsh)
+			}
 			s.render(w, r, http.StatusOK, "language.html", data)
 		case pathAddress:
-			data.Title = "Where should we send the booklet?"
+			data.Title = "address.title"
 			s.render(w, r, http.StatusOK, "address.html", data)
 		}
 		return nil
@@ -447,19 +454,19 @@ func (s *Server) checkPage(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.loadState(r)
 	switch {
 	case errors.Is(err, errStateExpired):
-		http.Redirect(w, r, pathTimedOut, http.StatusSeeOther)
+		s.redirect(w, r, pathTimedOut)
 		return nil
 	case err == nil && st.Sent != "":
 		// Back from the confirmation: the order is sent; its answers are
 		// gone, and sending them again would only give the same reference.
-		http.Redirect(w, r, pathConfirmation, http.StatusSeeOther)
+		s.redirect(w, r, pathConfirmation)
 		return nil
 	case err != nil:
 		st = formState{}
 	}
 	v, verr := st.Draft.Validate(s.catalogue)
 	if next := s.nextPath(st); verr != nil || next != pathCheck {
-		http.Redirect(w, r, next, http.StatusSeeOther)
+		s.redirect(w, r, next)
 		return nil
 	}
 	if fp := s.orders.Fingerprint(v); st.Key == "" || st.KeyFor != fp {
@@ -476,16 +483,16 @@ func (s *Server) checkPage(w http.ResponseWriter, r *http.Request) error {
 		labels[i] = f.Label()
 	}
 	data := pageData{
-		Title: "Check your answers before sending your order", Lost: lost, Back: pathAddress,
+		Title: "check.title", Lost: lost, Back: pathAddress,
 		Draft: order.Draft{Name: v.Personal.Name, AddressLine1: v.Personal.AddressLine1, AddressLine2: v.Personal.AddressLine2,
 			Town: v.Personal.Town, Postcode: v.Personal.Postcode},
-		AreaName: area.Name, FormatLabels: labels, Timeout: s.timeoutFor(pathCheck),
+		AreaName: s.translatorFor(r).Area(area), FormatLabels: labels, Timeout: s.timeoutFor(pathCheck),
 	}
 	if !area.Usual(v.Personal.Postcode) {
 		data.AreaPrompt = postcode.Area(v.Personal.Postcode)
 	}
 	if area.Welsh { // the language was asked
-		data.Language = languageWords[languageChoice(st.Draft.Languages)]
+		data.Language = languageChoice(st.Draft.Languages)
 	}
 	s.render(w, r, http.StatusOK, "check.html", data)
 	return nil
@@ -504,13 +511,13 @@ func (s *Server) checkSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	if st.Sent == "" && st.Key == "" {
 		// No "Check your answers" was shown for these answers.
-		http.Redirect(w, r, pathCheck, http.StatusSeeOther)
+		s.redirect(w, r, pathCheck)
 		return nil
 	}
 	v, err := st.Draft.Validate(s.catalogue)
 	if err != nil {
 		// Only possible if the catalogue changed under a person's feet.
-		http.Redirect(w, r, s.nextPath(st), http.StatusSeeOther)
+		s.redirect(w, r, s.nextPath(st))
 		return nil
 	}
 	if st.KeyFor != s.orders.Fingerprint(v) {
@@ -536,7 +543,7 @@ func (s *Server) checkSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := s.saveState(w, r, formState{Sent: ref.String()}); err != nil {
 		return err
 	}
-	http.Redirect(w, r, pathConfirmation, http.StatusSeeOther)
+	s.redirect(w, r, pathConfirmation)
 	return nil
 }
 
@@ -545,24 +552,20 @@ func (s *Server) checkSubmit(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) confirmation(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.loadState(r)
 	if err != nil || st.Sent == "" {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		s.redirect(w, r, "/")
 		return nil
 	}
-	s.render(w, r, http.StatusOK, "confirmation.html", pageData{Title: "Order received", Reference: st.Sent})
+	s.render(w, r, http.StatusOK, "confirmation.html", pageData{Title: "confirmation.title", Reference: st.Sent})
 	return nil
 }
 
-// areaName is the name of an area, or its code if the catalogue has none.
-func (s *Server) areaName(code string) string {
+// areaName is the name of an area in the page's language, or its code if
+// the catalogue has none.
+func (s *Server) areaName(r *http.Request, code string) string {
 	if a, ok := s.catalogue.Lookup(code); ok {
-		return a.Name
+		return s.translatorFor(r).Area(a)
 	}
 	return code
-}
-
-// languageWords name the language choices on Check your answers.
-var languageWords = map[string]string{
-	string(order.English): "English", string(order.Welsh): "Welsh", languageBoth: "English and Welsh",
 }
 
 // languageChoice is the language page's radio for the languages asked

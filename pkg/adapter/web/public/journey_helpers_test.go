@@ -87,9 +87,7 @@ func (v *visitor) submit(path string, form url.Values) (*httptest.ResponseRecord
 
 // cookie returns the answers cookie as the server last set it.
 func (v *visitor) cookie() *http.Cookie {
-	u := *siteURL
-	u.Path = "/order/"
-	for _, c := range v.jar.Cookies(&u) {
+	for _, c := range v.jar.Cookies(siteURL) {
 		if c.Name == answersCookie {
 			return c
 		}
@@ -114,9 +112,7 @@ func (v *visitor) state() formState {
 // setCookie replaces the answers cookie's value, as a tampering browser
 // could.
 func (v *visitor) setCookie(value string) {
-	u := *siteURL
-	u.Path = "/order/"
-	v.jar.SetCookies(&u, []*http.Cookie{{Name: answersCookie, Value: value, Path: "/order"}})
+	v.jar.SetCookies(siteURL, []*http.Cookie{{Name: answersCookie, Value: value, Path: "/"}})
 }
 
 // wantPage checks a page's status and that it holds every string.

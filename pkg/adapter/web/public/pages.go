@@ -33,8 +33,9 @@ func parsePages() (map[string]*template.Template, error) {
 		},
 		"inc":  func(i int) int { return i + 1 },
 		"list": func(v ...string) []string { return v },
-		"input": func(id, label, value, errMsg, autocomplete, width string, noSpellcheck bool) inputField {
-			return inputField{ID: id, Label: label, Value: value, Error: errMsg, Autocomplete: autocomplete, Width: width, NoSpellcheck: noSpellcheck}
+		"input": func(t texter, id, label, value, errMsg, autocomplete, width string, noSpellcheck bool) inputField {
+			return inputField{ID: id, Label: label, Value: value, Error: errMsg, Autocomplete: autocomplete, Width: width,
+				NoSpellcheck: noSpellcheck, ErrorPrefix: t.Text("layout.error_prefix")}
 		},
 	}
 	pages := make(map[string]*template.Template, len(pageFiles))
@@ -51,6 +52,9 @@ func parsePages() (map[string]*template.Template, error) {
 
 // pageData is everything a page may show.
 type pageData struct {
+	// translator gives the templates the page's language: .T, .Text,
+	// .Href, .Date, .Toggle (i18n.go).
+	translator
 	Title  string
 	Errors order.ValidationError
 	Draft  order.Draft
@@ -93,6 +97,13 @@ type pageData struct {
 type inputField struct {
 	ID, Label, Value, Error, Autocomplete, Width string
 	NoSpellcheck                                 bool
+	// ErrorPrefix is "Error:" in the page's language.
+	ErrorPrefix string
+}
+
+// texter is what gives a template func the page's words (pageData).
+type texter interface {
+	Text(id string, args ...any) string
 }
 
 type formatOption struct {
@@ -102,12 +113,14 @@ type formatOption struct {
 
 // assetVersion busts browser caches of the long-lived stylesheet and
 // script when GOV.UK Frontend or our own files change.
-const assetVersion = "6.6.0-2"
+const assetVersion = "6.6.0-3"
 
 // render writes a page. The template is executed into a buffer first, so
 // that a template error becomes a clean 500 instead of half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
 	data.AssetVersion = assetVersion
+	data.translator = s.translatorFor(r)
+	data.Errors = s.catalogues.fieldErrors(data.Lang, data.Errors)
 	data.Service = s.identity
 	data.AnswersMinutes = int((s.sealer.ttl + time.Minute - 1) / time.Minute)
 	data.Research.Enabled = s.research != nil
@@ -115,9 +128,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	var buf bytes.Buffer
 	if err := s.pages[name].Execute(&buf, data); err != nil {
 		infoFrom(r.Context()).logger(s.log).Error().Err(err).Str("page", name).Msg("render page")
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprint(w, internalErrorText)
+		s.internalError(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

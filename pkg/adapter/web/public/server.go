@@ -112,10 +112,12 @@ type Server struct {
 	limiter   *limiter
 	ipHeader  string
 	pages     map[string]*template.Template
-	handler   http.Handler
-	research  *research.Service // nil: no research pages
-	metrics   *Metrics          // nil: not counted
-	identity  Identity
+	// catalogues are the pages' texts in English and Welsh (i18n.go).
+	catalogues *catalogues
+	handler    http.Handler
+	research   *research.Service // nil: no research pages
+	metrics    *Metrics          // nil: not counted
+	identity   Identity
 	// timeoutWarning is Config.TimeoutWarning.
 	timeoutWarning time.Duration
 	// tracker is Config.Tracker (nil: no status pages); lookupLimiter
@@ -171,6 +173,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cats, err := loadCatalogues()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		orders:    cfg.Orders,
 		catalogue: cfg.Catalogue,
@@ -179,12 +185,13 @@ func New(cfg Config) (*Server, error) {
 		sealer:    sl,
 		// The limiter uses the real time, not the injected clock: it protects
 		// the process, and the clock is about when orders are received.
-		limiter:  newLimiter(cfg.RatePerMinute, cfg.Burst, time.Now),
-		ipHeader: cfg.ClientIPHeader,
-		pages:    pages,
-		research: cfg.Research,
-		metrics:  cfg.Metrics,
-		identity: cfg.Identity,
+		limiter:    newLimiter(cfg.RatePerMinute, cfg.Burst, time.Now),
+		ipHeader:   cfg.ClientIPHeader,
+		pages:      pages,
+		catalogues: cats,
+		research:   cfg.Research,
+		metrics:    cfg.Metrics,
+		identity:   cfg.Identity,
 
 		timeoutWarning: cfg.TimeoutWarning,
 
@@ -236,7 +243,7 @@ func (s *Server) routes() http.Handler {
 	h = s.limit(h)
 	h = limitBody(h)
 	h = securityHeaders(h)
-	return s.logRequests(h)
+	return s.logRequests(withLanguage(h))
 }
 
 // route adapts a handler that returns an error, and records the route
@@ -351,8 +358,11 @@ func (s *Server) clientIP(r *http.Request) string {
 
 // requestInfo is what the request log needs to know from the handlers.
 type requestInfo struct {
-	id        string
-	route     string
+	id    string
+	route string
+	// lang is the language of the page (its path) or of the API's
+	// answer (Accept-Language): withLanguage.
+	lang      lang
 	reference string
 	duplicate bool
 }

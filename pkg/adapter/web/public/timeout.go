@@ -74,11 +74,11 @@ func (s *Server) keep(w http.ResponseWriter, r *http.Request) error {
 		if wantsJSON {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusGone)
-			_ = json.NewEncoder(w).Encode(map[string]string{"next": pathTimedOut})
+			_ = json.NewEncoder(w).Encode(map[string]string{"next": hrefIn(infoFrom(r.Context()).lang, pathTimedOut)})
 			return nil
 		}
 		if errors.Is(err, errStateExpired) {
-			http.Redirect(w, r, pathTimedOut, http.StatusSeeOther)
+			s.redirect(w, r, pathTimedOut)
 			return nil
 		}
 		return err
@@ -100,7 +100,7 @@ func (s *Server) keep(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/json")
 		return json.NewEncoder(w).Encode(map[string]any{"seconds": t.Seconds, "until": t.Until})
 	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	s.redirect(w, r, back)
 	return nil
 }
 
@@ -108,7 +108,7 @@ func (s *Server) keep(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) timedOut(w http.ResponseWriter, r *http.Request) error {
 	clearState(w, r)
 	s.render(w, r, http.StatusOK, "timed_out.html", pageData{
-		Title: "Your answers have been deleted", Timeout: &timeoutView{Minutes: int((s.sealer.ttl + time.Minute - 1) / time.Minute)},
+		Title: "timed_out.title", Timeout: &timeoutView{Minutes: int((s.sealer.ttl + time.Minute - 1) / time.Minute)},
 	})
 	return nil
 }

@@ -60,7 +60,7 @@ func (s *Server) researchBack(w http.ResponseWriter, r *http.Request) error {
 // code is in the page only: not in a URL, a cookie or a log.
 func (s *Server) researchSignUp(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
-		return &badRequestError{detail: "The form could not be read."}
+		return &badRequestError{id: "form_unreadable"}
 	}
 	f := r.PostForm
 	d := research.Draft{
@@ -99,7 +99,7 @@ func (s *Server) withdrawPage(w http.ResponseWriter, r *http.Request) error {
 // has signed up. A typing mistake is shown, with what was typed.
 func (s *Server) withdrawSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
-		return &badRequestError{detail: "The form could not be read."}
+		return &badRequestError{id: "form_unreadable"}
 	}
 	typed := strings.TrimSpace(r.PostForm.Get(research.FieldCode))
 	err := s.research.Withdraw(r.Context(), typed)

@@ -13,6 +13,9 @@ if (root && dialog && typeof dialog.showModal === 'function') {
   const visible = document.getElementById('timeout-visible')
   const audible = document.getElementById('timeout-audible')
   const warnMs = Number(root.dataset.warn) * 1000
+  // The words come from the page, in its language (data-* of
+  // journey_parts.html's timeoutKeep).
+  const t = root.dataset
   let deadline = Date.now() + Number(root.dataset.seconds) * 1000
   let warnTimer, endTimer, tickTimer, lastSpoken
 
@@ -21,8 +24,8 @@ if (root && dialog && typeof dialog.showModal === 'function') {
     const minutes = Math.floor(total / 60)
     const seconds = total % 60
     const parts = []
-    if (minutes) parts.push(minutes + (minutes === 1 ? ' minute' : ' minutes'))
-    if (seconds || !minutes) parts.push(seconds + (seconds === 1 ? ' second' : ' seconds'))
+    if (minutes) parts.push(minutes + ' ' + (minutes === 1 ? t.minute : t.minutes))
+    if (seconds || !minutes) parts.push(seconds + ' ' + (seconds === 1 ? t.second : t.secondsWord))
     return parts.join(' ')
   }
 
@@ -30,7 +33,7 @@ if (root && dialog && typeof dialog.showModal === 'function') {
   // the dialog opens and then every 20 seconds, not every second.
   const tick = () => {
     const left = deadline - Date.now()
-    const text = 'For your security, we will delete your answers in ' + words(left) + '.'
+    const text = t.textIn + ' ' + words(left) + '.'
     visible.textContent = text
     if (lastSpoken === undefined || lastSpoken - left >= 20000) {
       audible.textContent = text
@@ -38,7 +41,7 @@ if (root && dialog && typeof dialog.showModal === 'function') {
     }
   }
 
-  const timedOut = () => { window.location.assign('/order/timed-out') }
+  const timedOut = () => { window.location.assign(t.timedOut) }
 
   const schedule = () => {
     clearTimeout(warnTimer)
