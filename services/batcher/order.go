@@ -140,15 +140,18 @@ func orderCommand(ctx context.Context, cfg config, a orderArgs, stdin io.Reader,
 			return explain(err)
 		}
 		p := h.Personal
-		var formats []string
+		var formats, languages []string
 		for _, f := range h.Order.Formats {
 			formats = append(formats, string(f))
 		}
-		fmt.Fprintf(stdout, "reference:      %s\nreceived:       %s (business date %s)\narea:           %s\nformats:        %s\n"+
+		for _, l := range h.Order.Languages {
+			languages = append(languages, string(l))
+		}
+		fmt.Fprintf(stdout, "reference:      %s\nreceived:       %s (business date %s)\narea:           %s\nformats:        %s\nlanguages:      %s\n"+
 			"name:           %s\naddress line 1: %s\naddress line 2: %s\ntown:           %s\npostcode:       %s\n"+
 			"status:         not sent yet; it goes to the partner at the cut-off after %s\n",
 			h.Order.Reference, h.Order.ReceivedAt.UTC().Format("2006-01-02 15:04 UTC"), h.Order.BusinessDate, h.Order.Area,
-			strings.Join(formats, ", "), p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode, h.Order.BusinessDate)
+			strings.Join(formats, ", "), strings.Join(languages, ", "), p.Name, p.AddressLine1, p.AddressLine2, p.Town, p.Postcode, h.Order.BusinessDate)
 	case "correct":
 		changed, err := r.Correct(ctx, ref, pc, changes)
 		if err != nil {

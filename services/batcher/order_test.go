@@ -127,7 +127,8 @@ func TestOrderCommands(t *testing.T) {
 	if _, err := cmd("ME13 8AA\nNOT A POSTCODE\n", "correct", ref, "--field", "postcode"); err == nil || strings.Contains(err.Error(), "NOT A POSTCODE") {
 		t.Errorf("invalid correction: %v", err)
 	}
-	if out, err := cmd("ME13 8AA\n", "show", ref); err != nil || !strings.Contains(out, "Philippa Privacy-Smith") || !strings.Contains(out, "Whitstable") {
+	if out, err := cmd("ME13 8AA\n", "show", ref); err != nil || !strings.Contains(out, "Philippa Privacy-Smith") || !strings.Contains(out, "Whitstable") ||
+		!strings.Contains(out, "languages:      en\n") {
 		t.Errorf("after correction: %v\n%s", err, out)
 	}
 	var data []byte

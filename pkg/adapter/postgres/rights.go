@@ -58,16 +58,17 @@ func (s *Orders) FindUnsent(ctx context.Context, ref string) (HeldOrder, error) 
 // FindOrder returns the order with a reference, or ErrNotFound.
 func (s *Orders) FindOrder(ctx context.Context, ref string) (HeldOrder, error) {
 	var (
-		h       HeldOrder
-		formats []string
-		date    time.Time
-		batch   *string
-		erased  *time.Time
+		h         HeldOrder
+		formats   []string
+		languages []string
+		date      time.Time
+		batch     *string
+		erased    *time.Time
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT o.order_id::text, o.reference, o.business_date, o.received_at, o.area, o.formats, `+batchOf+`, o.erased_at, p.data
+		SELECT o.order_id::text, o.reference, o.business_date, o.received_at, o.area, o.formats, o.languages, `+batchOf+`, o.erased_at, p.data
 		FROM orders o LEFT JOIN order_personal p ON p.order_id = o.order_id
-		WHERE o.reference = $1`, ref).Scan(&h.OrderID, &h.Reference, &date, &h.ReceivedAt, &h.Area, &formats, &batch, &erased, &h.Personal)
+		WHERE o.reference = $1`, ref).Scan(&h.OrderID, &h.Reference, &date, &h.ReceivedAt, &h.Area, &formats, &languages, &batch, &erased, &h.Personal)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return HeldOrder{}, fmt.Errorf("order %s: %w", ref, ErrNotFound)
 	}
@@ -77,6 +78,9 @@ func (s *Orders) FindOrder(ctx context.Context, ref string) (HeldOrder, error) {
 	h.BusinessDate = businessday.FromTime(date)
 	for _, f := range formats {
 		h.Formats = append(h.Formats, order.Format(f))
+	}
+	for _, l := range languages {
+		h.Languages = append(h.Languages, order.Language(l))
 	}
 	if batch != nil {
 		h.BatchID = *batch

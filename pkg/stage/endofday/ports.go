@@ -284,7 +284,8 @@ type HeldOrder struct {
 	ReceivedAt   time.Time
 	Area         string
 	Formats      []order.Format
-	BatchID      string // empty until assembled into a batch
+	Languages    []order.Language // the booklets' languages (issue 18)
+	BatchID      string           // empty until assembled into a batch
 	Erased       bool
 	Personal     []byte // sealed; nil once sent or erased
 }

@@ -41,7 +41,7 @@ var (
 	// internal.
 	RejectReasons = []string{"invalid", "malformed", "too_large", "unsupported_media_type", "rate_limited", "unavailable", "idempotency_conflict", "internal"}
 	// InvalidFields are the order's fields a validation error can name.
-	InvalidFields = []string{order.FieldArea, order.FieldFormats, order.FieldName, order.FieldAddressLine1,
+	InvalidFields = []string{order.FieldArea, order.FieldFormats, order.FieldLanguages, order.FieldName, order.FieldAddressLine1,
 		order.FieldAddressLine2, order.FieldTown, order.FieldPostcode, "other"}
 	// PublishResults label the publish latency.
 	PublishResults = []string{"ok", "duplicate", "error"}
