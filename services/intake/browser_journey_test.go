@@ -459,3 +459,99 @@ func TestBrowserTimeoutWarning(t *testing.T) {
 		t.Errorf("after the time ran out, %s answers are still there", got)
 	}
 }
+
+// TestBrowserWelshJourney goes through the order form in Welsh, with
+// JavaScript off and on: every page is lang="cy" and axe-clean at both
+// widths, errors are in Welsh, Back keeps to Welsh pages, the booklet
+// language offers Welsh first, and the order sent carries it.
+func TestBrowserWelshJourney(t *testing.T) {
+	t.Parallel()
+	base, cfg := startIntake(t, nil)
+	for _, js := range []bool{false, true} {
+		name := "heb JavaScript"
+		if js {
+			name = "gyda JavaScript"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := openTab(t, js)
+			welsh := func(page string) {
+				t.Helper()
+				if got := b.eval(`document.documentElement.lang`); got != "cy" {
+					t.Fatalf("%s: html lang = %q", page, got)
+				}
+				if got := b.eval(`location.pathname`); !strings.HasPrefix(got, "/cy") {
+					t.Fatalf("%s: left the Welsh pages for %s", page, got)
+				}
+				b.a11y(page)
+			}
+			// From the English start page, by the language toggle.
+			b.open(base + "/")
+			b.click(`a[hreflang="cy"]`)
+			b.page("Archebu llyfryn gwybodaeth etholiad")
+			welsh("start")
+			b.click("a.govuk-button--start")
+			b.page("Beth yw eich cod post?")
+			welsh("postcode")
+			b.click(`form button[type=submit]:not([formaction])`)
+			b.page("Gwall: Beth yw eich cod post?")
+			if got := b.text(".govuk-error-summary"); !strings.Contains(got, "Mae problem wedi codi") || !strings.Contains(got, "Rhowch god post") {
+				t.Errorf("Welsh error summary = %q", got)
+			}
+			welsh("postcode with errors")
+			b.typeInto("postcode", "CF10 1AA")
+			b.click(`form button[type=submit]:not([formaction])`)
+			b.page("Pa lyfryn sydd ei angen arnoch chi?")
+			if got := b.text("form"); !strings.Contains(got, "De Cymru") {
+				t.Errorf("the booklet page does not name South Wales in Welsh: %q", got)
+			}
+			welsh("booklet")
+			b.tick("area-2") // De Cymru after Gwent
+			b.tick("formats")
+			b.click(`form button[type=submit]:not([formaction])`)
+			b.page("Ym mha iaith hoffech chi gael y llyfryn?")
+			// The Welsh journey offers a Welsh booklet first.
+			if got := b.eval(`document.querySelector('input[name=language]:checked').value`); got != "cy" {
+				t.Errorf("language chosen first = %q, want cy", got)
+			}
+			welsh("language")
+			b.click(`form button[type=submit]:not([formaction])`)
+			b.page("I ble dylem ni anfon y llyfryn?")
+			welsh("address")
+			b.typeInto("name", "Siân Prys")
+			b.typeInto("address_line_1", "1 Heol y Frenhines")
+			b.typeInto("town", "Caerdydd")
+			b.click(`form button[type=submit]:not([formaction])`)
+			b.page("Gwiriwch eich atebion cyn anfon eich archeb")
+			summary := b.text(".govuk-main-wrapper")
+			for _, want := range []string{"De Cymru", "Print safonol", "Cymraeg", "Siân Prys", "Caerdydd", "CF10 1AA", "Newid"} {
+				if !strings.Contains(summary, want) {
+					t.Errorf("Welsh check answers lacks %q", want)
+				}
+			}
+			welsh("check answers")
+			b.back()
+			b.page("I ble dylem ni anfon y llyfryn?")
+			b.forward()
+			b.page("Gwiriwch eich atebion cyn anfon eich archeb")
+			b.click(`form button[type=submit]:not([formaction])`)
+			b.page("Archeb wedi dod i law")
+			welsh("confirmation")
+			ref := strings.TrimSpace(b.text("#reference"))
+			// The toggle gives the same page in English.
+			b.click(`a[hreflang="en"]`)
+			b.page("Order received")
+			if got := strings.TrimSpace(b.text("#reference")); got != ref {
+				t.Errorf("the English confirmation shows %q, want %q", got, ref)
+			}
+			var found *order.Order
+			for _, o := range storedOrders(t, cfg) {
+				if o.Reference.String() == ref {
+					found = &o
+				}
+			}
+			if found == nil || found.Area != "south-wales" || len(found.Languages) != 1 || found.Languages[0] != order.Welsh {
+				t.Fatalf("stored order for %s = %+v", ref, found)
+			}
+		})
+	}
+}

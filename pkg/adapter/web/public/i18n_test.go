@@ -170,3 +170,36 @@ func TestWelshPages(t *testing.T) {
 		t.Errorf("texts missing from the catalogues: %v", missing)
 	}
 }
+
+// TestProblemsInWelsh: the API answers in Welsh when the client prefers
+// Welsh (Accept-Language), its words only: type, status and fields stay.
+func TestProblemsInWelsh(t *testing.T) {
+	f := newFixture(t, nil)
+	post := func(acceptLanguage string) (problem, http.Header) {
+		r := newRequest("POST", "/api/v1/orders", `{"area":"","formats":[],"name":"","address_line_1":"","town":"","postcode":""}`)
+		r.Header.Set("Content-Type", "application/json")
+		if acceptLanguage != "" {
+			r.Header.Set("Accept-Language", acceptLanguage)
+		}
+		w := f.do(r)
+		var p problem
+		jsonUnmarshal(t, w.Body.Bytes(), &p)
+		return p, w.Header()
+	}
+	en, h := post("")
+	if en.Title != "The order has invalid fields" || h.Get("Content-Language") != "en" {
+		t.Errorf("English problem = %+v, Content-Language %q", en, h.Get("Content-Language"))
+	}
+	for _, al := range []string{"cy", "cy-GB", "cy,en;q=0.5"} {
+		cy, h := post(al)
+		if cy.Title != "Mae meysydd annilys yn yr archeb" || cy.Type != en.Type || cy.Status != en.Status || h.Get("Content-Language") != "cy" {
+			t.Errorf("%s: Welsh problem = %+v, Content-Language %q", al, cy, h.Get("Content-Language"))
+		}
+		if len(cy.Errors) != len(en.Errors) || cy.Errors[0].Field != en.Errors[0].Field || cy.Errors[0].Message == en.Errors[0].Message {
+			t.Errorf("%s: Welsh errors = %+v", al, cy.Errors)
+		}
+	}
+	if p, _ := post("en,cy;q=0.5"); p.Title != en.Title {
+		t.Errorf("preferring English gave %q", p.Title)
+	}
+}
