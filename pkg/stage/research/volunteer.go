@@ -51,6 +51,35 @@ const ConsentText = "I agree that the election booklets team may keep the name a
 	"will not be shared with the print partner, and will be deleted when I withdraw or when they are no longer needed. " +
 	"I can withdraw at any time."
 
+// ConsentVersionWelsh and ConsentTextWelsh are the same statement in
+// Welsh, shown on the Welsh pages (issue 18): a person agrees to the words
+// they read, and the entry records which language's words those were by
+// the version, with no column of its own. The Welsh awaits a translator's
+// review like the pages' texts; a reviewed wording that says anything new
+// is a new version, as for the English.
+const (
+	ConsentVersionWelsh = "research-consent-v1-cy"
+	ConsentTextWelsh    = "Rwy’n cytuno y caiff tîm y llyfrynnau etholiad gadw’r enw a’r cyfeiriad e-bost rwy’n eu rhoi yma " +
+		"er mwyn fy ngwahodd i gymryd rhan mewn ymchwil defnyddwyr am y gwasanaeth hwn. Bydd fy manylion yn cael eu cadw " +
+		"ar wahân i’m harcheb, ni fyddant yn cael eu rhannu â’r partner argraffu, a byddant yn cael eu dileu pan fyddaf " +
+		"yn tynnu’n ôl neu pan nad oes eu hangen mwyach. Gallaf dynnu’n ôl ar unrhyw adeg."
+)
+
+// ConsentIn is the current wording in a language, by its ISO 639-1 code,
+// and its version: Welsh for "cy", English for any other.
+func ConsentIn(language string) (text, version string) {
+	if language == "cy" {
+		return ConsentTextWelsh, ConsentVersionWelsh
+	}
+	return ConsentText, ConsentVersion
+}
+
+// currentConsent tells whether a version names a wording shown today, in
+// either language.
+func currentConsent(version string) bool {
+	return version == ConsentVersion || version == ConsentVersionWelsh
+}
+
 // ReviewYears is how long an entry is kept before someone must decide
 // whether it is still needed.
 const ReviewYears = 2
@@ -97,8 +126,8 @@ type Draft struct {
 	Name    string
 	Email   string
 	Consent bool
-	// ConsentVersion is the version of the wording the form showed. Empty
-	// means the current one.
+	// ConsentVersion is the version of the wording the form showed, in
+	// the language it showed it. Empty means the current English one.
 	ConsentVersion string
 }
 
@@ -136,13 +165,19 @@ func (d Draft) Validate() (SignUp, error) {
 	switch {
 	case !d.Consent:
 		errs.Add(FieldConsent, MsgConsent)
-	case d.ConsentVersion != "" && d.ConsentVersion != ConsentVersion:
+	case d.ConsentVersion != "" && !currentConsent(d.ConsentVersion):
 		errs.Add(FieldConsent, MsgConsentChange)
 	}
 	if len(errs) > 0 {
 		return SignUp{}, errs
 	}
-	return SignUp{Name: name, Email: email, ConsentVersion: ConsentVersion}, nil
+	// The version shown is the one recorded: it says which language's
+	// words the person agreed to.
+	version := d.ConsentVersion
+	if version == "" {
+		version = ConsentVersion
+	}
+	return SignUp{Name: name, Email: email, ConsentVersion: version}, nil
 }
 
 // cleanName trims, puts the name in Unicode NFC and collapses runs of

@@ -24,7 +24,10 @@ func TestValidateCombinations(t *testing.T) {
 		{"bad email", Draft{Name: "Ann", Email: "ann@example", Consent: true}, SignUp{}, FieldEmail},
 		{"bad email and no consent", Draft{Email: "ann.example.com"}, SignUp{}, FieldEmail + "," + FieldConsent},
 		{"no consent", Draft{Name: "Ann"}, SignUp{}, FieldConsent},
+		{"welsh wording", Draft{Name: "Siân", Consent: true, ConsentVersion: ConsentVersionWelsh},
+			SignUp{Name: "Siân", ConsentVersion: ConsentVersionWelsh}, ""},
 		{"old consent wording", Draft{Name: "Ann", Consent: true, ConsentVersion: "research-consent-v0"}, SignUp{}, FieldConsent},
+		{"old welsh wording", Draft{Name: "Ann", Consent: true, ConsentVersion: "research-consent-v0-cy"}, SignUp{}, FieldConsent},
 		{"name too long", Draft{Name: strings.Repeat("a", 101), Consent: true}, SignUp{}, FieldName},
 		{"name with a line break", Draft{Name: "Ann\nBob", Consent: true}, SignUp{}, FieldName},
 	}
@@ -144,5 +147,26 @@ func TestReviewDue(t *testing.T) {
 	late := time.Date(2026, 6, 30, 23, 30, 0, 0, time.UTC) // 00:30 on 1 July in London
 	if got := Today(late).String(); got != "2026-07-01" {
 		t.Errorf("Today = %s", got)
+	}
+}
+
+// TestConsentIn: each language has its own wording and its own version, so
+// an entry's version tells which words its person agreed to; both are
+// accepted and recorded as shown.
+func TestConsentIn(t *testing.T) {
+	t.Parallel()
+	enText, enVersion := ConsentIn("en")
+	cyText, cyVersion := ConsentIn("cy")
+	if enText != ConsentText || enVersion != ConsentVersion || cyText != ConsentTextWelsh || cyVersion != ConsentVersionWelsh {
+		t.Fatalf("ConsentIn: en %q %q, cy %q %q", enVersion, enText, cyVersion, cyText)
+	}
+	if enVersion == cyVersion || enText == cyText || !strings.Contains(cyText, "Rwy’n cytuno") {
+		t.Errorf("the two languages share a version or a wording: %q %q", enVersion, cyVersion)
+	}
+	for _, v := range []string{enVersion, cyVersion} {
+		got, err := Draft{Name: "Ann", Consent: true, ConsentVersion: v}.Validate()
+		if err != nil || got.ConsentVersion != v {
+			t.Errorf("version %q: recorded %q, %v", v, got.ConsentVersion, err)
+		}
 	}
 }
