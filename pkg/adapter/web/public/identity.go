@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net/url"
 	"os"
@@ -21,10 +22,19 @@ import (
 // accessibility statement). The intake reads it from the JSON file named
 // by SERVICE_IDENTITY_FILE (LoadIdentity); docs/operations.md describes
 // each field and deploy/service-identity.json is an example.
+//
+// The words a person reads (the organisation's name, the data protection
+// officer's, the opening hours, the postal address) may also be given in
+// Welsh, in the same field's "_cy" twin: the Welsh pages show them through
+// In (issue 18). Each is optional, because not every organisation has a
+// Welsh name; where one is missing a Welsh page shows the English marked
+// lang="en", so that a screen reader pronounces it as English.
 type Identity struct {
 	// DataController is the organisation that controls the personal data
 	// (UK GDPR), named in the privacy notice.
 	DataController string `json:"data_controller"`
+	// DataControllerCY is its Welsh name, if it has one.
+	DataControllerCY string `json:"data_controller_cy"`
 	// DPO is its data protection officer.
 	DPO DPO `json:"data_protection_officer"`
 	// Contact is where people ask questions and complain.
@@ -49,8 +59,10 @@ type Identity struct {
 // DPO is the data protection officer: a name or a role, and an e-mail
 // address.
 type DPO struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
+	Name string `json:"name"`
+	// NameCY is the name or role in Welsh ("Swyddog Diogelu Data").
+	NameCY string `json:"name_cy"`
+	Email  string `json:"email"`
 }
 
 // Contact is how to reach the team that runs the service.
@@ -58,8 +70,14 @@ type Contact struct {
 	Email        string `json:"email"`
 	Phone        string `json:"phone"`
 	OpeningHours string `json:"opening_hours"`
+	// OpeningHoursCY is OpeningHours in Welsh.
+	OpeningHoursCY string `json:"opening_hours_cy"`
 	// PostalAddress is the lines of the address, the postcode last.
 	PostalAddress []string `json:"postal_address"`
+	// PostalAddressCY is the address as it is written in Welsh, where it
+	// has a Welsh form (a bilingual organisation's): the postcode last, the
+	// same as the English one's.
+	PostalAddressCY []string `json:"postal_address_cy"`
 }
 
 // AlternativeOrder is the other way to order. At least one of Phone and
@@ -69,6 +87,8 @@ type AlternativeOrder struct {
 	// OpeningHours, when its lines are open.
 	Phone        string `json:"phone"`
 	OpeningHours string `json:"opening_hours"`
+	// OpeningHoursCY is OpeningHours in Welsh.
+	OpeningHoursCY string `json:"opening_hours_cy"`
 	// Post, when true, offers ordering by a letter to Contact.PostalAddress.
 	Post bool `json:"post"`
 }
@@ -79,6 +99,60 @@ func (id Identity) PhaseLabel() string {
 		return ""
 	}
 	return strings.ToUpper(id.Phase[:1]) + id.Phase[1:]
+}
+
+// IdentityText is the identity's words in one page's language (In), as
+// HTML to put in a page or pass to a message ({{.T "id" "Name" ...}}
+// keeps HTML arguments as they are).
+type IdentityText struct {
+	DataController template.HTML
+	// DPOName is the data protection officer's name or role.
+	DPOName template.HTML
+	// OpeningHours are the contact telephone's.
+	OpeningHours template.HTML
+	// PostalAddress is the address's lines, the postcode last.
+	PostalAddress []template.HTML
+	// OrderOpeningHours are the alternative order telephone's.
+	OrderOpeningHours template.HTML
+}
+
+// In is the identity's words in a page's language, for the templates:
+// {{with .Service.In .Lang}}{{.OpeningHours}}{{end}}. On a Welsh page each
+// is the Welsh value where the file gives one; where it does not, the
+// English one inside <span lang="en">, so that a screen reader reads it
+// as English rather than mispronounce it as Welsh (WCAG 3.1.2, language
+// of parts). Every value is escaped: the file's text is never markup.
+func (id Identity) In(l lang) IdentityText {
+	t := IdentityText{
+		DataController:    inLang(l, id.DataController, id.DataControllerCY),
+		DPOName:           inLang(l, id.DPO.Name, id.DPO.NameCY),
+		OpeningHours:      inLang(l, id.Contact.OpeningHours, id.Contact.OpeningHoursCY),
+		OrderOpeningHours: inLang(l, id.AlternativeOrder.OpeningHours, id.AlternativeOrder.OpeningHoursCY),
+	}
+	lines, welsh := id.Contact.PostalAddress, l == langCY && len(id.Contact.PostalAddressCY) > 0
+	if welsh {
+		lines = id.Contact.PostalAddressCY
+	}
+	for _, line := range lines {
+		if welsh {
+			t.PostalAddress = append(t.PostalAddress, inLang(l, "", line))
+		} else {
+			t.PostalAddress = append(t.PostalAddress, inLang(l, line, ""))
+		}
+	}
+	return t
+}
+
+// inLang is en or its Welsh cy as the language l shows it: escaped, and
+// English on a Welsh page marked as English. An empty value stays empty.
+func inLang(l lang, en, cy string) template.HTML {
+	switch {
+	case l == langCY && cy != "":
+		return template.HTML(template.HTMLEscapeString(cy))
+	case l == langCY && en != "":
+		return template.HTML(`<span lang="en">` + template.HTMLEscapeString(en) + `</span>`)
+	}
+	return template.HTML(template.HTMLEscapeString(en))
 }
 
 // isZero says that no field is set: Config's "use the default".
@@ -93,15 +167,18 @@ func (id Identity) isZero() bool { return reflect.ValueOf(id).IsZero() }
 // intake warns at start-up until they do.
 func DefaultIdentity() Identity {
 	return Identity{
-		DataController: "Example Election Information Office",
+		DataController:   "Example Election Information Office",
+		DataControllerCY: "Swyddfa Enghreifftiol Gwybodaeth am Etholiadau",
 		DPO: DPO{
-			Name:  "Data Protection Officer, Example Election Information Office",
-			Email: "dpo@election-booklets.example.org",
+			Name:   "Data Protection Officer, Example Election Information Office",
+			NameCY: "Swyddog Diogelu Data, Swyddfa Enghreifftiol Gwybodaeth am Etholiadau",
+			Email:  "dpo@election-booklets.example.org",
 		},
 		Contact: Contact{
-			Email:        "help@election-booklets.example.org",
-			Phone:        "0808 157 0192",
-			OpeningHours: "Monday to Friday, 9am to 5pm (except bank holidays)",
+			Email:          "help@election-booklets.example.org",
+			Phone:          "0808 157 0192",
+			OpeningHours:   "Monday to Friday, 9am to 5pm (except bank holidays)",
+			OpeningHoursCY: "Dydd Llun i ddydd Gwener, 9am i 5pm (ac eithrio gwyliau banc)",
 			PostalAddress: []string{
 				"Election Information Booklets",
 				"Example Election Information Office",
@@ -109,11 +186,19 @@ func DefaultIdentity() Identity {
 				"Exampletown",
 				"ZZ1 1ZZ",
 			},
+			PostalAddressCY: []string{
+				"Llyfrynnau Gwybodaeth Etholiad",
+				"Swyddfa Enghreifftiol Gwybodaeth am Etholiadau",
+				"1 Stryd Enghreifftiol",
+				"Trefenghraifft",
+				"ZZ1 1ZZ",
+			},
 		},
 		AlternativeOrder: AlternativeOrder{
-			Phone:        "0808 157 0192",
-			OpeningHours: "Monday to Friday, 9am to 5pm (except bank holidays)",
-			Post:         true,
+			Phone:          "0808 157 0192",
+			OpeningHours:   "Monday to Friday, 9am to 5pm (except bank holidays)",
+			OpeningHoursCY: "Dydd Llun i ddydd Gwener, 9am i 5pm (ac eithrio gwyliau banc)",
+			Post:           true,
 		},
 		FeedbackURL: "https://election-booklets.example.org/feedback",
 		Phase:       "beta",
@@ -160,18 +245,26 @@ func ParseIdentity(b []byte) (Identity, error) {
 
 // trim removes the spaces around every value: they are typed by hand.
 func (id *Identity) trim() {
-	for _, p := range []*string{&id.DataController, &id.DPO.Name, &id.DPO.Email, &id.Contact.Email,
-		&id.Contact.Phone, &id.Contact.OpeningHours, &id.AlternativeOrder.Phone,
-		&id.AlternativeOrder.OpeningHours, &id.FeedbackURL, &id.Phase, &id.ServiceURL} {
+	for _, p := range []*string{&id.DataController, &id.DataControllerCY, &id.DPO.Name, &id.DPO.NameCY, &id.DPO.Email,
+		&id.Contact.Email, &id.Contact.Phone, &id.Contact.OpeningHours, &id.Contact.OpeningHoursCY,
+		&id.AlternativeOrder.Phone, &id.AlternativeOrder.OpeningHours, &id.AlternativeOrder.OpeningHoursCY,
+		&id.FeedbackURL, &id.Phase, &id.ServiceURL} {
 		*p = strings.TrimSpace(*p)
 	}
-	lines := id.Contact.PostalAddress[:0]
-	for _, l := range id.Contact.PostalAddress {
+	id.Contact.PostalAddress = trimLines(id.Contact.PostalAddress)
+	id.Contact.PostalAddressCY = trimLines(id.Contact.PostalAddressCY)
+}
+
+// trimLines are an address's lines without the spaces around them and
+// without the empty ones.
+func trimLines(in []string) []string {
+	var lines []string
+	for _, l := range in {
 		if l = strings.TrimSpace(l); l != "" {
 			lines = append(lines, l)
 		}
 	}
-	id.Contact.PostalAddress = lines
+	return lines
 }
 
 // IdentityError is a field of the identity that is missing or not of the
@@ -210,6 +303,17 @@ func (id Identity) Validate() error {
 	if len(id.Contact.PostalAddress) < 2 {
 		return &IdentityError{"contact.postal_address", "needs at least 2 lines (the last the postcode)"}
 	}
+	if cy := id.Contact.PostalAddressCY; len(cy) > 0 {
+		// The Welsh form is the same address: a letter written to either
+		// must arrive, so the postcode (the last line) is the same.
+		if len(cy) < 2 {
+			return &IdentityError{"contact.postal_address_cy", "needs at least 2 lines (the last the postcode), or none"}
+		}
+		en := id.Contact.PostalAddress
+		if !strings.EqualFold(strings.Join(strings.Fields(cy[len(cy)-1]), " "), strings.Join(strings.Fields(en[len(en)-1]), " ")) {
+			return &IdentityError{"contact.postal_address_cy", fmt.Sprintf("ends with %q, not the postcode of contact.postal_address (%q)", cy[len(cy)-1], en[len(en)-1])}
+		}
+	}
 	alt := id.AlternativeOrder
 	if alt.Phone == "" && !alt.Post {
 		return &IdentityError{"alternative_order", "must offer a phone number, post (\"post\": true), or both"}
@@ -221,6 +325,11 @@ func (id Identity) Validate() error {
 		if alt.OpeningHours == "" {
 			return &IdentityError{"alternative_order.opening_hours", "is required with alternative_order.phone"}
 		}
+	}
+	// A Welsh value translates an English one: without the English, an
+	// English page would have nothing to show.
+	if alt.OpeningHoursCY != "" && alt.OpeningHours == "" {
+		return &IdentityError{"alternative_order.opening_hours_cy", "is the Welsh of alternative_order.opening_hours, which is not given"}
 	}
 	for _, u := range []struct{ field, value string }{
 		{"feedback_url", id.FeedbackURL},

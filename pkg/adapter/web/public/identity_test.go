@@ -2,6 +2,8 @@ package public
 
 import (
 	"errors"
+	"fmt"
+	"html/template"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -87,6 +89,11 @@ func TestIdentityInvalid(t *testing.T) {
 		{"contact.phone", func(id *Identity) { id.Contact.Phone = "999" }},
 		{"contact.opening_hours", func(id *Identity) { id.Contact.OpeningHours = "" }},
 		{"contact.postal_address", func(id *Identity) { id.Contact.PostalAddress = []string{"Town Hall"} }},
+		{"contact.postal_address_cy", func(id *Identity) { id.Contact.PostalAddressCY = []string{"Neuadd y Dref"} }},
+		{"contact.postal_address_cy", func(id *Identity) { id.Contact.PostalAddressCY = []string{"Neuadd y Dref", "Trefprawf", "ZZ9 9ZY"} }},
+		{"alternative_order.opening_hours_cy", func(id *Identity) {
+			id.AlternativeOrder = AlternativeOrder{Post: true, OpeningHoursCY: "Bob dydd, 8am i 8pm"}
+		}},
 		{"alternative_order", func(id *Identity) { id.AlternativeOrder = AlternativeOrder{} }},
 		{"alternative_order.phone", func(id *Identity) { id.AlternativeOrder.Phone = "+44 (0)20 7946 0123 ext 4" }},
 		{"alternative_order.opening_hours", func(id *Identity) { id.AlternativeOrder.OpeningHours = "" }},
@@ -119,6 +126,75 @@ func TestIdentityInvalid(t *testing.T) {
 	if err := id.Validate(); err != nil {
 		t.Errorf("a live identity ordering by post only: %v", err)
 	}
+	// The Welsh address's postcode may differ in case and spacing only.
+	id = testIdentity()
+	id.Contact.PostalAddressCY = []string{"Tîm Llyfrynnau", "Neuadd y Dref", "zz9  9zz"}
+	if err := id.Validate(); err != nil {
+		t.Errorf("a Welsh address with the postcode in lower case: %v", err)
+	}
+}
+
+// TestIdentityIn: the words of the identity in a page's language. English
+// pages show the English as it is (escaped); Welsh pages the Welsh where
+// it is given, and otherwise the English marked lang="en".
+func TestIdentityIn(t *testing.T) {
+	id := testIdentity()
+	id.DataController = "Testshire <Council> & Co"
+	id.DataControllerCY = "Cyngor Sir Brawf"
+	id.Contact.OpeningHoursCY = "Dydd Llun i ddydd Iau, 10am i 4pm"
+	id.Contact.PostalAddressCY = []string{"Tîm Llyfrynnau", "Neuadd y Dref", "Trefbrawf", "ZZ9 9ZZ"}
+
+	en := id.In(langEN)
+	if en.DataController != "Testshire &lt;Council&gt; &amp; Co" || en.OpeningHours != "Monday to Thursday, 10am to 4pm" ||
+		en.DPOName != "Jo Bloggs, Data Protection Officer" || en.OrderOpeningHours != "Every day, 8am to 8pm" {
+		t.Errorf("In(en) = %+v", en)
+	}
+	if got := fmt.Sprint(en.PostalAddress); got != "[Booklets Team Town Hall Testtown ZZ9 9ZZ]" {
+		t.Errorf("In(en).PostalAddress = %s", got)
+	}
+
+	cy := id.In(langCY)
+	if cy.DataController != "Cyngor Sir Brawf" || cy.OpeningHours != "Dydd Llun i ddydd Iau, 10am i 4pm" {
+		t.Errorf("In(cy) does not give the Welsh values: %+v", cy)
+	}
+	if got := fmt.Sprint(cy.PostalAddress); got != "[Tîm Llyfrynnau Neuadd y Dref Trefbrawf ZZ9 9ZZ]" {
+		t.Errorf("In(cy).PostalAddress = %s", got)
+	}
+	// No Welsh given: the English, marked as English for screen readers.
+	if cy.DPOName != `<span lang="en">Jo Bloggs, Data Protection Officer</span>` || cy.OrderOpeningHours != `<span lang="en">Every day, 8am to 8pm</span>` {
+		t.Errorf("In(cy) without Welsh values = %q, %q", cy.DPOName, cy.OrderOpeningHours)
+	}
+	id.DataControllerCY, id.Contact.PostalAddressCY = "", nil
+	cy = id.In(langCY)
+	if cy.DataController != `<span lang="en">Testshire &lt;Council&gt; &amp; Co</span>` || cy.PostalAddress[1] != `<span lang="en">Town Hall</span>` {
+		t.Errorf("In(cy) without Welsh values = %q, %q", cy.DataController, cy.PostalAddress)
+	}
+	// Nothing to show stays nothing, not an empty span.
+	id.AlternativeOrder = AlternativeOrder{Post: true}
+	if got := id.In(langCY).OrderOpeningHours; got != "" {
+		t.Errorf("In(cy).OrderOpeningHours without any = %q", got)
+	}
+
+	// The built-in example and the example file have every Welsh value.
+	for name, id := range map[string]Identity{"default": DefaultIdentity(), "example file": exampleFile(t)} {
+		c := id.In(langCY)
+		for _, v := range append([]template.HTML{c.DataController, c.DPOName, c.OpeningHours, c.OrderOpeningHours}, c.PostalAddress...) {
+			if v == "" || strings.Contains(string(v), `lang="en"`) {
+				t.Errorf("%s: a Welsh value is missing: %q", name, v)
+			}
+		}
+	}
+}
+
+// exampleFile is deploy/service-identity.json, loaded.
+func exampleFile(t *testing.T) Identity {
+	t.Helper()
+	path := filepath.Join("..", "..", "..", "..", "deploy", "service-identity.json")
+	id, err := LoadIdentity(path)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	return id
 }
 
 func TestIdentityFile(t *testing.T) {
@@ -130,10 +206,10 @@ func TestIdentityFile(t *testing.T) {
 		}
 		return p
 	}
-	good := `{"data_controller": " Testshire Council ",
-	  "data_protection_officer": {"name": "DPO", "email": "dpo@testshire.example.org"},
+	good := `{"data_controller": " Testshire Council ", "data_controller_cy": " Cyngor Sir Brawf ",
+	  "data_protection_officer": {"name": "DPO", "name_cy": "Swyddog Diogelu Data", "email": "dpo@testshire.example.org"},
 	  "contact": {"email": "help@testshire.example.org", "phone": "020 7946 0123", "opening_hours": "9 to 5",
-	    "postal_address": ["Town Hall", "", "ZZ9 9ZZ"]},
+	    "opening_hours_cy": "9 tan 5", "postal_address": ["Town Hall", "", "ZZ9 9ZZ"], "postal_address_cy": ["Neuadd y Dref ", "ZZ9 9ZZ"]},
 	  "alternative_order": {"post": true},
 	  "feedback_url": "https://testshire.example.org/feedback", "phase": "", "service_url": "https://booklets.testshire.example.org/"}`
 	id, err := LoadIdentity(write("good.json", good))
@@ -143,6 +219,10 @@ func TestIdentityFile(t *testing.T) {
 	if id.DataController != "Testshire Council" || strings.Join(id.Contact.PostalAddress, "|") != "Town Hall|ZZ9 9ZZ" || id.Example {
 		t.Errorf("good file read as %+v", id)
 	}
+	if id.DataControllerCY != "Cyngor Sir Brawf" || id.DPO.NameCY != "Swyddog Diogelu Data" || id.Contact.OpeningHoursCY != "9 tan 5" ||
+		strings.Join(id.Contact.PostalAddressCY, "|") != "Neuadd y Dref|ZZ9 9ZZ" {
+		t.Errorf("good file's Welsh read as %+v", id)
+	}
 
 	for name, c := range map[string]struct{ content, want string }{
 		"misspelt field": {strings.Replace(good, `"feedback_url"`, `"feedback_link"`, 1), `unknown field "feedback_link"`},
@@ -150,6 +230,7 @@ func TestIdentityFile(t *testing.T) {
 		"not JSON":       {"phase: beta", "not valid JSON"},
 		"bad phase":      {strings.Replace(good, `"phase": ""`, `"phase": "gamma"`, 1), `phase: "gamma" is not a phase`},
 		"example flag":   {strings.Replace(good, `"phase": ""`, `"phase": "", "Example": true`, 1), `unknown field "Example"`},
+		"Welsh postcode": {strings.Replace(good, `"Neuadd y Dref ", "ZZ9 9ZZ"`, `"Neuadd y Dref", "ZZ9 9ZY"`, 1), `contact.postal_address_cy: ends with "ZZ9 9ZY"`},
 	} {
 		p := write(strings.ReplaceAll(name, " ", "-")+".json", c.content)
 		_, err := LoadIdentity(p)
