@@ -143,6 +143,24 @@ func (id Identity) In(l lang) IdentityText {
 	return t
 }
 
+// AddressLines is the postal address as a block, a line each.
+func (t IdentityText) AddressLines() template.HTML { return joinHTML(t.PostalAddress, "<br>") }
+
+// AddressInline is the postal address on one line, the lines separated by
+// commas, for inside a sentence.
+func (t IdentityText) AddressInline() template.HTML { return joinHTML(t.PostalAddress, ", ") }
+
+func joinHTML(parts []template.HTML, sep string) template.HTML {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(string(p))
+	}
+	return template.HTML(b.String())
+}
+
 // inLang is en or its Welsh cy as the language l shows it: escaped, and
 // English on a Welsh page marked as English. An empty value stays empty.
 func inLang(l lang, en, cy string) template.HTML {

@@ -152,6 +152,9 @@ func TestIdentityIn(t *testing.T) {
 	if got := fmt.Sprint(en.PostalAddress); got != "[Booklets Team Town Hall Testtown ZZ9 9ZZ]" {
 		t.Errorf("In(en).PostalAddress = %s", got)
 	}
+	if en.AddressLines() != "Booklets Team<br>Town Hall<br>Testtown<br>ZZ9 9ZZ" || en.AddressInline() != "Booklets Team, Town Hall, Testtown, ZZ9 9ZZ" {
+		t.Errorf("In(en) address = %q, %q", en.AddressLines(), en.AddressInline())
+	}
 
 	cy := id.In(langCY)
 	if cy.DataController != "Cyngor Sir Brawf" || cy.OpeningHours != "Dydd Llun i ddydd Iau, 10am i 4pm" {
