@@ -1,0 +1,113 @@
+package public
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// welshIdentity is testIdentity with some of its texts in Welsh and others
+// not, so that a page shows both the Welsh values and the English ones
+// marked lang="en".
+func welshIdentity() Identity {
+	id := testIdentity()
+	id.DataControllerCY = "Swyddfa’r Swyddog Canlyniadau ar gyfer Sir Brawf"
+	id.Contact.OpeningHoursCY = "Dydd Llun i ddydd Iau, 10am i 4pm"
+	id.AlternativeOrder.Post = true
+	// No Welsh for the alternative order's opening hours nor the address.
+	return id
+}
+
+// pageCheck is a page fetched in both languages: what each must show and
+// what the Welsh one must not (English left in it).
+type pageCheck struct {
+	path            string
+	status          int
+	english, welsh  []string
+	notInWelsh      []string
+	withoutIdentity bool
+}
+
+// checkPages fetches each page in English and under /cy and checks it, and
+// that no text the pages asked for is missing from a catalogue.
+func checkPages(t *testing.T, f *fixture, pages []pageCheck) {
+	t.Helper()
+	for _, p := range pages {
+		for _, l := range []string{"en", "cy"} {
+			path, wants := p.path, p.english
+			if l == "cy" {
+				path, wants = hrefIn(langCY, p.path), p.welsh
+			}
+			w := f.do(httptest.NewRequest("GET", path, nil))
+			wantPage(t, path, w, p.status, wants...)
+			body := w.Body.String()
+			if !strings.Contains(body, `<html lang="`+l+`"`) {
+				t.Errorf("%s is not lang=%s", path, l)
+			}
+			if l == "cy" {
+				for _, no := range p.notInWelsh {
+					if strings.Contains(body, no) {
+						t.Errorf("%s still has %q", path, no)
+					}
+				}
+			}
+		}
+	}
+	var missing []string
+	f.srv.catalogues.missing.Range(func(k, _ any) bool { missing = append(missing, k.(string)); return true })
+	if len(missing) > 0 {
+		t.Errorf("texts missing from the catalogues: %v", missing)
+	}
+}
+
+// TestContactPageInWelsh: the contact page in Welsh, with the identity's
+// Welsh texts where the file gives them and its English ones, marked
+// lang="en", where it does not; the English page as it was.
+func TestContactPageInWelsh(t *testing.T) {
+	f := newFixture(t, func(c *testConfig) { c.Identity = welshIdentity() })
+	checkPages(t, f, []pageCheck{{
+		path: "/contact", status: http.StatusOK,
+		english: []string{
+			"<title>Contact us – Order an election information booklet – GOV.UK</title>",
+			`<h1 class="govuk-heading-l">Contact us</h1>`,
+			"Contact Office of the Returning Officer for Testshire if you have a question",
+			`You can also <a class="govuk-link" href="/status">check or cancel an order</a> yourself.`,
+			"Telephone: 020 7946 0123<br>Monday to Thursday, 10am to 4pm",
+			"Booklets Team<br>Town Hall<br>Testtown<br>ZZ9 9ZZ",
+			"By phone: 0808 157 0456<br>Every day, 8am to 8pm",
+			`id="order-by-post">By post: write to the address above`,
+			`href="https://www.gov.uk/call-charges"`,
+			`Read our <a class="govuk-link" href="/privacy">privacy notice</a> for your rights.`,
+		},
+		welsh: []string{
+			"<title>Cysylltu â ni – Archebu llyfryn gwybodaeth etholiad – GOV.UK</title>",
+			`<h1 class="govuk-heading-l">Cysylltu â ni</h1>`,
+			"Cysylltwch â ni (Swyddfa’r Swyddog Canlyniadau ar gyfer Sir Brawf) os oes gennych gwestiwn",
+			`<a class="govuk-link" href="/cy/status">wirio neu ganslo archeb</a>`,
+			"Ffôn: 020 7946 0123<br>Dydd Llun i ddydd Iau, 10am i 4pm",
+			`<span lang="en">Booklets Team</span><br><span lang="en">Town Hall</span><br><span lang="en">Testtown</span><br><span lang="en">ZZ9 9ZZ</span>`,
+			`Dros y ffôn: 0808 157 0456<br><span lang="en">Every day, 8am to 8pm</span>`,
+			`id="order-by-post">Drwy’r post: ysgrifennwch`,
+			`href="https://www.gov.uk/costau-galwadau"`,
+			`href="mailto:dpo@testshire.example.org"`,
+			`<a class="govuk-link" href="/cy/privacy">hysbysiad preifatrwydd</a>`,
+		},
+		notInWelsh: []string{"Contact us", "Telephone", "Office of the Returning Officer", "Monday to Thursday", "How to complain"},
+	}})
+}
+
+// TestContactPageWelshExample: the built-in example has every text in
+// Welsh: its Welsh contact page names nothing in English.
+func TestContactPageWelshExample(t *testing.T) {
+	f := newFixture(t, nil)
+	w := f.do(httptest.NewRequest("GET", "/cy/contact", nil))
+	wantPage(t, "/cy/contact", w, http.StatusOK,
+		`id="example-identity"`, "Enghraifft yw’r manylion cyswllt",
+		"Cysylltwch â ni (Swyddfa Enghreifftiol Gwybodaeth am Etholiadau)",
+		"Dydd Llun i ddydd Gwener, 9am i 5pm (ac eithrio gwyliau banc)",
+		"1 Stryd Enghreifftiol<br>Trefenghraifft<br>ZZ1 1ZZ")
+	if main := w.Body.String()[strings.Index(w.Body.String(), "<main"):]; strings.Contains(main, `lang="en"`) {
+		t.Error("the example's Welsh contact page has English in it")
+	}
+}
