@@ -207,16 +207,18 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) error {
 // order can be cancelled, or why it cannot be.
 func (s *Server) cancelPage(w http.ResponseWriter, r *http.Request) error {
 	typed := strings.TrimSpace(r.URL.Query().Get("reference"))
-	if msg, ok := cancelErrors[r.URL.Query().Get("error")]; ok {
-		// A cancel that failed: the form again with its error, whatever
-		// the reference, without looking it up, so that an unknown
-		// reference and a wrong postcode read the same.
+	st, err := s.tracker.Status(r.Context(), typed)
+	if msg, ok := cancelErrors[r.URL.Query().Get("error")]; ok && (referenceMessage(err) != "" || err == nil && !st.CancellableUntil.IsZero()) {
+		// A cancel that failed: the form again with its error, the same
+		// for an unknown reference and an order that can still be
+		// cancelled, so that a wrong postcode cannot be told from an
+		// unknown reference. (Come back to with Back after the order is
+		// cancelled or gone, it says so instead.)
 		v := &statusView{Typed: typed, Reference: typed, Query: url.QueryEscape(typed)}
 		s.render(w, r, http.StatusOK, "cancel.html", pageData{Title: "Cancel your order",
 			Errors: order.ValidationError{{Field: "postcode", Message: msg}}, Back: pathStatus + "?reference=" + v.Query, Track: v})
 		return nil
 	}
-	st, err := s.tracker.Status(r.Context(), typed)
 	if msg := referenceMessage(err); msg != "" {
 		s.render(w, r, referenceStatus(err), "status.html", pageData{Title: "Check your order",
 			Errors: order.ValidationError{{Field: "reference", Message: msg}}, Track: &statusView{Typed: typed}})
@@ -226,7 +228,10 @@ func (s *Server) cancelPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if st.Status == trackorder.Cancelled {
-		http.Redirect(w, r, pathStatus+"?reference="+url.QueryEscape(st.Reference), http.StatusSeeOther)
+		// Its status, here, rather than a redirect to it: this is where
+		// Back leads after a cancel, and a history entry that redirects
+		// is a navigation of its own in some browsers.
+		s.render(w, r, http.StatusOK, "status.html", pageData{Title: "Your order", Track: newStatusView(st)})
 		return nil
 	}
 	v := newStatusView(st)
@@ -253,7 +258,7 @@ func (s *Server) cancelSubmit(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &mbe) {
 			return mbe
 		}
-		return &badRequestError{detail: "The form could not be read."}
+		return &badRequestError{id: "form_unreadable"}
 	}
 	typed := strings.TrimSpace(r.PostForm.Get("reference"))
 	c, err := s.tracker.Cancel(r.Context(), typed, r.PostForm.Get("postcode"))

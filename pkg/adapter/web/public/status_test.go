@@ -233,8 +233,12 @@ func TestStatusPages(t *testing.T) {
 		!strings.Contains(body, "Order a booklet again") || strings.Contains(body, "/status/cancel?") {
 		t.Errorf("status of the cancelled order: %d\n%s", code, body)
 	}
-	if code, _, h := f.get("/status/cancel?reference=" + f.ref); code != http.StatusSeeOther || h.Get("Location") != "/status?reference="+f.ref {
-		t.Errorf("cancel page of a cancelled order: %d", code)
+	// The cancel page of a cancelled order, and the failed post's form
+	// come back to with Back: its status instead.
+	for _, path := range []string{"/status/cancel?reference=" + f.ref, loc2} {
+		if code, body, _ := f.get(path); code != 200 || !strings.Contains(body, "This order was cancelled") || strings.Contains(body, `name="postcode"`) {
+			t.Errorf("%s once cancelled: %d\n%s", path, code, body)
+		}
 	}
 	// The cancelled page of an order that is not cancelled is its status.
 	if code, _, h := f.get("/status/cancelled?reference=" + f.other); code != http.StatusSeeOther || h.Get("Location") != "/status?reference="+f.other {
