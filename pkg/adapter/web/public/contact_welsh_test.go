@@ -5,6 +5,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"booklets/pkg/adapter/jetstream"
+	"booklets/pkg/testkit/testenv"
 )
 
 // welshIdentity is testIdentity with some of its texts in Welsh and others
@@ -109,5 +112,62 @@ func TestContactPageWelshExample(t *testing.T) {
 		"1 Stryd Enghreifftiol<br>Trefenghraifft<br>ZZ1 1ZZ")
 	if main := w.Body.String()[strings.Index(w.Body.String(), "<main"):]; strings.Contains(main, `lang="en"`) {
 		t.Error("the example's Welsh contact page has English in it")
+	}
+}
+
+// TestProblemPageInWelsh: the error page's own words and links in Welsh
+// (the problem's title and detail are the lead's problem.* messages), and
+// its "Try again" button posting to the Welsh Check your answers.
+func TestProblemPageInWelsh(t *testing.T) {
+	t.Parallel()
+	live := testenv.Orders(t)
+	nc, err := jetstream.Connect(testenv.NATSURL(), "down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close() // NATS unreachable: sending the order is a retryable error
+	down, err := jetstream.New(nc, live.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(c *testConfig) { c.Stream = down })
+
+	w := f.do(httptest.NewRequest("GET", "/no-such-page", nil))
+	wantPage(t, "/no-such-page", w, http.StatusNotFound, "<h1 class=\"govuk-heading-l\">Page not found</h1>",
+		`<a class="govuk-link" href="/">Go to the start of the service</a>`,
+		`If you need help, <a class="govuk-link" href="/contact">contact us</a>.`)
+	w = f.do(httptest.NewRequest("GET", "/cy/no-such-page", nil))
+	wantPage(t, "/cy/no-such-page", w, http.StatusNotFound, `<html lang="cy"`, "Heb ddod o hyd i’r dudalen",
+		`<a class="govuk-link" href="/cy">Mynd i ddechrau’r gwasanaeth</a>`,
+		`Os oes angen help arnoch, <a class="govuk-link" href="/cy/contact">cysylltwch â ni</a>.`)
+
+	v := f.visitor(t)
+	v.submit("/cy/order/postcode", formOf("postcode", "LD1 5LG"))
+	v.submit("/cy/order/booklet", formOf("area", "dyfed-powys", "formats", "audio"))
+	v.submit("/cy/order/language", formOf("language", "cy"))
+	if _, path := v.submit("/cy/order/address", formOf("name", "Siân", "address_line_1", "1 Heol y Bont", "town", "Llandrindod", "postcode", "LD1 5LG")); path != "/cy/order/check" {
+		t.Fatalf("the Welsh journey went to %s", path)
+	}
+	w = v.post("/cy/order/check", nil)
+	wantPage(t, "Welsh order with NATS down", w, http.StatusServiceUnavailable, `<html lang="cy"`,
+		`<form method="post" action="/cy/order/check" novalidate>`, "Rhoi cynnig arall arni",
+		`href="/cy/contact">cysylltwch â ni</a>`)
+	if strings.Contains(w.Body.String(), "Try again") {
+		t.Error("the Welsh error page still says Try again")
+	}
+
+	var missing []string
+	f.srv.catalogues.missing.Range(func(k, _ any) bool {
+		// The error page's <title>: errors.go gives the layout the title's
+		// words where it expects a message id (left to the lead's
+		// errors.go); every other text must be found.
+		if id := k.(string); !strings.HasSuffix(id, ": Page not found") && !strings.HasSuffix(id, ": Heb ddod o hyd i’r dudalen") &&
+			!strings.HasSuffix(id, ": Mae’n ddrwg gennym, nid yw’r gwasanaeth ar gael") {
+			missing = append(missing, id)
+		}
+		return true
+	})
+	if len(missing) > 0 {
+		t.Errorf("texts missing from the catalogues: %v", missing)
 	}
 }
