@@ -37,11 +37,12 @@ func (s *Server) researchRoutes(handle func(string, func(http.ResponseWriter, *h
 	handle("POST /research/withdraw", s.withdrawSubmit)
 }
 
+// The pages' titles, message ids (locales/research.*.toml).
 const (
-	researchTitle  = "Take part in user research"
-	withdrawTitle  = "Stop taking part in user research"
-	signedUpTitle  = "You have signed up for user research"
-	withdrawnTitle = "Your request has been received"
+	researchTitle  = "research.signup.title"
+	withdrawTitle  = "research.withdraw.title"
+	signedUpTitle  = "research.done.title"
+	withdrawnTitle = "research.withdrawn.title"
 )
 
 func (s *Server) researchPage(w http.ResponseWriter, r *http.Request) error {
@@ -50,9 +51,9 @@ func (s *Server) researchPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 // researchBack answers a GET of the sign-up's action (a refresh after the
-// post was forgotten, a bookmark) with the sign-up page.
+// post was forgotten, a bookmark) with the sign-up page, in its language.
 func (s *Server) researchBack(w http.ResponseWriter, r *http.Request) error {
-	http.Redirect(w, r, "/research", http.StatusSeeOther)
+	s.redirect(w, r, "/research")
 	return nil
 }
 
@@ -63,18 +64,25 @@ func (s *Server) researchSignUp(w http.ResponseWriter, r *http.Request) error {
 		return &badRequestError{id: "form_unreadable"}
 	}
 	f := r.PostForm
+	// The wording this page's language shows, and so the one a post
+	// without a version (not our form's) was answering.
+	_, shown := research.ConsentIn(string(infoFrom(r.Context()).lang))
 	d := research.Draft{
 		Name:           f.Get(research.FieldName),
 		Email:          f.Get(research.FieldEmail),
 		Consent:        f.Get(research.FieldConsent) == "yes",
 		ConsentVersion: f.Get("consent_version"),
 	}
+	if d.ConsentVersion == "" {
+		d.ConsentVersion = shown
+	}
 	receipt, err := s.research.SignUp(r.Context(), d)
 	var verr research.ValidationError
 	switch {
 	case errors.As(err, &verr):
-		// A changed wording must be read again: untick the box.
-		if d.ConsentVersion != research.ConsentVersion {
+		// A changed wording, or another language's, must be read again
+		// in the words the page now shows: untick the box.
+		if d.ConsentVersion != shown {
 			d.Consent = false
 		}
 		s.render(w, r, http.StatusOK, "volunteer_signup.html", pageData{
