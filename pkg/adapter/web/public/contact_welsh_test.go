@@ -171,3 +171,50 @@ func TestProblemPageInWelsh(t *testing.T) {
 		t.Errorf("texts missing from the catalogues: %v", missing)
 	}
 }
+
+// TestStartPageInWelsh: the start page in Welsh, its links kept in Welsh,
+// and the other way to order worded for what the identity offers.
+func TestStartPageInWelsh(t *testing.T) {
+	f := newFixture(t, func(c *testConfig) { c.Identity = testIdentity() }) // by phone only
+	checkPages(t, f, []pageCheck{{
+		path: "/", status: http.StatusOK,
+		english: []string{
+			"<title>Order an election information booklet – GOV.UK</title>",
+			`<h1 class="govuk-heading-xl">Order an election information booklet</h1>`,
+			"<li>easy read</li>",
+			`<a href="/order/postcode" role="button"`,
+			"Start now",
+			"You can also order by phone. You may prefer this",
+			`<a class="govuk-link" href="/contact#order-another-way">Find out how to order by phone</a>.`,
+			`<a class="govuk-link" href="/status">Check or cancel an order</a> with the order reference we gave you.`,
+			`Read the <a class="govuk-link" href="/privacy">privacy notice</a>`,
+		},
+		welsh: []string{
+			"<title>Archebu llyfryn gwybodaeth etholiad – GOV.UK</title>",
+			`<h1 class="govuk-heading-xl">Archebu llyfryn gwybodaeth etholiad</h1>`,
+			"<li>hawdd ei ddeall</li>",
+			`<a href="/cy/order/postcode" role="button"`,
+			"Dechrau nawr",
+			"Gallwch hefyd archebu dros y ffôn. Efallai",
+			`<a class="govuk-link" href="/cy/contact#order-another-way">Dysgwch sut i archebu dros y ffôn</a>.`,
+			`<a class="govuk-link" href="/cy/status">Gwirio neu ganslo archeb</a>`,
+			`<a class="govuk-link" href="/cy/privacy">hysbysiad preifatrwydd</a>`,
+		},
+		notInWelsh: []string{"Start now", "Other ways to order", "by phone", "privacy notice", "Ordering takes"},
+	}})
+
+	postOnly := testIdentity()
+	postOnly.AlternativeOrder = AlternativeOrder{Post: true}
+	f = newFixture(t, func(c *testConfig) { c.Identity = postOnly })
+	checkPages(t, f, []pageCheck{{
+		path: "/", status: http.StatusOK,
+		english: []string{"You can also order by post.", `href="/contact#order-another-way">Find out how to order by post</a>.`},
+		welsh:   []string{"Gallwch hefyd archebu drwy’r post.", `href="/cy/contact#order-another-way">Dysgwch sut i archebu drwy’r post</a>.`},
+	}})
+	f = newFixture(t, nil) // the example: by phone and by post
+	checkPages(t, f, []pageCheck{{
+		path: "/", status: http.StatusOK,
+		english: []string{"You can also order by phone or by post.", `>Find out how to order by phone or post</a>.`},
+		welsh:   []string{"Gallwch hefyd archebu dros y ffôn neu drwy’r post.", `>Dysgwch sut i archebu dros y ffôn neu drwy’r post</a>.`},
+	}})
+}
