@@ -124,7 +124,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	data.Service = s.identity
 	data.AnswersMinutes = int((s.sealer.ttl + time.Minute - 1) / time.Minute)
 	data.Research.Enabled = s.research != nil
-	data.Research.ConsentText, data.Research.ConsentVersion = research.ConsentText, research.ConsentVersion
+	data.Research.ConsentText, data.Research.ConsentVersion = research.ConsentIn(string(data.Lang))
 	var buf bytes.Buffer
 	if err := s.pages[name].Execute(&buf, data); err != nil {
 		infoFrom(r.Context()).logger(s.log).Error().Err(err).Str("page", name).Msg("render page")
