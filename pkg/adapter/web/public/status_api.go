@@ -133,12 +133,12 @@ func (s *Server) cancelOrderAPI(w http.ResponseWriter, r *http.Request) error {
 	if err := dec.Decode(&req); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) || strings.HasPrefix(err.Error(), "json: unknown field") {
-			return &badRequestError{detail: `The body must be {"postcode": "…"} and nothing else.`}
+			return &badRequestError{id: "postcode_body"}
 		}
 		return decodeError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return &badRequestError{detail: "The body must be one JSON object."}
+		return &badRequestError{id: "one_object"}
 	}
 	pc := ""
 	if req.Postcode != nil {
