@@ -218,3 +218,50 @@ func TestStartPageInWelsh(t *testing.T) {
 		welsh:   []string{"Gallwch hefyd archebu dros y ffôn neu drwy’r post.", `>Dysgwch sut i archebu dros y ffôn neu drwy’r post</a>.`},
 	}})
 }
+
+// TestAccessibilityStatementInWelsh: the accessibility statement in Welsh,
+// the phase named in Welsh, the identity's texts in the page's language.
+func TestAccessibilityStatementInWelsh(t *testing.T) {
+	f := newFixture(t, func(c *testConfig) { c.Identity = welshIdentity() })
+	checkPages(t, f, []pageCheck{{
+		path: "/accessibility", status: http.StatusOK,
+		english: []string{
+			"<title>Accessibility statement – Order an election information booklet – GOV.UK</title>",
+			`<h1 class="govuk-heading-l">Accessibility statement for Order an election information booklet</h1>`,
+			`service at <a class="govuk-link" href="https://booklets.testshire.example.org/" id="service-url">https://booklets.testshire.example.org/</a>.`,
+			"This service is run by Office of the Returning Officer for Testshire.",
+			"<li>by phone on 0808 157 0456 (Every day, 8am to 8pm)</li>",
+			"<li>by post, writing to Booklets Team, Town Hall, Testtown, ZZ9 9ZZ</li>",
+			`<a class="govuk-link" href="/contact#order-another-way">Find out more about ordering another way</a>.`,
+			"<li>call 020 7946 0123 (Monday to Thursday, 10am to 4pm)</li>",
+			`id="report-email">booklets@testshire.example.org</a> or <a class="govuk-link" href="/contact">contact us another way</a>.`,
+			"(the ‘accessibility regulations’)",
+			"before the service leaves Alpha, and to update",
+			"This statement was prepared on 4 December 2026. It was last reviewed on 4 December 2026.",
+		},
+		welsh: []string{
+			"<title>Datganiad hygyrchedd – Archebu llyfryn gwybodaeth etholiad – GOV.UK</title>",
+			`<h1 class="govuk-heading-l">Datganiad hygyrchedd ar gyfer Archebu llyfryn gwybodaeth etholiad</h1>`,
+			`href="https://booklets.testshire.example.org/" id="service-url">`,
+			"Swyddfa’r Swyddog Canlyniadau ar gyfer Sir Brawf sy’n rhedeg y gwasanaeth hwn.",
+			`<li>dros y ffôn ar 0808 157 0456 (<span lang="en">Every day, 8am to 8pm</span>)</li>`,
+			`<li>drwy’r post, gan ysgrifennu at <span lang="en">Booklets Team</span>, <span lang="en">Town Hall</span>, <span lang="en">Testtown</span>, <span lang="en">ZZ9 9ZZ</span></li>`,
+			`<a class="govuk-link" href="/cy/contact#order-another-way">Rhagor o wybodaeth am archebu mewn ffordd arall</a>.`,
+			"<li>ffoniwch 020 7946 0123 (Dydd Llun i ddydd Iau, 10am i 4pm)</li>",
+			`id="report-email">booklets@testshire.example.org</a> neu <a class="govuk-link" href="/cy/contact">cysylltwch â ni mewn ffordd arall</a>.`,
+			"Mae Swyddfa’r Swyddog Canlyniadau ar gyfer Sir Brawf wedi ymrwymo",
+			"cyn i’r gwasanaeth adael y cyfnod Alffa,",
+			"Paratowyd y datganiad hwn ar 4 Rhagfyr 2026.",
+		},
+		notInWelsh: []string{"Accessibility statement", "by phone", "Alpha", "December", "Office of the Returning Officer", "Monday"},
+	}})
+
+	live := welshIdentity()
+	live.Phase = ""
+	f = newFixture(t, func(c *testConfig) { c.Identity = live })
+	checkPages(t, f, []pageCheck{{
+		path: "/accessibility", status: http.StatusOK,
+		english: []string{"before the service leaves its current phase, and"},
+		welsh:   []string{"cyn i’r gwasanaeth adael ei gyfnod presennol, a"},
+	}})
+}
