@@ -25,11 +25,10 @@ func welshIdentity() Identity {
 // pageCheck is a page fetched in both languages: what each must show and
 // what the Welsh one must not (English left in it).
 type pageCheck struct {
-	path            string
-	status          int
-	english, welsh  []string
-	notInWelsh      []string
-	withoutIdentity bool
+	path           string
+	status         int
+	english, welsh []string
+	notInWelsh     []string
 }
 
 // checkPages fetches each page in English and under /cy and checks it, and
