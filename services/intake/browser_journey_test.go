@@ -555,3 +555,21 @@ func TestBrowserWelshJourney(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserWelshPages: the Welsh content, status and error pages are
+// lang="cy" and axe-clean at both widths, with JavaScript off and on.
+func TestBrowserWelshPages(t *testing.T) {
+	t.Parallel()
+	base, _ := startIntake(t, nil)
+	for _, js := range []bool{false, true} {
+		b := openTab(t, js)
+		for _, p := range []string{"/cy", "/cy/privacy", "/cy/cookies", "/cy/accessibility", "/cy/contact", "/cy/status",
+			"/cy/status?reference=ABCD-EFGH-JKM", "/cy/research", "/cy/research/withdraw", "/cy/order/timed-out", "/cy/no-such-page"} {
+			b.open(base + p)
+			if got := b.eval(`document.documentElement.lang`); got != "cy" {
+				t.Errorf("%s: html lang = %q", p, got)
+			}
+			b.a11y(p)
+		}
+	}
+}

@@ -4,7 +4,10 @@
 // Configuration (environment): HTTP_ADDR, NATS_URL, NATS_STREAM,
 // NATS_SUBJECT, NATS_REPLICAS, AREAS_FILE, INTAKE_SECRET (or
 // INTAKE_SECRET_FILE),
-// RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, CLIENT_IP_HEADER, LOG_FORMAT,
+// SERVICE_IDENTITY_FILE (who runs the service, public.Identity),
+// RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, STATUS_RATE_LIMIT_PER_MINUTE,
+// STATUS_RATE_LIMIT_BURST (checking and cancelling an order, issue 17),
+// CLIENT_IP_HEADER, LOG_FORMAT,
 // LOG_LEVEL, DATABASE_URL, MIGRATE (the user-research sign-up,
 // docs/research.md; and the day keys), KEK or KEK_FILE (required: the
 // personal part of every order is sealed, docs/privacy.md), BATCH_CUTOFF
@@ -47,6 +50,7 @@ import (
 	"booklets/pkg/platform/service"
 	"booklets/pkg/stage/placeorder"
 	"booklets/pkg/stage/research"
+	"booklets/pkg/stage/trackorder"
 )
 
 func main() {
@@ -87,6 +91,15 @@ variables, each with a default (README.md, "Configuration"):
   INTAKE_SECRET[_FILE]   shared by every replica (random per process if unset)
   DATABASE_URL, MIGRATE  PostgreSQL: day keys, research sign-ups
   BATCH_CUTOFF           end of the business day (23:00, Europe/London)
+  ANSWERS_TIMEOUT        how long the form keeps answers after the last page
+                         (1h); ANSWERS_TIMEOUT_WARNING, when it warns (5m)
+  SERVICE_IDENTITY_FILE  JSON file naming who runs the service: data
+                         controller, DPO, contact, the other way to order,
+                         feedback link, phase (unset: a marked example, with
+                         a warning; deploy/service-identity.json)
+  STATUS_RATE_LIMIT_PER_MINUTE, STATUS_RATE_LIMIT_BURST
+                         looking an order up or cancelling it, per client
+                         IP, besides the general limit (10 a minute, burst 5)
   AREAS_FILE, RATE_LIMIT_PER_MINUTE, RATE_LIMIT_BURST, CLIENT_IP_HEADER,
   SHUTDOWN_TIMEOUT, LOG_FORMAT, LOG_LEVEL, PPROF_ADDR, DEMO_DAY, DEMO_EPOCH
 
@@ -137,6 +150,13 @@ type config struct {
 	// Now is the clock orders are received by: the real one, or in demo
 	// mode (DEMO_DAY) one on which a day lasts DEMO_DAY.
 	Now clock.Clock
+	// AnswersTimeout is how long the form keeps a person's answers after
+	// the last page; AnswersWarning how long before the end it warns.
+	AnswersTimeout, AnswersWarning time.Duration
+	// IdentityFile is SERVICE_IDENTITY_FILE ("": the built-in example,
+	// public.DefaultIdentity); Identity is what it says, checked.
+	IdentityFile string
+	Identity     public.Identity
 	// ShutdownTimeout bounds finishing the requests in flight after
 	// SIGTERM.
 	ShutdownTimeout time.Duration
@@ -145,6 +165,9 @@ type config struct {
 	// locations and counts, not request data, but they are for operators:
 	// bind it to loopback.
 	PprofAddr string
+	// StatusRatePerMinute and StatusBurst limit the status and cancel
+	// pages and API per client IP (STATUS_RATE_LIMIT_*).
+	StatusRatePerMinute, StatusBurst int
 }
 
 func readConfig(getenv func(string) string) (config, error) {
@@ -164,6 +187,26 @@ func readConfig(getenv func(string) string) (config, error) {
 		PprofAddr:      r.String("PPROF_ADDR", ""),
 	}
 	c.ShutdownTimeout = r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second)
+	c.StatusRatePerMinute = r.Int("STATUS_RATE_LIMIT_PER_MINUTE", 10)
+	c.StatusBurst = r.Int("STATUS_RATE_LIMIT_BURST", 5)
+	if c.StatusRatePerMinute <= 0 {
+		r.Fail("STATUS_RATE_LIMIT_PER_MINUTE", "must be more than 0")
+	}
+	if c.StatusBurst <= 0 {
+		r.Fail("STATUS_RATE_LIMIT_BURST", "must be more than 0")
+	}
+	c.AnswersTimeout = r.Duration("ANSWERS_TIMEOUT", time.Hour)
+	c.AnswersWarning = r.Duration("ANSWERS_TIMEOUT_WARNING", 5*time.Minute)
+	if c.AnswersWarning < 20*time.Second || c.AnswersWarning >= c.AnswersTimeout {
+		// WCAG 2.2.1: at least 20 seconds to extend.
+		r.Fail("ANSWERS_TIMEOUT_WARNING", "must be at least 20s and shorter than ANSWERS_TIMEOUT")
+	}
+	c.IdentityFile = r.String("SERVICE_IDENTITY_FILE", "")
+	id, err := public.LoadIdentity(c.IdentityFile)
+	if err != nil {
+		r.Fail("SERVICE_IDENTITY_FILE", err.Error()) // names the field at fault
+	}
+	c.Identity = id
 	now, _, err := clock.FromEnv(getenv)
 	if err != nil {
 		r.Fail(clock.EnvDemoDay, err.Error())
@@ -265,6 +308,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		log.Warn().Msg("INTAKE_SECRET is not set: using a random secret for this process only. " +
 			"Set it when running more than one replica or across restarts, or retries and open forms will not match")
 	}
+	if cfg.IdentityFile == "" {
+		// The pages show the example's contact details (marked as such):
+		// nobody would answer them.
+		log.Warn().Str("data_controller", cfg.Identity.DataController).
+			Msg("SERVICE_IDENTITY_FILE is not set: the pages show an example organisation's contact details. " +
+				"Set it to the real organisation's file (deploy/service-identity.json is an example) before going live")
+	}
 	cat, err := catalogue.Load(cfg.AreasFile)
 	if err != nil {
 		return err
@@ -334,6 +384,18 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	// Checking and cancelling an order (issue 17) read what the batcher
+	// stored, in the same database, on the clock orders are received by;
+	// a cancel opens the postcode sealed under the order's day key.
+	tracker, err := trackorder.New(trackorder.Config{
+		Store:  postgres.NewOrders(db, cfg.Now),
+		Keys:   postgres.NewDayKeys(db, cfg.Ring, postgres.WithClock(cfg.Now)),
+		Cutoff: cfg.Cutoff,
+		Clock:  cfg.Now,
+	})
+	if err != nil {
+		return err
+	}
 	srv, err := public.New(public.Config{
 		Research:       research.NewService(vols),
 		Ready:          ready,
@@ -346,6 +408,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		RatePerMinute:  cfg.RatePerMinute,
 		Burst:          cfg.RateBurst,
 		ClientIPHeader: cfg.ClientIPHeader,
+		StateTTL:       cfg.AnswersTimeout,
+		TimeoutWarning: cfg.AnswersWarning,
+		Identity:       cfg.Identity,
+
+		Tracker:             tracker,
+		StatusRatePerMinute: cfg.StatusRatePerMinute,
+		StatusBurst:         cfg.StatusBurst,
 	})
 	if err != nil {
 		return err

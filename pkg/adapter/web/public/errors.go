@@ -172,7 +172,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	var retry *retryableError
-	page := pageData{Title: p.Title, Problem: &p}
+	// The layout looks the page's title up by its id.
+	titleID := "problem." + p.id + ".title"
+	if s.catalogues.has("problem." + p.id + ".page_title") {
+		titleID = "problem." + p.id + ".page_title"
+	}
+	page := pageData{Title: titleID, Problem: &p}
 	page.Retry = errors.As(err, &retry)
 	s.render(w, r, p.Status, "problem.html", page)
 }

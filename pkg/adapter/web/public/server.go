@@ -222,7 +222,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET "+pathTimedOut, s.timedOut)
 	handle("GET /privacy", s.static("privacy.html", "privacy.title"))
 	handle("GET /cookies", s.static("cookies.html", "cookies.title"))
-	handle("GET /accessibility", s.static("accessibility.html", "Accessibility statement"))
+	handle("GET /accessibility", s.static("accessibility.html", "accessibility.title"))
 	handle("GET /contact", s.static("contact.html", "contact.title"))
 	s.researchRoutes(handle)
 	s.statusRoutes(handle)
