@@ -478,15 +478,15 @@ func (s *Server) checkPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	area, _ := s.catalogue.Lookup(v.Area)
-	labels := make([]string, len(v.Formats))
+	formats := make([]string, len(v.Formats))
 	for i, f := range v.Formats {
-		labels[i] = f.Label()
+		formats[i] = string(f)
 	}
 	data := pageData{
 		Title: "check.title", Lost: lost, Back: pathAddress,
 		Draft: order.Draft{Name: v.Personal.Name, AddressLine1: v.Personal.AddressLine1, AddressLine2: v.Personal.AddressLine2,
 			Town: v.Personal.Town, Postcode: v.Personal.Postcode},
-		AreaName: s.translatorFor(r).Area(area), FormatLabels: labels, Timeout: s.timeoutFor(pathCheck),
+		AreaName: s.translatorFor(r).Area(area), Formats: formats, Timeout: s.timeoutFor(pathCheck),
 	}
 	if !area.Usual(v.Personal.Postcode) {
 		data.AreaPrompt = postcode.Area(v.Personal.Postcode)

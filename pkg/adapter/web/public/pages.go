@@ -68,8 +68,9 @@ type pageData struct {
 	Language string
 	// AreaPrompt, on "Check your answers", is the postcode area ("CF")
 	// when the chosen area does not usually cover it: a prompt to check.
-	AreaPrompt   string
-	FormatLabels []string
+	AreaPrompt string
+	// Formats are the formats chosen, by code, on Check your answers.
+	Formats []string
 	// Back is the address of the page's Back link, if it has one.
 	Back string
 	// Timeout is the answers' time limit, on the pages that keep answers.
