@@ -53,27 +53,25 @@ func (s *Server) limitLookups(h func(http.ResponseWriter, *http.Request) error) 
 }
 
 // statusView is what the status, cancel and cancelled pages show: no
-// personal data and no formats, only the reference and dates.
+// personal data and no formats, only the reference and dates, in the
+// page's language.
 type statusView struct {
 	// Typed is the reference as typed, for the form.
 	Typed string
 	// Reference is the canonical reference, when known.
 	Reference string
-	// Query is Reference escaped for a link's query string.
-	Query    string
-	Status   string // trackorder's constant, "" on the form alone
-	Tag      string // the status in words
-	TagClass string
-	Rows     []statusRow
+	// StatusLink and CancelLink are the order's status and cancel pages
+	// (English paths: the template puts them in the page's language).
+	StatusLink, CancelLink string
+	Status                 string // trackorder's constant, "" on the form alone
+	Tag                    string // the status in words
+	TagClass               string
+	Rows                   []statusRow
 	// Cancellable: the order may be cancelled until CancelUntil.
 	Cancellable bool
 	CancelUntil string
 	// Sending: past the cut-off, being sent to the printer.
 	Sending bool
-	// Returned: a booklet came back; the person must order again.
-	Returned bool
-	// Overdue: the printer's deletion is past its due date.
-	Overdue bool
 	// TooLate, on the cancel page: the order has gone to the printer.
 	TooLate bool
 }
@@ -81,93 +79,105 @@ type statusView struct {
 // statusRow is one row of the status page's summary list.
 type statusRow struct{ Key, Value string }
 
-// statusTags are the GOV.UK tag of each status.
-var statusTags = map[string][2]string{
-	trackorder.Received:          {"Received", "govuk-tag--blue"},
-	trackorder.Cancelled:         {"Cancelled", "govuk-tag--grey"},
-	trackorder.Sent:              {"Sent to the printer", "govuk-tag--light-blue"},
-	trackorder.Dispatched:        {"Posted", "govuk-tag--green"},
-	trackorder.Returned:          {"Returned", "govuk-tag--red"},
-	trackorder.DeletionConfirmed: {"Posted and deleted", "govuk-tag--green"},
+// statusTagClass is the GOV.UK tag colour of each status.
+var statusTagClass = map[string]string{
+	trackorder.Received:          "govuk-tag--blue",
+	trackorder.Cancelled:         "govuk-tag--grey",
+	trackorder.Sent:              "govuk-tag--light-blue",
+	trackorder.Dispatched:        "govuk-tag--green",
+	trackorder.Returned:          "govuk-tag--red",
+	trackorder.DeletionConfirmed: "govuk-tag--green",
 }
 
-// longDate is GOV.UK's date style, "25 November 2026".
-func longDate(d businessday.Date) string { return d.UTC().Format("2 January 2006") }
+// referenceView is the view of a reference alone (the form, a failed
+// cancel), with its links.
+func referenceView(typed string) *statusView {
+	q := url.QueryEscape(typed)
+	return &statusView{Typed: typed, Reference: typed, StatusLink: pathStatus + "?reference=" + q, CancelLink: pathCancel + "?reference=" + q}
+}
 
-// cutoffTime is a cut-off as GOV.UK writes times: "11pm on Wednesday 25
-// November 2026", "5:30pm …", "midnight …", "midday …", in London time.
-func cutoffTime(t time.Time) string {
-	lt := t.In(businessday.London())
+// cutoffTime is a cut-off as GOV.UK writes times, in London time and the
+// page's language: "11pm on 25 November 2026", "5:30pm …", "midnight …",
+// "midday …".
+func cutoffTime(t translator, when time.Time) string {
+	lt := when.In(businessday.London())
 	var clock string
 	switch {
 	case lt.Hour() == 0 && lt.Minute() == 0:
-		clock = "midnight"
+		clock = t.Text("status.midnight")
 	case lt.Hour() == 12 && lt.Minute() == 0:
-		clock = "midday"
-	case lt.Minute() == 0:
-		clock = strings.ToLower(lt.Format("3pm"))
+		clock = t.Text("status.midday")
 	default:
-		clock = strings.ToLower(lt.Format("3:04pm"))
+		hm := lt.Format("3:04")
+		if lt.Minute() == 0 {
+			hm = lt.Format("3")
+		}
+		id := "status.pm"
+		if lt.Hour() < 12 {
+			id = "status.am"
+		}
+		clock = t.Text(id, "Clock", hm)
 	}
-	return clock + " on " + lt.Format("Monday 2 January 2006")
+	return t.Text("status.at", "Time", clock, "Date", t.Date(lt))
 }
 
 // newStatusView turns a status into the page's words and rows.
-func newStatusView(st trackorder.Status) *statusView {
-	v := &statusView{Typed: st.Reference, Reference: st.Reference, Query: url.QueryEscape(st.Reference), Status: st.Status,
-		Sending: st.Sending, Returned: st.Status == trackorder.Returned, Overdue: st.DeletionOverdue}
-	tag := statusTags[st.Status]
-	v.Tag, v.TagClass = tag[0], tag[1]
+func newStatusView(t translator, st trackorder.Status) *statusView {
+	v := referenceView(st.Reference)
+	v.Status, v.Sending, v.TagClass = st.Status, st.Sending, statusTagClass[st.Status]
+	v.Tag = t.Text("status.tag." + st.Status)
 	if st.Sending {
-		v.Tag = "Being sent to the printer"
+		v.Tag = t.Text("status.tag.sending")
 	}
-	add := func(key, value string) { v.Rows = append(v.Rows, statusRow{key, value}) }
-	add("Reference", st.Reference)
-	add("Received", longDate(st.ReceivedOn))
+	add := func(key, value string) { v.Rows = append(v.Rows, statusRow{t.Text("status.row." + key), value}) }
+	add("reference", st.Reference)
+	add("received", t.Day(st.ReceivedOn))
 	if !st.CancellableUntil.IsZero() {
-		v.Cancellable, v.CancelUntil = true, cutoffTime(st.CancellableUntil)
-		add("Goes to the printer", "After "+v.CancelUntil)
+		v.Cancellable, v.CancelUntil = true, cutoffTime(t, st.CancellableUntil)
+		add("goes_to_printer", t.Text("status.row.goes_to_printer_value", "When", v.CancelUntil))
 	}
-	if !st.CancelledOn.IsZero() {
-		add("Cancelled", longDate(st.CancelledOn))
-	}
-	if !st.SentOn.IsZero() {
-		add("Sent to the printer", longDate(st.SentOn))
-	}
-	if !st.PersonalDataDeletedOn.IsZero() {
-		add("We deleted your name and address", longDate(st.PersonalDataDeletedOn))
-	}
-	if !st.DispatchedOn.IsZero() {
-		add("Posted by the printer", longDate(st.DispatchedOn))
-	}
-	if !st.ReturnedOn.IsZero() {
-		add("Returned to the printer", longDate(st.ReturnedOn))
+	for _, d := range []struct {
+		key  string
+		date businessday.Date
+	}{{"cancelled", st.CancelledOn}, {"sent", st.SentOn}, {"deleted", st.PersonalDataDeletedOn},
+		{"dispatched", st.DispatchedOn}, {"returned", st.ReturnedOn}} {
+		if !d.date.IsZero() {
+			add(d.key, t.Day(d.date))
+		}
 	}
 	switch {
 	case !st.DeletionConfirmedOn.IsZero():
-		add("The printer deleted your name and address", longDate(st.DeletionConfirmedOn))
+		add("printer_deleted", t.Day(st.DeletionConfirmedOn))
 	case st.DeletionOverdue:
-		add("The printer must delete your name and address", "By "+longDate(st.DeletionDueBy)+" (not confirmed yet: we are following this up)")
+		add("printer_must_delete", t.Text("status.row.overdue", "Date", t.Day(st.DeletionDueBy)))
 	case !st.DeletionDueBy.IsZero():
-		add("The printer must delete your name and address", "By "+longDate(st.DeletionDueBy))
+		add("printer_must_delete", t.Text("status.row.due_by", "Date", t.Day(st.DeletionDueBy)))
 	}
 	return v
 }
 
-// referenceMessage is the error for a reference as typed, in the GOV.UK
-// error summary; "" for an error that is not about the reference.
-func referenceMessage(err error) string {
+// referenceMessageID names the error for a reference as typed, in the
+// catalogue (validation.status.*); "" for an error that is not about the
+// reference.
+func referenceMessageID(err error) string {
 	switch {
 	case errors.Is(err, trackorder.ErrNoReference):
-		return "Enter your order reference"
+		return "validation.status.reference_empty"
 	case errors.Is(err, trackorder.ErrReferenceCheck):
-		return "Check the reference: one of the characters looks wrong"
+		return "validation.status.reference_check"
 	case errors.Is(err, trackorder.ErrReferenceFormat):
-		return "Enter the reference as it is shown on your confirmation, like K7QM-X9PA-C4T (11 letters and numbers)"
+		return "validation.status.reference_format"
 	case errors.Is(err, trackorder.ErrUnknown):
-		return "We cannot find an order with that reference. Check it, or if you ordered in the last few minutes, try again shortly"
+		return "validation.status.reference_unknown"
 	}
 	return ""
+}
+
+// fieldError is a form's error in the catalogue's English: render puts
+// it in the page's language (catalogues.fieldErrors finds it by its
+// English words, as the domain's messages).
+func (s *Server) fieldError(field, id string) order.ValidationError {
+	return order.ValidationError{{Field: field, Message: s.catalogues.text(langEN, id)}}
 }
 
 // referenceStatus is the HTTP status of a reference error.
@@ -178,27 +188,33 @@ func referenceStatus(err error) int {
 	return http.StatusBadRequest
 }
 
+// referenceError renders the status form with the error for the
+// reference as typed.
+func (s *Server) referenceError(w http.ResponseWriter, r *http.Request, typed string, err error) {
+	s.render(w, r, referenceStatus(err), "status.html", pageData{Title: "status.title",
+		Errors: s.fieldError("reference", referenceMessageID(err)), Track: &statusView{Typed: typed}})
+}
+
 // statusPage is GET /status: the form, or with ?reference= the order's
 // status. A lookup is limited as the API's (limitLookups); the form alone
 // is not.
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	if !q.Has("reference") {
-		s.render(w, r, http.StatusOK, "status.html", pageData{Title: "Check your order", Track: &statusView{}})
+		s.render(w, r, http.StatusOK, "status.html", pageData{Title: "status.title", Track: &statusView{}})
 		return nil
 	}
 	return s.limitLookups(func(w http.ResponseWriter, r *http.Request) error {
 		typed := strings.TrimSpace(q.Get("reference"))
 		st, err := s.tracker.Status(r.Context(), typed)
-		if msg := referenceMessage(err); msg != "" {
-			s.render(w, r, referenceStatus(err), "status.html", pageData{Title: "Check your order",
-				Errors: order.ValidationError{{Field: "reference", Message: msg}}, Track: &statusView{Typed: typed}})
+		if referenceMessageID(err) != "" {
+			s.referenceError(w, r, typed, err)
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		s.render(w, r, http.StatusOK, "status.html", pageData{Title: "Your order", Track: newStatusView(st)})
+		s.render(w, r, http.StatusOK, "status.html", pageData{Title: "status.order_title", Track: newStatusView(s.translatorFor(r), st)})
 		return nil
 	})(w, r)
 }
@@ -208,39 +224,38 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) cancelPage(w http.ResponseWriter, r *http.Request) error {
 	typed := strings.TrimSpace(r.URL.Query().Get("reference"))
 	st, err := s.tracker.Status(r.Context(), typed)
-	if msg, ok := cancelErrors[r.URL.Query().Get("error")]; ok && (referenceMessage(err) != "" || err == nil && !st.CancellableUntil.IsZero()) {
+	if id, ok := cancelErrors[r.URL.Query().Get("error")]; ok && (referenceMessageID(err) != "" || err == nil && !st.CancellableUntil.IsZero()) {
 		// A cancel that failed: the form again with its error, the same
 		// for an unknown reference and an order that can still be
 		// cancelled, so that a wrong postcode cannot be told from an
 		// unknown reference. (Come back to with Back after the order is
 		// cancelled or gone, it says so instead.)
-		v := &statusView{Typed: typed, Reference: typed, Query: url.QueryEscape(typed)}
-		s.render(w, r, http.StatusOK, "cancel.html", pageData{Title: "Cancel your order",
-			Errors: order.ValidationError{{Field: "postcode", Message: msg}}, Back: pathStatus + "?reference=" + v.Query, Track: v})
+		v := referenceView(typed)
+		s.render(w, r, http.StatusOK, "cancel.html", pageData{Title: "status.cancel.title",
+			Errors: s.fieldError("postcode", id), Back: v.StatusLink, Track: v})
 		return nil
 	}
-	if msg := referenceMessage(err); msg != "" {
-		s.render(w, r, referenceStatus(err), "status.html", pageData{Title: "Check your order",
-			Errors: order.ValidationError{{Field: "reference", Message: msg}}, Track: &statusView{Typed: typed}})
+	if referenceMessageID(err) != "" {
+		s.referenceError(w, r, typed, err)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	v := newStatusView(s.translatorFor(r), st)
 	if st.Status == trackorder.Cancelled {
 		// Its status, here, rather than a redirect to it: this is where
 		// Back leads after a cancel, and a history entry that redirects
 		// is a navigation of its own in some browsers.
-		s.render(w, r, http.StatusOK, "status.html", pageData{Title: "Your order", Track: newStatusView(st)})
+		s.render(w, r, http.StatusOK, "status.html", pageData{Title: "status.order_title", Track: v})
 		return nil
 	}
-	v := newStatusView(st)
 	v.TooLate = !v.Cancellable
-	title := "Cancel your order"
+	title := "status.cancel.title"
 	if v.TooLate {
-		title = "Your order has gone to the printer"
+		title = "status.cancel.too_late_title"
 	}
-	s.render(w, r, http.StatusOK, "cancel.html", pageData{Title: title, Back: pathStatus + "?reference=" + v.Query, Track: v})
+	s.render(w, r, http.StatusOK, "cancel.html", pageData{Title: title, Back: v.StatusLink, Track: v})
 	return nil
 }
 
@@ -249,9 +264,9 @@ func (s *Server) cancelPage(w http.ResponseWriter, r *http.Request) error {
 // reload never send the form again): cancelled, to the cancelled page;
 // too late, to the cancel page, which then says the order has gone to
 // the printer; a postcode error, back to the cancel form with the error's
-// name in the address (never the postcode, which the form therefore
-// does not show back: it is in no URL, cookie or log). An unknown reference and a
-// postcode that does not match get the same answer.
+// name in the address (never the postcode, which the form therefore does
+// not show back: it is in no URL, cookie or log). An unknown reference
+// and a postcode that does not match get the same answer.
 func (s *Server) cancelSubmit(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
@@ -262,7 +277,7 @@ func (s *Server) cancelSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	typed := strings.TrimSpace(r.PostForm.Get("reference"))
 	c, err := s.tracker.Cancel(r.Context(), typed, r.PostForm.Get("postcode"))
-	to := pathCancel + "?reference=" + url.QueryEscape(typed)
+	to := referenceView(typed).CancelLink
 	switch {
 	case err == nil:
 		infoFrom(r.Context()).reference = c.Reference
@@ -274,17 +289,17 @@ func (s *Server) cancelSubmit(w http.ResponseWriter, r *http.Request) error {
 		to += "&error=" + cancelNoPostcode
 	case errors.Is(err, trackorder.ErrPostcodeFormat):
 		to += "&error=" + cancelBadPostcode
-	case referenceMessage(err) != "":
-		to = pathStatus + "?reference=" + url.QueryEscape(typed)
+	case referenceMessageID(err) != "":
+		to = referenceView(typed).StatusLink
 	default:
 		return err
 	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	s.redirect(w, r, to)
 	return nil
 }
 
 // The errors the cancel form is sent back with (?error=), and their
-// messages. cancelNoMatch is the same for an unknown reference and a
+// messages' ids. cancelNoMatch is the same for an unknown reference and a
 // postcode that does not match.
 const (
 	cancelNoMatch     = "no-match"
@@ -293,9 +308,9 @@ const (
 )
 
 var cancelErrors = map[string]string{
-	cancelNoMatch:     "We could not find an order with that reference and postcode. Check the postcode is the one you gave when you ordered",
-	cancelNoPostcode:  "Enter the postcode you gave when you ordered",
-	cancelBadPostcode: "Enter a real postcode, like SW1A 1AA",
+	cancelNoMatch:     "validation.status.no_match",
+	cancelNoPostcode:  "validation.status.postcode_empty",
+	cancelBadPostcode: "validation.status.postcode_format",
 }
 
 // cancelledPage is GET /status/cancelled?reference=…, where a cancel is
@@ -305,12 +320,12 @@ func (s *Server) cancelledPage(w http.ResponseWriter, r *http.Request) error {
 	typed := strings.TrimSpace(r.URL.Query().Get("reference"))
 	st, err := s.tracker.Status(r.Context(), typed)
 	if err != nil || st.Status != trackorder.Cancelled {
-		if referenceMessage(err) == "" && err != nil {
+		if referenceMessageID(err) == "" && err != nil {
 			return err
 		}
-		http.Redirect(w, r, pathStatus+"?reference="+url.QueryEscape(typed), http.StatusSeeOther)
+		s.redirect(w, r, referenceView(typed).StatusLink)
 		return nil
 	}
-	s.render(w, r, http.StatusOK, "cancelled.html", pageData{Title: "Order cancelled", Track: newStatusView(st)})
+	s.render(w, r, http.StatusOK, "cancelled.html", pageData{Title: "status.cancelled.title", Track: newStatusView(s.translatorFor(r), st)})
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"booklets/pkg/domain/businessday"
-	"booklets/pkg/domain/order"
 	"booklets/pkg/stage/trackorder"
 )
 
@@ -52,36 +51,37 @@ func newOrderStatusBody(st trackorder.Status) orderStatusBody {
 	return b
 }
 
-// The problems of the status API. The one for a cancel that finds no
-// order is the same whether the reference is unknown or the postcode does
-// not match (noMatchProblem), so that neither can be tested alone.
+// The problems of the status API, their words in the catalogue
+// (problem.<id>, locales/status.*.toml) in the client's language
+// (Accept-Language). The one for a cancel that finds no order is the same
+// whether the reference is unknown or the postcode does not match
+// (noMatchProblem), so that neither can be tested alone.
 var (
-	unknownOrderProblem = problem{Type: "urn:booklets:problem:order-not-found", Title: "No order with that reference",
-		Status: http.StatusNotFound, Detail: "Check the reference. An order placed in the last few minutes may not be found yet: try again shortly."}
-	noMatchProblem = problem{Type: "urn:booklets:problem:order-not-found", Title: "No order with that reference and postcode",
-		Status: http.StatusNotFound, Detail: "Check the reference and the postcode the order was placed with."}
-	tooLateProblem = problem{Type: "urn:booklets:problem:too-late", Title: "The order has gone to the printer",
-		Status: http.StatusConflict, Detail: "An order can be cancelled only until the cut-off of the day it was received; this one is being sent or has been sent to the printer."}
+	unknownOrderProblem = problem{Type: "urn:booklets:problem:order-not-found", id: "order_not_found", Status: http.StatusNotFound}
+	noMatchProblem      = problem{Type: "urn:booklets:problem:order-not-found", id: "order_no_match", Status: http.StatusNotFound}
+	tooLateProblem      = problem{Type: "urn:booklets:problem:too-late", id: "too_late", Status: http.StatusConflict}
 )
 
 // referenceProblem is the 400 for a reference that is not well formed,
 // saying what is wrong with it (never repeating it).
 func referenceProblem(err error) (problem, bool) {
-	p := problem{Type: "urn:booklets:problem:invalid-reference", Title: "Not an order reference", Status: http.StatusBadRequest}
+	p := problem{Type: "urn:booklets:problem:invalid-reference", id: "invalid_reference", Status: http.StatusBadRequest}
 	switch {
 	case errors.Is(err, trackorder.ErrReferenceCheck):
-		p.Detail = "The reference's check character does not match: one of the characters is mistyped."
+		p.detailID = "invalid_reference.check"
 	case errors.Is(err, trackorder.ErrReferenceFormat), errors.Is(err, trackorder.ErrNoReference):
-		p.Detail = "A reference is 11 characters of 23456789ABCDEFGHJKLMNPQRSTUVWXYZ, grouped like K7QM-X9PA-C4T."
 	default:
 		return problem{}, false
 	}
 	return p, true
 }
 
-// writeProblem writes p as application/problem+json, as writeError does
-// for the other API errors.
-func writeProblem(w http.ResponseWriter, p problem) error {
+// writeProblem writes p as application/problem+json in the client's
+// language, as writeError does for the other API errors.
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p problem) error {
+	l := infoFrom(r.Context()).lang
+	p.words(s.catalogues, l, false)
+	w.Header().Set("Content-Language", string(l))
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	return json.NewEncoder(w).Encode(p)
@@ -91,10 +91,10 @@ func writeProblem(w http.ResponseWriter, p problem) error {
 func (s *Server) orderStatusAPI(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.tracker.Status(r.Context(), r.PathValue("reference"))
 	if p, ok := referenceProblem(err); ok {
-		return writeProblem(w, p)
+		return s.writeProblem(w, r, p)
 	}
 	if errors.Is(err, trackorder.ErrUnknown) {
-		return writeProblem(w, unknownOrderProblem)
+		return s.writeProblem(w, r, unknownOrderProblem)
 	}
 	if err != nil {
 		return err
@@ -146,7 +146,7 @@ func (s *Server) cancelOrderAPI(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, err := s.tracker.Cancel(r.Context(), r.PathValue("reference"), pc)
 	if p, ok := referenceProblem(err); ok {
-		return writeProblem(w, p)
+		return s.writeProblem(w, r, p)
 	}
 	switch {
 	case err == nil:
@@ -154,21 +154,21 @@ func (s *Server) cancelOrderAPI(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case errors.Is(err, trackorder.ErrUnknown):
-		return writeProblem(w, noMatchProblem)
+		return s.writeProblem(w, r, noMatchProblem)
 	case errors.Is(err, trackorder.ErrTooLate):
-		return writeProblem(w, tooLateProblem)
+		return s.writeProblem(w, r, tooLateProblem)
 	case errors.Is(err, trackorder.ErrNoPostcode):
-		return writeProblem(w, postcodeProblem("Enter the postcode the order was placed with."))
+		return s.writeProblem(w, r, s.postcodeProblem("validation.status.postcode_empty"))
 	case errors.Is(err, trackorder.ErrPostcodeFormat):
-		return writeProblem(w, postcodeProblem("Enter a UK postcode, like SW1A 1AA."))
+		return s.writeProblem(w, r, s.postcodeProblem("validation.status.postcode_format"))
 	}
 	return err
 }
 
 // postcodeProblem is the 422 for a missing or malformed postcode, in the
-// shape of an invalid order's (errors: field and message, never the value).
-func postcodeProblem(msg string) problem {
-	return problem{Type: "urn:booklets:problem:invalid-postcode", Title: "The postcode is missing or not a UK postcode",
-		Status: http.StatusUnprocessableEntity, Detail: "Send the postcode the order was placed with.",
-		Errors: order.ValidationError{{Field: "postcode", Message: msg}}}
+// shape of an invalid order's (errors: field and message, never the
+// value). id is the message's, validation.status.*.
+func (s *Server) postcodeProblem(id string) problem {
+	return problem{Type: "urn:booklets:problem:invalid-postcode", id: "invalid_postcode", Status: http.StatusUnprocessableEntity,
+		Errors: s.fieldError("postcode", id)}
 }

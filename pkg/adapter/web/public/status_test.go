@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,6 +114,14 @@ func TestStatusAPI(t *testing.T) {
 		}
 	}
 
+	// In Welsh when the client prefers it: the words only.
+	r := httpRequest("GET", "/api/v1/orders/"+reference.New().String(), "")
+	r.Header.Set("Accept-Language", "cy")
+	if w := f.do(r); w.Code != 404 || w.Header().Get("Content-Language") != "cy" || !strings.Contains(w.Body.String(), "Dim archeb") ||
+		!strings.Contains(w.Body.String(), "urn:booklets:problem:order-not-found") {
+		t.Errorf("Welsh 404: %d %s", w.Code, w.Body)
+	}
+
 	// Cancel: an unknown reference and a wrong postcode get the same
 	// answer, byte for byte.
 	unknownCode, unknown := f.cancelAPI(reference.New().String(), `{"postcode":"CT1 1AA"}`)
@@ -126,7 +135,7 @@ func TestStatusAPI(t *testing.T) {
 			t.Errorf("cancel with %s: %d %s, want %d", body, code, b, want)
 		}
 	}
-	r := httpRequest("POST", "/api/v1/orders/"+f.ref+"/cancel", `{"postcode":"CT1 1AA"}`)
+	r = httpRequest("POST", "/api/v1/orders/"+f.ref+"/cancel", `{"postcode":"CT1 1AA"}`)
 	r.Header.Set("Content-Type", "text/plain")
 	if w := f.do(r); w.Code != http.StatusUnsupportedMediaType {
 		t.Errorf("cancel as text/plain: %d", w.Code)
@@ -170,7 +179,7 @@ func TestStatusPages(t *testing.T) {
 		"/status?reference=" + url.QueryEscape(mistype(f.ref)): "400 Check the reference: one of the characters looks wrong",
 		"/status?reference=K0QM":                               "400 like K7QM-X9PA-C4T",
 		"/status?reference=" + reference.New().String():        "404 We cannot find an order with that reference",
-		"/status?reference=" + url.QueryEscape(f.ref):          "200 We have your order. It goes to our printer after 11pm on Wednesday 25 November 2026",
+		"/status?reference=" + url.QueryEscape(f.ref):          "200 We have your order. It goes to our printer after 11pm on 25 November 2026",
 		"/status/cancel?reference=" + f.ref:                    "200 Yes, cancel my order",
 	} {
 		code, body, _ := f.get(path)
@@ -256,6 +265,35 @@ func TestStatusPages(t *testing.T) {
 	if code, body, _ := f.get("/status?reference=" + f.other); code != 200 || !strings.Contains(body, "Being sent to the printer") {
 		t.Errorf("status after the cut-off: %d\n%s", code, body)
 	}
+	// In Welsh: the pages, their links and the cancel's redirects stay
+	// under /cy, every text from the catalogues.
+	w := f.postForm("/cy/status/cancel", url.Values{"reference": {f.ref}, "postcode": {""}})
+	if loc := w.Header().Get("Location"); w.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/cy/status/cancel?") {
+		t.Errorf("Welsh cancel: %d to %s", w.Code, loc)
+	}
+	for _, p := range []string{"/cy/status", "/cy/status?reference=" + f.ref, "/cy/status?reference=" + f.other,
+		"/cy/status/cancel?reference=" + f.other, "/cy/status/cancel?reference=" + f.ref, "/cy/status/cancelled?reference=" + f.ref,
+		"/cy/status/cancel?reference=" + reference.New().String() + "&error=no-match", "/cy/status?reference=" + mistype(f.ref)} {
+		_, body, _ := f.get(p)
+		if !strings.Contains(body, `<html lang="cy"`) {
+			t.Errorf("%s is not in Welsh", p)
+		}
+		for _, m := range regexp.MustCompile(`(?:href|action)="(/[^"]*)"`).FindAllStringSubmatch(body, -1) {
+			toggle, _, _ := strings.Cut(strings.TrimPrefix(p, "/cy"), "?") // the language toggle
+			if u := m[1]; !strings.HasPrefix(u, "/cy") && !strings.HasPrefix(u, "/assets/") && u != toggle {
+				t.Errorf("%s links to %s, out of Welsh", p, u)
+			}
+		}
+	}
+	if _, body, _ := f.get("/cy/status?reference=" + f.ref); !strings.Contains(body, "Wedi’i chanslo") || !strings.Contains(body, "Tachwedd 2026") {
+		t.Errorf("the Welsh status page:\n%s", body)
+	}
+	var missing []string
+	f.srv.catalogues.missing.Range(func(k, _ any) bool { missing = append(missing, k.(string)); return true })
+	if len(missing) > 0 {
+		t.Errorf("texts missing from the catalogues: %v", missing)
+	}
+
 	logs := f.logs.String()
 	if strings.Contains(logs, "reference=") || strings.Contains(logs, "CT1") || strings.Contains(logs, "ct1") {
 		t.Errorf("the query or the postcode in the log:\n%s", logs)
