@@ -30,38 +30,6 @@ const (
 // Formats lists every format in the order they are offered.
 var Formats = []Format{StandardPrint, LargePrint, Braille, EasyRead, Audio}
 
-// Label is the format's name as shown to the public.
-func (f Format) Label() string {
-	switch f {
-	case StandardPrint:
-		return "Standard print"
-	case LargePrint:
-		return "Large print"
-	case Braille:
-		return "Braille"
-	case EasyRead:
-		return "Easy read"
-	case Audio:
-		return "Audio"
-	}
-	return string(f)
-}
-
-// Hint is a short explanation of the format for the public.
-func (f Format) Hint() string {
-	switch f {
-	case LargePrint:
-		return "At least 16 point text"
-	case Braille:
-		return "Unified English Braille, on paper"
-	case EasyRead:
-		return "Short sentences with pictures"
-	case Audio:
-		return "A CD and a link to listen online"
-	}
-	return ""
-}
-
 // Valid reports whether f is one of the known formats.
 func (f Format) Valid() bool {
 	for _, k := range Formats {
@@ -91,18 +59,6 @@ const (
 // the batch file. An order that names no language is for English, the
 // language of every booklet (or the journey's: Draft.Journey).
 var Languages = []Language{English, Welsh}
-
-// Label is the language's name as shown to the public: each in its own
-// language, as the GOV.UK language toggle names them.
-func (l Language) Label() string {
-	switch l {
-	case English:
-		return "English"
-	case Welsh:
-		return "Cymraeg (Welsh)"
-	}
-	return string(l)
-}
 
 // Valid reports whether l is one of the known languages.
 func (l Language) Valid() bool {

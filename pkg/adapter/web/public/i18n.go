@@ -170,6 +170,10 @@ func (t translator) Text(id string, args ...any) string {
 	return t.cat.text(t.Lang, id, args...)
 }
 
+// Has tells whether the catalogues have a message (a format without a
+// hint has none).
+func (t translator) Has(id string) bool { return t.cat.has(id) }
+
 // Href is the address of a page of the service in the page's language.
 func (t translator) Href(p string) string { return hrefIn(t.Lang, p) }
 

@@ -441,7 +441,7 @@ func (s *Server) bookletChoices(d order.Draft) bookletView {
 		if i > 0 {
 			id = fmt.Sprintf("%s-%d", order.FieldFormats, i+1)
 		}
-		v.Formats[i] = formatOption{ID: id, Code: string(f), Label: f.Label(), Hint: f.Hint(), Checked: chosen[string(f)]}
+		v.Formats[i] = formatOption{ID: id, Code: string(f), Checked: chosen[string(f)]}
 	}
 	return v
 }

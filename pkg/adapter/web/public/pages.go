@@ -107,9 +107,11 @@ type texter interface {
 	Text(id string, args ...any) string
 }
 
+// formatOption is one format's checkbox; its words are the catalogue's
+// format.<code>.label and .hint.
 type formatOption struct {
-	ID, Code, Label, Hint string
-	Checked               bool
+	ID, Code string
+	Checked  bool
 }
 
 // assetVersion busts browser caches of the long-lived stylesheet and
