@@ -63,7 +63,7 @@ func openTab(t *testing.T, js bool) *tab {
 	if err := chromedp.Do(browserCtx, start); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(browserCtx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(browserCtx, 4*time.Minute)
 	t.Cleanup(cancel)
 	return &tab{t: t, ctx: ctx, js: js, axeSource: string(axeSource)}
 }

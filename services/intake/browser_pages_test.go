@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -89,38 +88,11 @@ func TestBrowserContentPages(t *testing.T) {
 }
 
 // pagesBrowser starts a Chromium of its own (own profile) with JavaScript
-// on or off, as browser_test.go's helpers expect.
+// on or off (openTab), for browser_test.go's helpers.
 func pagesBrowser(t *testing.T, js bool) (context.Context, string) {
 	t.Helper()
-	axeSource, err := os.ReadFile(filepath.Join(repoRoot(t), "node_modules", "axe-core", "axe.min.js"))
-	if err != nil {
-		t.Fatalf("axe-core is missing (%v): run `npm ci` at the repository root", err)
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("chromium is missing at %s (%v): install it with `apt-get install chromium`", chromiumPath, err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancelBrowser)
-	// The first Run starts the browser; it must not have a timeout of its own.
-	if err := chromedp.Do(browserCtx, scripts(js)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(browserCtx, 4*time.Minute)
-	t.Cleanup(cancel)
-	return ctx, string(axeSource)
+	b := openTab(t, js)
+	return b.ctx, b.axeSource
 }
 
 // scripts turns the tab's JavaScript on or off.
