@@ -262,6 +262,9 @@ var langMatcher = language.NewMatcher([]language.Tag{language.English, language.
 
 // acceptLanguage is Welsh when the client prefers it to English.
 func acceptLanguage(header string) lang {
+	if !strings.Contains(strings.ToLower(header), "cy") {
+		return langEN // most clients: nothing to parse (the API's hot path)
+	}
 	tags, _, err := language.ParseAcceptLanguage(header)
 	if err != nil || len(tags) == 0 {
 		return langEN
