@@ -79,11 +79,13 @@ type statusView struct {
 // statusRow is one row of the status page's summary list.
 type statusRow struct{ Key, Value string }
 
-// statusTagClass is the GOV.UK tag colour of each status.
+// statusTagClass is the GOV.UK tag colour of each status. A tag with no
+// modifier is blue: GOV.UK Frontend 6 removed govuk-tag--blue and
+// govuk-tag--light-blue, whose classes would style nothing.
 var statusTagClass = map[string]string{
-	trackorder.Received:          "govuk-tag--blue",
+	trackorder.Received:          "",
 	trackorder.Cancelled:         "govuk-tag--grey",
-	trackorder.Sent:              "govuk-tag--light-blue",
+	trackorder.Sent:              "govuk-tag--teal",
 	trackorder.Dispatched:        "govuk-tag--green",
 	trackorder.Returned:          "govuk-tag--red",
 	trackorder.DeletionConfirmed: "govuk-tag--green",
@@ -97,8 +99,10 @@ func referenceView(typed string) *statusView {
 }
 
 // cutoffTime is a cut-off as GOV.UK writes times, in London time and the
-// page's language: "11pm on 25 November 2026", "5:30pm …", "midnight …",
-// "midday …".
+// page's language: "11pm on Wednesday 25 November 2026", "5:30pm …",
+// "midnight …", "midday …"; in Welsh "11yh ar ddydd Mercher 25 Tachwedd
+// 2026". The day's name is part of it: a person deciding whether they
+// still have time thinks in days of the week.
 func cutoffTime(t translator, when time.Time) string {
 	lt := when.In(businessday.London())
 	var clock string
@@ -118,8 +122,14 @@ func cutoffTime(t translator, when time.Time) string {
 		}
 		clock = t.Text(id, "Clock", hm)
 	}
-	return t.Text("status.at", "Time", clock, "Date", t.Date(lt))
+	return t.Text("status.at", "Time", clock, "Weekday", t.Text(weekdayIDs[lt.Weekday()]), "Date", t.Date(lt))
 }
+
+// weekdayIDs are the catalogue's day names as status.at puts them after
+// "on" (Welsh mutates them there: "ar ddydd Mercher"), Sunday first as
+// time.Weekday counts.
+var weekdayIDs = [7]string{"status.weekday.sunday", "status.weekday.monday", "status.weekday.tuesday",
+	"status.weekday.wednesday", "status.weekday.thursday", "status.weekday.friday", "status.weekday.saturday"}
 
 // newStatusView turns a status into the page's words and rows.
 func newStatusView(t translator, st trackorder.Status) *statusView {

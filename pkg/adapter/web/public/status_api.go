@@ -158,16 +158,17 @@ func (s *Server) cancelOrderAPI(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, trackorder.ErrTooLate):
 		return s.writeProblem(w, r, tooLateProblem)
 	case errors.Is(err, trackorder.ErrNoPostcode):
-		return s.writeProblem(w, r, s.postcodeProblem("validation.status.postcode_empty"))
+		return s.writeProblem(w, r, s.postcodeProblem("validation.status.api_postcode_empty"))
 	case errors.Is(err, trackorder.ErrPostcodeFormat):
-		return s.writeProblem(w, r, s.postcodeProblem("validation.status.postcode_format"))
+		return s.writeProblem(w, r, s.postcodeProblem("validation.status.api_postcode_format"))
 	}
 	return err
 }
 
 // postcodeProblem is the 422 for a missing or malformed postcode, in the
 // shape of an invalid order's (errors: field and message, never the
-// value). id is the message's, validation.status.*.
+// value). id is the message's, validation.status.api_*: the API's own
+// wording, which names the order's postcode rather than the person's.
 func (s *Server) postcodeProblem(id string) problem {
 	return problem{Type: "urn:booklets:problem:invalid-postcode", id: "invalid_postcode", Status: http.StatusUnprocessableEntity,
 		Errors: s.fieldError("postcode", id)}

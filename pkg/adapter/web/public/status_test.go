@@ -179,7 +179,7 @@ func TestStatusPages(t *testing.T) {
 		"/status?reference=" + url.QueryEscape(mistype(f.ref)): "400 Check the reference: one of the characters looks wrong",
 		"/status?reference=K0QM":                               "400 like K7QM-X9PA-C4T",
 		"/status?reference=" + reference.New().String():        "404 We cannot find an order with that reference",
-		"/status?reference=" + url.QueryEscape(f.ref):          "200 We have your order. It goes to our printer after 11pm on 25 November 2026",
+		"/status?reference=" + url.QueryEscape(f.ref):          "200 We have your order. It goes to our printer after 11pm on Wednesday 25 November 2026",
 		"/status/cancel?reference=" + f.ref:                    "200 Yes, cancel my order",
 	} {
 		code, body, _ := f.get(path)
