@@ -275,9 +275,15 @@ func acceptLanguage(header string) lang {
 	return langEN
 }
 
-// translatorFor is the translator of a request's page.
+// translatorFor is the translator of a request's page. The toggle keeps
+// a GET page's query (the status page's ?reference=): no page of the
+// service puts personal data in one (forms that carry it are POSTs).
 func (s *Server) translatorFor(r *http.Request) translator {
-	return translator{cat: s.catalogues, Lang: infoFrom(r.Context()).lang, path: r.URL.Path}
+	p := r.URL.Path
+	if r.Method == http.MethodGet && r.URL.RawQuery != "" {
+		p += "?" + r.URL.RawQuery
+	}
+	return translator{cat: s.catalogues, Lang: infoFrom(r.Context()).lang, path: p}
 }
 
 // redirect answers 303 See Other to a page of the service, in the

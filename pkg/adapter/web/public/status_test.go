@@ -2,6 +2,7 @@ package public
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -279,7 +280,7 @@ func TestStatusPages(t *testing.T) {
 			t.Errorf("%s is not in Welsh", p)
 		}
 		for _, m := range regexp.MustCompile(`(?:href|action)="(/[^"]*)"`).FindAllStringSubmatch(body, -1) {
-			toggle, _, _ := strings.Cut(strings.TrimPrefix(p, "/cy"), "?") // the language toggle
+			toggle := html.EscapeString(strings.TrimPrefix(p, "/cy")) // the language toggle, query and all
 			if u := m[1]; !strings.HasPrefix(u, "/cy") && !strings.HasPrefix(u, "/assets/") && u != toggle {
 				t.Errorf("%s links to %s, out of Welsh", p, u)
 			}
