@@ -292,30 +292,20 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, p string) {
 	http.Redirect(w, r, hrefIn(infoFrom(r.Context()).lang, p), http.StatusSeeOther)
 }
 
-// messageIDs lists the message ids of a language's catalogue (its file
-// and any part files, locales/<part>.<lang>.toml), sorted.
+// messageIDs lists the message ids of a language's catalogue, sorted.
 func messageIDs(l lang) ([]string, error) {
-	names, err := fs.Glob(localeFS, "locales/*.toml")
+	name := "locales/" + string(l) + ".toml"
+	b, err := localeFS.ReadFile(name)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for _, name := range names {
-		base := path.Base(name)
-		if base != string(l)+".toml" && !strings.HasSuffix(base, "."+string(l)+".toml") {
-			continue
-		}
-		b, err := localeFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		msgs, err := i18n.ParseMessageFileBytes(b, base, map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		for _, m := range msgs.Messages {
-			ids = append(ids, m.ID)
-		}
+	msgs, err := i18n.ParseMessageFileBytes(b, path.Base(name), map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	ids := make([]string, len(msgs.Messages))
+	for i, m := range msgs.Messages {
+		ids[i] = m.ID
 	}
 	sort.Strings(ids)
 	return ids, nil
