@@ -52,7 +52,7 @@ func newOrderStatusBody(st trackorder.Status) orderStatusBody {
 }
 
 // The problems of the status API, their words in the catalogue
-// (problem.<id>, locales/status.*.toml) in the client's language
+// (problem.<id>, locales/{en,cy}.toml) in the client's language
 // (Accept-Language). The one for a cancel that finds no order is the same
 // whether the reference is unknown or the postcode does not match
 // (noMatchProblem), so that neither can be tested alone.

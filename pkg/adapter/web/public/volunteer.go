@@ -37,7 +37,7 @@ func (s *Server) researchRoutes(handle func(string, func(http.ResponseWriter, *h
 	handle("POST /research/withdraw", s.withdrawSubmit)
 }
 
-// The pages' titles, message ids (locales/research.*.toml).
+// The pages' titles, message ids ([research] of locales/{en,cy}.toml).
 const (
 	researchTitle  = "research.signup.title"
 	withdrawTitle  = "research.withdraw.title"
