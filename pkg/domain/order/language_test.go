@@ -9,39 +9,36 @@ import (
 
 // The booklet language (issue 18): English, Welsh or both where the area
 // offers Welsh (dyfed-powys in testAreas), English only elsewhere
-// (staffordshire); none asked for is the journey's language.
+// (staffordshire); none asked for is English. (The Welsh form asks, and
+// offers Welsh first: pkg/adapter/web/public.)
 func TestValidateLanguages(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
 		area    string
 		asked   []string
-		journey Language
 		want    []Language
 		refused bool
 	}{
-		{"Welsh area, Welsh", "dyfed-powys", []string{"cy"}, "", []Language{Welsh}, false},
-		{"Welsh area, English", "dyfed-powys", []string{"en"}, "", []Language{English}, false},
-		{"Welsh area, both in catalogue order", "dyfed-powys", []string{"cy", "en"}, "", []Language{English, Welsh}, false},
-		{"Welsh area, both twice and spaced", "dyfed-powys", []string{" en", "cy ", "en"}, "", []Language{English, Welsh}, false},
-		{"Welsh area, none: English by default", "dyfed-powys", nil, "", []Language{English}, false},
-		{"Welsh area, none, Welsh journey: Welsh", "dyfed-powys", nil, Welsh, []Language{Welsh}, false},
-		{"Welsh area, English asked on the Welsh journey", "dyfed-powys", []string{"en"}, Welsh, []Language{English}, false},
-		{"English area, none: English", "staffordshire", nil, "", []Language{English}, false},
-		{"English area, none, Welsh journey: English, not an error", "staffordshire", nil, Welsh, []Language{English}, false},
-		{"English area, English", "staffordshire", []string{"en"}, "", []Language{English}, false},
-		{"English area, Welsh refused", "staffordshire", []string{"cy"}, "", nil, true},
-		{"English area, both refused", "staffordshire", []string{"en", "cy"}, Welsh, nil, true},
-		{"unknown language", "dyfed-powys", []string{"fr"}, "", nil, true},
-		{"empty value", "dyfed-powys", []string{""}, "", nil, true},
-		{"language name, not its code", "dyfed-powys", []string{"Welsh"}, "", nil, true},
-		{"code in capitals", "dyfed-powys", []string{"CY"}, "", nil, true},
+		{"Welsh area, Welsh", "dyfed-powys", []string{"cy"}, []Language{Welsh}, false},
+		{"Welsh area, English", "dyfed-powys", []string{"en"}, []Language{English}, false},
+		{"Welsh area, both in catalogue order", "dyfed-powys", []string{"cy", "en"}, []Language{English, Welsh}, false},
+		{"Welsh area, both twice and spaced", "dyfed-powys", []string{" en", "cy ", "en"}, []Language{English, Welsh}, false},
+		{"Welsh area, none: English by default", "dyfed-powys", nil, []Language{English}, false},
+		{"English area, none: English", "staffordshire", nil, []Language{English}, false},
+		{"English area, English", "staffordshire", []string{"en"}, []Language{English}, false},
+		{"English area, Welsh refused", "staffordshire", []string{"cy"}, nil, true},
+		{"English area, both refused", "staffordshire", []string{"en", "cy"}, nil, true},
+		{"unknown language", "dyfed-powys", []string{"fr"}, nil, true},
+		{"empty value", "dyfed-powys", []string{""}, nil, true},
+		{"language name, not its code", "dyfed-powys", []string{"Welsh"}, nil, true},
+		{"code in capitals", "dyfed-powys", []string{"CY"}, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			d := good()
-			d.Area, d.Languages, d.Journey = tt.area, tt.asked, tt.journey
+			d.Area, d.Languages = tt.area, tt.asked
 			v, err := d.Validate(testAreas)
 			if tt.refused {
 				var verr ValidationError

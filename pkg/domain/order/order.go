@@ -56,8 +56,7 @@ const (
 
 // Languages lists every language in the order they are offered, which is
 // also the order of an order's languages once validated and of its rows in
-// the batch file. An order that names no language is for English, the
-// language of every booklet (or the journey's: Draft.Journey).
+// the batch file. An order that names no language is for English.
 var Languages = []Language{English, Welsh}
 
 // Valid reports whether l is one of the known languages.

@@ -54,21 +54,14 @@ type Draft struct {
 	Area    string   `json:"area"`
 	Formats []string `json:"formats"`
 	// Languages are the booklet languages asked for: "en", "cy" or both.
-	// Optional: none means the journey's language (Journey).
+	// Optional: none means English. (The Welsh form always asks where the
+	// area offers Welsh, and offers Welsh first.)
 	Languages    []string `json:"languages"`
 	Name         string   `json:"name"`
 	AddressLine1 string   `json:"address_line_1"`
 	AddressLine2 string   `json:"address_line_2"`
 	Town         string   `json:"town"`
 	Postcode     string   `json:"postcode"`
-	// Journey is the language the order was placed in, which its booklet
-	// defaults to when Languages is empty: set by the front end, never by
-	// the person or the client (json "-": an API body naming it is refused
-	// as having an unknown field). The Welsh journey sets Welsh; the zero
-	// value, and any other value, is English, the default of the API and
-	// of the English journey. Welsh falls back to English in an area that
-	// does not offer Welsh: a default is never an error.
-	Journey Language `json:"-"`
 }
 
 // Areas tells whether an area code is in the catalogue, and whether its
@@ -111,7 +104,7 @@ func (d Draft) Validate(areas Areas) (Validated, error) {
 	// one of ours: an unknown area has its own message already.
 	areaKnown := v.Area != "" && areas.Has(v.Area)
 	welsh := areaKnown && areas.OffersWelsh(v.Area)
-	if v.Languages, msg = parseLanguages(d.Languages, d.Journey, welsh, areaKnown); msg != "" {
+	if v.Languages, msg = parseLanguages(d.Languages, welsh, areaKnown); msg != "" {
 		add(FieldLanguages, msg)
 	}
 
@@ -177,14 +170,11 @@ func parseFormats(codes []string) ([]Format, string) {
 
 // parseLanguages returns the booklet languages asked for, in the order of
 // Languages, or the message for the public saying what is wrong. None asked
-// for is the journey's language where the area offers it, else English.
+// for is English.
 // welsh says whether the area offers Welsh; areaKnown whether the area is
 // in the catalogue (if not, Welsh is not refused here: the area is wrong).
-func parseLanguages(codes []string, journey Language, welsh, areaKnown bool) ([]Language, string) {
+func parseLanguages(codes []string, welsh, areaKnown bool) ([]Language, string) {
 	if len(codes) == 0 {
-		if journey == Welsh && welsh {
-			return []Language{Welsh}, ""
-		}
 		return []Language{English}, ""
 	}
 	var english, cymraeg bool
