@@ -178,6 +178,8 @@ func (p *pipeline) printURLs(addrs map[string]string) {
 	}
 	if a, ok := addrs["intake"]; ok {
 		p.out.printf("  order form:        %s", browserURL(a, "/"))
+		p.out.printf("  in Welsh:          %s", browserURL(a, "/cy"))
+		p.out.printf("  check an order:    %s", browserURL(a, "/status"))
 		p.out.printf("  orders API:        POST %s", browserURL(a, "/api/v1/orders"))
 	}
 	if a, ok := addrs["reconciler"]; ok {
