@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"booklets/pkg/domain/order"
+	"booklets/pkg/testkit/eventually"
 )
 
 // tab is one Chromium tab driven by a test, with JavaScript on or off
@@ -134,14 +137,40 @@ func (b *tab) page(wantTitle string) {
 	}
 }
 
-func (b *tab) back() {
-	b.t.Helper()
-	b.must("back", chromedp.Do(b.ctx, chromedp.NavigateBack()))
-}
+func (b *tab) back()    { b.t.Helper(); b.history(-1) }
+func (b *tab) forward() { b.t.Helper(); b.history(+1) }
 
-func (b *tab) forward() {
+// history moves through the tab's history as the browser's Back and
+// Forward buttons do, and waits until the page it leads to (or the page
+// that one redirects to) has loaded: a new document, told by its time
+// origin. chromedp's NavigateBack waits for load events this Chromium does
+// not always send after a history move (browser_status_test.go's
+// historyStep says the same).
+func (b *tab) history(delta int64) {
 	b.t.Helper()
-	b.must("forward", chromedp.Do(b.ctx, chromedp.NavigateForward()))
+	before := b.eval(`String(performance.timeOrigin)`)
+	b.must("history", chromedp.Do(b.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		res, err := cdp.Call(ctx, tg, page.GetNavigationHistory, cdp.Empty{})
+		if err != nil {
+			return err
+		}
+		i := res.CurrentIndex + delta
+		if i < 0 || i >= int64(len(res.Entries)) {
+			return fmt.Errorf("no history entry %d from %d of %d", delta, res.CurrentIndex, len(res.Entries))
+		}
+		_, err = cdp.Call(ctx, tg, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: res.Entries[i].ID})
+		return err
+	})))
+	eventually.Within(b.t, 20*time.Second, "the history move loads a page", func(context.Context) error {
+		now, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.readyState === 'complete' ? String(performance.timeOrigin) : ''`))
+		if err != nil {
+			return err
+		}
+		if now == "" || now == before {
+			return fmt.Errorf("still loading or on the page before")
+		}
+		return nil
+	})
 }
 
 // a11y checks the page with axe at every width, and that JavaScript ran or
@@ -533,12 +562,44 @@ func TestBrowserWelshJourney(t *testing.T) {
 			b.page("I ble dylem ni anfon y llyfryn?")
 			b.forward()
 			b.page("Gwiriwch eich atebion cyn anfon eich archeb")
+			// "Newid" (Change) the language: a Welsh page, back to Check
+			// your answers.
+			b.click(`a[href="/cy/order/language"]`)
+			b.page("Ym mha iaith hoffech chi gael y llyfryn?")
+			b.tick("languages-3")
+			b.click(`form button[type=submit]:not([formaction])`)
+			b.page("Gwiriwch eich atebion cyn anfon eich archeb")
+			if got := b.text(".govuk-main-wrapper"); !strings.Contains(got, "Saesneg a Chymraeg") {
+				t.Errorf("the changed language is not shown: %q", got)
+			}
+			b.click(`a[href="/cy/order/language"]`)
+			b.tick("languages-2")
+			b.click(`form button[type=submit]:not([formaction])`)
+			b.page("Gwiriwch eich atebion cyn anfon eich archeb")
 			b.click(`form button[type=submit]:not([formaction])`)
 			b.page("Archeb wedi dod i law")
 			welsh("confirmation")
 			ref := strings.TrimSpace(b.text("#reference"))
+			// Its status, in Welsh, from the confirmation's link. This test
+			// runs no batcher, so the order is not stored yet: the page says
+			// so in Welsh (browser_status_test.go has stored orders).
+			b.click(`a[href="/cy/status"]`)
+			b.typeInto("reference", ref)
+			b.click(`form button[type=submit]`)
+			b.page("Gwall: Gwirio eich archeb")
+			welsh("status")
+			b.back()
+			b.back()
+			b.page("Archeb wedi dod i law")
 			// The toggle gives the same page in English.
-			b.click(`a[hreflang="en"]`)
+			// (Read by script and followed by its address: after a history
+			// move, chromedp's DOM queries and clicks wait for events this
+			// Chromium does not send.)
+			toggle := b.eval(`document.querySelector('a[hreflang="en"]').getAttribute('href')`)
+			if toggle != "/order/confirmation" {
+				t.Errorf("the toggle leads to %q", toggle)
+			}
+			b.open(base + toggle)
 			b.page("Order received")
 			if got := strings.TrimSpace(b.text("#reference")); got != ref {
 				t.Errorf("the English confirmation shows %q, want %q", got, ref)
