@@ -144,8 +144,7 @@ func (b *tab) forward() { b.t.Helper(); b.history(+1) }
 // Forward buttons do, and waits until the page it leads to (or the page
 // that one redirects to) has loaded: a new document, told by its time
 // origin. chromedp's NavigateBack waits for load events this Chromium does
-// not always send after a history move (browser_status_test.go's
-// historyStep says the same).
+// not send after a history move (it times out with the page loaded).
 func (b *tab) history(delta int64) {
 	b.t.Helper()
 	before := b.eval(`String(performance.timeOrigin)`)

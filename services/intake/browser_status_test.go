@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
@@ -18,7 +15,6 @@ import (
 	"booklets/pkg/domain/order"
 	"booklets/pkg/domain/reference"
 	"booklets/pkg/domain/seal"
-	"booklets/pkg/testkit/eventually"
 	"booklets/pkg/testkit/testenv"
 )
 
@@ -72,44 +68,6 @@ func (d *statusDay) send(day businessday.Date, at time.Time) {
 	_, err = d.store.RecordSent(ctx, postgres.Sent{BatchID: b.ID, SHA256: strings.Repeat("ab", 32), Records: 1, Orders: 1,
 		SentAt: at, DeliveryDate: day.AddDays(1), DueDate: day.AddDays(42)})
 	testenv.Must(d.t, err)
-}
-
-// historyStep moves delta entries through the tab's history, as the
-// browser's Back (-1) and Forward (+1) buttons do, and waits until that
-// entry's page has loaded. chromedp's NavigateBack waits for load events
-// that this Chromium does not send for a history navigation (it times out
-// with the page loaded), so this waits on the page itself: its address is
-// the entry's and the document is complete.
-func historyStep(b *tab, delta int64) {
-	b.t.Helper()
-	var want string
-	b.must("history", chromedp.Do(b.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		res, err := cdp.Call(ctx, tg, page.GetNavigationHistory, cdp.Empty{})
-		if err != nil {
-			return err
-		}
-		i := res.CurrentIndex + delta
-		if i < 0 || i >= int64(len(res.Entries)) {
-			return fmt.Errorf("no history entry %d from %d of %d", delta, res.CurrentIndex, len(res.Entries))
-		}
-		want = res.Entries[i].URL
-		_, err = cdp.Call(ctx, tg, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: res.Entries[i].ID})
-		return err
-	})))
-	eventually.Within(b.t, 20*time.Second, "history entry "+want+" loads", func(context.Context) error {
-		loc, err := chromedp.Run(b.ctx, chromedp.Location())
-		if err != nil {
-			return err
-		}
-		state, err := chromedp.Run(b.ctx, chromedp.Evaluate[string]("document.readyState"))
-		if err != nil {
-			return err
-		}
-		if loc != want || state != "complete" {
-			return fmt.Errorf("at %s (%s)", loc, state)
-		}
-		return nil
-	})
 }
 
 // ours checks that the page on screen is one of the service's, not a
@@ -218,10 +176,10 @@ func TestBrowserStatus(t *testing.T) {
 			// again (then the cancel forms show the cancelled status):
 			// either is one of ours.
 			for _, step := range []int64{-1, +1, -1, -1, -1, +1, +1} {
-				historyStep(b, step)
+				b.history(step)
 				b.ours()
 			}
-			historyStep(b, +1)
+			b.history(+1)
 			b.page("Order cancelled")
 			b.open(base + "/status/cancel?reference=" + ref + "&error=no-match")
 			b.page("Your order")
