@@ -19,13 +19,12 @@ import (
 // maxIdempotencyKeyLen bounds the Idempotency-Key header.
 const maxIdempotencyKeyLen = 255
 
-// createOrder is POST /api/v1/orders. It answers 201 only after JetStream
-// has acknowledged the order.
-func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
-	// The usual header exactly is accepted without parsing (which builds a
-	// map of parameters); anything else is parsed. JSON is UTF-8 (RFC
-	// 8259): a body declared in another charset would be misread, so it
-	// is refused rather than guessed at.
+// checkJSONBody refuses a body that is not declared as JSON in UTF-8.
+// The usual header exactly is accepted without parsing (which builds a map
+// of parameters); anything else is parsed. JSON is UTF-8 (RFC 8259): a
+// body declared in another charset would be misread, so it is refused
+// rather than guessed at.
+func checkJSONBody(r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
@@ -34,6 +33,15 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 			return errUnsupportedCharset
 		}
+	}
+	return nil
+}
+
+// createOrder is POST /api/v1/orders. It answers 201 only after JetStream
+// has acknowledged the order.
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
+	if err := checkJSONBody(r); err != nil {
+		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if !validIdempotencyKey(key) {

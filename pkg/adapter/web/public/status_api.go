@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -114,14 +113,8 @@ type cancelRequest struct {
 // reference or a postcode that does not match (the same body), 422 for a
 // missing or malformed postcode. The postcode is never logged or echoed.
 func (s *Server) cancelOrderAPI(w http.ResponseWriter, r *http.Request) error {
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return errUnsupportedMediaType
-		}
-		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return errUnsupportedCharset
-		}
+	if err := checkJSONBody(r); err != nil {
+		return err
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
