@@ -287,20 +287,32 @@ func (r *Reconciler) Reconcile(ctx context.Context, now time.Time) (Summary, err
 	return sum, errors.Join(ferr, uerr, oerr, rerr, merr)
 }
 
+// listByName lists an inbox's files in name order, and by name: a file
+// and its .asc signature are handled together, whichever is listed first.
+func listByName(ctx context.Context, inbox interface {
+	List(context.Context) ([]Entry, error)
+}) ([]Entry, map[string]Entry, error) {
+	entries, err := inbox.List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	byName := make(map[string]Entry, len(entries))
+	for _, e := range entries {
+		byName[e.Name] = e
+	}
+	return entries, byName, nil
+}
+
 func (r *Reconciler) fetch(ctx context.Context, now time.Time, sum *Summary, inboxp *Inbox, set *[]unmatched) error {
 	inbox, err := r.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("reconcile: connect to partner: %w", err)
 	}
 	*inboxp = inbox
-	entries, err := inbox.List(ctx)
+	entries, waiting, err := listByName(ctx, inbox)
 	if err != nil {
 		return fmt.Errorf("reconcile: list confirmations: %w", err)
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
-	waiting := map[string]Entry{}
-	for _, e := range entries {
-		waiting[e.Name] = e
 	}
 	var errs []error
 	for _, e := range entries {
@@ -597,14 +609,9 @@ func (r *Reconciler) fetchUpdates(ctx context.Context, now time.Time, sum *Summa
 		return fmt.Errorf("reconcile: connect to partner for updates: %w", err)
 	}
 	defer inbox.Close()
-	entries, err := inbox.List(ctx)
+	entries, waiting, err := listByName(ctx, inbox)
 	if err != nil {
 		return fmt.Errorf("reconcile: list updates: %w", err)
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
-	waiting := map[string]Entry{}
-	for _, e := range entries {
-		waiting[e.Name] = e
 	}
 	var errs []error
 	for _, e := range entries {
